@@ -1,0 +1,114 @@
+"""The `provision` command line. A thin Click layer: each command lives in
+``provision/commands/<name>.py`` and is imported only when it runs, so ``provision --help``
+stays fast (no ansible, paramiko or rich import at start-up)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from provision import __version__
+from provision.context import Options
+from provision.errors import ProvisionError
+
+# name -> (module:attribute, one-line help shown by `provision --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("provision.commands.init:cli", "Write a ready inventory from flags or prompts."),
+    "doctor": ("provision.commands.doctor:cli", "Preflight checks over SSH (no changes)."),
+    "bootstrap": ("provision.commands.bootstrap:cli",
+                  "Prepare hosts and build the cluster (minikube or kubeadm)."),
+    "upgrade": ("provision.commands.upgrade:cli",
+                "Upgrade a kubeadm cluster one minor version at a time."),
+    "etcd": ("provision.commands.etcd:cli", "etcd snapshots: take, schedule, verify, restore."),
+    "certs": ("provision.commands.certs:cli", "Host ACME certificates and the cluster PKI."),
+    "status": ("provision.commands.status:cli", "Show the cluster's nodes and versions."),
+    "lab": ("provision.commands.lab:cli", "Throwaway lab hosts (containers or VMs) to try on."),
+    "validate": ("provision.commands.validate:cli",
+                 "Validate an inventory without contacting any host."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        target, _ = COMMANDS[name]
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
+                                              "auto_envvar_prefix": "PROVISION"})
+@click.option("-i", "--inventory", envvar="PROVISION_INVENTORY", metavar="PATH|lab",
+              help="Inventory file or directory, a name under ./inventory, or 'lab'. "
+                   "[env: PROVISION_INVENTORY]")
+@click.option("--limit", envvar="PROVISION_LIMIT", metavar="PATTERN",
+              help="Only these hosts or groups (Ansible pattern, e.g. 'workers,!w3').")
+@click.option("--check", is_flag=True, envvar="PROVISION_CHECK",
+              help="Dry run: Ansible check mode with diff; nothing is changed.")
+@click.option("-v", "--verbose", "verbosity", count=True,
+              help="More output (-v task results, -vv Ansible -vv).")
+@click.option("--json", "as_json", is_flag=True, envvar="PROVISION_JSON",
+              help="Print one JSON object on stdout at the end; progress goes to stderr.")
+@click.version_option(__version__, "--version", prog_name="provision")
+@click.pass_context
+def group(ctx: click.Context, inventory: str | None, limit: str | None, check: bool,
+          verbosity: int, as_json: bool) -> None:
+    """Turn fresh Linux VMs into Kubernetes hosts, upgrade kubeadm clusters one minor
+    version at a time, and keep verified etcd backups.
+
+    \b
+    Examples:
+      provision init --name prod --control-plane cp1=10.0.0.10 --user ubuntu
+      provision -i prod doctor
+      provision -i prod bootstrap
+      provision lab up && provision -i lab bootstrap
+
+    Exit codes: 0 ok, 1 a host failed, 2 usage or validation error, 3 hosts unreachable.
+    Shell completion: eval "$(_PROVISION_COMPLETE=bash_source provision)".
+    """
+    ctx.obj = Options(inventory=inventory, limit=limit, check=check, verbosity=verbosity,
+                      json=as_json)
+    from provision import output
+
+    output.JSON_MODE = as_json
+    output.COMMAND = ctx.invoked_subcommand or ""
+
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        rv = group.main(args=argv, prog_name="provision", standalone_mode=False)
+        if isinstance(rv, int):
+            sys.exit(rv)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # usage errors: exit 2
+        from provision.output import report_error
+
+        report_error(ProvisionError(exc.format_message(), exit_code=2), click_exc=exc)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except ProvisionError as exc:
+        from provision.output import report_error
+
+        report_error(exc)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    sys.exit(0)

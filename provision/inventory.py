@@ -1,0 +1,362 @@
+"""Inventory model: load a YAML Ansible inventory (file or directory) without contacting hosts.
+
+``load_inventory(path)`` returns an ``Inventory`` whose hosts carry their merged variables
+(all < parent groups < groups < host, group_vars/host_vars files over the inventory file) and,
+for every variable, where it was set (``VarSource``), so that ``provision.validate`` can name the
+file, the host or group and the key of every problem.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provision.errors import UsageError, ValidationError
+from provision.paths import lab_inventory_dir
+
+GROUP_KEYS = ("hosts", "vars", "children")
+INVENTORY_FILENAMES = ("hosts.yml", "hosts.yaml", "inventory.yml", "inventory.yaml")
+
+
+@dataclass(frozen=True)
+class VarSource:
+    """One variable as written: file, scope ("group all", "host cp1"), key and value."""
+
+    file: Path
+    scope: str
+    key: str
+    value: Any
+    line: int | None = None
+
+    @property
+    def where(self) -> str:
+        loc = f"{self.file}:{self.line}" if self.line else str(self.file)
+        return f"{loc}: {self.scope}"
+
+
+@dataclass
+class Host:
+    name: str
+    groups: list[str] = field(default_factory=list)
+    vars: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def address(self) -> str:
+        return str(self.vars.get("ansible_host") or self.name)
+
+    @property
+    def port(self) -> int:
+        return int(self.vars.get("ansible_port") or 22)
+
+    @property
+    def user(self) -> str:
+        return str(self.vars.get("ansible_user") or getpass.getuser())
+
+    @property
+    def key_file(self) -> Path | None:
+        key = self.vars.get("ansible_ssh_private_key_file") or self.vars.get(
+            "ansible_private_key_file"
+        )
+        return Path(os.path.expanduser(str(key))) if key else None
+
+    @property
+    def known_hosts_file(self) -> Path:
+        path = self.vars.get("ssh_known_hosts_file") or "~/.ssh/known_hosts"
+        return Path(os.path.expanduser(str(path)))
+
+    @property
+    def connection(self) -> str:
+        return str(self.vars.get("ansible_connection") or "ssh")
+
+
+@dataclass
+class Inventory:
+    path: Path  # what Ansible is given (file or directory)
+    hosts: dict[str, Host] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # group -> host names
+    children: dict[str, list[str]] = field(default_factory=dict)  # group -> child groups
+    sources: list[VarSource] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    structure_problems: list[str] = field(default_factory=list)
+
+    @property
+    def all_vars(self) -> dict[str, Any]:
+        return {s.key: s.value for s in self.sources if s.scope == "group all"}
+
+    def group_hosts(self, group: str) -> list[Host]:
+        return [self.hosts[n] for n in self.groups.get(group, []) if n in self.hosts]
+
+    @property
+    def control_plane(self) -> list[Host]:
+        return self.group_hosts("control_plane")
+
+    @property
+    def workers(self) -> list[Host]:
+        return self.group_hosts("workers")
+
+    @property
+    def mode(self) -> str:
+        modes = {h.vars.get("provision_mode", "kubeadm") for h in self.hosts.values()}
+        return modes.pop() if len(modes) == 1 else str(self.all_vars.get("provision_mode",
+                                                                          "kubeadm"))
+
+    def limited(self, limit: str | None) -> list[Host]:
+        """Hosts selected by a ``--limit`` expression of names/groups (``a,b``, ``!c``)."""
+        if not limit:
+            return list(self.hosts.values())
+        chosen: dict[str, Host] = {}
+        parts = [p.strip() for p in limit.replace(":", ",").split(",") if p.strip()]
+        for part in (p for p in parts if not p.startswith("!")):
+            names = self.groups.get(part) or ([part] if part in self.hosts else [])
+            if part == "all":
+                names = list(self.hosts)
+            for n in names:
+                chosen[n] = self.hosts[n]
+        if not any(not p.startswith("!") for p in parts):
+            chosen = dict(self.hosts)
+        for part in (p[1:] for p in parts if p.startswith("!")):
+            for n in self.groups.get(part) or [part]:
+                chosen.pop(n, None)
+        return list(chosen.values())
+
+
+def resolve_inventory_path(spec: str | os.PathLike[str]) -> Path:
+    """``lab`` means the lab's inventory; a bare name ``prod`` means ``inventory/prod``."""
+    text = str(spec)
+    if text == "lab":
+        path = lab_inventory_dir()
+        if not path.exists():
+            raise UsageError(
+                f"inventory 'lab' ({path}) does not exist: run 'provision lab up' first"
+            )
+        return path
+    path = Path(os.path.expanduser(text))
+    if not path.exists() and "/" not in text and (Path("inventory") / text).exists():
+        path = Path("inventory") / text
+    if not path.exists():
+        raise UsageError(f"{text}: inventory not found (a file, a directory or 'lab')")
+    return path
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValidationError([f"{path}: cannot read: {exc.strerror}"]) from exc
+    try:
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ValidationError([f"{where}: YAML syntax error: {problem}"]) from exc
+
+
+class _LineDict(dict):
+    """A dict that remembers the line of each key (for error messages)."""
+
+    lines: dict[str, int]
+
+
+class _LineLoader(yaml.SafeLoader):
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        mapping = _LineDict(super().construct_mapping(node, deep=deep))
+        mapping.lines = {}
+        for key_node, _ in node.value:
+            try:
+                mapping.lines[self.construct_object(key_node)] = key_node.start_mark.line + 1
+            except TypeError:  # unhashable key; the validator reports the structure
+                pass
+        return mapping
+
+
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
+)
+
+
+def _line(mapping: Any, key: str) -> int | None:
+    return getattr(mapping, "lines", {}).get(key)
+
+
+class _Builder:
+    def __init__(self, inv: Inventory) -> None:
+        self.inv = inv
+        self.group_vars: dict[str, list[VarSource]] = {}
+        self.host_vars: dict[str, list[VarSource]] = {}
+
+    def add_vars(self, file: Path, scope: str, kind: str, name: str, data: Any) -> None:
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            self.inv.structure_problems.append(
+                f"{file}: {scope}: variables must be a mapping, got {type(data).__name__}"
+            )
+            return
+        target = self.group_vars if kind == "group" else self.host_vars
+        for key, value in data.items():
+            src = VarSource(file, scope, str(key), value, _line(data, key))
+            target.setdefault(name, []).append(src)
+            self.inv.sources.append(src)
+
+    def group(self, file: Path, name: str, body: Any, parent: str | None) -> None:
+        inv = self.inv
+        inv.groups.setdefault(name, [])
+        inv.children.setdefault(name, [])
+        if parent is not None and name not in inv.children[parent]:
+            inv.children[parent].append(name)
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            inv.structure_problems.append(
+                f"{file}: group {name}: expected a mapping with hosts/vars/children, "
+                f"got {type(body).__name__}"
+            )
+            return
+        for key in body:
+            if key not in GROUP_KEYS:
+                inv.structure_problems.append(
+                    f"{file}:{_line(body, key) or '?'}: group {name}: unknown key '{key}' "
+                    f"(a group has only: hosts, vars, children)"
+                    + _did_you_mean(str(key), GROUP_KEYS)
+                )
+        self.add_vars(file, f"group {name}", "group", name, body.get("vars"))
+        hosts = body.get("hosts") or {}
+        if not isinstance(hosts, dict):
+            inv.structure_problems.append(f"{file}: group {name}: 'hosts' must be a mapping")
+            hosts = {}
+        for host_name, host_vars in hosts.items():
+            host_name = str(host_name)
+            host = inv.hosts.setdefault(host_name, Host(host_name))
+            if host_name not in inv.groups[name]:
+                inv.groups[name].append(host_name)
+            self.add_vars(file, f"host {host_name}", "host", host_name, host_vars)
+        children = body.get("children") or {}
+        if not isinstance(children, dict):
+            inv.structure_problems.append(f"{file}: group {name}: 'children' must be a mapping")
+            children = {}
+        for child, child_body in children.items():
+            self.group(file, str(child), child_body, name)
+
+    def ancestors(self, group: str) -> list[str]:
+        """Groups in precedence order for a host in ``group``: parents before children."""
+        order: list[str] = []
+
+        def visit(g: str) -> None:
+            for parent, kids in self.inv.children.items():
+                if g in kids and parent not in order:
+                    visit(parent)
+            if g not in order:
+                order.append(g)
+
+        visit(group)
+        return order
+
+    def finish(self) -> None:
+        inv = self.inv
+        inv.groups.setdefault("all", [])
+        for name, host in inv.hosts.items():
+            host.groups = [g for g, members in inv.groups.items() if name in members]
+            order: list[str] = ["all"]
+            for g in host.groups:
+                for a in self.ancestors(g):
+                    if a not in order:
+                        order.append(a)
+            merged: dict[str, Any] = {}
+            for g in order:
+                for src in self.group_vars.get(g, []):
+                    merged[src.key] = src.value
+            for src in self.host_vars.get(name, []):
+                merged[src.key] = src.value
+            host.vars = merged
+            if name not in inv.groups["all"]:
+                inv.groups["all"].append(name)
+        # every host of a child group is a member of its parents (for --limit by group)
+        for group in list(inv.groups):
+            for member_group in self.descendants(group):
+                for h in inv.groups.get(member_group, []):
+                    if h not in inv.groups[group]:
+                        inv.groups[group].append(h)
+
+    def descendants(self, group: str) -> Iterator[str]:
+        for child in self.inv.children.get(group, []):
+            yield child
+            yield from self.descendants(child)
+
+
+def _vars_files(directory: Path) -> list[tuple[str, Path]]:
+    """group_vars/NAME.yml, group_vars/NAME/*.yml (sorted) -> [(NAME, file)]."""
+    found: list[tuple[str, Path]] = []
+    if not directory.is_dir():
+        return found
+    for entry in sorted(directory.iterdir()):
+        if entry.is_dir():
+            for f in sorted(entry.iterdir()):
+                if f.suffix in (".yml", ".yaml") or f.suffix == "":
+                    found.append((entry.name, f))
+        elif entry.suffix in (".yml", ".yaml"):
+            found.append((entry.stem, entry))
+    return found
+
+
+def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
+    """Read the inventory at ``spec`` (path or 'lab'). Raises ValidationError for bad YAML."""
+    path = resolve_inventory_path(spec)
+    inv = Inventory(path=path)
+    builder = _Builder(inv)
+    if path.is_dir():
+        main_files = [path / n for n in INVENTORY_FILENAMES if (path / n).is_file()]
+        if not main_files:
+            raise ValidationError(
+                [f"{path}: no inventory file in directory (expected one of "
+                 f"{', '.join(INVENTORY_FILENAMES)})"]
+            )
+        base = path
+    else:
+        main_files = [path]
+        base = path.parent
+    for f in main_files:
+        inv.files.append(f)
+        data = _read_yaml(f)
+        if data is None:
+            continue
+        if not isinstance(data, dict):
+            raise ValidationError([f"{f}: an inventory must be a YAML mapping with 'all:'"])
+        for top, body in data.items():
+            builder.group(f, str(top), body, None if top == "all" else "all")
+            if top != "all":
+                inv.children.setdefault("all", [])
+                if top not in inv.children["all"]:
+                    inv.children["all"].append(str(top))
+    for name, f in _vars_files(base / "group_vars"):
+        inv.files.append(f)
+        if name not in inv.groups:
+            inv.structure_problems.append(
+                f"{f}: group_vars for '{name}', which is not a group of the inventory"
+                + _did_you_mean(name, list(inv.groups) or ["all"])
+            )
+        builder.add_vars(f, f"group {name}", "group", name, _read_yaml(f))
+    for name, f in _vars_files(base / "host_vars"):
+        inv.files.append(f)
+        builder.add_vars(f, f"host {name}", "host", name, _read_yaml(f))
+    builder.finish()
+    for name, f in _vars_files(base / "host_vars"):
+        if name not in inv.hosts:
+            inv.structure_problems.append(
+                f"{f}: host_vars for '{name}', which is not a host of the inventory"
+                + _did_you_mean(name, list(inv.hosts))
+            )
+    return inv
+
+
+def _did_you_mean(word: str, candidates: Any) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.7)
+    return f"; did you mean {match[0]}?" if match else ""

@@ -1,0 +1,128 @@
+"""The one declared schema of every toolkit inventory variable.
+
+This table is the single source for: inventory validation (``provision.inventory``), the
+inventory reference in README (``python -m provision.schema --markdown``, checked by a test) and
+the roles' ``meta/argument_specs.yml`` (checked by ``tests/test_schema.py``: a role option with a
+schema name must agree on type, default and choices).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+# Kinds understood by the validator (provision.inventory.check_value).
+#   str, int, bool, list, dict, path
+#   version  - "1.31" or "1.31.2" (a quoted string)
+#   cidr     - an IPv4/IPv6 network
+#   ip       - an IPv4/IPv6 address
+#   ip_pool  - list of CIDRs or "A-B" address ranges
+#   duration - "30d", "12h", "15m"
+#   port     - int 1..65535
+
+
+@dataclass(frozen=True)
+class Var:
+    name: str
+    kind: str
+    default: Any
+    description: str
+    choices: tuple[Any, ...] = ()
+    minimum: int | None = None
+    elements: str | None = None  # for lists: kind of each element
+    scope: str = "any"  # any | host (only meaningful per host)
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+VARIABLES: tuple[Var, ...] = (
+    # --- mode and versions -------------------------------------------------------------
+    Var("provision_mode", "str", "kubeadm",
+        "Cluster flavour: `minikube` (one VM, docker driver, never root) or `kubeadm` "
+        "(containerd, control plane, workers).", choices=("minikube", "kubeadm")),
+    Var("kubernetes_version", "version", "1.31",
+        'Kubernetes release, a quoted string: "1.31" (newest patch) or "1.31.2". '
+        "Unquoted 1.30 is the float 1.3 in YAML."),
+    Var("cluster_name", "str", "provision",
+        "Cluster name, used in kubeconfig contexts and etcd snapshot file names."),
+    # --- container runtimes ------------------------------------------------------------
+    Var("docker_users", "list", None,
+        "Users appended to the `docker` group (root-equivalent!). Default: the SSH user "
+        "(`ansible_user`).", elements="str"),
+    Var("docker_source", "str", "distro",
+        "Where docker comes from: `distro` (docker.io from the distribution) or `docker-ce` "
+        "(Docker's apt repository).", choices=("distro", "docker-ce")),
+    Var("docker_data_root", "path", None,
+        "Optional docker `data-root` (e.g. a bigger block volume)."),
+    Var("docker_registry_mirrors", "list", [],
+        "Registry mirrors for docker's daemon.json and containerd.", elements="str"),
+    Var("docker_prune_schedule", "str", None,
+        "systemd OnCalendar expression for a `docker system prune` timer; unset = no timer."),
+    # --- kubernetes networking ---------------------------------------------------------
+    Var("kube_proxy_mode", "str", "iptables",
+        "kube-proxy mode.", choices=("iptables", "ipvs")),
+    Var("pod_cidr", "cidr", "10.244.0.0/16", "Pod network CIDR (must not overlap the "
+        "service CIDR or node addresses)."),
+    Var("service_cidr", "cidr", "10.96.0.0/12", "Service network CIDR."),
+    Var("cni_plugin", "str", "flannel", "CNI plugin.", choices=("flannel", "calico")),
+    Var("control_plane_endpoint", "str", None,
+        "Stable address[:port] of the API server (load balancer or DNS name) for HA clusters."),
+    Var("apiserver_cert_extra_sans", "list", [],
+        "Extra SANs on the API server certificate (e.g. the OCI public IP).", elements="str"),
+    # --- add-ons -------------------------------------------------------------------------
+    Var("metallb_addresses", "ip_pool", [],
+        "MetalLB address pool: CIDRs or `A-B` ranges. On OCI these must be secondary private "
+        "IPs of a node's VNIC."),
+    Var("metallb_strict_arp", "bool", True,
+        "Set kube-proxy `strictARP` (required by MetalLB with IPVS)."),
+    Var("ingress_nginx_enabled", "bool", True, "Install ingress-nginx."),
+    Var("acme_email", "str", None, "Contact e-mail for the ACME account."),
+    Var("acme_server", "str", "https://acme-staging-v02.api.letsencrypt.org/directory",
+        "ACME directory URL (Let's Encrypt staging/production or any ACME CA)."),
+    Var("acme_domain", "str", None, "Domain for the host certificate (`provision certs issue`)."),
+    # --- etcd backups ----------------------------------------------------------------------
+    Var("etcd_backup_dir", "path", "/var/backups/etcd",
+        "Directory for etcd snapshots on control-plane nodes (created 0700)."),
+    Var("etcd_backup_keep", "int", 14,
+        "Snapshots kept by retention (the newest verified one is never removed).", minimum=1),
+    Var("etcd_backup_max_age", "duration", "30d",
+        "Snapshots older than this are removed by retention (never the newest verified one)."),
+    Var("etcd_backup_schedule", "str", "daily",
+        "systemd OnCalendar expression for scheduled snapshots."),
+    # --- lab / ssh -------------------------------------------------------------------------
+    Var("ssh_known_hosts_file", "path", None,
+        "known_hosts file used by `doctor` and Ansible (the lab writes its own). "
+        "Default: ~/.ssh/known_hosts."),
+    # --- Ansible's own connection variables (validated, not defined, by provision) ----------
+    Var("ansible_host", "str", None, "Address to connect to (default: the inventory name).",
+        scope="host", tags=("ansible",)),
+    Var("ansible_port", "port", 22, "SSH port.", tags=("ansible",)),
+    Var("ansible_user", "str", None, "SSH user (a non-root user with passwordless sudo).",
+        tags=("ansible",)),
+    Var("ansible_ssh_private_key_file", "path", None,
+        "Private key file for SSH; must exist on the controller.", tags=("ansible",)),
+    Var("ansible_ssh_common_args", "str", None, "Extra SSH arguments.", tags=("ansible",)),
+    Var("ansible_become", "bool", None, "Use sudo.", tags=("ansible",)),
+    Var("ansible_python_interpreter", "str", None, "Python on the host.", tags=("ansible",)),
+    Var("ansible_connection", "str", None, "Connection plugin (ssh, local, docker).",
+        tags=("ansible",)),
+)
+
+BY_NAME: dict[str, Var] = {v.name: v for v in VARIABLES}
+
+
+def markdown_table() -> str:
+    """The inventory reference table for README (kept in sync by a test)."""
+    rows = ["| variable | type | default | allowed | description |", "|---|---|---|---|---|"]
+    for v in VARIABLES:
+        default = "" if v.default is None else f"`{v.default!r}`".replace("'", '"')
+        allowed = ", ".join(f"`{c}`" for c in v.choices)
+        if v.minimum is not None:
+            allowed = f">= {v.minimum}"
+        rows.append(f"| `{v.name}` | {v.kind} | {default} | {allowed} | {v.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if "--markdown" in sys.argv:
+        print(markdown_table())

@@ -1,0 +1,353 @@
+"""Inventory validation: every check runs in Python before any host is contacted.
+
+``validate(inv)`` returns ``(errors, warnings)``: plain strings that name the file (and line),
+the host or group, the key, and what was expected. ``load_valid_inventory(spec)`` loads,
+validates, prints warnings to stderr and raises ``ValidationError`` (exit 2) on any error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from provision.errors import UsageError, ValidationError
+from provision.inventory import Host, Inventory, VarSource, load_inventory
+from provision.paths import ROLES_DIR
+from provision.schema import BY_NAME, Var
+from provision.versions import SUPPORTED_MINORS, parse_version
+
+# Ansible's own connection/behaviour variables that are passed through (not toolkit schema).
+ANSIBLE_PASSTHROUGH = frozenset({
+    "ansible_ssh_extra_args", "ansible_ssh_pipelining", "ansible_ssh_executable",
+    "ansible_private_key_file", "ansible_become_method", "ansible_become_user",
+    "ansible_become_password", "ansible_password", "ansible_shell_type",
+    "ansible_remote_tmp", "ansible_ssh_timeout", "ansible_timeout",
+    "ansible_ssh_host_key_checking", "ansible_host_key_checking", "ansible_become_flags",
+})
+
+# Ansible argument_spec types -> schema kinds
+_SPEC_KINDS = {"str": "str", "int": "int", "bool": "bool", "list": "list", "dict": "dict",
+               "path": "path", "float": "float", "raw": "raw"}
+
+_DURATION = re.compile(r"^\d+[smhdw]$")
+
+
+@lru_cache(maxsize=1)
+def role_options() -> dict[str, dict[str, Any]]:
+    """Every option declared in roles/*/meta/argument_specs.yml: name -> spec (+ 'role')."""
+    options: dict[str, dict[str, Any]] = {}
+    for spec_file in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml")):
+        data = yaml.safe_load(spec_file.read_text()) or {}
+        for entry in (data.get("argument_specs") or {}).values():
+            for name, spec in (entry.get("options") or {}).items():
+                options.setdefault(name, {**(spec or {}), "role": spec_file.parent.parent.name})
+    return options
+
+
+def known_variable(name: str) -> Var | None:
+    """The schema entry for ``name``: the toolkit schema first, then role argument specs."""
+    if name in BY_NAME:
+        return BY_NAME[name]
+    spec = role_options().get(name)
+    if spec is None:
+        return None
+    kind = _SPEC_KINDS.get(str(spec.get("type", "str")), "raw")
+    return Var(name, kind, spec.get("default"), str(spec.get("description", "")),
+               choices=tuple(spec.get("choices") or ()), elements=spec.get("elements"))
+
+
+def _is_template(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if value is None:
+        return "an empty value"
+    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), "a value") + (
+        f" '{value}'" if isinstance(value, str) else ""
+    )
+
+
+def check_value(var: Var, value: Any) -> str | None:
+    """What is wrong with ``value`` for ``var``, or None when it is valid."""
+    if value is None or _is_template(value) or var.kind == "raw":
+        return None
+    kind = var.kind
+    if kind == "version":
+        if isinstance(value, float | int) and not isinstance(value, bool):
+            return (f"expected a version string, got {_type_name(value)}: YAML reads an "
+                    f"unquoted version as a number (1.30 becomes 1.3); quote it, "
+                    f'e.g. {var.name}: "1.30"')
+        if not isinstance(value, str):
+            return f'expected a version string like "1.31" or "1.31.2", got {_type_name(value)}'
+        parsed = parse_version(value)
+        if parsed is None:
+            return f"malformed version '{value}': expected \"1.31\" or \"1.31.2\" (no leading v)"
+        if parsed[1] not in SUPPORTED_MINORS:
+            lo, hi = min(SUPPORTED_MINORS), max(SUPPORTED_MINORS)
+            return (f"'{value}' is not a Kubernetes release provision supports "
+                    f"(1.{lo} to 1.{hi})")
+        return None
+    if kind in ("str", "path"):
+        if not isinstance(value, str):
+            return f"expected a string, got {_type_name(value)}"
+    elif kind == "int" or kind == "port":
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"expected an integer, got {_type_name(value)}"
+        if kind == "port" and not 1 <= value <= 65535:
+            return f"expected a port 1-65535, got {value}"
+        if var.minimum is not None and value < var.minimum:
+            return f"expected an integer >= {var.minimum}, got {value}"
+    elif kind == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return f"expected a number, got {_type_name(value)}"
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            hint = " (write true or false, unquoted)" if isinstance(value, str) else ""
+            return f"expected true or false, got {_type_name(value)}{hint}"
+    elif kind == "list":
+        if not isinstance(value, list):
+            return f"expected a list, got {_type_name(value)}"
+        if var.elements == "str" and any(not isinstance(v, str) for v in value):
+            bad = next(v for v in value if not isinstance(v, str))
+            return f"expected a list of strings, found {_type_name(bad)}"
+    elif kind == "dict":
+        if not isinstance(value, dict):
+            return f"expected a mapping, got {_type_name(value)}"
+    elif kind == "cidr":
+        return _check_cidr(value)
+    elif kind == "ip":
+        try:
+            ipaddress.ip_address(str(value))
+        except ValueError:
+            return f"invalid IP address '{value}'"
+    elif kind == "ip_pool":
+        if not isinstance(value, list):
+            return f"expected a list of CIDRs or A-B ranges, got {_type_name(value)}"
+        for item in value:
+            problem = check_pool_entry(item)
+            if problem:
+                return problem
+    elif kind == "duration":
+        if not isinstance(value, str) or not _DURATION.match(value):
+            return f"expected a duration like 30d, 12h or 15m, got {_type_name(value)}"
+    if var.choices and value not in var.choices:
+        allowed = ", ".join(str(c) for c in var.choices)
+        return f"'{value}' is not one of: {allowed}" + _did_you_mean(str(value), var.choices)
+    return None
+
+
+def _check_cidr(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return f"expected a CIDR like 10.244.0.0/16, got {_type_name(value)}"
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            fixed = ipaddress.ip_network(value, strict=False)
+            return f"invalid CIDR '{value}': host bits set; did you mean {fixed}?"
+        return f"invalid CIDR '{value}'"
+    if "/" not in value:
+        return f"invalid CIDR '{value}': missing the prefix length (e.g. {value}/16)"
+    return None
+
+
+def check_pool_entry(item: Any) -> str | None:
+    """A MetalLB pool entry: a CIDR or an ``A-B`` range of the same family with A <= B."""
+    if not isinstance(item, str):
+        return f"pool entry {_type_name(item)} is not a CIDR or an A-B range"
+    if "-" in item:
+        first, _, last = (p.strip() for p in item.partition("-"))
+        try:
+            a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
+        except ValueError:
+            return f"invalid address range '{item}': expected A-B with two IP addresses"
+        if a.version != b.version or a > b:
+            return f"invalid address range '{item}': the first address must be <= the last"
+        return None
+    if "/" not in item:
+        try:
+            ipaddress.ip_address(item)
+        except ValueError:
+            return f"invalid pool entry '{item}': expected a CIDR or an A-B range"
+        return f"invalid pool entry '{item}': a single address needs a prefix: {item}/32"
+    return _check_cidr(item)
+
+
+def pool_networks(entries: Iterable[str]) -> list[Any]:
+    """Networks covered by valid pool entries (ranges summarised to CIDRs)."""
+    nets: list[Any] = []
+    for item in entries:
+        if not isinstance(item, str) or check_pool_entry(item):
+            continue
+        if "-" in item:
+            first, _, last = (p.strip() for p in item.partition("-"))
+            nets.extend(ipaddress.summarize_address_range(ipaddress.ip_address(first),
+                                                          ipaddress.ip_address(last)))
+        else:
+            nets.append(ipaddress.ip_network(item))
+    return nets
+
+
+def _did_you_mean(word: str, candidates: Iterable[Any]) -> str:
+    match = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f"; did you mean {match[0]}?" if match else ""
+
+
+def _all_names() -> list[str]:
+    return sorted(set(BY_NAME) | set(role_options()) | ANSIBLE_PASSTHROUGH)
+
+
+def _check_source(src: VarSource) -> str | None:
+    var = known_variable(src.key)
+    if var is None:
+        if src.key in ANSIBLE_PASSTHROUGH:
+            return None
+        return (f"{src.where}: {src.key}: unknown variable"
+                + (_did_you_mean(src.key, _all_names()) or
+                   " (see the inventory reference in README)"))
+    if var.scope == "host" and src.scope.startswith("group "):
+        return f"{src.where}: {src.key}: must be set per host, not for a group"
+    problem = check_value(var, src.value)
+    return f"{src.where}: {src.key}: {problem}" if problem else None
+
+
+def _host_where(inv: Inventory, host: Host, key: str) -> str:
+    """The file (and line) where ``key`` was last set for ``host``."""
+    for src in reversed(inv.sources):
+        if src.key == key and (src.scope == f"host {host.name}" or
+                               src.scope.split(" ", 1)[1] in host.groups + ["all"]):
+            return f"{src.where}"
+    return f"{inv.files[0] if inv.files else inv.path}: host {host.name}"
+
+
+def _var(host: Host, name: str) -> Any:
+    return host.vars.get(name, BY_NAME[name].default if name in BY_NAME else None)
+
+
+def validate(inv: Inventory) -> tuple[list[str], list[str]]:
+    """Check an inventory; nothing is contacted. Returns (errors, warnings)."""
+    errors: list[str] = list(inv.structure_problems)
+    warnings: list[str] = []
+    for src in inv.sources:
+        problem = _check_source(src)
+        if problem:
+            errors.append(problem)
+    main_file = inv.files[0] if inv.files else inv.path
+    if not inv.hosts:
+        errors.append(f"{main_file}: no hosts: add hosts under all.children.control_plane.hosts")
+        return errors, warnings
+    errors += _check_groups(inv, main_file, warnings)
+    errors += _check_hosts(inv)
+    errors += _check_networks(inv)
+    return errors, warnings
+
+
+def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:
+    errors: list[str] = []
+    modes = {str(_var(h, "provision_mode")) for h in inv.hosts.values()}
+    if len(modes) > 1:
+        errors.append(f"{main_file}: provision_mode differs between hosts "
+                      f"({', '.join(sorted(modes))}): one cluster has one mode")
+    mode = modes.pop() if len(modes) == 1 else "kubeadm"
+    cps, workers = inv.control_plane, inv.workers
+    if mode == "minikube" and len(inv.hosts) > 1:
+        errors.append(f"{main_file}: provision_mode: minikube runs on exactly one host, the "
+                      f"inventory has {len(inv.hosts)} ({', '.join(sorted(inv.hosts))})")
+    if mode == "kubeadm":
+        if not cps:
+            errors.append(f"{main_file}: group control_plane: kubeadm mode needs at least one "
+                          f"control-plane host (all.children.control_plane.hosts)")
+        elif len(cps) > 1 and len(cps) % 2 == 0:
+            warnings.append(f"{main_file}: group control_plane: {len(cps)} control-plane hosts: "
+                            f"etcd quorum needs an odd number (3 tolerates one failure, "
+                            f"{len(cps)} does not tolerate more)")
+    for host in cps:
+        if host in workers:
+            errors.append(f"{main_file}: host {host.name}: is in both control_plane and "
+                          f"workers; a control plane without workers runs workloads itself")
+    for name, host in inv.hosts.items():
+        if host not in cps and host not in workers:
+            warnings.append(f"{main_file}: host {name}: in neither control_plane nor workers; "
+                            f"provision will not configure it")
+    return errors
+
+
+def _check_hosts(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    seen: dict[tuple[str, int], str] = {}
+    for name, host in inv.hosts.items():
+        if host.connection in ("local", "docker"):
+            continue
+        endpoint = (host.address, host.port)
+        if endpoint in seen:
+            errors.append(f"{_host_where(inv, host, 'ansible_host')}: host {name}: "
+                          f"{host.address}:{host.port} is the same host as '{seen[endpoint]}' "
+                          f"under another name")
+        else:
+            seen[endpoint] = name
+        key = host.key_file
+        if key is not None and not _is_template(str(key)) and not key.is_file():
+            errors.append(f"{_host_where(inv, host, 'ansible_ssh_private_key_file')}: "
+                          f"host {name}: ansible_ssh_private_key_file: {key} does not exist")
+    return errors
+
+
+def _check_networks(inv: Inventory) -> list[str]:
+    errors: list[str] = []
+    reported: set[str] = set()
+    for name, host in inv.hosts.items():
+        pod, svc = _var(host, "pod_cidr"), _var(host, "service_cidr")
+        if _check_cidr(pod) or _check_cidr(svc):
+            continue  # already reported per key
+        pod_net, svc_net = ipaddress.ip_network(pod), ipaddress.ip_network(svc)
+        if pod_net.overlaps(svc_net) and "overlap" not in reported:
+            reported.add("overlap")
+            errors.append(f"{_host_where(inv, host, 'pod_cidr')}: pod_cidr {pod} overlaps "
+                          f"service_cidr {svc}: choose disjoint networks")
+        for other_name, other in inv.hosts.items():
+            try:
+                addr = ipaddress.ip_address(other.address)
+            except ValueError:
+                continue  # a DNS name
+            if addr in pod_net and f"node:{other_name}" not in reported:
+                reported.add(f"node:{other_name}")
+                errors.append(f"{_host_where(inv, host, 'pod_cidr')}: pod_cidr {pod} contains "
+                              f"the address {addr} of host {other_name}: pods would shadow "
+                              f"the node network")
+        pool = _var(host, "metallb_addresses") or []
+        if (_var(host, "kube_proxy_mode") == "ipvs" and pool
+                and _var(host, "metallb_strict_arp") is False and "arp" not in reported):
+            reported.add("arp")
+            errors.append(f"{_host_where(inv, host, 'metallb_strict_arp')}: host {name}: "
+                          f"metallb_strict_arp: false with kube_proxy_mode ipvs and MetalLB "
+                          f"addresses: MetalLB requires strictARP with IPVS")
+    return errors
+
+
+def load_valid_inventory(spec: str | None) -> Inventory:
+    """Load and validate; warnings to stderr; ValidationError (exit 2) on any error."""
+    if not spec:
+        raise UsageError("no inventory: pass -i PATH (a file, a directory, or 'lab' after "
+                         "'provision lab up') or set PROVISION_INVENTORY")
+    inv = load_inventory(spec)
+    errors, warnings = validate(inv)
+    if warnings:
+        from provision.output import echo
+
+        for w in warnings:
+            echo(f"warning: {w}", err=True)
+    if errors:
+        raise ValidationError(errors)
+    return inv

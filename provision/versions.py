@@ -1,0 +1,20 @@
+"""Kubernetes version facts and parsing (pure functions, no I/O)."""
+
+from __future__ import annotations
+
+import re
+
+# Minor releases provision knows how to configure (kubeadm config v1beta3 up to 1.30,
+# v1beta4 from 1.31). 1.37 is the newest release as of 2026-11.
+SUPPORTED_MINORS = range(28, 38)
+NEWEST_MINOR = max(SUPPORTED_MINORS)
+
+_VERSION = re.compile(r"^(1)\.(\d+)(?:\.(\d+))?$")
+
+
+def parse_version(text: str) -> tuple[int, int, int | None] | None:
+    """'1.31' -> (1, 31, None); '1.31.2' -> (1, 31, 2); anything else -> None."""
+    m = _VERSION.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), (int(m.group(3)) if m.group(3) else None)
