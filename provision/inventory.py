@@ -8,6 +8,7 @@ file, the host or group and the key of every problem.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Iterator
@@ -169,10 +170,8 @@ class _LineLoader(yaml.SafeLoader):
         mapping = _LineDict(super().construct_mapping(node, deep=deep))
         mapping.lines = {}
         for key_node, _ in node.value:
-            try:
+            with contextlib.suppress(TypeError):  # unhashable key: reported elsewhere
                 mapping.lines[self.construct_object(key_node)] = key_node.start_mark.line + 1
-            except TypeError:  # unhashable key; the validator reports the structure
-                pass
         return mapping
 
 
@@ -224,7 +223,7 @@ class _Builder:
                 inv.structure_problems.append(
                     f"{file}:{_line(body, key) or '?'}: group {name}: unknown key '{key}' "
                     f"(a group has only: hosts, vars, children)"
-                    + _did_you_mean(str(key), GROUP_KEYS)
+                    + did_you_mean(str(key), GROUP_KEYS)
                 )
         self.add_vars(file, f"group {name}", "group", name, body.get("vars"))
         hosts = body.get("hosts") or {}
@@ -233,7 +232,7 @@ class _Builder:
             hosts = {}
         for host_name, host_vars in hosts.items():
             host_name = str(host_name)
-            host = inv.hosts.setdefault(host_name, Host(host_name))
+            inv.hosts.setdefault(host_name, Host(host_name))
             if host_name not in inv.groups[name]:
                 inv.groups[name].append(host_name)
             self.add_vars(file, f"host {host_name}", "host", host_name, host_vars)
@@ -339,7 +338,7 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
         if name not in inv.groups:
             inv.structure_problems.append(
                 f"{f}: group_vars for '{name}', which is not a group of the inventory"
-                + _did_you_mean(name, list(inv.groups) or ["all"])
+                + did_you_mean(name, list(inv.groups) or ["all"])
             )
         builder.add_vars(f, f"group {name}", "group", name, _read_yaml(f))
     for name, f in _vars_files(base / "host_vars"):
@@ -350,13 +349,18 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
         if name not in inv.hosts:
             inv.structure_problems.append(
                 f"{f}: host_vars for '{name}', which is not a host of the inventory"
-                + _did_you_mean(name, list(inv.hosts))
+                + did_you_mean(name, list(inv.hosts))
             )
     return inv
 
 
-def _did_you_mean(word: str, candidates: Any) -> str:
+def did_you_mean(word: str, candidates: Any) -> str:
+    """'; did you mean X?' for the closest candidate (case-insensitive), or ''."""
     import difflib
 
-    match = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.7)
+    names = [str(c) for c in candidates]
+    lowered = {n.lower(): n for n in names}
+    if word.lower() in lowered and word not in names:
+        return f"; did you mean {lowered[word.lower()]}?"
+    match = difflib.get_close_matches(word, names, n=1, cutoff=0.6)
     return f"; did you mean {match[0]}?" if match else ""

@@ -7,7 +7,6 @@ validates, prints warnings to stderr and raises ``ValidationError`` (exit 2) on 
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 
 from provision.errors import UsageError, ValidationError
-from provision.inventory import Host, Inventory, VarSource, load_inventory
+from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
 from provision.paths import ROLES_DIR
 from provision.schema import BY_NAME, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
@@ -139,12 +138,11 @@ def check_value(var: Var, value: Any) -> str | None:
             problem = check_pool_entry(item)
             if problem:
                 return problem
-    elif kind == "duration":
-        if not isinstance(value, str) or not _DURATION.match(value):
-            return f"expected a duration like 30d, 12h or 15m, got {_type_name(value)}"
+    elif kind == "duration" and not (isinstance(value, str) and _DURATION.match(value)):
+        return f"expected a duration like 30d, 12h or 15m, got {_type_name(value)}"
     if var.choices and value not in var.choices:
         allowed = ", ".join(str(c) for c in var.choices)
-        return f"'{value}' is not one of: {allowed}" + _did_you_mean(str(value), var.choices)
+        return f"'{value}' is not one of: {allowed}" + did_you_mean(str(value), var.choices)
     return None
 
 
@@ -200,11 +198,6 @@ def pool_networks(entries: Iterable[str]) -> list[Any]:
     return nets
 
 
-def _did_you_mean(word: str, candidates: Iterable[Any]) -> str:
-    match = difflib.get_close_matches(word, [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f"; did you mean {match[0]}?" if match else ""
-
-
 def _all_names() -> list[str]:
     return sorted(set(BY_NAME) | set(role_options()) | ANSIBLE_PASSTHROUGH)
 
@@ -215,7 +208,7 @@ def _check_source(src: VarSource) -> str | None:
         if src.key in ANSIBLE_PASSTHROUGH:
             return None
         return (f"{src.where}: {src.key}: unknown variable"
-                + (_did_you_mean(src.key, _all_names()) or
+                + (did_you_mean(src.key, _all_names()) or
                    " (see the inventory reference in README)"))
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"

@@ -1,0 +1,44 @@
+# The two commands of README: `make demo` and `make test`. Everything else is here for them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup demo test lint bench e2e clean testenv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Debian packages, dockerd and binfmt for the tests (installs only what is missing, as root).
+testenv:
+	bash scripts/testenv.sh start
+
+lint: setup
+	$(BIN)/ruff check provision tests benchmarks
+	$(BIN)/ansible-lint -q playbooks roles
+
+test: setup
+	@bash scripts/testenv.sh start; \
+	$(MAKE) --no-print-directory lint && \
+	$(BIN)/pytest tests $(PYTEST_ARGS); rc=$$?; \
+	bash scripts/testenv.sh stop; exit $$rc
+
+demo: setup
+	bash scripts/testenv.sh start
+	bash scripts/demo.sh
+
+bench: setup
+	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+e2e: setup
+	$(BIN)/pytest -m e2e tests/e2e $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

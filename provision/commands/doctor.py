@@ -1,0 +1,87 @@
+"""`provision doctor`: preflight checks over SSH; changes nothing on the hosts."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from provision import output
+from provision.commands._common import options
+
+
+def _load_inventory(spec: str | None):  # noqa: ANN202 - Inventory, imported lazily
+    try:
+        from provision.validate import load_valid_inventory
+    except ImportError:  # provision/validate.py not written yet: structure checks only
+        from provision.errors import UsageError, ValidationError
+        from provision.inventory import load_inventory
+
+        if spec is None:
+            raise UsageError("no inventory: pass -i PATH (or -i lab)") from None
+        inv = load_inventory(spec)
+        if inv.structure_problems:
+            raise ValidationError(inv.structure_problems) from None
+        return inv
+    return load_valid_inventory(spec)
+
+
+@click.command(name="doctor")
+@click.option("--url", "urls", multiple=True, metavar="URL",
+              help="HTTPS endpoint the hosts must reach (repeatable; replaces the default "
+                   "registry.k8s.io, pkgs.k8s.io, download.docker.com).")
+@click.option("--skip-network-checks", is_flag=True,
+              help="Do not test outbound HTTPS from the hosts (air-gapped hosts, tests).")
+@click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,
+              help="SSH connect timeout in seconds, per host.")
+def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int:
+    """Preflight every host over SSH, in parallel, without changing anything.
+
+    \b
+    Checks: SSH reachability, host key and login; passwordless sudo; OS, arch, CPUs, memory
+    and disk; unallocated disk after a volume resize; swap; clock sync; cgroup version; ports
+    already in use; firewall rules (OCI's iptables REJECT) for 6443, 10250, 80, 443 and pod
+    traffic; HTTPS to registry.k8s.io, pkgs.k8s.io, download.docker.com from the host;
+    MetalLB addresses outside every node's subnet.
+
+    \b
+    Examples:
+      provision -i prod doctor
+      provision -i lab --limit cp1 doctor --skip-network-checks
+      provision -i prod --json doctor | jq '.checks[] | select(.status != "PASS")'
+
+    Exit codes: 0 all PASS/WARN, 1 a FAIL, 2 bad inventory (nothing contacted),
+    3 a host unreachable.
+    """
+    from provision.doctor.engine import run_doctor
+    from provision.doctor.probe import DEFAULT_URLS
+    from provision.doctor.report import render, summary_line
+
+    opts = options()
+    inv = _load_inventory(opts.inventory)
+    hosts = inv.limited(opts.limit)
+    if not hosts:
+        output.echo(f"doctor: no host matches --limit {opts.limit!r}", err=True)
+        return output.finish(output.result_object(exit_code=2, errors=["no hosts selected"],
+                                                  checks=[]))
+    chosen = () if skip_network_checks else (urls or DEFAULT_URLS)
+    pool = []
+    for h in hosts:
+        for entry in h.vars.get("metallb_addresses") or []:
+            if entry not in pool:
+                pool.append(entry)
+    click.echo(f"doctor: checking {len(hosts)} host(s) over SSH ...", err=True)
+
+    def progress(g) -> None:  # noqa: ANN001 - Gathered
+        click.echo(f"  {g.name}: {g.connection.status} ssh ({g.seconds:.1f} s)", err=True)
+
+    report = run_doctor(hosts, urls=chosen, connect_timeout=timeout, metallb_pool=pool,
+                        on_host_done=progress if opts.verbosity else None)
+    stream = sys.stderr if output.JSON_MODE else sys.stdout
+    render(report.results, stream, rich=stream.isatty())
+    click.echo(summary_line(report.results, report.seconds, report.unreachable), err=True)
+    errors = [f"{r.host}: {r.check}: {r.message}" for r in report.results if r.status == "FAIL"]
+    return output.finish(output.result_object(
+        exit_code=report.exit_code, hosts=report.host_counts(), errors=errors,
+        checks=[r.to_json() for r in report.results], unreachable=report.unreachable,
+        seconds=round(report.seconds, 3)))

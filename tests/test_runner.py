@@ -1,0 +1,107 @@
+"""The runner against a real (tiny) playbook on localhost, connection local."""
+
+from __future__ import annotations
+
+import io
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision.commands._common import print_summary
+from provision.errors import EXIT_FAILED, EXIT_OK
+from provision.progress import Progress
+from provision.runner import prune_runs, run_playbook
+
+PLAYS = Path(__file__).parent / "playbooks"
+
+
+@pytest.fixture()
+def local_inventory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        local1:\n"
+        f"          ansible_connection: local\n          ansible_python_interpreter: "
+        f"{sys.executable}\n")
+    return inv
+
+
+def test_runner_runs_a_real_playbook_and_reports_progress_and_stats(local_inventory, tmp_path):
+    marker = tmp_path / "marker"
+    stream = io.StringIO()
+    result = run_playbook(command="runner-test", playbook=str(PLAYS / "runner-ok.yml"),
+                          inventory=local_inventory, progress=Progress(stream=stream),
+                          extravars={"marker_path": str(marker), "marker_text": "s3cret"})
+    assert result.exit_code == EXIT_OK and result.ok
+    assert marker.read_text() == "s3cret\n"
+    assert result.hosts == {"local1": {"ok": 2, "changed": 1, "failed": 0, "unreachable": 0,
+                                       "skipped": 0}}
+    text = stream.getvalue()
+    assert "PLAY A tiny real play for the runner tests" in text
+    assert "TASK Write a marker file" in text and "TASK Read it back" in text
+    assert "changed: local1 [Write a marker file]" in text
+    assert "ok=1 changed=1 failed=0 unreachable=0" in text.splitlines()[-1]
+    kinds = [e["event"] for e in result.events]
+    assert kinds.count("playbook_on_task_start") == 2 and "playbook_on_stats" in kinds
+    # artifacts: private run dir under XDG_STATE_HOME, 0700, full log, summary, no extravars
+    run_dir = result.run_dir
+    assert run_dir.parent == tmp_path / "state" / "provision" / "runs"
+    assert run_dir.name.endswith("-runner-test")
+    assert stat.S_IMODE(run_dir.stat().st_mode) == 0o700
+    assert "Write a marker file" in result.log_path.read_text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["ok"] is True and summary["hosts"]["local1"]["changed"] == 1
+    assert not (run_dir / "env" / "extravars").exists()
+    assert "s3cret" not in "".join(p.read_text(errors="ignore") for p in run_dir.rglob("*")
+                                   if p.is_file() and p.name in ("extravars", "envvars"))
+    # idempotence measured the same way every role test does it: second run changes nothing
+    again = run_playbook(command="runner-test", playbook=str(PLAYS / "runner-ok.yml"),
+                         inventory=local_inventory, quiet=True,
+                         extravars={"marker_path": str(marker), "marker_text": "s3cret"})
+    assert again.hosts["local1"]["changed"] == 0
+
+
+def test_runner_failure_summary_names_host_task_error_and_log(local_inventory, capsys):
+    result = run_playbook(command="runner-fail", playbook=str(PLAYS / "runner-fail.yml"),
+                          inventory=local_inventory, quiet=True)
+    assert result.exit_code == EXIT_FAILED and not result.ok
+    assert result.hosts["local1"]["failed"] == 1
+    [failure] = result.failures
+    assert failure.host == "local1"
+    assert failure.task == "Fail with a message on stderr"
+    assert "disk is full on purpose" in failure.message
+    print_summary(result)
+    out = capsys.readouterr().out
+    assert "local1: failed at task 'Fail with a message on stderr'" in out
+    assert "stderr: disk is full on purpose" in out
+    assert f"Full log: {result.log_path}" in out
+    assert "disk is full on purpose" in result.log_path.read_text()
+
+
+def test_unreachable_host_gives_exit_3(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with socket.socket() as s:  # a port with nothing listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n    ghost:\n      ansible_host: 127.0.0.1\n"
+                   f"      ansible_port: {port}\n      ansible_user: nobody\n")
+    result = run_playbook(command="unreach", playbook=str(PLAYS / "runner-ok.yml"),
+                          inventory=inv, quiet=True, extravars={"marker_path": "/nonexistent"})
+    assert result.exit_code == 3
+    assert result.unreachable_hosts == ["ghost"]
+    assert result.failures[0].unreachable and result.failures[0].host == "ghost"
+
+
+def test_run_dirs_keep_the_last_twenty(tmp_path):
+    for i in range(25):
+        (tmp_path / f"20260101T0000{i:02d}Z-x").mkdir()
+    removed = prune_runs(tmp_path, 20)
+    assert len(removed) == 5
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert len(left) == 20 and left[0] == "20260101T000005Z-x"
