@@ -344,3 +344,19 @@ def load_valid_inventory(spec: str | None) -> Inventory:
     if errors:
         raise ValidationError(errors)
     return inv
+
+
+def check_limit(inv: Inventory, limit: str | None) -> list[Host]:
+    """Hosts selected by ``--limit``; a pattern naming no host or group is a usage error."""
+    if not limit:
+        return list(inv.hosts.values())
+    parts = [p.strip().lstrip("!") for p in limit.replace(":", ",").split(",") if p.strip()]
+    known = set(inv.hosts) | set(inv.groups)
+    for part in parts:
+        if part not in known and not any(c in part for c in "*?[~"):
+            raise UsageError(f"--limit {limit}: '{part}' is not a host or group of "
+                             f"{inv.path}" + did_you_mean(part, sorted(known)))
+    selected = inv.limited(limit)
+    if not selected:
+        raise UsageError(f"--limit {limit}: selects no host of {inv.path}")
+    return selected

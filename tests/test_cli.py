@@ -119,3 +119,11 @@ def test_shell_completion_script():
     out = subprocess.run([sys.executable, "-m", "provision"], env=env, capture_output=True,
                          text=True).stdout
     assert "_provision_completion" in out
+
+
+@pytest.mark.parametrize("name", ["oci-minikube", "kubeadm-ha"])
+def test_example_inventories_are_valid(name, capsys):
+    from provision.paths import REPO_ROOT
+
+    code, out, err = run(["-i", str(REPO_ROOT / "inventory" / name), "validate"], capsys)
+    assert code == 0, err

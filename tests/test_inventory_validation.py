@@ -336,3 +336,17 @@ def test_valid_inventory_passes(tmp_path, capsys, listener):
     code, out, err = run_cli(["-i", str(inv), "validate"], capsys)
     assert code == 0, err
     assert "valid: 2 hosts, mode kubeadm, 1 control plane, 1 workers" in out
+
+
+@pytest.mark.parametrize(("limit", "expected"), [
+    ("cp2", "--limit cp2: 'cp2' is not a host or group of {inv}; did you mean cp1?"),
+    ("worker", "--limit worker: 'worker' is not a host or group of {inv}; did you mean workers?"),
+    ("workers", "--limit workers: selects no host of {inv}"),
+])
+def test_bad_limit_is_refused_before_contact(tmp_path, capsys, listener, no_contact, limit,
+                                             expected):
+    inv = write_inventory(tmp_path, listener.getsockname()[1], ONE_CP, {})
+    code, _, err = run_cli(["-i", str(inv), "--limit", limit, "bootstrap"], capsys)
+    assert code == 2, err
+    assert f"error: {expected.format(inv=inv)}" in err.splitlines()
+    assert_no_connection(listener)

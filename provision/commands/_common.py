@@ -50,9 +50,10 @@ def run_and_finish(opts: Options, command: str, playbook: str,
                    **extra: Any) -> int:
     """Validate the inventory (exit 2 before contact), run the playbook, summarise, exit code."""
     from provision.runner import run_playbook
-    from provision.validate import load_valid_inventory
+    from provision.validate import check_limit, load_valid_inventory
 
     inv = inventory or load_valid_inventory(opts.inventory)
+    check_limit(inv, opts.limit)
     result = run_playbook(command=command, playbook=playbook, inventory=inv,
                           extravars=extravars, limit=opts.limit, check=opts.check,
                           verbosity=opts.verbosity, tags=tags)
