@@ -18,3 +18,23 @@ def parse_version(text: str) -> tuple[int, int, int | None] | None:
     if not m:
         return None
     return int(m.group(1)), int(m.group(2)), (int(m.group(3)) if m.group(3) else None)
+
+
+# An exact release as a comparable tuple: (1, 31, 2).
+Release = tuple[int, int, int]
+
+_RELEASE = re.compile(r"^v?(1)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.~+]+)?$")
+
+
+def parse_release(text: object) -> Release | None:
+    """An exact release: '1.31.2', 'v1.31.2' (what kubelet and kubectl report) or '1.31.2-1.1'
+    (the Debian version pkgs.k8s.io uses) -> (1, 31, 2); anything else -> None."""
+    m = _RELEASE.match(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def format_release(version: Release) -> str:
+    """(1, 31, 2) -> '1.31.2' (no leading v, no Debian revision)."""
+    return ".".join(str(part) for part in version)
