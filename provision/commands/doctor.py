@@ -10,22 +10,6 @@ from provision import output
 from provision.commands._common import options
 
 
-def _load_inventory(spec: str | None):  # noqa: ANN202 - Inventory, imported lazily
-    try:
-        from provision.validate import load_valid_inventory
-    except ImportError:  # provision/validate.py not written yet: structure checks only
-        from provision.errors import UsageError, ValidationError
-        from provision.inventory import load_inventory
-
-        if spec is None:
-            raise UsageError("no inventory: pass -i PATH (or -i lab)") from None
-        inv = load_inventory(spec)
-        if inv.structure_problems:
-            raise ValidationError(inv.structure_problems) from None
-        return inv
-    return load_valid_inventory(spec)
-
-
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="HTTPS endpoint the hosts must reach (repeatable; replaces the default "
@@ -56,27 +40,25 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     from provision.doctor.engine import run_doctor
     from provision.doctor.probe import DEFAULT_URLS
     from provision.doctor.report import render, summary_line
+    from provision.validate import check_limit, load_valid_inventory
 
     opts = options()
-    inv = _load_inventory(opts.inventory)
-    hosts = inv.limited(opts.limit)
-    if not hosts:
-        output.echo(f"doctor: no host matches --limit {opts.limit!r}", err=True)
-        return output.finish(output.result_object(exit_code=2, errors=["no hosts selected"],
-                                                  checks=[]))
+    inv = load_valid_inventory(opts.inventory)  # exit 2 before any host is contacted
+    hosts = check_limit(inv, opts.limit)
     chosen = () if skip_network_checks else (urls or DEFAULT_URLS)
     pool = []
-    for h in hosts:
-        for entry in h.vars.get("metallb_addresses") or []:
-            if entry not in pool:
-                pool.append(entry)
+    if len(hosts) == len(inv.hosts):  # the subnets of every node are needed
+        for h in hosts:
+            for entry in h.vars.get("metallb_addresses") or []:
+                if entry not in pool:
+                    pool.append(entry)
     click.echo(f"doctor: checking {len(hosts)} host(s) over SSH ...", err=True)
 
     def progress(g) -> None:  # noqa: ANN001 - Gathered
         click.echo(f"  {g.name}: {g.connection.status} ssh ({g.seconds:.1f} s)", err=True)
 
     report = run_doctor(hosts, urls=chosen, connect_timeout=timeout, metallb_pool=pool,
-                        on_host_done=progress if opts.verbosity else None)
+                        on_host_done=progress if opts.verbosity or sys.stderr.isatty() else None)
     stream = sys.stderr if output.JSON_MODE else sys.stdout
     render(report.results, stream, rich=stream.isatty())
     click.echo(summary_line(report.results, report.seconds, report.unreachable), err=True)

@@ -1,0 +1,242 @@
+"""Network checks (pure): ports already in use, firewall rules (OCI's iptables REJECT), HTTPS
+from the host, MetalLB addresses against the nodes' subnets."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from provision.doctor.iptables import Packet, Table, parse_iptables_save, port_verdict, verdict
+from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
+
+# Ports kubeadm's preflight requires free, per role; the process that owns each once the
+# cluster runs (then "in use" is the cluster itself, not a conflict).
+KUBE_PORTS: dict[int, str] = {
+    6443: "kube-apiserver", 2379: "etcd", 2380: "etcd", 10250: "kubelet",
+    10257: "kube-controller", 10259: "kube-scheduler",
+}
+CONTROL_PLANE_PORTS = (6443, 2379, 2380, 10250, 10257, 10259)
+WORKER_PORTS = (10250,)
+INGRESS_PORTS = (80, 443)
+FLANNEL_VXLAN_PORT = 8472
+CALICO_BGP_PORT = 179
+IGNORED_IFACE_PREFIXES = ("lo", "docker", "br-", "cni", "flannel", "veth", "kube-ipvs",
+                          "cali", "tunl", "vxlan", "virbr")
+
+BOOTSTRAP_FIREWALL_HINT = "provision bootstrap inserts ACCEPT rules before the REJECT"
+
+
+def parse_listeners(text: str) -> dict[int, set[str]]:
+    """``ss -ltn[p]H`` -> {port: {process names}} (empty set when ss could not name it)."""
+    out: dict[int, set[str]] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 4 or not parts[0].startswith("LISTEN"):
+            continue
+        local = parts[3]
+        port_text = local.rsplit(":", 1)[-1]
+        if not port_text.isdigit():
+            continue
+        names = set(re.findall(r'\(\("([^"]+)"', line)) | set(re.findall(r'\),\("([^"]+)"',
+                                                                         line))
+        out.setdefault(int(port_text), set()).update(names)
+    return out
+
+
+def required_ports(spec: HostSpec) -> tuple[int, ...]:
+    if spec.mode == "minikube":
+        return INGRESS_PORTS if spec.ingress else ()
+    return CONTROL_PLANE_PORTS if spec.control_plane else WORKER_PORTS
+
+
+def check_ports(spec: HostSpec, s: dict[str, str]) -> CheckResult:
+    listeners = parse_listeners(s.get("listen", ""))
+    conflicts, ours = [], []
+    for port in required_ports(spec):
+        if port not in listeners:
+            continue
+        names = listeners[port]
+        own = KUBE_PORTS.get(port)
+        if own and names and all(n.startswith(own[:15]) for n in names):
+            ours.append(f"{port} ({own})")
+        else:
+            conflicts.append(f"{port} ({', '.join(sorted(names)) or 'process unknown'})")
+    wanted = ", ".join(str(p) for p in required_ports(spec)) or "none"
+    if conflicts:
+        is_kube = any(int(c.split()[0]) in KUBE_PORTS for c in conflicts)
+        return CheckResult(spec.name, "ports in use", FAIL if is_kube else WARN,
+                           f"already in use: {'; '.join(conflicts)}; {spec.mode} needs "
+                           f"{wanted} free (stop the service or move it)")
+    if ours:
+        return CheckResult(spec.name, "ports in use", PASS,
+                           f"in use by the cluster itself: {', '.join(ours)}")
+    return CheckResult(spec.name, "ports in use", PASS, f"free: {wanted}")
+
+
+def _pod_packet(spec: HostSpec) -> Packet:
+    net = ipaddress.ip_network(spec.pod_cidr, strict=False)
+    src = str(net.network_address + 2)
+    dst = str(net.network_address + 258) if net.num_addresses > 258 else str(
+        net.network_address + 3)
+    in_if, out_if = ("cni0", "flannel.1") if spec.cni_plugin == "flannel" else ("cali0", "tunl0")
+    return Packet(proto="tcp", src=src, dst=dst, in_iface=in_if, out_iface=out_if)
+
+
+def firewall_ports(spec: HostSpec) -> list[tuple[int, str, str]]:
+    """(port, proto, why) that must be reachable from other hosts."""
+    ports: list[tuple[int, str, str]] = []
+    if spec.mode == "kubeadm":
+        if spec.control_plane:
+            ports.append((6443, "tcp", "Kubernetes API"))
+        ports.append((10250, "tcp", "kubelet API"))
+        if spec.cni_plugin == "flannel":
+            ports.append((FLANNEL_VXLAN_PORT, "udp", "flannel VXLAN pod traffic"))
+        else:
+            ports.append((CALICO_BGP_PORT, "tcp", "calico BGP"))
+    if spec.ingress:
+        ports += [(80, "tcp", "ingress HTTP"), (443, "tcp", "ingress HTTPS")]
+    return ports
+
+
+def check_firewall(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
+    text = s.get("iptables", "")
+    rc = re.search(r"rc=(\d+)\s*$", text)
+    body = re.sub(r"\s*rc=\d+\s*$", "", text)
+    readable = rc is not None and rc.group(1) == "0"
+    if "does not exist" in body:  # legacy iptables without the filter table loaded: no rules
+        readable, body = True, ""
+    if not readable:
+        reason = body.strip().splitlines()[-1] if body.strip() else "no output"
+        return [CheckResult(spec.name, "firewall", WARN,
+                            f"cannot read iptables rules ({reason}); needs root or sudo")]
+    tables = parse_iptables_save(body)
+    results = [_port_result(spec, tables, port, proto, why)
+               for port, proto, why in firewall_ports(spec)]
+    if spec.mode == "kubeadm":
+        results.append(_forward_result(spec, tables))
+    return results
+
+
+def _port_result(spec: HostSpec, tables: dict[str, Table], port: int, proto: str,
+                 why: str) -> CheckResult:
+    name = f"firewall {proto}/{port}"
+    v = port_verdict(tables, port, proto)
+    if not v.blocked:
+        how = "no filter rules" if v.rule is None and not tables else f"accepted by {v.describe()}"
+        return CheckResult(spec.name, name, PASS, f"{why}: {how}")
+    if v.conditional_accepts:
+        first = v.conditional_accepts[0]
+        return CheckResult(spec.name, name, PASS,
+                           f"{why}: accepted only when '{first.text}' matches (line "
+                           f"{first.line}), otherwise rejected by {v.describe()}")
+    return CheckResult(spec.name, name, WARN,
+                       f"{why}: {proto}/{port} is blocked by INPUT {v.describe()} "
+                       f"(OCI images reject all but SSH); {BOOTSTRAP_FIREWALL_HINT}")
+
+
+def _forward_result(spec: HostSpec, tables: dict[str, Table]) -> CheckResult:
+    v = verdict(tables, "FORWARD", _pod_packet(spec))
+    name = "firewall pod traffic"
+    if not v.blocked:
+        how = "no filter rules" if not tables else f"accepted by {v.describe()}"
+        return CheckResult(spec.name, name, PASS, f"FORWARD for {spec.pod_cidr}: {how}")
+    hint = (BOOTSTRAP_FIREWALL_HINT if v.rule is not None else
+            "provision bootstrap adds ACCEPT rules for the pod network (docker sets this "
+            "policy)")
+    return CheckResult(spec.name, name, WARN,
+                       f"pods ({spec.pod_cidr}) cannot talk across nodes: FORWARD "
+                       f"{v.action} by {v.describe()}; {hint}")
+
+
+DL_K8S_NOTE = ("some OCI addresses get HTTP 403 from Google-fronted Kubernetes hosts such as "
+               "dl.k8s.io; provision pins versions and installs from pkgs.k8s.io, so it never "
+               "needs dl.k8s.io")
+
+
+def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
+    if not spec.urls:
+        return [CheckResult(spec.name, "https", PASS, "skipped (no URLs to check)")]
+    rows = {}
+    for line in s.get("urls", "").splitlines():
+        bits = line.split("\t")
+        if len(bits) >= 2:
+            rows[bits[0]] = (bits[1].split(), bits[2].strip() if len(bits) > 2 else "")
+    results = []
+    for url in spec.urls:
+        name = f"https {url}"
+        if url not in rows:
+            results.append(CheckResult(spec.name, name, WARN, "no result (probe cut short)"))
+            continue
+        (rc, *code), err = rows[url]
+        code_text = code[0] if code else "000"
+        if rc == "127":
+            results.append(CheckResult(spec.name, name, WARN, "curl is not installed"))
+        elif code_text.isdigit() and 200 <= int(code_text) < 400:
+            results.append(CheckResult(spec.name, name, PASS, f"HTTP {code_text}"))
+        elif code_text == "403":
+            results.append(CheckResult(spec.name, name, WARN, f"HTTP 403 forbidden: "
+                                                              f"{DL_K8S_NOTE}"))
+        elif code_text not in ("", "000"):
+            results.append(CheckResult(spec.name, name, WARN, f"HTTP {code_text}"))
+        else:
+            results.append(CheckResult(spec.name, name, WARN,
+                                       f"not reachable from the host (curl exit {rc}: "
+                                       f"{err or 'no message'}); bootstrap downloads packages "
+                                       f"and images from here (a proxy or mirror?)"))
+    return results
+
+
+# --- across hosts --------------------------------------------------------------------------
+
+
+def node_subnets(ip_addr_text: str) -> list[ipaddress.IPv4Interface]:
+    """``ip -o -4 addr show`` -> the node's interfaces (without lo, docker, CNI, ...)."""
+    out = []
+    for line in ip_addr_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "inet":
+            if parts[1].startswith(IGNORED_IFACE_PREFIXES):
+                continue
+            try:
+                out.append(ipaddress.IPv4Interface(parts[3]))
+            except ValueError:
+                continue
+    return out
+
+
+def pool_range(entry: str) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address]:
+    """A MetalLB pool entry (``CIDR`` or ``A-B``) -> first and last address."""
+    if "-" in entry:
+        a, b = (x.strip() for x in entry.split("-", 1))
+        return ipaddress.IPv4Address(a), ipaddress.IPv4Address(b)
+    net = ipaddress.IPv4Network(entry.strip(), strict=False)
+    return net.network_address, net.broadcast_address
+
+
+def check_metallb(pool: list[Any], subnets: dict[str, list[ipaddress.IPv4Interface]],
+                  host: str = "all", unchecked: list[str] | None = None) -> list[CheckResult]:
+    """WARN for each pool entry outside every node's subnet (L2 mode cannot announce it).
+    ``unchecked``: hosts whose addresses are unknown (unreachable), named in the WARN."""
+    if not pool or not subnets:
+        return []
+    results = []
+    networks = [(h, i.network) for h, ifs in subnets.items() for i in ifs]
+    for entry in pool:
+        try:
+            first, last = pool_range(str(entry))
+        except ValueError:
+            continue  # validation reports malformed pools
+        inside = [h for h, n in networks if first in n and last in n]
+        if inside:
+            results.append(CheckResult(host, f"metallb {entry}", PASS,
+                                       f"inside the subnet of {', '.join(sorted(set(inside)))}"))
+        else:
+            nets = ", ".join(sorted({str(n) for _, n in networks})) or "none found"
+            results.append(CheckResult(
+                host, f"metallb {entry}", WARN,
+                f"outside every node's subnet ({nets}): MetalLB in L2 mode can only answer "
+                "ARP for addresses on a node's network (on OCI: secondary private IPs of a "
+                "node's VNIC)"
+                + (f"; not checked: {', '.join(unchecked)}" if unchecked else "")))
+    return results

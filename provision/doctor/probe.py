@@ -1,0 +1,99 @@
+"""The one shell script doctor runs on each host, and the parser of its output (both pure).
+
+The script prints sections (``@@doctor:NAME`` lines) that the controller parses; it runs once
+per host over one SSH session, as the SSH user, using ``sudo -n`` only where root is needed
+(``iptables-save``, ``ss -p``). It never changes anything on the host.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+MARKER = "@@doctor:"
+
+# The HTTPS endpoints a bootstrap needs from the host. dl.k8s.io is deliberately absent:
+# provision pins versions and installs from pkgs.k8s.io, so it never needs dl.k8s.io.
+DEFAULT_URLS: tuple[str, ...] = (
+    "https://registry.k8s.io/v2/",
+    "https://pkgs.k8s.io/",
+    "https://download.docker.com/linux/",
+)
+
+_SCRIPT = r"""
+S=""; [ "$(id -u)" = 0 ] || S="sudo -n"
+sec() { printf '\n@@doctor:%s\n' "$1"; }
+sec id; id -un; id -u
+sec sudo
+if [ "$(id -u)" = 0 ]; then echo "root"; else sudo -n true 2>&1; echo "rc=$?"; fi
+sec os_release; cat /etc/os-release 2>&1
+sec arch; uname -m
+sec nproc; nproc 2>/dev/null || getconf _NPROCESSORS_ONLN
+sec meminfo; grep -E '^(MemTotal|SwapTotal|SwapFree):' /proc/meminfo
+sec swaps; cat /proc/swaps
+sec df; df -P -B1 / /var/lib 2>&1
+sec rootdisk
+echo "source=$(findmnt -n -o SOURCE / 2>/dev/null)"
+mm=$(mountpoint -d / 2>/dev/null)
+sys=""; [ -n "$mm" ] && sys=$(readlink -f "/sys/dev/block/$mm" 2>/dev/null)
+if [ -n "$sys" ] && [ -e "$sys/partition" ]; then
+  disk=$(readlink -f "$sys/..")
+  echo "partition=${sys##*/}"
+  echo "disk=${disk##*/}"
+  echo "disk_size=$(cat "$disk/size")"
+  for p in "$disk"/*; do
+    [ -e "$p/partition" ] && echo "part ${p##*/} $(cat "$p/start") $(cat "$p/size")"
+  done
+elif [ -n "$sys" ]; then
+  echo "whole_device=${sys##*/}"
+fi
+sec timedatectl; timedatectl show -p NTPSynchronized --value 2>&1; echo "rc=$?"
+sec cgroup; stat -fc %T /sys/fs/cgroup 2>&1
+sec listen; $S ss -ltnpH 2>/dev/null || ss -ltnH 2>&1
+sec iptables; $S iptables-save -t filter 2>&1; echo "rc=$?"
+sec ipaddr; ip -o -4 addr show 2>&1
+sec urls
+"""
+
+_URLS = r"""
+d=$(mktemp -d)
+i=0
+for u in __URLS__; do
+  i=$((i+1))
+  ( c=$(curl -sS -o /dev/null -w '%{http_code}' --max-time __TIMEOUT__ "$u" 2>"$d/$i.err")
+    echo "$? $c" > "$d/$i.out" ) &
+done
+wait
+i=0
+for u in __URLS__; do
+  i=$((i+1))
+  printf '%s\t%s\t%s\n' "$u" "$(cat "$d/$i.out")" "$(head -c 300 "$d/$i.err" | tr '\n\t' '  ')"
+done
+rm -rf "$d"
+"""
+
+
+def build_script(urls: tuple[str, ...] | list[str] = DEFAULT_URLS, url_timeout: int = 5) -> str:
+    """The probe script; ``urls`` empty = no outbound HTTPS checks (tests, air-gapped)."""
+    script = _SCRIPT
+    if urls:
+        quoted = " ".join(shlex.quote(u) for u in urls)
+        script += _URLS.replace("__URLS__", quoted).replace("__TIMEOUT__", str(int(url_timeout)))
+    return script + f"printf '\\n{MARKER}end\\n'\n"
+
+
+def parse_sections(output: str) -> dict[str, str]:
+    """Split the script's output into {section: text}. A missing ``end`` section means the
+    script was cut short (the caller reports it)."""
+    sections: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in output.splitlines():
+        if line.startswith(MARKER):
+            if name is not None:
+                sections[name] = "\n".join(lines).strip("\n")
+            name, lines = line[len(MARKER):].strip(), []
+        elif name is not None:
+            lines.append(line)
+    if name is not None:
+        sections[name] = "\n".join(lines).strip("\n")
+    return sections
