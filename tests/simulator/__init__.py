@@ -1,0 +1,1 @@
+"""provision's Kubernetes simulator (test infrastructure): see README.md here."""

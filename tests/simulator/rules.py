@@ -1,0 +1,848 @@
+"""The rules the Kubernetes simulator enforces, as pure functions (no I/O, stdlib only).
+
+This module is shipped inside the simulated kubeadm/kubelet/kubectl .deb packages, so it must
+import nothing outside the Python standard library.
+
+Sources for the rules (read with the team's search tool on 2026-11-21):
+
+* kubeadm config API versions:
+  - kubernetes/kubernetes cmd/kubeadm/app/util/config/common.go ``validateSupportedVersion``:
+    v1beta2 and older are "old API spec" errors from 1.27; v1beta4 is *experimental* from 1.28
+    and refused unless ``--allow-experimental-api``; deprecated versions only log a warning.
+  - kubernetes/kubernetes PR #125029 "kubeadm: enable the v1beta4 API" (1.31): v1beta4 is
+    enabled, "v1beta3 is now marked as deprecated but will continue to be supported until
+    version 1.34 or later"; extraArgs become lists of name/value; JoinConfiguration
+    discovery.timeout -> timeouts.discovery; apiServer.timeoutForControlPlane ->
+    timeouts.controlPlaneComponentHealthCheck.
+  - kubernetes/kubernetes PR #136016 (merged 2026-01, so release 1.36) "kubeadm: remove the
+    v1beta3 API which was deprecated since v1.31. The 1.35 kubeadm binary can be used to
+    migrate".
+  - kubeadm-config.v1beta3 / v1beta4 reference pages (kubernetes.io/docs/reference/config-api/)
+    for the field names below.
+* Strict decoding: common.go / initconfiguration.go call ``strict.VerifyUnmarshalStrict`` and,
+  for ``kubeadm init``/``join`` (strictErrors=false), only ``klog.Warning`` the unknown field;
+  ``kubeadm config validate`` (strictErrors=true) fails. The simulator REFUSES unknown fields in
+  init/join too (stricter than the real tool, said in the message) so template typos cannot pass
+  unnoticed; it prints the real warning text first.
+* ``NormalizeKubernetesVersion`` (common.go): control plane version must be >= the kubeadm
+  minor - 1 ("this version of kubeadm only supports deploying clusters with the control plane
+  version >= ..."). A missing kubernetesVersion defaults to the label "stable-1" which kubeadm
+  resolves over the network (dl.k8s.io/release/stable-1.txt): the simulator refuses instead.
+* Version skew policy (kubernetes.io/releases/version-skew-policy): kubelet must not be newer
+  than kube-apiserver and may be up to three minors older (two before kube-apiserver 1.28);
+  kubectl is supported within one minor (older or newer) of kube-apiserver (kubectl warns).
+* kubeadm upgrade (cmd/kubeadm/app/phases/upgrade/policy.go): one minor at a time
+  ("kubeadm can upgrade only 1 minor version at a time"), no downgrade of more than a patch
+  within the minor without --force, target not newer than kubeadm ("Upgrade kubeadm first").
+  The simulator additionally requires the kubeadm binary's minor.patch to EQUAL the target.
+* kubectl drain (k8s.io/kubectl/pkg/drain/filters.go): DaemonSet pods need
+  --ignore-daemonsets, pods without controller need --force, emptyDir needs
+  --delete-emptydir-data; mirror (static) pods are skipped; evictions get HTTP 429 when a PDB
+  would be violated, kubectl retries every 5 s until --timeout.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+# --------------------------------------------------------------------------------------------
+# Versions and the package catalog
+# --------------------------------------------------------------------------------------------
+
+#: Released patch versions the simulated repository offers, per minor (real release numbers).
+RELEASES: dict[int, tuple[str, ...]] = {
+    27: ("1.27.15", "1.27.16"),
+    28: ("1.28.14", "1.28.15"),
+    29: ("1.29.9", "1.29.10"),
+    30: ("1.30.5", "1.30.6"),
+    31: ("1.31.1", "1.31.2", "1.31.3"),
+    32: ("1.32.0", "1.32.1"),
+    33: ("1.33.5", "1.33.6"),
+    34: ("1.34.1", "1.34.2"),
+    35: ("1.35.0", "1.35.1"),
+    36: ("1.36.0", "1.36.1"),
+    37: ("1.37.0", "1.37.1"),
+}
+#: Debian revision used by pkgs.k8s.io ("1.31.2-1.1").
+DEB_REVISION = "1.1"
+#: cri-tools and kubernetes-cni versions shipped in each per-minor repository.
+CRI_TOOLS = {m: f"1.{m}.0" for m in RELEASES} | {27: "1.27.1", 30: "1.30.1", 31: "1.31.1"}
+KUBERNETES_CNI = {
+    27: "1.2.0",
+    28: "1.2.0",
+    29: "1.3.0",
+    30: "1.4.0",
+    31: "1.5.1",
+    32: "1.6.0",
+    33: "1.6.0",
+    34: "1.7.1",
+    35: "1.7.1",
+    36: "1.8.0",
+    37: "1.8.0",
+}
+#: etcd, CoreDNS and pause image tags kubeadm deploys per minor (kubeadm constants.go).
+ETCD = {
+    27: "3.5.7-0",
+    28: "3.5.9-0",
+    29: "3.5.10-0",
+    30: "3.5.12-0",
+    31: "3.5.15-0",
+    32: "3.5.16-0",
+    33: "3.5.21-0",
+    34: "3.6.4-0",
+    35: "3.6.5-0",
+    36: "3.6.5-0",
+    37: "3.6.6-0",
+}
+COREDNS = {
+    27: "v1.10.1",
+    28: "v1.10.1",
+    29: "v1.11.1",
+    30: "v1.11.1",
+    31: "v1.11.3",
+    32: "v1.11.3",
+    33: "v1.12.0",
+    34: "v1.12.1",
+    35: "v1.12.1",
+    36: "v1.13.1",
+    37: "v1.13.1",
+}
+PAUSE = {m: ("3.9" if m <= 30 else "3.10") for m in RELEASES}
+
+_SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+
+
+class RuleError(Exception):
+    """A documented rule of the real tool was violated; str() is the message to print."""
+
+
+@dataclass(frozen=True, order=True)
+class Version:
+    major: int
+    minor: int
+    patch: int
+
+    @classmethod
+    def parse(cls, text: str) -> Version:
+        m = _SEMVER.match(str(text).strip())
+        if not m:
+            raise RuleError(f'couldn\'t parse Kubernetes version "{text}"')
+        return cls(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+
+    def __str__(self) -> str:
+        return f"v{self.major}.{self.minor}.{self.patch}"
+
+    @property
+    def plain(self) -> str:
+        return f"{self.major}.{self.minor}.{self.patch}"
+
+
+def is_released(version: str) -> bool:
+    """True when the simulated repository offers this exact patch release."""
+    try:
+        v = Version.parse(version)
+    except RuleError:
+        return False
+    return v.major == 1 and v.plain in RELEASES.get(v.minor, ())
+
+
+def deb_version(version: str) -> str:
+    """'1.31.2' -> '1.31.2-1.1' (the Debian version pkgs.k8s.io uses)."""
+    return f"{Version.parse(version).plain}-{DEB_REVISION}"
+
+
+# --------------------------------------------------------------------------------------------
+# Version skew
+# --------------------------------------------------------------------------------------------
+
+
+def max_kubelet_skew(apiserver: Version) -> int:
+    """Minors a kubelet may lag kube-apiserver: 3 from 1.28, 2 before."""
+    return 3 if (apiserver.major, apiserver.minor) >= (1, 28) else 2
+
+
+def check_kubelet_skew(kubelet: Version, apiserver: Version, node: str = "") -> None:
+    """Refuse a kubelet newer than the API server or older than the skew policy allows."""
+    where = f' on node "{node}"' if node else ""
+    if (kubelet.major, kubelet.minor) > (apiserver.major, apiserver.minor) or (
+        kubelet.minor == apiserver.minor and kubelet.patch > apiserver.patch
+    ):
+        raise RuleError(
+            f"kubelet {kubelet}{where} is newer than kube-apiserver {apiserver}: "
+            "the version skew policy never allows a kubelet newer than the API server"
+        )
+    skew = max_kubelet_skew(apiserver)
+    if apiserver.minor - kubelet.minor > skew:
+        raise RuleError(
+            f"kubelet {kubelet}{where} is {apiserver.minor - kubelet.minor} minor versions older "
+            f"than kube-apiserver {apiserver}; at most {skew} are supported"
+        )
+
+
+def kubectl_skew_warning(kubectl: Version, apiserver: Version) -> str | None:
+    """The warning real kubectl prints when client and server differ by more than one minor."""
+    if abs(kubectl.minor - apiserver.minor) > 1:
+        return (
+            f"WARNING: version difference between client ({kubectl.major}.{kubectl.minor}) and "
+            f"server ({apiserver.major}.{apiserver.minor}) exceeds the supported minor version "
+            "skew of +/-1"
+        )
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# kubeadm versions: init, upgrade apply, upgrade node, join
+# --------------------------------------------------------------------------------------------
+
+VERSION_LABELS = ("stable", "latest", "stable-1", "latest-1")
+
+
+def resolve_init_version(requested: str | None, kubeadm: Version) -> Version:
+    """The control plane version `kubeadm init` will deploy, or a refusal.
+
+    Real kubeadm defaults kubernetesVersion to "stable-1" and resolves labels by fetching
+    https://dl.k8s.io/release/<label>.txt; that answered 403 from OCI, and there is no network
+    here, so the simulator refuses loudly whenever the real tool would go to the network.
+    """
+    if not requested or requested.startswith(("stable", "latest", "ci/", "release/")):
+        label = requested or "stable-1"
+        raise RuleError(
+            f'[simulator] kubeadm would now fetch "https://dl.k8s.io/release/{label}.txt" to '
+            f'resolve the Kubernetes version label "{label}": set an explicit '
+            "ClusterConfiguration.kubernetesVersion (or --kubernetes-version vX.Y.Z)"
+        )
+    v = Version.parse(requested)
+    minimum = Version(1, kubeadm.minor - 1, 0)
+    if v < minimum:
+        raise RuleError(
+            "this version of kubeadm only supports deploying clusters with the control plane "
+            f"version >= {minimum}. Current version: {v}"
+        )
+    if v.minor > kubeadm.minor:
+        raise RuleError(
+            f"the control plane version {v} is newer than kubeadm {kubeadm}; "
+            "kubeadm cannot deploy a newer control plane (install kubeadm of that version)"
+        )
+    return v
+
+
+def check_upgrade_apply(
+    cluster: Version,
+    target: Version,
+    kubeadm: Version,
+    kubelets: dict[str, Version] | None = None,
+    force: bool = False,
+) -> None:
+    """Refuse `kubeadm upgrade apply <target>` like kubeadm's upgrade policy does."""
+    if target.minor > cluster.minor + 1 or target.major != cluster.major:
+        raise RuleError(
+            f'Specified version to upgrade to "{target}" is too high; kubeadm can upgrade only '
+            f"1 minor version at a time (cluster version is {cluster})"
+        )
+    if target.minor < cluster.minor:
+        raise RuleError(
+            f'Specified version to upgrade to "{target}" is at least one minor release lower '
+            f'than the cluster version "{cluster}". Downgrades are not supported'
+        )
+    if target < cluster and not force:
+        raise RuleError(
+            f'Specified version to upgrade to "{target}" is lower than the cluster version '
+            f'"{cluster}". Downgrading is not supported without --force'
+        )
+    if target > kubeadm:
+        raise RuleError(
+            f'Specified version to upgrade to "{target}" is higher than the kubeadm version '
+            f'"{kubeadm}". Upgrade kubeadm first using the tool you used to install kubeadm'
+        )
+    if target != kubeadm:
+        raise RuleError(
+            f'[simulator] kubeadm {kubeadm} must be exactly the target version "{target}": '
+            "install the kubeadm package of the target version before `kubeadm upgrade apply`"
+        )
+    too_old = sorted(
+        {
+            str(v)
+            for v in (kubelets or {}).values()
+            if target.minor - v.minor > max_kubelet_skew(target)
+        }
+    )
+    if too_old:
+        raise RuleError(
+            "There are kubelets in this cluster that are too old that have these versions "
+            f"[{' '.join(too_old)}]"
+        )
+
+
+def check_upgrade_node(cluster: Version, kubeadm: Version) -> None:
+    """`kubeadm upgrade node` needs a kubeadm at the cluster's (already upgraded) minor."""
+    if kubeadm.minor < cluster.minor:
+        raise RuleError(
+            f"kubeadm {kubeadm} is older than the cluster version {cluster}: upgrade kubeadm "
+            "on this node to the cluster's version before `kubeadm upgrade node`"
+        )
+    if kubeadm.minor > cluster.minor:
+        raise RuleError(
+            f"kubeadm {kubeadm} is newer than the cluster version {cluster}: run "
+            f"`kubeadm upgrade apply {kubeadm}` on the first control-plane node first"
+        )
+
+
+def check_join_versions(cluster: Version, kubeadm: Version, kubelet: Version | None) -> None:
+    """kubeadm join preflight: kubeadm within one minor of the cluster; KubeletVersion check."""
+    if abs(kubeadm.minor - cluster.minor) > 1:
+        raise RuleError(
+            f"kubeadm {kubeadm} cannot join a cluster at {cluster}: kubeadm supports control "
+            "planes one minor older or the same minor"
+        )
+    if kubelet is None:
+        raise RuleError("[ERROR FileExisting-kubelet]: kubelet not found in system path")
+    if kubelet > cluster:
+        raise RuleError(
+            "[ERROR KubeletVersion]: the kubelet version is higher than the control plane "
+            "version. This is not a supported version skew and may lead to a malfunctional "
+            f'cluster. Kubelet version: "{kubelet.plain}" Control plane version: "{cluster.plain}"'
+        )
+    check_kubelet_skew(kubelet, cluster)
+
+
+# --------------------------------------------------------------------------------------------
+# kubeadm configuration API: versions, kinds and known fields
+# --------------------------------------------------------------------------------------------
+
+KUBEADM_GROUP = "kubeadm.k8s.io"
+OLD_KUBEADM_APIS = {
+    "v1alpha1": "v1.11",
+    "v1alpha2": "v1.12",
+    "v1alpha3": "v1.14",
+    "v1beta1": "v1.15",
+    "v1beta2": "v1.22",
+}
+
+# A schema is {field: sub-schema}; "*" means any value (maps of free keys, e.g. featureGates);
+# a list of objects is [schema].
+ANY = "*"
+_EXTRA_ARGS_MAP = ANY  # v1beta3: map[string]string
+_EXTRA_ARGS_LIST = [{"name": ANY, "value": ANY}]  # v1beta4
+_HOST_PATH_MOUNT = [
+    {"name": ANY, "hostPath": ANY, "mountPath": ANY, "readOnly": ANY, "pathType": ANY}
+]
+_ENV = [{"name": ANY, "value": ANY, "valueFrom": ANY}]
+_TAINT = [{"key": ANY, "value": ANY, "effect": ANY, "timeAdded": ANY}]
+_BOOTSTRAP_TOKEN = [
+    {"token": ANY, "description": ANY, "ttl": ANY, "expires": ANY, "usages": ANY, "groups": ANY}
+]
+_API_ENDPOINT = {"advertiseAddress": ANY, "bindPort": ANY}
+_PATCHES = {"directory": ANY}
+
+
+def _node_registration(v4: bool) -> dict:
+    s = {
+        "name": ANY,
+        "criSocket": ANY,
+        "taints": _TAINT,
+        "kubeletExtraArgs": _EXTRA_ARGS_LIST if v4 else _EXTRA_ARGS_MAP,
+        "ignorePreflightErrors": ANY,
+        "imagePullPolicy": ANY,
+    }
+    if v4:
+        s["imagePullSerial"] = ANY
+    return s
+
+
+def _control_plane_component(v4: bool, api_server: bool = False) -> dict:
+    s: dict = {
+        "extraArgs": _EXTRA_ARGS_LIST if v4 else _EXTRA_ARGS_MAP,
+        "extraVolumes": _HOST_PATH_MOUNT,
+    }
+    if v4:
+        s["extraEnvs"] = _ENV
+    if api_server:
+        s["certSANs"] = ANY
+        if not v4:
+            s["timeoutForControlPlane"] = ANY
+    return s
+
+
+def _timeouts() -> dict:
+    return {
+        k: ANY
+        for k in (
+            "controlPlaneComponentHealthCheck",
+            "kubeletHealthCheck",
+            "kubernetesAPICall",
+            "etcdAPICall",
+            "tlsBootstrap",
+            "discovery",
+            "upgradeManifests",
+        )
+    }
+
+
+def kubeadm_schemas(api: str) -> dict[str, dict]:
+    """Known fields of each kubeadm kind in API version 'v1beta3' or 'v1beta4'."""
+    v4 = api == "v1beta4"
+    local_etcd = {
+        "imageRepository": ANY,
+        "imageTag": ANY,
+        "dataDir": ANY,
+        "extraArgs": _EXTRA_ARGS_LIST if v4 else _EXTRA_ARGS_MAP,
+        "serverCertSANs": ANY,
+        "peerCertSANs": ANY,
+    }
+    if v4:
+        local_etcd["extraEnvs"] = _ENV
+    cluster = {
+        "etcd": {
+            "local": local_etcd,
+            "external": {"endpoints": ANY, "caFile": ANY, "certFile": ANY, "keyFile": ANY},
+        },
+        "networking": {"serviceSubnet": ANY, "podSubnet": ANY, "dnsDomain": ANY},
+        "kubernetesVersion": ANY,
+        "controlPlaneEndpoint": ANY,
+        "apiServer": _control_plane_component(v4, api_server=True),
+        "controllerManager": _control_plane_component(v4),
+        "scheduler": _control_plane_component(v4),
+        "dns": {"imageRepository": ANY, "imageTag": ANY} | ({"disabled": ANY} if v4 else {}),
+        "certificatesDir": ANY,
+        "imageRepository": ANY,
+        "featureGates": ANY,
+        "clusterName": ANY,
+    }
+    if v4:
+        cluster |= {
+            "proxy": {"disabled": ANY},
+            "encryptionAlgorithm": ANY,
+            "certificateValidityPeriod": ANY,
+            "caCertificateValidityPeriod": ANY,
+        }
+    init = {
+        "bootstrapTokens": _BOOTSTRAP_TOKEN,
+        "nodeRegistration": _node_registration(v4),
+        "localAPIEndpoint": _API_ENDPOINT,
+        "certificateKey": ANY,
+        "skipPhases": ANY,
+        "patches": _PATCHES,
+    }
+    discovery = {
+        "bootstrapToken": {
+            "token": ANY,
+            "apiServerEndpoint": ANY,
+            "caCertHashes": ANY,
+            "unsafeSkipCAVerification": ANY,
+        },
+        "file": {"kubeConfigPath": ANY},
+        "tlsBootstrapToken": ANY,
+    }
+    if not v4:
+        discovery["timeout"] = ANY
+    join = {
+        "nodeRegistration": _node_registration(v4),
+        "caCertPath": ANY,
+        "discovery": discovery,
+        "controlPlane": {"localAPIEndpoint": _API_ENDPOINT, "certificateKey": ANY},
+        "skipPhases": ANY,
+        "patches": _PATCHES,
+    }
+    if v4:
+        init |= {"dryRun": ANY, "timeouts": _timeouts()}
+        join |= {"dryRun": ANY, "timeouts": _timeouts()}
+    schemas = {
+        "InitConfiguration": init,
+        "ClusterConfiguration": cluster,
+        "JoinConfiguration": join,
+    }
+    if v4:
+        schemas["ResetConfiguration"] = {
+            "cleanupTmpDir": ANY,
+            "certificatesDir": ANY,
+            "criSocket": ANY,
+            "dryRun": ANY,
+            "force": ANY,
+            "ignorePreflightErrors": ANY,
+            "skipPhases": ANY,
+            "unmountFlags": ANY,
+        }
+        schemas["UpgradeConfiguration"] = {
+            "apply": ANY,
+            "node": ANY,
+            "plan": ANY,
+            "diff": ANY,
+            "timeouts": _timeouts(),
+        }
+    return schemas
+
+
+#: KubeletConfiguration (kubelet.config.k8s.io/v1beta1) fields; value = first minor that has it.
+KUBELET_FIELDS: dict[str, int] = dict.fromkeys(
+    (  # noqa: SIM905
+        "enableServer staticPodPath syncFrequency fileCheckFrequency httpCheckFrequency "
+        "staticPodURL staticPodURLHeader address port readOnlyPort tlsCertFile tlsPrivateKeyFile "
+        "tlsCipherSuites tlsMinVersion rotateCertificates serverTLSBootstrap authentication "
+        "authorization registryPullQPS registryBurst eventRecordQPS eventBurst "
+        "enableDebuggingHandlers enableContentionProfiling healthzPort healthzBindAddress "
+        "oomScoreAdj clusterDomain clusterDNS streamingConnectionIdleTimeout "
+        "nodeStatusUpdateFrequency nodeStatusReportFrequency nodeLeaseDurationSeconds "
+        "imageMinimumGCAge imageGCHighThresholdPercent imageGCLowThresholdPercent "
+        "volumeStatsAggPeriod kubeletCgroups systemCgroups cgroupRoot cgroupsPerQOS cgroupDriver "
+        "cpuManagerPolicy cpuManagerPolicyOptions cpuManagerReconcilePeriod memoryManagerPolicy "
+        "topologyManagerPolicy topologyManagerScope topologyManagerPolicyOptions qosReserved "
+        "runtimeRequestTimeout hairpinMode maxPods podCIDR podPidsLimit resolvConf runOnce "
+        "cpuCFSQuota cpuCFSQuotaPeriod nodeStatusMaxImages maxOpenFiles contentType kubeAPIQPS "
+        "kubeAPIBurst serializeImagePulls maxParallelImagePulls evictionHard evictionSoft "
+        "evictionSoftGracePeriod evictionPressureTransitionPeriod evictionMaxPodGracePeriod "
+        "evictionMinimumReclaim podsPerCore enableControllerAttachDetach protectKernelDefaults "
+        "makeIPTablesUtilChains iptablesMasqueradeBit iptablesDropBit featureGates failSwapOn "
+        "memorySwap containerLogMaxSize containerLogMaxFiles "
+        "configMapAndSecretChangeDetectionStrategy systemReserved kubeReserved reservedSystemCPUs "
+        "showHiddenMetricsForVersion systemReservedCgroup kubeReservedCgroup "
+        "enforceNodeAllocatable "
+        "allowedUnsafeSysctls volumePluginDir providerID kernelMemcgNotification logging "
+        "enableSystemLogHandler enableSystemLogQuery shutdownGracePeriod "
+        "shutdownGracePeriodCriticalPods shutdownGracePeriodByPodPriority reservedMemory "
+        "enableProfilingHandler enableDebugFlagsHandler seccompDefault memoryThrottlingFactor "
+        "registerWithTaints registerNode tracing localStorageCapacityIsolation "
+        "containerRuntimeEndpoint imageServiceEndpoint"
+    ).split(),
+    27,
+) | {
+    "imageMaximumGCAge": 29,
+    "containerLogMaxWorkers": 30,
+    "containerLogMonitorInterval": 30,
+    "failCgroupV1": 31,
+    "crashLoopBackOff": 32,
+    "singleProcessOOMKill": 32,
+    "userNamespaces": 30,
+}
+
+#: KubeProxyConfiguration (kubeproxy.config.k8s.io/v1alpha1) fields.
+KUBE_PROXY_FIELDS: dict[str, int] = dict.fromkeys(
+    (  # noqa: SIM905
+        "featureGates clientConnection hostnameOverride bindAddress healthzBindAddress "
+        "metricsBindAddress bindAddressHardFail enableProfiling showHiddenMetricsForVersion mode "
+        "iptables ipvs winkernel detectLocalMode detectLocal clusterCIDR nodePortAddresses "
+        "oomScoreAdj conntrack configSyncPeriod portRange logging"
+    ).split(),
+    27,
+) | {"nftables": 29, "linux": 32, "windows": 32, "syncPeriod": 32, "minSyncPeriod": 32}
+KUBE_PROXY_SUB = {
+    "ipvs": {
+        "syncPeriod",
+        "minSyncPeriod",
+        "scheduler",
+        "excludeCIDRs",
+        "strictARP",
+        "tcpTimeout",
+        "tcpFinTimeout",
+        "udpTimeout",
+    },
+    "iptables": {
+        "masqueradeBit",
+        "masqueradeAll",
+        "localhostNodePorts",
+        "syncPeriod",
+        "minSyncPeriod",
+    },
+}
+KUBE_PROXY_MODES = {"", "iptables", "ipvs", "nftables", "kernelspace"}
+
+
+@dataclass
+class ConfigCheck:
+    """Result of validating a kubeadm --config file: documents by kind, and warnings."""
+
+    documents: dict[str, dict] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def _unknown_fields(obj: object, schema: object, path: str) -> list[str]:
+    if schema == ANY or obj is None:
+        return []
+    if isinstance(schema, list):
+        if not isinstance(obj, list):
+            return [f"{path}: expected a list, got {type(obj).__name__}"]
+        return [
+            e
+            for i, item in enumerate(obj)
+            for e in _unknown_fields(item, schema[0], f"{path}[{i}]")
+        ]
+    if isinstance(schema, dict):
+        if not isinstance(obj, dict):
+            return [f"{path}: expected an object, got {type(obj).__name__}"]
+        out = []
+        for key, value in obj.items():
+            if key not in schema:
+                out.append(f'unknown field "{path}.{key}"' if path else f'unknown field "{key}"')
+            else:
+                out.extend(_unknown_fields(value, schema[key], f"{path}.{key}" if path else key))
+        return out
+    return []
+
+
+def check_api_version(
+    api_version: str, kind: str, kubeadm: Version, allow_experimental: bool = False
+) -> str | None:
+    """Refuse an apiVersion this kubeadm release does not read; return a warning or None."""
+    group, _, ver = api_version.partition("/")
+    if group != KUBEADM_GROUP:
+        raise RuleError(f"unknown configuration APIs: {api_version}, Kind={kind}")
+    if ver in OLD_KUBEADM_APIS:
+        raise RuleError(
+            f'your configuration file uses an old API spec: "{api_version}". Please use kubeadm '
+            f"{OLD_KUBEADM_APIS[ver]} instead and run 'kubeadm config migrate --old-config "
+            "old.yaml --new-config new.yaml', which will write the new, similar spec using a "
+            "newer API version."
+        )
+    m = kubeadm.minor
+    if ver == "v1beta3":
+        if m >= 36:
+            raise RuleError(
+                f'your configuration file uses an old API spec: "{api_version}". Please use '
+                "kubeadm v1.35 instead and run 'kubeadm config migrate --old-config old.yaml "
+                "--new-config new.yaml', which will write the new, similar spec using a newer "
+                "API version."
+            )
+        if m >= 31:
+            return (
+                f'your configuration file uses a deprecated API spec: "{api_version}" '
+                f'(kind: "{kind}"). Please use \'kubeadm config migrate --old-config old.yaml '
+                "--new-config new.yaml', which will write the new, similar spec using a newer "
+                "API version."
+            )
+        return None
+    if ver == "v1beta4":
+        if m < 28:
+            raise RuleError(f"unknown configuration APIs: {api_version}, Kind={kind}")
+        if m <= 30 and not allow_experimental:
+            raise RuleError(
+                f'experimental API spec: "{api_version}" is not allowed. You can use the '
+                "--allow-experimental-api flag if the command supports it."
+            )
+        return None
+    raise RuleError(f"unknown configuration APIs: {api_version}, Kind={kind}")
+
+
+def validate_kubeadm_config(
+    docs: list[dict],
+    kubeadm: Version,
+    *,
+    strict: bool = True,
+    allow_experimental: bool = False,
+    source: str = "<config>",
+) -> ConfigCheck:
+    """Check every document of a kubeadm --config file against kubeadm `kubeadm`'s schemas.
+
+    `docs` are the parsed YAML documents (None/empty documents are skipped). Unknown fields are
+    refused when `strict` (the simulator's default for every command, see the module doc).
+    """
+    result = ConfigCheck()
+    problems: list[str] = []
+    for doc in docs:
+        if not doc:
+            continue
+        if not isinstance(doc, dict):
+            raise RuleError(f"{source}: a document is not a YAML mapping")
+        api_version, kind = doc.get("apiVersion"), doc.get("kind")
+        if not api_version or not kind:
+            raise RuleError(f"{source}: Object 'Kind' or 'apiVersion' is missing in '{doc}'")
+        if kind in result.documents:
+            raise RuleError(f"{source}: duplicate document of kind {kind}")
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind")}
+        if api_version == "kubelet.config.k8s.io/v1beta1" and kind == "KubeletConfiguration":
+            problems += _component_unknown(body, KUBELET_FIELDS, kubeadm, kind)
+        elif api_version == "kubeproxy.config.k8s.io/v1alpha1" and kind == "KubeProxyConfiguration":
+            problems += _component_unknown(body, KUBE_PROXY_FIELDS, kubeadm, kind)
+            for sub, known in KUBE_PROXY_SUB.items():
+                for key in body.get(sub) or {}:
+                    if key not in known:
+                        problems.append(f'{kind}: unknown field "{sub}.{key}"')
+            if body.get("mode", "") not in KUBE_PROXY_MODES:
+                problems.append(f'{kind}: invalid value for "mode": {body.get("mode")!r}')
+        else:
+            warning = check_api_version(api_version, kind, kubeadm, allow_experimental)
+            if warning:
+                result.warnings.append(warning)
+            schemas = kubeadm_schemas(api_version.split("/")[1])
+            if kind not in schemas:
+                raise RuleError(f"{source}: unknown configuration APIs: {api_version}, Kind={kind}")
+            problems += [f"{kind}: {p}" for p in _unknown_fields(body, schemas[kind], "")]
+        result.documents[kind] = doc
+    if problems:
+        text = "; ".join(problems)
+        if strict:
+            raise RuleError(f"{source}: strict decoding error: {text}")
+        result.warnings.append(f"strict decoding error: {text}")
+    return result
+
+
+def _component_unknown(body: dict, known: dict[str, int], kubeadm: Version, kind: str) -> list[str]:
+    out = []
+    for key in body:
+        since = known.get(key)
+        if since is None:
+            out.append(f'{kind}: unknown field "{key}"')
+        elif kubeadm.minor < since:
+            out.append(f'{kind}: unknown field "{key}" (added in v1.{since})')
+    return out
+
+
+def expected_kubeadm_api(version: Version) -> str:
+    """The kubeadm config API a release expects: v1beta3 through 1.30, v1beta4 from 1.31."""
+    return "kubeadm.k8s.io/v1beta4" if version.minor >= 31 else "kubeadm.k8s.io/v1beta3"
+
+
+# --------------------------------------------------------------------------------------------
+# Drain and PodDisruptionBudgets
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DrainPlan:
+    evict: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _pod_ref(pod: dict) -> str:
+    return f"{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+
+
+def plan_drain(
+    pods: list[dict], *, force: bool, ignore_daemonsets: bool, delete_emptydir_data: bool
+) -> DrainPlan:
+    """kubectl's drain filters over the pods of one node (Kubernetes Pod objects)."""
+    plan = DrainPlan()
+    daemon_err, daemon_warn, bare_err, bare_warn, local_err, local_warn = ([] for _ in range(6))
+    for pod in pods:
+        meta = pod["metadata"]
+        if "kubernetes.io/config.mirror" in (meta.get("annotations") or {}):
+            continue  # static pods are never evicted
+        if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            plan.evict.append(pod)
+            continue
+        owners = [o for o in meta.get("ownerReferences") or [] if o.get("controller")]
+        ref = _pod_ref(pod)
+        if owners and owners[0]["kind"] == "DaemonSet":
+            (daemon_warn if ignore_daemonsets else daemon_err).append(ref)
+            continue
+        ok = True
+        if not owners:
+            if force:
+                bare_warn.append(ref)
+            else:
+                bare_err.append(ref)
+                ok = False
+        if any("emptyDir" in v for v in pod.get("spec", {}).get("volumes") or []):
+            if delete_emptydir_data:
+                local_warn.append(ref)
+            else:
+                local_err.append(ref)
+                ok = False
+        if ok:
+            plan.evict.append(pod)
+    if bare_err:
+        plan.errors.append(
+            "cannot delete Pods that declare no controller (use --force to "
+            f"override): {', '.join(bare_err)}"
+        )
+    if daemon_err:
+        plan.errors.append(
+            "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to "
+            f"ignore): {', '.join(daemon_err)}"
+        )
+    if local_err:
+        plan.errors.append(
+            "cannot delete Pods with local storage (use --delete-emptydir-data "
+            f"to override): {', '.join(local_err)}"
+        )
+    if daemon_warn:
+        plan.warnings.append(f"ignoring DaemonSet-managed Pods: {', '.join(daemon_warn)}")
+    if bare_warn:
+        plan.warnings.append(f"deleting Pods that declare no controller: {', '.join(bare_warn)}")
+    if local_warn:
+        plan.warnings.append(f"deleting Pods with local storage: {', '.join(local_warn)}")
+    return plan
+
+
+def selector_matches(selector: dict | None, labels: dict | None) -> bool:
+    """matchLabels / matchExpressions (In, NotIn, Exists, DoesNotExist) over labels."""
+    if selector is None:
+        return False  # a PDB with a null selector selects nothing (policy/v1)
+    labels = labels or {}
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and key in labels and labels[key] in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
+def _scaled(value: int | str, total: int) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        return math.ceil(int(value[:-1]) * total / 100)
+    return int(value)
+
+
+def disruptions_allowed(pdb: dict, pods: list[dict]) -> int:
+    """status.disruptionsAllowed of a policy/v1 PodDisruptionBudget over the given pods."""
+    ns = pdb["metadata"]["namespace"]
+    selected = [
+        p
+        for p in pods
+        if p["metadata"]["namespace"] == ns
+        and selector_matches(pdb["spec"].get("selector"), p["metadata"].get("labels"))
+    ]
+    expected = len(selected)
+    healthy = sum(1 for p in selected if pod_ready(p))
+    spec = pdb["spec"]
+    if spec.get("maxUnavailable") is not None:
+        desired = expected - _scaled(spec["maxUnavailable"], expected)
+    else:
+        desired = _scaled(spec.get("minAvailable", 1), expected)
+    return max(0, healthy - max(0, desired))
+
+
+def pod_ready(pod: dict) -> bool:
+    for cond in pod.get("status", {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def check_eviction(pod: dict, pdbs: list[dict], pods: list[dict]) -> None:
+    """Refuse an eviction that would violate a PodDisruptionBudget (the API answers 429)."""
+    for pdb in pdbs:
+        if pdb["metadata"]["namespace"] != pod["metadata"]["namespace"]:
+            continue
+        if not selector_matches(pdb["spec"].get("selector"), pod["metadata"].get("labels")):
+            continue
+        if pod_ready(pod) and disruptions_allowed(pdb, pods) <= 0:
+            raise RuleError("Cannot evict pod as it would violate the pod's disruption budget.")
+
+
+# --------------------------------------------------------------------------------------------
+# Quantities used by the server
+# --------------------------------------------------------------------------------------------
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '5m', '1m30s', '0' -> seconds (kubectl --timeout)."""
+    text = str(text).strip()
+    if text in ("0", ""):
+        return 0.0
+    total, found = 0.0, False
+    for num, unit in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", text):
+        found = True
+        total += float(num) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    if not found or re.sub(r"(\d+(?:\.\d+)?)(ms|h|m|s)", "", text):
+        raise RuleError(f'invalid duration "{text}"')
+    return total
