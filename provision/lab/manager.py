@@ -1,0 +1,431 @@
+"""Orchestration of `provision lab`: validate the plan, start nodes through a backend,
+wait until SSH answers with the pre-recorded host key, write the lab inventory, and tear
+everything down again. Backends: ``provision.lab.container`` and ``provision.lab.vm``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+from provision import paths
+from provision.errors import EXIT_UNREACHABLE, ProvisionError, UsageError
+from provision.lab import keys, state
+from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
+
+MODES = ("kubeadm", "minikube")
+DEFAULT_USER = "provision"
+MAX_NODES = 9
+# seconds until SSH must answer, by kind and arch (arm64 containers run under emulation)
+SSH_TIMEOUT = {("container", "amd64"): 180, ("container", "arm64"): 900,
+               ("vm", "amd64"): 600, ("vm", "arm64"): 1800}
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    """What `lab up` will create; built and checked before anything starts."""
+
+    nodes: int
+    control_planes: int
+    mode: str
+    arch: str
+    kind: str
+    image: str | None
+    disk: str | None
+    user: str = DEFAULT_USER
+
+    @property
+    def names(self) -> list[str]:
+        return [f"lab-{i}" for i in range(1, self.nodes + 1)]
+
+    @property
+    def control_plane_names(self) -> list[str]:
+        return self.names[: self.control_planes]
+
+    @property
+    def worker_names(self) -> list[str]:
+        return self.names[self.control_planes:]
+
+
+def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
+              arch: str = "amd64", kind: str = "container", image: str | None = None,
+              disk: str | None = None) -> LabPlan:
+    """Check the flags of `lab up` (pure; raises UsageError naming the flag)."""
+    problems: list[str] = []
+    if kind not in KINDS:
+        problems.append(f"--kind {kind}: must be one of {', '.join(KINDS)}")
+    if arch not in ARCHES:
+        problems.append(f"--arch {arch}: must be one of {', '.join(ARCHES)}")
+    if mode not in MODES:
+        problems.append(f"--mode {mode}: must be one of {', '.join(MODES)}")
+    if not 1 <= nodes <= MAX_NODES:
+        problems.append(f"--nodes {nodes}: must be between 1 and {MAX_NODES}")
+    if control_planes < 1:
+        problems.append(f"--control-planes {control_planes}: at least 1 control plane")
+    elif control_planes > nodes:
+        problems.append(f"--control-planes {control_planes} is more than --nodes {nodes}")
+    if mode == "minikube" and nodes != 1:
+        problems.append(f"--mode minikube runs on one host: use --nodes 1 (got {nodes})")
+    if disk is not None:
+        if kind != "vm":
+            problems.append("--disk applies to --kind vm only (containers have no disks)")
+        elif not _valid_size(disk):
+            problems.append(f"--disk {disk}: expected a size like 20G or 8192M")
+    if image is not None and kind == "vm" and not Path(image).expanduser().is_file():
+        problems.append(f"--image {image}: no such file (a cloud image .img/.qcow2)")
+    if problems:
+        raise UsageError("\n".join(problems))
+    return LabPlan(nodes=nodes, control_planes=control_planes, mode=mode, arch=arch,
+                   kind=kind, image=image, disk=disk)
+
+
+def _valid_size(text: str) -> bool:
+    return len(text) >= 2 and text[:-1].isdigit() and int(text[:-1]) > 0 \
+        and text[-1].upper() in "MGT"
+
+
+def backend(kind: str) -> ModuleType:
+    """The backend module of ``kind``; a clear exit-2 error when it is not available."""
+    if kind not in KINDS:
+        raise UsageError(f"--kind {kind}: must be one of {', '.join(KINDS)}")
+    try:
+        return importlib.import_module(f"provision.lab.{kind}")
+    except ModuleNotFoundError as exc:
+        if exc.name == f"provision.lab.{kind}":
+            raise UsageError(f"--kind {kind}: the {kind} backend is not available in this "
+                             "version of provision (use --kind container)") from exc
+        raise
+
+
+# ---------------------------------------------------------------- paths of one lab
+
+def key_path() -> Path:
+    return paths.lab_dir() / "id_ed25519"
+
+
+def known_hosts_path() -> Path:
+    return paths.lab_dir() / "known_hosts"
+
+
+def node_dir(name: str) -> Path:
+    return paths.lab_dir() / "nodes" / name
+
+
+def free_port(taken: set[int]) -> int:
+    """A free TCP port on 127.0.0.1 (the kernel picks; never one already handed out)."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in taken:
+            taken.add(port)
+            return port
+    raise ProvisionError("no free TCP port on 127.0.0.1")
+
+
+# ---------------------------------------------------------------- inventory
+
+def inventory_data(st: state.LabState) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(hosts.yml, group_vars/all.yml) of the lab (pure)."""
+    by_name = {n.name: n for n in st.nodes}
+
+    def hosts(names: list[str]) -> dict[str, Any]:
+        return {n: {"ansible_host": by_name[n].address, "ansible_port": by_name[n].ssh_port}
+                for n in names if n in by_name}
+
+    hosts_yml = {"all": {"children": {
+        "control_plane": {"hosts": hosts(st.control_planes)},
+        "workers": {"hosts": hosts(st.workers)},
+    }}}
+    kh = str(known_hosts_path())
+    all_yml = {
+        "provision_mode": st.mode,
+        "ansible_user": st.user,
+        "ansible_ssh_private_key_file": str(key_path()),
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ssh_known_hosts_file": kh,
+        "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes"
+                                   " -o IdentitiesOnly=yes",
+    }
+    return hosts_yml, all_yml
+
+
+def write_inventory(st: state.LabState) -> Path:
+    inv = paths.lab_inventory_dir()
+    (inv / "group_vars").mkdir(parents=True, exist_ok=True)
+    hosts_yml, all_yml = inventory_data(st)
+    header = "# Written by `provision lab up`; removed by `provision lab down`.\n"
+    (inv / "hosts.yml").write_text(header + yaml.safe_dump(hosts_yml, sort_keys=False))
+    (inv / "group_vars" / "all.yml").write_text(
+        header + yaml.safe_dump(all_yml, sort_keys=False))
+    return inv
+
+
+# ---------------------------------------------------------------- SSH
+
+def ssh_client(rec: NodeRecord, user: str, timeout: float = 10) -> Any:
+    """A paramiko client connected to ``rec`` with the lab key; host key checked against
+    the lab's known_hosts (RejectPolicy: an unknown or changed key fails)."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts_path()))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(rec.address, port=rec.ssh_port, username=user,
+                   key_filename=str(key_path()), look_for_keys=False, allow_agent=False,
+                   timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
+    return client
+
+
+def _banner(address: str, port: int) -> bool:
+    """True when an SSH server greets on the port (docker's proxy accepts connections
+    before sshd inside is ready; paramiko would log a traceback for each such try)."""
+    try:
+        with socket.create_connection((address, port), timeout=3) as s:
+            s.settimeout(3)
+            return s.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
+    """Wait until ``rec`` answers SSH with its recorded host key and runs ``sudo -n true``;
+    return the seconds waited."""
+    import paramiko
+
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+    start = time.monotonic()
+    last = "no answer"
+    while True:
+        try:
+            if not _banner(rec.address, rec.ssh_port):
+                raise OSError("no SSH banner yet")
+            client = ssh_client(rec, user, timeout=5)
+            try:
+                _, out, _ = client.exec_command("sudo -n true", timeout=10)
+                if out.channel.recv_exit_status() == 0:
+                    return time.monotonic() - start
+                last = "sudo -n true failed"
+            finally:
+                client.close()
+        except paramiko.BadHostKeyException as exc:
+            raise ProvisionError(f"{rec.name}: SSH host key does not match the lab's "
+                                 f"known_hosts ({known_hosts_path()}): {exc}") from exc
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        if time.monotonic() - start > timeout:
+            raise ProvisionError(
+                f"{rec.name}: SSH on 127.0.0.1:{rec.ssh_port} did not answer within "
+                f"{timeout:.0f}s (last error: {last})", exit_code=EXIT_UNREACHABLE)
+        time.sleep(0.3)
+
+
+def _wait_all(recs: list[NodeRecord], user: str, timeout: float) -> dict[str, float]:
+    results: dict[str, float] = {}
+    errors: dict[str, Exception] = {}
+
+    def one(rec: NodeRecord) -> None:
+        try:
+            results[rec.name] = wait_ssh(rec, user, timeout)
+        except Exception as exc:  # noqa: BLE001 - reported below, per host
+            errors[rec.name] = exc
+
+    threads = [threading.Thread(target=one, args=(r,)) for r in recs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise ProvisionError("\n".join(str(e) for e in errors.values()),
+                             exit_code=max(getattr(e, "exit_code", 1) for e in errors.values()))
+    return results
+
+
+# ---------------------------------------------------------------- commands
+
+def up(plan: LabPlan, progress: Progress = print) -> tuple[state.LabState, dict[str, Any]]:
+    """Start the lab of ``plan``; return its state and timings (seconds). When a node fails
+    to start or answer, what was started stays recorded for `lab down` (and for a look)."""
+    be = backend(plan.kind)
+    try:
+        with state.locked():
+            try:
+                return _up(plan, be, progress)
+            except ProvisionError as exc:
+                if state.load() is not None and not isinstance(exc, UsageError):
+                    raise ProvisionError(
+                        f"{exc}\n(what was started is recorded: inspect it with 'provision "
+                        "lab status', remove it with 'provision lab down')",
+                        exit_code=exc.exit_code) from exc
+                raise
+    finally:
+        if state.load() is None:  # nothing was started (bad image, no docker): no files left
+            (paths.lab_dir() / ".lock").unlink(missing_ok=True)
+            _rmdir_if_empty(paths.lab_dir())
+
+
+def _up(plan: LabPlan, be: ModuleType, progress: Progress
+        ) -> tuple[state.LabState, dict[str, Any]]:
+    current = state.load()
+    if current is not None and current.nodes:
+        raise UsageError(f"a lab is already up ({', '.join(n.name for n in current.nodes)}"
+                         f" in {paths.lab_dir()}): run 'provision lab down' first")
+    lab = paths.lab_dir()
+    lab.chmod(0o700)
+    timings: dict[str, Any] = {}
+    start = time.monotonic()
+    kwargs = {"progress": progress} if plan.kind == "container" else {}
+    image = be.ensure_image(plan.arch, plan.image, **kwargs)
+    timings["image_s"] = round(time.monotonic() - start, 2)
+    st = state.LabState(kind=plan.kind, arch=plan.arch, mode=plan.mode, user=plan.user,
+                        control_planes=plan.control_plane_names,
+                        workers=plan.worker_names, image=image, lab_id=state.lab_id())
+    state.save(st)
+    key, pub = keys.ensure_user_key(lab)
+    taken: set[int] = set()
+    specs: list[NodeSpec] = []
+    known: list[str] = []
+    for name in plan.names:
+        ndir = node_dir(name)
+        ndir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        host_keys = keys.make_host_keys(ndir, name)
+        spec = NodeSpec(name=name, kind=plan.kind, arch=plan.arch, image=plan.image,
+                        disk=plan.disk, ssh_port=free_port(taken), user=plan.user,
+                        pubkey=pub, host_keys=host_keys, state_dir=ndir)
+        specs.append(spec)
+        known += keys.known_hosts_lines("127.0.0.1", spec.ssh_port, host_keys)
+    keys.write_known_hosts(known_hosts_path(), known)
+    start = time.monotonic()
+    for spec in specs:
+        progress(f"starting {spec.name} ({plan.kind}, {plan.arch}, SSH on "
+                 f"127.0.0.1:{spec.ssh_port})")
+        st.nodes.append(be.up(spec))
+        state.save(st)  # so `down` cleans up even if a later node fails
+    timings["start_s"] = round(time.monotonic() - start, 2)
+    progress(f"waiting for SSH on {len(specs)} host(s)")
+    waited = _wait_all(st.nodes, plan.user,
+                       SSH_TIMEOUT.get((plan.kind, plan.arch), 600))
+    timings["ssh_wait_s"] = {k: round(v, 2) for k, v in waited.items()}
+    timings["ready_s"] = round(time.monotonic() - start, 2)
+    write_inventory(st)
+    return st, timings
+
+
+def down(progress: Progress = print) -> list[str]:
+    """Remove every node, network, key, known_hosts, inventory and state file of the lab;
+    return the names of the removed nodes. Safe to run when nothing is up."""
+    lab = paths.lab_dir()
+    if not lab.exists():
+        return []
+    removed: list[str] = []
+    with state.locked():
+        st = state.load()
+        if st is not None:
+            for rec in st.nodes:
+                progress(f"removing {rec.name}")
+                backend(rec.kind).down(rec)
+                removed.append(rec.name)
+        from provision.lab import container
+
+        container.cleanup(lab)
+        vm = _optional_backend("vm")
+        if vm is not None and hasattr(vm, "cleanup"):
+            vm.cleanup(lab)
+        shutil.rmtree(paths.lab_inventory_dir(), ignore_errors=True)
+        shutil.rmtree(lab / "nodes", ignore_errors=True)
+        for f in (known_hosts_path(), key_path(), Path(f"{key_path()}.pub"),
+                  state.state_file()):
+            f.unlink(missing_ok=True)
+        (lab / ".lock").unlink(missing_ok=True)
+    _rmdir_if_empty(lab)
+    return removed
+
+
+def _optional_backend(kind: str) -> ModuleType | None:
+    try:
+        return backend(kind)
+    except UsageError:
+        return None
+
+
+def _rmdir_if_empty(path: Path) -> None:
+    with contextlib.suppress(OSError):  # something not ours is in there: leave it
+        path.rmdir()
+
+
+def require_state() -> state.LabState:
+    st = state.load()
+    if st is None or not st.nodes:
+        raise UsageError(f"no lab is up (no {state.state_file()}): run 'provision lab up'")
+    return st
+
+
+def require_node(st: state.LabState, name: str) -> NodeRecord:
+    rec = st.node(name)
+    if rec is None:
+        raise UsageError(f"{name}: no such lab host (hosts: "
+                         f"{', '.join(n.name for n in st.nodes)})")
+    return rec
+
+
+def status() -> list[dict[str, Any]]:
+    st = require_state()
+    rows = []
+    for rec in st.nodes:
+        info = backend(rec.kind).status(rec)
+        group = "control_plane" if rec.name in st.control_planes else "workers"
+        rows.append({"name": rec.name, "kind": rec.kind, "arch": rec.arch, "group": group,
+                     "address": rec.address, "ssh_port": rec.ssh_port, "ident": rec.ident,
+                     "running": bool(info.get("running")), "uptime_s": info.get("uptime_s")})
+    return rows
+
+
+def reboot(name: str, progress: Progress = print) -> float:
+    """Reboot one node and wait for SSH; return seconds until SSH answered again."""
+    st = require_state()
+    rec = require_node(st, name)
+    start = time.monotonic()
+    progress(f"rebooting {name}")
+    backend(rec.kind).reboot(rec)
+    wait_ssh(rec, st.user, SSH_TIMEOUT.get((rec.kind, rec.arch), 600))
+    return time.monotonic() - start
+
+
+def ssh_argv(name: str, command: list[str]) -> list[str]:
+    """The OpenSSH command line for `lab ssh` (host key checked, lab key only)."""
+    st = require_state()
+    rec = require_node(st, name)
+    if shutil.which("ssh") is None:
+        raise UsageError("ssh is not installed (apt-get install openssh-client)")
+    argv = ["ssh", "-i", str(key_path()), "-p", str(rec.ssh_port),
+            "-o", f"UserKnownHostsFile={known_hosts_path()}",
+            "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "LogLevel=ERROR", "--", f"{st.user}@{rec.address}"]
+    if command:
+        argv.append(shlex.join(command))  # the remote shell sees the words as given
+    return argv
+
+
+def ssh(name: str, command: list[str]) -> int:
+    """Run ``command`` on the node (its exit code), or an interactive shell."""
+    argv = ssh_argv(name, command)
+    if not command:
+        os.execvp(argv[0], argv)
+    return subprocess.run(argv, check=False).returncode

@@ -1,0 +1,684 @@
+#!/usr/bin/env python3
+"""etcd-backup: take, verify, retain and copy off-host etcd snapshots on this node.
+
+Installed by the provision roles ``etcd_snapshot`` and ``etcd_backup_schedule``; run by hand,
+by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard library only.
+
+  etcd-backup [--config FILE] snapshot [--tag T] [--verify-restore] [--no-upload]
+                                       [--no-retention]
+  etcd-backup [--config FILE] verify [NAME|latest]
+  etcd-backup [--config FILE] list [--remote]
+  etcd-backup [--config FILE] restore NAME|latest --data-dir NEW --name N
+                                      --initial-advertise-peer-urls URL
+  etcd-backup [--config FILE] health
+  etcd-backup [--config FILE] prune
+
+Every command prints one JSON object on stdout; progress goes to stderr (the journal).
+Exit codes: 0 ok, 1 failed (nothing that looks like a valid snapshot is left behind, earlier
+snapshots are untouched), 2 bad configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import naming  # noqa: E402
+import retention  # noqa: E402
+import sidecar  # noqa: E402
+
+UTC = naming.UTC
+DEFAULT_CONFIG = "/etc/etcd-backup/config.json"
+DEFAULTS: dict[str, Any] = {
+    "cluster": "provision",
+    "node": socket.gethostname().split(".")[0],
+    "backup_dir": "/var/backups/etcd",
+    "endpoints": ["https://127.0.0.1:2379"],
+    "cacert": "/etc/kubernetes/pki/etcd/ca.crt",
+    "cert": "/etc/kubernetes/pki/etcd/healthcheck-client.crt",
+    "key": "/etc/kubernetes/pki/etcd/healthcheck-client.key",
+    "etcdctl": "/usr/local/bin/etcdctl",
+    "etcdutl": "/usr/local/bin/etcdutl",
+    "etcd": "/usr/local/bin/etcd",
+    "keep": 14,
+    "max_age": "30d",
+    "space_margin": 1.5,
+    "verify_restore": False,
+    "verify_prefix": "/registry/namespaces/",
+    "verify_min_keys": 1,
+    "webhook_url": "",
+    "remote": "",  # rclone target, e.g. "s3:bucket/prefix"; "" = no off-host upload
+    "rclone": "/usr/bin/rclone",
+    "rclone_config": "/etc/etcd-backup/rclone.conf",
+    "timeout": 600,
+    "connect_timeout": 15,  # seconds for one etcd request (status, health, count)
+}
+
+
+class Failure(Exception):
+    """A run that failed; the message says what and where."""
+
+
+class ConfigError(Failure):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"etcd-backup: {msg}", file=sys.stderr, flush=True)
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(UTC)
+
+
+# --- configuration ------------------------------------------------------------------------
+
+def load_config(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    cfg = dict(DEFAULTS)
+    p = Path(path)
+    if p.exists():
+        try:
+            data = json.loads(p.read_text())
+        except ValueError as exc:
+            raise ConfigError(f"{p}: not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a JSON object")
+        unknown = sorted(set(data) - set(DEFAULTS))
+        if unknown:
+            raise ConfigError(f"{p}: unknown key(s): {', '.join(unknown)}")
+        cfg.update(data)
+    elif path != DEFAULT_CONFIG:
+        raise ConfigError(f"{p}: config file not found")
+    cfg.update({k: v for k, v in overrides.items() if v is not None})
+    if isinstance(cfg["endpoints"], str):
+        cfg["endpoints"] = [e for e in cfg["endpoints"].split(",") if e]
+    try:
+        cfg["series"] = naming.series(cfg["cluster"], cfg["node"])
+        cfg["max_age_td"] = naming.parse_duration(cfg["max_age"]) if cfg["max_age"] else None
+        cfg["policy"] = retention.Policy(int(cfg["keep"]), cfg["max_age_td"])
+    except ValueError as exc:
+        raise ConfigError(f"{p}: {exc}") from exc
+    if float(cfg["space_margin"]) < 1.0:
+        raise ConfigError(f"{p}: key 'space_margin' must be >= 1.0")
+    return cfg
+
+
+# --- running etcdctl / etcdutl ---------------------------------------------------------------
+
+def run(args: list[str], cfg: dict[str, Any], what: str, timeout: float | None = None,
+        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(env or os.environ, ETCDCTL_API="3")
+    try:
+        cp = subprocess.run(args, capture_output=True, text=True, env=env,
+                            timeout=timeout or float(cfg["timeout"]))
+    except FileNotFoundError as exc:
+        raise Failure(f"{what}: {args[0]} is not installed") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise Failure(f"{what}: timed out after {exc.timeout:.0f}s") from exc
+    if cp.returncode != 0:
+        detail = _last_error(cp.stderr) or _last_error(cp.stdout) or f"exit {cp.returncode}"
+        raise Failure(f"{what}: {detail}")
+    return cp
+
+
+def _last_error(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if ln.lower().startswith(("error", "{\"level\":\"warn\"", "{\"level\":\"error\"")):
+            return ln[:400]
+    return lines[-1][:400] if lines else ""
+
+
+def etcdctl(cfg: dict[str, Any], *args: str, endpoint: str | None = None,
+            tls: bool = True, command_timeout: int | None = None) -> list[str]:
+    limit = command_timeout or int(cfg["connect_timeout"])
+    cmd = [cfg["etcdctl"], "--endpoints", endpoint or cfg["endpoints"][0],
+           "--command-timeout", f"{limit}s", "--dial-timeout",
+           f"{min(5, int(cfg['connect_timeout']))}s"]
+    if tls:
+        cmd += ["--cacert", cfg["cacert"], "--cert", cfg["cert"], "--key", cfg["key"]]
+    return cmd + list(args)
+
+
+def snapshot_status(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
+    """`etcdutl snapshot status -w json` (3.5+), `etcdctl snapshot status` on 3.4."""
+    if Path(cfg["etcdutl"]).exists():
+        cmd = [cfg["etcdutl"], "snapshot", "status", str(path), "-w", "json"]
+    else:
+        cmd = [cfg["etcdctl"], "snapshot", "status", str(path), "-w", "json"]
+    cp = run(cmd, cfg, "snapshot status")
+    try:
+        st = json.loads(cp.stdout)
+        return {"hash": int(st["hash"]), "revision": int(st["revision"]),
+                "total_keys": int(st["totalKey"]), "total_size": int(st["totalSize"])}
+    except (ValueError, KeyError) as exc:
+        raise Failure(f"snapshot status: unexpected output {cp.stdout[:200]!r}") from exc
+
+
+def endpoint_status(cfg: dict[str, Any], endpoint: str) -> dict[str, Any]:
+    cp = run(etcdctl(cfg, "endpoint", "status", "-w", "json", endpoint=endpoint), cfg,
+             f"etcd at {endpoint}", timeout=int(cfg["connect_timeout"]) + 10)
+    try:
+        st = json.loads(cp.stdout)[0]["Status"]
+        return {"version": st["version"], "db_size": int(st["dbSize"]),
+                "cluster_id": str(st["header"]["cluster_id"]),
+                "member_id": str(st["header"]["member_id"]),
+                "revision": int(st["header"]["revision"])}
+    except (ValueError, KeyError, IndexError) as exc:
+        raise Failure(f"etcd at {endpoint}: unexpected status {cp.stdout[:200]!r}") from exc
+
+
+def count_keys(cfg: dict[str, Any], endpoint: str, *, rev: int | None = None,
+               tls: bool = True, prefix: str = "") -> tuple[int, int]:
+    """(keys under prefix (all keys when ""), revision) via `get --count-only -w fields`."""
+    args = ["get", prefix or "", "--prefix", "--count-only", "-w", "fields"]
+    if rev:
+        args += ["--rev", str(rev)]
+    cp = run(etcdctl(cfg, *args, endpoint=endpoint, tls=tls), cfg, "count keys", timeout=120)
+    fields: dict[str, int] = {}
+    for line in cp.stdout.splitlines():
+        if " : " in line:
+            k, v = line.split(" : ", 1)
+            with contextlib.suppress(ValueError):
+                fields[k.strip().strip('"')] = int(v.strip())
+    if "Count" not in fields or "Revision" not in fields:
+        raise Failure(f"count keys: unexpected output {cp.stdout[:200]!r}")
+    return fields["Count"], fields["Revision"]
+
+
+# --- the backup directory -----------------------------------------------------------------
+
+def ensure_dir(path: Path) -> None:
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
+@contextlib.contextmanager
+def locked(backup_dir: Path):
+    ensure_dir(backup_dir)
+    fd = os.open(backup_dir / ".etcd-backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Failure(f"{backup_dir}: another etcd-backup run holds the lock") from exc
+        yield
+    finally:
+        os.close(fd)
+
+
+def clean_leftovers(cfg: dict[str, Any], backup_dir: Path) -> list[str]:
+    """Remove what an interrupted run of this tool left: temp files/dirs, orphan sidecars."""
+    removed = []
+    for p in sorted(backup_dir.iterdir()):
+        if p.name.startswith(naming.TEMP_PREFIX):
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
+            removed.append(p.name)
+        elif p.suffix == ".json":
+            parsed = naming.parse(p.name[:-5] + ".db")
+            if parsed and parsed.series == cfg["series"] and not p.with_suffix(".db").exists():
+                with contextlib.suppress(sidecar.SidecarError):
+                    sidecar.load(p)  # only our own sidecars
+                    p.unlink()
+                    removed.append(p.name)
+    for name in removed:
+        log(f"removed leftover of an interrupted run: {backup_dir / name}")
+    return removed
+
+
+def local_snapshots(backup_dir: Path, series: str | None = None) -> list[dict[str, Any]]:
+    """Every snapshot file of ours in the directory with its sidecar (or the sidecar error)."""
+    out = []
+    if not backup_dir.is_dir():
+        return out
+    for p in sorted(backup_dir.glob("etcd-*.db")):
+        parsed = naming.parse(p.name)
+        if parsed is None or (series and parsed.series != series):
+            continue
+        entry: dict[str, Any] = {"file": p.name, "path": str(p), "series": parsed.series,
+                                 "created": parsed.created.isoformat(), "tag": parsed.tag,
+                                 "size": p.stat().st_size, "verified": False, "sidecar": None}
+        try:
+            data = sidecar.load(p.with_suffix(".json"))
+            entry["sidecar"] = data
+            rc = data.get("restore_check") or {}
+            entry["verified"] = data["file"] == p.name and rc.get("ok", True) is not False
+            entry["restore_verified"] = bool(rc.get("ok"))
+        except sidecar.SidecarError as exc:
+            entry["error"] = str(exc)
+        out.append(entry)
+    return out
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.parent / f"{naming.TEMP_PREFIX}{path.name}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def check_space(cfg: dict[str, Any], backup_dir: Path, db_size: int) -> dict[str, Any]:
+    ours = [s for s in local_snapshots(backup_dir, cfg["series"]) if s["sidecar"]]
+    last = max(ours, key=lambda s: s["created"])["size"] if ours else db_size
+    basis = "last snapshot" if ours else "etcd database"
+    need = int(max(last, db_size if not ours else 0) * float(cfg["space_margin"]))
+    free = shutil.disk_usage(backup_dir).free
+    if free < need:
+        raise Failure(
+            f"refusing to snapshot: {_mib(free)} free in {backup_dir}, need {_mib(need)} "
+            f"({basis} {_mib(last)} x margin {cfg['space_margin']}); free space or lower "
+            "etcd_backup_keep")
+    return {"free": free, "need": need}
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1048576:.1f} MiB"
+
+
+# --- snapshot -------------------------------------------------------------------------------
+
+def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path]) -> dict[str, Any]:
+    backup_dir = Path(cfg["backup_dir"])
+    endpoint = cfg["endpoints"][0]
+    status = endpoint_status(cfg, endpoint)
+    log(f"etcd {status['version']} at {endpoint}: revision {status['revision']}, "
+        f"db {_mib(status['db_size'])}")
+    space = check_space(cfg, backup_dir, status["db_size"])
+    name = naming.make(cfg["cluster"], cfg["node"], now_utc(), tag)
+    final_db = backup_dir / name.filename
+    final_json = backup_dir / name.sidecar
+    if final_db.exists() or final_json.exists():
+        raise Failure(f"{final_db} already exists (two snapshots in the same second?)")
+    tmp_db = backup_dir / f"{naming.TEMP_PREFIX}{name.filename}"
+    temps += [tmp_db, Path(f"{tmp_db}.part"), backup_dir / f"{naming.TEMP_PREFIX}{name.sidecar}"]
+    started = time.monotonic()
+    run(etcdctl(cfg, "snapshot", "save", str(tmp_db), endpoint=endpoint,
+                command_timeout=int(cfg["timeout"])), cfg, "snapshot save")
+    os.chmod(tmp_db, 0o600)
+    saved = time.monotonic() - started
+    st = snapshot_status(cfg, tmp_db)
+    try:
+        keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
+    except Failure as exc:  # compacted past the snapshot revision in the meantime
+        log(f"live key count at revision {st['revision']} unavailable: {exc}")
+        keys = None
+    data = sidecar.build(
+        file=name.filename, cluster=cfg["cluster"], node=cfg["node"], tag=tag,
+        created=name.created.isoformat(), size=tmp_db.stat().st_size,
+        sha256=sidecar.sha256_file(tmp_db), revision=st["revision"],
+        total_keys=st["total_keys"], keys=keys, hash=st["hash"],
+        etcd_version=status["version"], cluster_id=status["cluster_id"],
+        member_id=status["member_id"], endpoint=endpoint)
+    write_atomic(final_json, sidecar.dumps(data))
+    with open(tmp_db, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp_db, final_db)
+    fsync_dir(backup_dir)
+    log(f"saved {final_db} ({_mib(data['size'])}, revision {data['revision']}, "
+        f"{keys} keys) in {saved:.1f}s")
+    return {"snapshot": str(final_db), "sidecar": data, "save_seconds": round(saved, 3),
+            "space": space}
+
+
+# --- restore drill --------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def restore_drill(cfg: dict[str, Any], db: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """Restore into a throwaway dir, serve it on loopback, compare with the sidecar."""
+    started = time.monotonic()
+    sidecar.verify_file(db, data)
+    work = Path(tempfile.mkdtemp(prefix=naming.TEMP_PREFIX + "verify-", dir=db.parent))
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        client, peer = _free_port(), _free_port()
+        peer_url, client_url = f"http://127.0.0.1:{peer}", f"http://127.0.0.1:{client}"
+        tool = cfg["etcdutl"] if Path(cfg["etcdutl"]).exists() else cfg["etcdctl"]
+        run([tool, "snapshot", "restore", str(db), "--data-dir", str(work / "data"),
+             "--name", "verify", "--initial-cluster", f"verify={peer_url}",
+             "--initial-cluster-token", "etcd-backup-verify",
+             "--initial-advertise-peer-urls", peer_url], cfg, "snapshot restore")
+        with open(work / "etcd.log", "wb") as logf:
+            proc = subprocess.Popen(
+                [cfg["etcd"], "--name", "verify", "--data-dir", str(work / "data"),
+                 "--listen-client-urls", client_url, "--advertise-client-urls", client_url,
+                 "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+                 "--initial-cluster", f"verify={peer_url}", "--listen-metrics-urls", "",
+                 "--quota-backend-bytes", str(8 * 1024**3)],
+                stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise Failure("temporary etcd exited: "
+                              + _last_error((work / "etcd.log").read_text(errors="replace")))
+            try:
+                keys, rev = count_keys(cfg, client_url, tls=False)
+                break
+            except Failure:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        ns, _ = count_keys(cfg, client_url, tls=False, prefix=cfg["verify_prefix"])
+        problems = []
+        if rev != data["revision"]:
+            problems.append(f"revision {rev} != sidecar {data['revision']}")
+        if data["keys"] is not None and keys != data["keys"]:
+            problems.append(f"{keys} keys != sidecar {data['keys']}")
+        if ns < int(cfg["verify_min_keys"]):
+            problems.append(f"{ns} keys under {cfg['verify_prefix']} (expected at least "
+                            f"{cfg['verify_min_keys']})")
+        result = {"ok": not problems, "at": now_utc().replace(microsecond=0).isoformat(),
+                  "revision": rev, "keys": keys, "prefix": cfg["verify_prefix"],
+                  "prefix_keys": ns, "seconds": round(time.monotonic() - started, 3),
+                  "problems": problems}
+        return result
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def record_drill(db: Path, data: dict[str, Any], result: dict[str, Any]) -> None:
+    data = dict(data, restore_check=result)
+    write_atomic(db.with_suffix(".json"), sidecar.dumps(data))
+
+
+# --- off-host copies (rclone) ---------------------------------------------------------------
+
+def rclone(cfg: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    # only the rclone config counts: AWS_* variables of the caller must not change the target
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RCLONE_"))}
+    return run([cfg["rclone"], "--config", cfg["rclone_config"], "--retries", "3", *args],
+               cfg, f"rclone {args[0]}", env=env)
+
+
+def remote_path(cfg: dict[str, Any], name: str = "") -> str:
+    target = cfg["remote"].rstrip("/")
+    return f"{target}/{name}" if name else target
+
+
+def upload(cfg: dict[str, Any], db: Path) -> list[str]:
+    """Snapshot first, sidecar last: a remote sidecar means the remote snapshot is complete."""
+    sent = []
+    for p in (db, db.with_suffix(".json")):
+        rclone(cfg, "copyto", str(p), remote_path(cfg, p.name))
+        sent.append(remote_path(cfg, p.name))
+    log(f"uploaded {db.name} to {remote_path(cfg)}")
+    return sent
+
+
+def remote_snapshots(cfg: dict[str, Any]) -> list[dict[str, Any]]:
+    try:
+        cp = rclone(cfg, "lsjson", "--files-only", remote_path(cfg))
+    except Failure as exc:
+        if "directory not found" in str(exc):
+            return []
+        raise
+    entries = {e["Name"]: e for e in json.loads(cp.stdout or "[]")}
+    out = []
+    for name, e in sorted(entries.items()):
+        parsed = naming.parse(name)
+        if parsed is None:
+            continue
+        out.append({"file": name, "series": parsed.series, "created": parsed.created.isoformat(),
+                    "tag": parsed.tag, "size": e.get("Size"),
+                    "verified": naming.sidecar_name(name) in entries,
+                    "location": remote_path(cfg, name)})
+    return out
+
+
+def prune_remote(cfg: dict[str, Any], after: str) -> list[str]:
+    snaps = [retention.Snapshot(s["file"], naming.parse(s["file"]).created, s["verified"],
+                                s["series"] == cfg["series"], s["tag"])
+             for s in remote_snapshots(cfg)]
+    doomed = retention.plan(snaps, cfg["policy"], after=after, now=now_utc())
+    for name in doomed:
+        rclone(cfg, "deletefile", remote_path(cfg, naming.sidecar_name(name)))
+        rclone(cfg, "deletefile", remote_path(cfg, name))
+        log(f"retention removed remote {remote_path(cfg, name)}")
+    return doomed
+
+
+def prune_local(cfg: dict[str, Any], after: str) -> list[str]:
+    backup_dir = Path(cfg["backup_dir"])
+    snaps = []
+    for s in local_snapshots(backup_dir):
+        data = s["sidecar"]
+        ours = bool(data) and s["series"] == cfg["series"] and data.get("tool") == sidecar.TOOL
+        snaps.append(retention.Snapshot(s["file"], naming.parse(s["file"]).created,
+                                        s["verified"], ours, s["tag"]))
+    doomed = retention.plan(snaps, cfg["policy"], after=after, now=now_utc())
+    for name in doomed:
+        (backup_dir / name).unlink(missing_ok=True)
+        (backup_dir / naming.sidecar_name(name)).unlink(missing_ok=True)
+        log(f"retention removed {backup_dir / name}")
+    return doomed
+
+
+# --- webhook --------------------------------------------------------------------------------
+
+def notify(cfg: dict[str, Any], command: str, error: str) -> None:
+    url = cfg.get("webhook_url")
+    if not url:
+        return
+    body = json.dumps({"event": "etcd-backup-failed", "command": command,
+                       "cluster": cfg["cluster"], "node": cfg["node"], "error": error,
+                       "time": now_utc().isoformat()}).encode()
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 (operator's URL)
+            log(f"webhook answered HTTP {resp.status}")
+    except OSError as exc:
+        log(f"webhook failed: {exc}")
+
+
+# --- commands -------------------------------------------------------------------------------
+
+def cmd_snapshot(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    backup_dir = Path(cfg["backup_dir"])
+    temps: list[Path] = []
+    with locked(backup_dir):
+        leftovers = clean_leftovers(cfg, backup_dir)
+        try:
+            result = take_snapshot(cfg, naming.validate_tag(args.tag or ""), temps)
+        finally:
+            for p in temps:
+                if p.exists():
+                    p.unlink()
+        db = Path(result["snapshot"])
+        result["leftovers_removed"] = leftovers
+        if args.verify_restore or (cfg["verify_restore"] and args.verify_restore is None):
+            drill = restore_drill(cfg, db, result["sidecar"])
+            record_drill(db, result["sidecar"], drill)
+            result["restore_check"] = drill
+            if not drill["ok"]:
+                raise Failure(f"restore drill of {db} failed: {'; '.join(drill['problems'])}")
+            log(f"restore drill ok: revision {drill['revision']}, {drill['keys']} keys, "
+                f"{drill['prefix_keys']} under {drill['prefix']} ({drill['seconds']}s)")
+        if cfg["remote"] and not args.no_upload:
+            result["uploaded"] = upload(cfg, db)
+        if not args.no_retention:
+            result["removed"] = prune_local(cfg, db.name)
+            if cfg["remote"] and not args.no_upload:
+                result["removed_remote"] = prune_remote(cfg, db.name)
+    return result
+
+
+def pick(cfg: dict[str, Any], which: str) -> dict[str, Any]:
+    snaps = local_snapshots(Path(cfg["backup_dir"]))
+    if which in ("", "latest"):
+        good = [s for s in snaps if s["sidecar"] and s["series"] == cfg["series"]]
+        if not good:
+            raise Failure(f"no snapshot with a sidecar in {cfg['backup_dir']}")
+        return max(good, key=lambda s: (s["created"], s["file"]))
+    for s in snaps:
+        if which in (s["file"], s["path"]):
+            if not s["sidecar"]:
+                raise Failure(f"{s['path']}: {s.get('error', 'no sidecar')}")
+            return s
+    raise Failure(f"{which}: no such snapshot in {cfg['backup_dir']}")
+
+
+def cmd_verify(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    with locked(Path(cfg["backup_dir"])):
+        snap = pick(cfg, args.snapshot)
+        db = Path(snap["path"])
+        drill = restore_drill(cfg, db, snap["sidecar"])
+        record_drill(db, snap["sidecar"], drill)
+    if not drill["ok"]:
+        raise Failure(f"restore drill of {db} failed: {'; '.join(drill['problems'])}")
+    log(f"restore drill of {db.name} ok: revision {drill['revision']}, {drill['keys']} keys")
+    return {"snapshot": str(db), "restore_check": drill}
+
+
+def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Restore a checked snapshot into a NEW data dir (the kubeadm procedure's etcd step).
+
+    Refuses a snapshot whose size/SHA-256 do not match its sidecar or whose `snapshot status`
+    fails, and a data dir that already exists (the old one is never written over).
+    """
+    snap = pick(cfg, args.snapshot)
+    db = Path(snap["path"])
+    sidecar.verify_file(db, snap["sidecar"])
+    st = snapshot_status(cfg, db)
+    if st["revision"] != snap["sidecar"]["revision"]:
+        raise Failure(f"{db}: status revision {st['revision']} != sidecar "
+                      f"{snap['sidecar']['revision']}")
+    target = Path(args.data_dir)
+    if target.exists():
+        raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
+    peer = args.initial_advertise_peer_urls
+    tool = cfg["etcdutl"] if Path(cfg["etcdutl"]).exists() else cfg["etcdctl"]
+    run([tool, "snapshot", "restore", str(db), "--data-dir", str(target), "--name", args.name,
+         "--initial-cluster", args.initial_cluster or f"{args.name}={peer}",
+         "--initial-cluster-token", args.token, "--initial-advertise-peer-urls", peer],
+        cfg, "snapshot restore")
+    os.chmod(target, 0o700)
+    log(f"restored {db.name} (revision {st['revision']}) into {target}")
+    return {"snapshot": str(db), "data_dir": str(target), "revision": st["revision"],
+            "keys": snap["sidecar"]["keys"], "token": args.token}
+
+
+def cmd_list(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {"node": cfg["node"], "backup_dir": cfg["backup_dir"],
+                           "snapshots": local_snapshots(Path(cfg["backup_dir"]))}
+    if args.remote and cfg["remote"]:
+        out["remote"] = remote_snapshots(cfg)
+    return out
+
+
+def cmd_health(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    endpoint = cfg["endpoints"][0]
+    try:
+        return {"healthy": True, "endpoint": endpoint, **endpoint_status(cfg, endpoint)}
+    except Failure as exc:
+        return {"healthy": False, "endpoint": endpoint, "error": str(exc)}
+
+
+def cmd_prune(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    with locked(Path(cfg["backup_dir"])):
+        latest = pick(cfg, "latest")
+        out = {"removed": prune_local(cfg, latest["file"])}
+        if cfg["remote"]:
+            out["removed_remote"] = prune_remote(cfg, latest["file"])
+    return out
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="etcd-backup", description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default=os.environ.get("ETCD_BACKUP_CONFIG", DEFAULT_CONFIG))
+    ap.add_argument("--backup-dir")
+    ap.add_argument("--endpoint", help="etcd client URL (default from the config)")
+    sub = ap.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("snapshot", help="take, check, retain and upload a snapshot")
+    s.add_argument("--tag", default="")
+    s.add_argument("--verify-restore", action="store_true", default=None)
+    s.add_argument("--no-upload", action="store_true")
+    s.add_argument("--no-retention", action="store_true")
+    v = sub.add_parser("verify", help="restore drill of a snapshot")
+    v.add_argument("snapshot", nargs="?", default="latest")
+    li = sub.add_parser("list", help="snapshots here (and remote)")
+    li.add_argument("--remote", action="store_true")
+    r = sub.add_parser("restore", help="restore a checked snapshot into a new data dir")
+    r.add_argument("snapshot", help="snapshot file name, path or 'latest'")
+    r.add_argument("--data-dir", required=True, help="new data dir (must not exist)")
+    r.add_argument("--name", required=True, help="member name (kubeadm: the node name)")
+    r.add_argument("--initial-advertise-peer-urls", required=True)
+    r.add_argument("--initial-cluster", default="", help="default: NAME=PEER_URL")
+    r.add_argument("--token", default=f"restore-{int(time.time())}",
+                   help="new initial-cluster token (default: restore-<unix time>)")
+    sub.add_parser("health", help="is the local etcd member reachable")
+    sub.add_parser("prune", help="apply retention now")
+    return ap.parse_args(argv)
+
+
+COMMANDS = {"snapshot": cmd_snapshot, "verify": cmd_verify, "list": cmd_list,
+            "health": cmd_health, "prune": cmd_prune, "restore": cmd_restore}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run finally: blocks, clean up
+    os.umask(0o077)
+    try:
+        cfg = load_config(args.config, {"backup_dir": args.backup_dir,
+                                        "endpoints": args.endpoint})
+    except ConfigError as exc:
+        log(f"error: {exc}")
+        print(json.dumps({"ok": False, "command": args.command, "error": str(exc)}))
+        return 2
+    try:
+        result = COMMANDS[args.command](cfg, args)
+    except (Failure, ValueError, OSError) as exc:
+        msg = str(exc)
+        log(f"error: {args.command} failed on {cfg['node']}: {msg}")
+        notify(cfg, args.command, msg)
+        print(json.dumps({"ok": False, "command": args.command, "node": cfg["node"],
+                          "error": msg}))
+        return 1
+    print(json.dumps({"ok": True, "command": args.command, "node": cfg["node"], **result},
+                     default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

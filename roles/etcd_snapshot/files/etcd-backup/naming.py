@@ -1,0 +1,1 @@
+../../../../provision/etcd/naming.py

@@ -1,0 +1,1 @@
+../../../../provision/etcd/retention.py

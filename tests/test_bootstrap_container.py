@@ -1,0 +1,273 @@
+"""`provision bootstrap` on real systemd container hosts (docker-in-docker capable).
+
+What is real here: apt installs of docker.io / containerd from the Debian mirror, the docker
+daemon inside the host, the docker group, SSH logins as the non-root lab user, the runner's
+stats. What is NOT real inside a container (and therefore covered by tests/test_bootstrap_vm.py):
+kernel modules, global sysctls, swap, the clock, disks and reboots; the roles skip those steps
+with a visible "skipped: container host" message, which these tests assert.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = [pytest.mark.container]
+
+VERIFY_IMAGE = "provision-verify:1"
+VERIFY_ARCHIVE = "/var/tmp/provision-verify.tar"
+
+# Runs ON the lab host (python3 is in every lab image): builds the offline proof image archive.
+MAKE_IMAGE = (Path(__file__).parent / "data" / "make_verify_image.py").read_text()
+
+
+# Oracle Cloud's Ubuntu images ship this (abridged) /etc/iptables/rules.v4.
+OCI_RULES_V4 = """\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:InstanceServices - [0:0]
+-A INPUT -m state --state RELATED,ESTABLISHED -j ACCEPT
+-A INPUT -p icmp -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p udp --sport 123 -j ACCEPT
+-A INPUT -p tcp -m state --state NEW -m tcp --dport 22 -j ACCEPT
+-A INPUT -j REJECT --reject-with icmp-host-prohibited
+-A FORWARD -j REJECT --reject-with icmp-host-prohibited
+-A OUTPUT -d 169.254.0.0/16 -j InstanceServices
+-A InstanceServices -d 169.254.0.2/32 -p tcp -m owner --uid-owner 0 -m tcp --dport 3260 -j ACCEPT
+COMMIT
+"""
+
+BANNER = "provision-6443"
+# A listener on 6443 that greets every client (started with systemd-run, survives the SSH).
+LISTENER = ("sudo systemd-run --unit=provision-listen --collect python3 -c "
+            "\"import socket; s=socket.socket(); "
+            "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+            "s.bind(('0.0.0.0', 6443)); s.listen()\n"
+            "while True:\n c, _ = s.accept(); c.sendall(b'" + BANNER + "\\\\n'); c.close()\"")
+
+
+def greeting(address: str, port: int, tries: int = 3) -> str:
+    """What a client reading from address:port receives ('' when the host refuses)."""
+    text = ""
+    for _ in range(tries):
+        try:
+            with socket.create_connection((address, port), timeout=5) as c:
+                c.settimeout(5)
+                text = c.recv(100).decode(errors="replace").strip()
+        except OSError:
+            text = ""
+        if text:
+            return text
+        time.sleep(1)
+    return text
+
+
+def start_listener(lab: Any, host: str) -> None:
+    ssh_ok(lab, host, LISTENER)
+    ssh_ok(lab, host, "for i in $(seq 50); do ss -ltn | grep -q ':6443 ' && exit 0; "
+                      "sleep 0.2; done; exit 1")
+
+
+def count_rule(lab: Any, host: str, needle: str) -> tuple[int, int]:
+    """How often a rule with ``needle`` is in the live INPUT chain and in rules.v4."""
+    live = ssh_ok(lab, host, "sudo iptables -S INPUT")
+    saved = ssh_ok(lab, host, "sudo cat /etc/iptables/rules.v4")
+    return (sum(needle in line for line in live.splitlines()),
+            sum(needle in line for line in saved.splitlines()))
+
+
+def ssh_ok(lab: Any, host: str, command: str, timeout: float = 300) -> str:
+    """Run ``command`` as the lab user over SSH; fail the test with its output if it fails."""
+    proc = lab.ssh(host, command, timeout=timeout)
+    assert proc.returncode == 0, f"{host}: {command!r} exited {proc.returncode}:\n" \
+                                 f"{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def prepare_verify_image(lab: Any, host: str) -> None:
+    """Build the offline proof image archive on ``host`` and point the docker role at it."""
+    ssh_ok(lab, host, f"OUT={VERIFY_ARCHIVE} TAG={VERIFY_IMAGE} python3 -c "
+                      f"{shlex.quote(MAKE_IMAGE)}")
+    set_host_vars(lab, host, {
+        "docker_verify_image": VERIFY_IMAGE,
+        "docker_verify_command": ["/echo", "proof"],
+        "docker_verify_image_archive": VERIFY_ARCHIVE,
+    })
+
+
+def set_host_vars(lab: Any, host: str, values: dict[str, Any]) -> None:
+    path = Path(lab.inventory_dir) / "host_vars" / f"{host}.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    current = yaml.safe_load(path.read_text()) if path.exists() else {}
+    current.update(values)
+    path.write_text(yaml.safe_dump(current, sort_keys=True))
+
+
+def bootstrap(lab: Any, *args: str, timeout: float = 900) -> dict[str, Any]:
+    """``provision -i lab --json bootstrap ARGS``: the JSON result (asserts exit 0)."""
+    proc = lab.cli("-i", "lab", "--json", "bootstrap", *args, timeout=timeout)
+    try:
+        result = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"bootstrap printed no JSON (exit {proc.returncode}):\n{proc.stdout}\n"
+                    f"{proc.stderr[-4000:]}")
+    assert proc.returncode == 0 and result["ok"], (
+        f"bootstrap {args} failed (exit {proc.returncode}): {result['errors']}\n"
+        f"{proc.stderr[-4000:]}")
+    return result
+
+
+def run_log(result: dict[str, Any]) -> str:
+    return Path(result["log"]).read_text()
+
+
+def check_docker_as_user(lab: Any, host: str) -> None:
+    """Over SSH as the non-root lab user, without sudo: id, docker info, docker run."""
+    uid = ssh_ok(lab, host, "id -u").strip()
+    assert uid != "0", "the lab user must not be root for this proof"
+    groups = ssh_ok(lab, host, "id -nG").split()
+    assert "docker" in groups, f"{host}: docker not in the user's groups: {groups}"
+    info = ssh_ok(lab, host, "docker info --format '{{.CgroupDriver}} {{.LoggingDriver}}'")
+    assert info.split() == ["systemd", "json-file"], f"{host}: daemon.json not applied: {info}"
+    out = ssh_ok(lab, host, f"docker run --rm {VERIFY_IMAGE} /echo hello-from-{host}")
+    assert out.strip() == f"hello-from-{host}"
+
+
+def docker_bootstrap_and_rerun(lab: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    host = lab.hosts[0]
+    assert lab.ssh(host, "command -v docker").returncode != 0, "fresh host already has docker"
+    prepare_verify_image(lab, host)
+    first = bootstrap(lab, "--components", "base,docker", timeout=1500)
+    assert first["components"] == ["base", "docker"]
+    assert first["hosts"][host]["changed"] > 0
+    log = run_log(first)
+    assert "skipped: container host" in log
+    assert f"works without sudo for {lab.inventory.hosts[host].user}" in log
+    check_docker_as_user(lab, host)
+    daemon = json.loads(ssh_ok(lab, host, "cat /etc/docker/daemon.json"))
+    assert daemon["log-opts"] == {"max-size": "10m", "max-file": "3"}
+    assert daemon["exec-opts"] == ["native.cgroupdriver=systemd"]
+    second = bootstrap(lab, "--components", "base,docker", timeout=900)
+    assert second["hosts"][host]["changed"] == 0, f"second run changed: {second['hosts']}"
+    assert second["hosts"][host]["failed"] == 0
+    return first, second
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # apt installs; far longer when the machine is loaded
+def test_bootstrap_docker_on_container_host(lab_host: Any) -> None:
+    """base,docker on a fresh host: the non-root user runs docker without sudo; rerun is a
+    no-op (changed=0 from the runner's stats)."""
+    lab = lab_host()
+    docker_bootstrap_and_rerun(lab)
+    host = lab.hosts[0]
+    # base: persisted files exist even where the kernel steps were skipped
+    assert "br_netfilter" in ssh_ok(lab, host, "cat /etc/modules-load.d/provision.conf")
+    sysctl = ssh_ok(lab, host, "cat /etc/sysctl.d/90-provision.conf")
+    assert "net.ipv4.ip_forward=1" in sysctl.replace(" ", "")
+    assert "conntrack" in ssh_ok(lab, host, "dpkg-query -W -f='${Package}\\n' conntrack socat")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_bootstrap_containerd_systemd_cgroup(lab_host: Any) -> None:
+    """base,containerd: containerd's effective config uses the systemd cgroup driver and the
+    CRI plugin is loaded. (crictl is not packaged in Debian 12 (no cri-tools); on real
+    clusters it comes with kubeadm's packages; here `containerd config dump` and `ctr plugins`
+    read the running daemon's view instead. When crictl exists, `crictl info` is checked.)"""
+    lab = lab_host()
+    host = lab.hosts[0]
+    set_host_vars(lab, host, {"kubernetes_version": "1.31",
+                              "docker_registry_mirrors": ["https://mirror.example.test"]})
+    bootstrap(lab, "--components", "base,containerd", timeout=1200)
+    dump = ssh_ok(lab, host, "sudo containerd config dump")
+    assert "SystemdCgroup = true" in dump
+    assert 'sandbox_image = "registry.k8s.io/pause:3.10"' in dump
+    plugins = ssh_ok(lab, host, "sudo ctr plugins ls")
+    cri = [line.split() for line in plugins.splitlines() if " cri " in f" {line} "]
+    assert cri and cri[0][-1] == "ok", f"CRI plugin not loaded:\n{plugins}"
+    assert ssh_ok(lab, host, "systemctl is-active containerd").strip() == "active"
+    crictl_cfg = ssh_ok(lab, host, "cat /etc/crictl.yaml")
+    assert "unix:///run/containerd/containerd.sock" in crictl_cfg
+    hosts_toml = ssh_ok(lab, host, "cat /etc/containerd/certs.d/docker.io/hosts.toml")
+    assert '[host."https://mirror.example.test"]' in hosts_toml
+    if lab.ssh(host, "command -v crictl").returncode == 0:
+        info = json.loads(ssh_ok(lab, host, "sudo crictl info"))
+        runc = info["config"]["containerd"]["runtimes"]["runc"]
+        assert runc["options"]["SystemdCgroup"] is True
+    second = bootstrap(lab, "--components", "base,containerd")
+    assert second["hosts"][host]["changed"] == 0, f"second run changed: {second['hosts']}"
+
+
+def test_bootstrap_rejects_unknown_component() -> None:
+    """A bad component name is a usage error (exit 2) before any host is contacted."""
+    from lab_fixtures import run_cli
+
+    proc = run_cli("-i", "lab", "bootstrap", "--components", "base,dockr")
+    assert proc.returncode == 2
+    assert "dockr" in proc.stderr and "base, docker, containerd" in proc.stderr
+
+
+@pytest.mark.arm64
+@pytest.mark.slow
+@pytest.mark.timeout(5400)
+def test_bootstrap_docker_on_arm64_container_host(lab_host: Any) -> None:
+    """The same docker proof on an arm64 host (emulated by qemu-user: docker.io's install
+    takes minutes)."""
+    lab = lab_host(arch="arm64")
+    host = lab.hosts[0]
+    assert ssh_ok(lab, host, "uname -m").strip() == "aarch64"
+    docker_bootstrap_and_rerun(lab)
+    assert ssh_ok(lab, host, "docker image inspect --format '{{.Architecture}}' "
+                             f"{VERIFY_IMAGE}").strip() == "arm64"
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_bootstrap_oci_firewall_on_container_host(lab_host: Any) -> None:
+    """OCI-style rules.v4 in the host's own network namespace (iptables is real there): 6443
+    is refused before and reachable after `bootstrap --components base`, the rules sit before
+    the REJECT live and in the file, the user's other rules stay, a container restart reloads
+    them through netfilter-persistent, and a re-run changes nothing and duplicates nothing."""
+    lab = lab_host()
+    host = lab.hosts[0]
+    ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get update -q && "
+                      "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q iptables",
+           timeout=1800)
+    ssh_ok(lab, host, f"sudo mkdir -p /etc/iptables && printf '%s' '{OCI_RULES_V4}' "
+                      "| sudo tee /etc/iptables/rules.v4 >/dev/null && "
+                      "sudo iptables-restore < /etc/iptables/rules.v4")
+    address = ssh_ok(lab, host, "hostname -I").split()[0]
+    start_listener(lab, host)
+    assert greeting(address, 6443) == "", "6443 should be refused before bootstrap"
+    first = bootstrap(lab, "--components", "base", timeout=1800)
+    assert first["hosts"][host]["changed"] > 0
+    assert greeting(address, 6443) == BANNER, "6443 not reachable after bootstrap"
+    live = ssh_ok(lab, host, "sudo iptables -S INPUT").splitlines()
+    reject = max(i for i, line in enumerate(live) if "-j REJECT" in line)
+    assert reject == len(live) - 1 and any("--dport 6443" in x for x in live[:reject]), live
+    saved = ssh_ok(lab, host, "sudo cat /etc/iptables/rules.v4")
+    assert "-A InstanceServices" in saved, "the user's other rules must stay"
+    lines = saved.splitlines()
+    assert lines.index(next(x for x in lines if "--dport 6443" in x)) < lines.index(
+        "-A INPUT -j REJECT --reject-with icmp-host-prohibited")
+    assert count_rule(lab, host, "--dport 6443") == (1, 1)
+    restart = lab.cli("lab", "reboot", host, timeout=900)
+    assert restart.returncode == 0, restart.stderr
+    assert count_rule(lab, host, "--dport 6443") == (1, 1), "not reloaded at boot"
+    start_listener(lab, host)
+    address = ssh_ok(lab, host, "hostname -I").split()[0]
+    assert greeting(address, 6443) == BANNER
+    second = bootstrap(lab, "--components", "base", timeout=1800)
+    assert second["hosts"][host]["changed"] == 0, f"second run changed: {second['hosts']}"
+    assert count_rule(lab, host, "--dport 6443") == (1, 1)

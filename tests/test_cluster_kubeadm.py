@@ -1,0 +1,202 @@
+"""The kubeadm cluster layer (playbooks/cluster.yml) on real lab hosts against the Kubernetes
+simulator: single node, one control plane + one worker, three control planes (HA).
+
+Real here: Ansible over SSH to Debian 12 systemd containers, the apt repository setup (signed
+per-minor repository laid out like pkgs.k8s.io, served from the test host), the pinned install
+and the holds (dpkg), systemd units of the kubelet, the files kubeadm writes, the kubeconfig
+copied for the non-root SSH user, the second run reporting changed=0.
+Simulated: kubeadm, kubelet and kubectl are the simulator's programs (real .deb packages) that
+talk to the simulated API server on the test host; no container runs. So the simulator is told
+not to require a CRI socket (containerd is the host layer's job and is tested there) and node
+readiness follows the CNI DaemonSet the role applies.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from simulator import rules
+
+from provision.runner import RunResult, run_playbook
+from provision.validate import validate
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+
+MINOR = 31
+RELEASE = rules.RELEASES[MINOR][-1]  # "1.31" resolves to the newest patch in the repository
+
+
+def cluster_vars(lab: Any, sim: Any, **extra: Any) -> dict[str, Any]:
+    """Point the lab hosts at the simulator and write the cluster settings into the lab
+    inventory (host_vars, so inventory validation sees them)."""
+    urls = sim.expose_to(lab)
+    sim.settings(require_cri=False)  # no containerd: the simulated kubelet runs no containers
+    values = {"kubernetes_version": f"1.{MINOR}",
+              "kubernetes_packages_repo_url": urls.repo_for(MINOR), **extra}
+    for host in lab.hosts:
+        path = Path(lab.inventory_dir) / "host_vars" / f"{host}.yml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        current = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+        path.write_text(yaml.safe_dump({**current, **values}, sort_keys=True))
+    return values
+
+
+def run_cluster(lab: Any, values: dict[str, Any]) -> RunResult:
+    """playbooks/cluster.yml through provision.runner with the bootstrap component list."""
+    inv = lab.inventory
+    errors, _ = validate(inv)
+    assert not errors, f"the lab inventory does not validate: {errors}"
+    result = run_playbook(command="bootstrap", playbook="cluster.yml", inventory=inv,
+                          extravars={"provision_components": ["cluster"]},
+                          quiet=True)
+    assert result.ok, (f"cluster.yml failed (status {result.status}, rc {result.rc}, hosts "
+                       f"{result.hosts}): {result.errors}\n"
+                       f"{result.log_path.read_text()[-6000:]}")
+    return result
+
+
+def ssh_ok(lab: Any, host: str, command: str) -> str:
+    proc = lab.ssh(host, command)
+    assert proc.returncode == 0, f"{host}: {command!r} exited {proc.returncode}:\n" \
+                                 f"{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def assert_second_run_changes_nothing(lab: Any, values: dict[str, Any]) -> None:
+    second = run_cluster(lab, values)
+    changed = {h: s["changed"] for h, s in second.hosts.items() if s["changed"]}
+    assert not changed, f"second run changed something: {changed}\n" \
+                        f"{second.log_path.read_text()[-6000:]}"
+    assert set(second.hosts) == set(lab.hosts)
+
+
+def assert_packages_pinned_and_held(lab: Any, host: str) -> None:
+    out = ssh_ok(lab, host, "dpkg-query -W -f='${Package} ${Version}\\n' kubeadm kubelet kubectl")
+    assert sorted(out.split("\n")[:-1]) == sorted(
+        f"{p} {rules.deb_version(RELEASE)}" for p in ("kubeadm", "kubelet", "kubectl"))
+    held = ssh_ok(lab, host, "apt-mark showhold").split()
+    assert {"kubeadm", "kubelet", "kubectl"} <= set(held), f"{host}: not held: {held}"
+    sources = ssh_ok(lab, host, "cat /etc/apt/sources.list.d/kubernetes.list")
+    assert f"/core:/stable:/v1.{MINOR}/deb/ /" in sources and "signed-by=" in sources
+    assert ssh_ok(lab, host, "systemctl is-enabled kubelet").strip() == "enabled"
+
+
+def assert_user_kubeconfig(lab: Any, host: str) -> None:
+    """The SSH user (not root) has ~/.kube/config 0600 and kubectl works without sudo."""
+    user = lab.inventory.hosts[host].user
+    assert user and user != "root"
+    st = ssh_ok(lab, host, "stat -c '%a %U' ~/.kube/config").split()
+    assert st == ["600", user], f"{host}: ~/.kube/config is {st}"
+    nodes = ssh_ok(lab, host, "kubectl get nodes")
+    assert nodes.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
+
+
+def assert_all_ready(sim: Any, hosts: list[str]) -> dict[str, Any]:
+    state = sim.state()
+    assert sorted(state["nodes"]) == sorted(hosts)
+    for name, node in state["nodes"].items():
+        assert node["ready"], f"{name} not Ready: {node}"
+        assert node["kubeletVersion"] == f"v{RELEASE}", node
+    assert state["clusterVersion"] == f"v{RELEASE}"
+    return state
+
+
+# kubeadm bootstrap tokens ([a-z0-9]{6}.[a-z0-9]{16}) and CA hashes / certificate keys (64 hex)
+SECRET = re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b|sha256:[0-9a-f]{64}|\b[0-9a-f]{64}\b")
+
+
+def assert_no_secret_in_artifacts(result: RunResult) -> None:
+    """No join token, CA hash or certificate key in the run's log or events (no_log works)."""
+    leaks = []
+    for path in result.run_dir.rglob("*"):
+        if path.is_file():
+            found = SECRET.findall(path.read_text(errors="replace"))
+            leaks += [f"{path.relative_to(result.run_dir)}: {m[:12]}..." for m in found]
+    assert not leaks, f"join secrets in the run artifacts: {leaks[:5]}"
+
+
+def init_config(lab: Any, host: str) -> dict[str, dict]:
+    text = ssh_ok(lab, host, "sudo -n cat /etc/kubernetes/provision/kubeadm-config.yaml")
+    return {d["kind"]: d for d in yaml.safe_load_all(text) if d}
+
+
+@pytest.mark.timeout(3600)  # apt and SSH round trips; far longer when the machine is loaded
+def test_kubeadm_single_node_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+    """Simulated kubeadm, one node: packages pinned and held from the per-minor repository,
+    init once with the rendered v1beta4 config, no control-plane taint (no workers), flannel,
+    node Ready, user kubeconfig 0600; the second run reports changed=0."""
+    lab = lab_cluster(control_planes=1, workers=0)
+    host = lab.hosts[0]
+    values = cluster_vars(lab, k8s_sim, kube_proxy_mode="ipvs",
+                          metallb_addresses=["10.0.0.240/28"])
+    first = run_cluster(lab, values)
+    assert first.hosts[host]["changed"] > 0
+    state = assert_all_ready(k8s_sim, [host])
+    assert state["nodes"][host]["taints"] == []
+    assert "node-role.kubernetes.io/control-plane" in state["nodes"][host]["labels"]
+    assert_packages_pinned_and_held(lab, host)
+    assert_user_kubeconfig(lab, host)
+    docs = init_config(lab, host)
+    assert docs["ClusterConfiguration"]["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert docs["KubeProxyConfiguration"]["ipvs"]["strictARP"] is True
+    assert [c["op"] for c in k8s_sim.calls("kubeadm-init")] == ["kubeadm-init"]
+    mode = ssh_ok(lab, host, "sudo -n stat -c %a /etc/kubernetes/provision/kubeadm-config.yaml")
+    assert mode.strip() == "600"
+    assert_second_run_changes_nothing(lab, values)
+    assert len(k8s_sim.calls("kubeadm-init")) == 1, "kubeadm init ran again"
+
+
+@pytest.mark.timeout(3600)
+def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+    """Simulated kubeadm, one control plane + one worker: the worker joins with a short-lived
+    token created on demand and the CA hash; the control plane keeps its taint; both Ready;
+    the join secrets never reach the log; second run changed=0."""
+    lab = lab_cluster(control_planes=1, workers=1)
+    cp, worker = lab.hosts
+    values = cluster_vars(lab, k8s_sim)
+    first = run_cluster(lab, values)
+    state = assert_all_ready(k8s_sim, lab.hosts)
+    assert [t["key"] for t in state["nodes"][cp]["taints"]] == \
+        ["node-role.kubernetes.io/control-plane"]
+    assert state["nodes"][worker]["taints"] == []
+    assert "node-role.kubernetes.io/control-plane" not in state["nodes"][worker]["labels"]
+    for host in lab.hosts:
+        assert_packages_pinned_and_held(lab, host)
+    assert_user_kubeconfig(lab, cp)
+    joins = k8s_sim.calls("kubeadm-join")
+    assert [c["node"] for c in joins] == [worker]
+    assert_no_secret_in_artifacts(first)
+    gone = lab.ssh(worker, "sudo -n test -e /etc/kubernetes/provision/kubeadm-join.yaml")
+    assert gone.returncode == 1, "the join configuration (with the token) was left behind"
+    assert_second_run_changes_nothing(lab, values)
+    assert len(k8s_sim.calls("kubeadm-join")) == 1
+
+
+@pytest.mark.timeout(5400)
+def test_kubeadm_ha_three_control_planes_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+    """Simulated kubeadm HA: three control planes, the second and third join with a
+    certificate key uploaded on demand; all three run the control-plane components, are Ready
+    and untainted (no workers); second run changed=0."""
+    lab = lab_cluster(control_planes=3, workers=0)
+    address = ssh_ok(lab, lab.hosts[0], "hostname -I").split()[0]  # the node network
+    values = cluster_vars(lab, k8s_sim, control_plane_endpoint=f"{address}:6443")
+    first = run_cluster(lab, values)
+    assert_no_secret_in_artifacts(first)
+    state = assert_all_ready(k8s_sim, lab.hosts)
+    assert sorted(state["components"]["kube-apiserver"]) == sorted(lab.hosts)
+    assert set(state["components"]["kube-apiserver"].values()) == {f"v{RELEASE}"}
+    for host in lab.hosts:
+        assert "node-role.kubernetes.io/control-plane" in state["nodes"][host]["labels"]
+        assert state["nodes"][host]["taints"] == []
+        assert_user_kubeconfig(lab, host)
+    joins = k8s_sim.calls("kubeadm-join")
+    assert sorted(c["node"] for c in joins) == sorted(lab.hosts[1:])
+    assert len(k8s_sim.calls("kubeadm-upload-certs")) >= 2
+    ca = {ssh_ok(lab, h, "sudo -n sha256sum /etc/kubernetes/pki/ca.key").split()[0]
+          for h in lab.hosts}
+    assert len(ca) == 1, "the control planes do not share the cluster CA"
+    assert_second_run_changes_nothing(lab, values)

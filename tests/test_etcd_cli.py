@@ -1,0 +1,83 @@
+"""`provision etcd`: bad flags exit 2 before any host is contacted; controller-side checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision.commands.etcd import check_fetched, list_rows
+from provision.etcd import naming, sidecar
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_STATE_HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-m", "provision", "-i", str(tmp_path / "nowhere"),
+                           "--json", "etcd", *args], cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["schedule", "--every", "7m"], "minutes must divide 60"),
+    (["schedule", "--every", "1h", "--calendar", "daily"], "give one of them"),
+    (["schedule", "--keep", "0"], "--keep 0"),
+    (["schedule", "--max-age", "soon"], "--max-age"),
+    (["snapshot", "--tag", "Bad-Tag"], "--tag"),
+    (["verify", "--snapshot", "../etc/passwd"], "--snapshot"),
+    (["restore"], "not built yet"),
+])
+def test_bad_flags_exit_2_and_touch_nothing(tmp_path, args, message):
+    cp = run(*args, tmp_path=tmp_path)
+    assert cp.returncode == 2, cp.stderr
+    obj = json.loads(cp.stdout)
+    assert obj["exit_code"] == 2 and message in " ".join(obj["errors"]) + cp.stderr
+    assert not (tmp_path / "provision").exists(), "a run directory was created"
+
+
+def test_missing_inventory_is_a_usage_error(tmp_path):
+    cp = run("list", tmp_path=tmp_path)
+    assert cp.returncode == 2
+    assert "nowhere" in cp.stdout + cp.stderr
+
+
+def test_list_rows_show_verification_state():
+    reports = {"cp1": {"snapshots": [
+        {"file": "a.db", "created": "t1", "size": 10, "tag": "", "verified": True,
+         "sidecar": {"revision": 5, "keys": 3, "restore_check": {"ok": True}}},
+        {"file": "b.db", "created": "t2", "size": 10, "tag": "x", "verified": True,
+         "sidecar": {"revision": 6, "keys": 4, "restore_check": None}},
+        {"file": "c.db", "created": "t3", "size": 10, "tag": "", "verified": False,
+         "sidecar": None}],
+        "remote": [{"file": "a.db", "created": "t1", "size": 10, "tag": "", "verified": True}]}}
+    rows = list_rows(reports)
+    assert [(r["where"], r["file"], r["verified"]) for r in rows] == [
+        ("cp1", "a.db", "restored"), ("cp1", "b.db", "status"), ("cp1", "c.db", "no"),
+        ("cp1:remote", "a.db", "status")]
+
+
+def test_fetched_files_are_checked_against_their_sidecars(tmp_path):
+    import datetime as dt
+
+    host = tmp_path / "cp1"
+    host.mkdir()
+    good = naming.make("c", "cp1", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    bad = naming.make("c", "cp1", dt.datetime(2026, 1, 2, tzinfo=dt.UTC))
+    for name, content in ((good, b"snapshot-1"), (bad, b"snapshot-2")):
+        db = host / name.filename
+        db.write_bytes(content)
+        data = sidecar.build(file=db.name, cluster="c", node="cp1", tag="", created="t",
+                             size=db.stat().st_size, sha256=sidecar.sha256_file(db),
+                             revision=1, total_keys=1, keys=1, hash=1, etcd_version="3.5.1",
+                             cluster_id="1", member_id="1", endpoint="e")
+        (host / name.sidecar).write_text(sidecar.dumps(data))
+    (host / bad.filename).write_bytes(b"snapshot-X")  # corrupted in transit
+    ok, problems = check_fetched(tmp_path)
+    assert ok == [str(host / good.filename)]
+    assert len(problems) == 1 and bad.filename in problems[0] and "sha256" in problems[0]
+    assert {p.stat().st_mode & 0o777 for p in host.iterdir()} == {0o600}
+    assert host.stat().st_mode & 0o777 == 0o700
