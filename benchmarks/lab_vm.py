@@ -49,7 +49,7 @@ def wait_ssh(base: list[str], timeout: float, rec: vm.NodeRecord) -> float:
         if res.returncode == 0:
             return time.monotonic() - t0
         time.sleep(1)
-    raise SystemExit(f"no SSH after {timeout} s\n{vm.log_tail(rec)}")
+    raise TimeoutError(f"no SSH after {timeout} s\n{vm.log_tail(rec, lines=10)}")
 
 
 def main() -> int:
@@ -111,13 +111,15 @@ def main() -> int:
             boot2 = subprocess.run([*base_cmd, "cat /proc/sys/kernel/random/boot_id"],
                                    capture_output=True, text=True, check=True).stdout.strip()
             out["rebooted"] = boot1 != boot2
+        except TimeoutError as exc:  # keep the figures measured so far
+            out["error"] = str(exc)
         finally:
             t = time.monotonic()
             vm.down(rec)
             out["down_s"] = round(time.monotonic() - t, 2)
     out["host_load_1m_at_end"] = os.getloadavg()[0]
     print(json.dumps(out, indent=2, sort_keys=True))
-    return 0
+    return 1 if "error" in out else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ set -eu
 STATE_DIR=${PROVISION_TESTENV_DIR:-/var/tmp/provision-testenv}
 PIDFILE="$STATE_DIR/dockerd.pid"
 PACKAGES="docker.io qemu-system-x86 qemu-utils qemu-user-static binfmt-support debootstrap
-openssh-server openssh-client iptables iproute2 pebble lego etcd-client cloud-image-utils"
+openssh-server openssh-client iptables iproute2 pebble lego etcd-client cloud-image-utils
+dpkg-dev gnupg gpgv openssl curl e2fsprogs util-linux"
 
 say() { printf 'testenv: %s\n' "$*" >&2; }
 
@@ -79,5 +80,17 @@ fi
 if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] \
     || ! grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64; then
     update-binfmts --enable qemu-aarch64
+fi
+# sudo (setuid) inside arm64 containers needs the "credentials" flag (C), which Debian's
+# registration leaves off; register it again with flags POCF (what docker's binfmt tool uses).
+REG=/proc/sys/fs/binfmt_misc/qemu-aarch64
+if ! grep -q '^flags: .*C' "$REG"; then
+    interp=$(sed -n 's/^interpreter //p' "$REG")
+    magic=$(sed -n 's/^magic //p' /usr/share/binfmts/qemu-aarch64)
+    mask=$(sed -n 's/^mask //p' /usr/share/binfmts/qemu-aarch64)
+    echo -1 >"$REG"
+    printf ':qemu-aarch64:M:0:%s:%s:%s:POCF\n' "$magic" "$mask" "$interp" \
+        >/proc/sys/fs/binfmt_misc/register
+    say "qemu-aarch64 binfmt registered with flags POCF (setuid works in arm64 containers)"
 fi
 say "ready: docker $(docker version -f '{{.Server.Version}}' 2>/dev/null), binfmt qemu-aarch64 $(head -1 /proc/sys/fs/binfmt_misc/qemu-aarch64)"

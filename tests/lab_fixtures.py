@@ -69,10 +69,10 @@ def lab_unavailable(kind: str = "container", arch: str = "amd64") -> str | None:
         qemu = "qemu-system-x86_64" if arch == "amd64" else "qemu-system-aarch64"
         if shutil.which(qemu) is None:
             return f"{qemu} is not installed"
-    if arch == "arm64" and os.uname().machine != "aarch64":
-        reg = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-        if not reg.exists() or "enabled" not in reg.read_text():
-            return "qemu-aarch64 binfmt is not enabled (run: sudo scripts/testenv.sh)"
+    if kind == "container":
+        from provision.lab import images
+
+        return images.binfmt_problem(arch)
     return None
 
 

@@ -200,25 +200,3 @@ def test_lab_up_three_nodes_doctor_ssh_reboot_down(tmp_path: Path,
     for port in ports.values():
         assert not _listening(port), f"port {port} still listening after lab down"
     assert not lab_dir.exists()
-
-
-@pytest.mark.container
-@pytest.mark.slow
-def test_docker_in_docker_runs_in_a_lab_container(lab_host) -> None:
-    """The run flags (no --privileged) are enough for dockerd inside: install docker.io
-    from the mirror, import a one-binary image (no registry needed) and run it."""
-    lab = lab_host()
-    script = (
-        "set -e; sudo apt-get update -qq; "
-        "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; "
-        "sudo systemctl is-active docker; "
-        "sudo tar -C / -c sbin/ldconfig | sudo docker import - lab-static >/dev/null; "
-        "sudo docker run --rm lab-static /sbin/ldconfig --version | head -1; "
-        "sudo docker info -f '{{.Driver}}'"
-    )
-    proc = lab.ssh("lab-1", script, timeout=600)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = proc.stdout.split("\n")
-    assert lines[0] == "active"
-    assert lines[1].startswith("ldconfig (Debian GLIBC")
-    assert lines[2] == "overlay2"  # the anonymous volume on /var/lib/docker

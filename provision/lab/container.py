@@ -56,6 +56,9 @@ def ensure_image(arch: str, image: str | None, progress: Any = None) -> str:
             raise UsageError(f"--image {image}: no such local docker image (for --kind "
                              "container, --image names an image derived from the lab image)")
         return image
+    problem = images.binfmt_problem(arch)
+    if problem:
+        raise UsageError(problem)
     tag, _ = images.ensure(arch, progress=progress)
     return tag
 

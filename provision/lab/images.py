@@ -156,13 +156,28 @@ def _check_build_prereqs(arch: str) -> None:
             "'provision lab up' once as root, or 'sudo scripts/testenv.sh' then retry")
     if shutil.which("debootstrap") is None:
         raise UsageError("debootstrap is not installed (apt-get install debootstrap)")
-    if arch == "arm64" and os.uname().machine != "aarch64":
-        reg = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
-        if not reg.exists() or "enabled" not in reg.read_text():
-            raise UsageError(
-                "arm64 needs qemu-user-static with binfmt: apt-get install qemu-user-static "
+    problem = binfmt_problem(arch)
+    if problem:
+        raise UsageError(problem)
+
+
+def binfmt_problem(arch: str) -> str | None:
+    """Why arm64 binaries cannot run here as lab hosts need (None when they can): the
+    qemu-aarch64 binfmt must be enabled, with the credentials flag (C) so that setuid
+    programs such as sudo work inside the container."""
+    if arch != "arm64" or os.uname().machine == "aarch64":
+        return None
+    reg = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    if not reg.exists() or "enabled" not in reg.read_text():
+        return ("arm64 needs qemu-user-static with binfmt: apt-get install qemu-user-static "
                 "binfmt-support; mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc; "
-                "update-binfmts --enable qemu-aarch64 (scripts/testenv.sh does this)")
+                "update-binfmts --enable qemu-aarch64 (sudo scripts/testenv.sh does this)")
+    flags = next((ln.split(":", 1)[1].strip() for ln in reg.read_text().splitlines()
+                  if ln.startswith("flags:")), "")
+    if "C" not in flags:
+        return ("the qemu-aarch64 binfmt lacks the credentials flag (C): sudo cannot work in "
+                "arm64 containers; sudo scripts/testenv.sh registers it with flags POCF")
+    return None
 
 
 def customize_rootfs(root: Path) -> None:

@@ -194,12 +194,12 @@ def ssh_client(rec: NodeRecord, user: str, timeout: float = 10) -> Any:
     return client
 
 
-def _banner(address: str, port: int) -> bool:
+def _banner(address: str, port: int, timeout: float) -> bool:
     """True when an SSH server greets on the port (docker's proxy accepts connections
     before sshd inside is ready; paramiko would log a traceback for each such try)."""
     try:
-        with socket.create_connection((address, port), timeout=3) as s:
-            s.settimeout(3)
+        with socket.create_connection((address, port), timeout=timeout) as s:
+            s.settimeout(timeout)
             return s.recv(4).startswith(b"SSH-")
     except OSError:
         return False
@@ -207,7 +207,9 @@ def _banner(address: str, port: int) -> bool:
 
 def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
     """Wait until ``rec`` answers SSH with its recorded host key and runs ``sudo -n true``;
-    return the seconds waited."""
+    return the seconds waited. Each try gets generous time under emulation (arm64 sshd
+    re-executes itself per connection, seconds on a loaded machine)."""
+    step = 30.0 if rec.arch == "arm64" and os.uname().machine != "aarch64" else 10.0
     import paramiko
 
     logging.getLogger("paramiko").setLevel(logging.CRITICAL)
@@ -215,11 +217,11 @@ def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
     last = "no answer"
     while True:
         try:
-            if not _banner(rec.address, rec.ssh_port):
+            if not _banner(rec.address, rec.ssh_port, step):
                 raise OSError("no SSH banner yet")
-            client = ssh_client(rec, user, timeout=5)
+            client = ssh_client(rec, user, timeout=step)
             try:
-                _, out, _ = client.exec_command("sudo -n true", timeout=10)
+                _, out, _ = client.exec_command("sudo -n true", timeout=step * 2)
                 if out.channel.recv_exit_status() == 0:
                     return time.monotonic() - start
                 last = "sudo -n true failed"
@@ -233,8 +235,20 @@ def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
         if time.monotonic() - start > timeout:
             raise ProvisionError(
                 f"{rec.name}: SSH on 127.0.0.1:{rec.ssh_port} did not answer within "
-                f"{timeout:.0f}s (last error: {last})", exit_code=EXIT_UNREACHABLE)
+                f"{timeout:.0f}s (last error: {last}){_console_tail(rec)}",
+                exit_code=EXIT_UNREACHABLE)
         time.sleep(0.3)
+
+
+def _console_tail(rec: NodeRecord) -> str:
+    """The end of a VM's serial console, to say why it did not come up ('' otherwise)."""
+    if rec.kind != "vm":
+        return ""
+    try:
+        tail = backend(rec.kind).log_tail(rec)
+    except Exception:  # noqa: BLE001 - the tail is a courtesy; the timeout is the error
+        return ""
+    return f"\nlast lines of the serial console:\n{tail}" if tail else ""
 
 
 def _wait_all(recs: list[NodeRecord], user: str, timeout: float) -> dict[str, float]:
