@@ -210,7 +210,7 @@ def test_bad_settings_fail_in_the_checks_with_the_key_named(tmp_path: Path) -> N
     for name, (_, expect) in BAD.items():
         assert name in by_host, f"{name}: was not refused"
         assert expect in by_host[name].message, f"{name}: {by_host[name].message}"
-        assert by_host[name].task.startswith("Check the"), by_host[name].task
+        assert by_host[name].task.startswith("Check "), by_host[name].task
     assert "all-good" not in by_host and result.hosts["all-good"]["failed"] == 0
 
 
@@ -328,6 +328,7 @@ def ordered_tasks(result: Any) -> list[str]:
 
 @pytest.mark.container
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
 def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) -> None:
     """Simulated Kubernetes on a real lab host: playbooks/addons.yml installs MetalLB,
     ingress-nginx and cert-manager from the (reduced, local) release manifests; the simulator
@@ -389,6 +390,7 @@ def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) 
 
 @pytest.mark.container
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
 def test_simulated_apply_retries_until_the_webhook_answers(lab_host, k8s_sim) -> None:
     """Simulated: right after the MetalLB manifest is applied (no wait), the pool apply is
     refused by the webhook whose Deployment is not Available yet; tasks/apply.yml - the one
@@ -430,6 +432,7 @@ def test_simulated_apply_retries_until_the_webhook_answers(lab_host, k8s_sim) ->
 
 @pytest.mark.container
 @pytest.mark.slow
+@pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
 def test_simulated_smoke_test_cleans_up_when_the_request_fails(lab_host, k8s_sim) -> None:
     """Simulated: the simulator has no ingress data path, so the smoke request cannot be
     answered; the role must fail at that step, name it, and remove the echo resources."""
