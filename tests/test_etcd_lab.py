@@ -186,7 +186,7 @@ def etcd_lab(lab_host, tmp_path):
 
 
 def cli_json(lab, *args: str) -> tuple[int, dict]:
-    cp = lab.cli("-i", "lab", "--json", "etcd", *args)
+    cp = lab.cli("-i", "lab", "--json", "etcd", *args, timeout=1800)
     try:
         obj = json.loads(cp.stdout)
     except ValueError:
