@@ -208,7 +208,7 @@ class _Builder:
         inv = self.inv
         inv.groups.setdefault(name, [])
         inv.children.setdefault(name, [])
-        if parent is not None and name not in inv.children[parent]:
+        if parent is not None and name not in inv.children.setdefault(parent, []):
             inv.children[parent].append(name)
         if body is None:
             return

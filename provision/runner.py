@@ -106,6 +106,12 @@ def prune_runs(base: Path, keep: int) -> list[Path]:
 def _failure_message(res: dict[str, Any]) -> str:
     """Module message plus the tail of stderr/stdout: short, enough to act on."""
     parts: list[str] = []
+    if isinstance(res.get("results"), list):  # a loop: the first failed item says why
+        for item in res["results"]:
+            if isinstance(item, dict) and item.get("failed"):
+                label = item.get("item")
+                inner = _failure_message(item)
+                return f"item {label}: {inner}" if label is not None else inner
     msg = res.get("msg") or res.get("reason") or ""
     if isinstance(msg, str) and msg:
         parts.append(msg.strip())
@@ -115,10 +121,6 @@ def _failure_message(res: dict[str, Any]) -> str:
             tail = "\n".join(text.strip().splitlines()[-5:])
             parts.append(f"{stream}: {tail}")
             break
-    if not parts and res.get("results"):  # a loop: first failed item
-        for item in res["results"]:
-            if isinstance(item, dict) and item.get("failed"):
-                return _failure_message(item)
     return "\n".join(parts) or json.dumps(res, default=str)[:500]
 
 
@@ -129,6 +131,8 @@ def _envvars(extra: dict[str, str] | None) -> dict[str, str]:
         "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
         "PATH": bindir + os.pathsep + os.environ.get("PATH", ""),
         "ANSIBLE_FORCE_COLOR": "0",
+        # ansible-runner turns host key checking off unless told otherwise: keep it on.
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
     }
     env.update(extra or {})
     return env

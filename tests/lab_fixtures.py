@@ -206,3 +206,12 @@ def lab_cluster(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mo
     factory = _make_lab_factory(tmp_path_factory, monkeypatch, lab_image)
     yield next(factory)
     next(factory, None)
+
+
+def port_is_listening(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something accepts TCP connections on host:port (TIME_WAIT does not count)."""
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex((host, port)) == 0

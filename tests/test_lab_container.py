@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from lab_fixtures import lab_leftovers, lab_unavailable, run_cli
+from lab_fixtures import lab_leftovers, lab_unavailable, port_is_listening, run_cli
 
 from provision.errors import UsageError
 from provision.lab import keys, manager, state
@@ -90,10 +89,7 @@ def test_inventory_data_checks_host_keys(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert all_vars["ansible_user"] == "provision"
 
 
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(1)
-        return s.connect_ex(("127.0.0.1", port)) == 0
+_listening = port_is_listening
 
 
 def _doctor_built() -> bool:

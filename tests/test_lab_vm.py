@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from lab_fixtures import port_is_listening
 
 from provision.errors import EXIT_USAGE, UsageError
 from provision.lab import keys, vm, vmimage
@@ -213,12 +213,8 @@ def _qemu_processes_using(path: Path) -> list[int]:
 
 
 def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    """Nothing listens on the port any more (a TIME_WAIT left by the client does not count)."""
+    return not port_is_listening(port)
 
 
 class VmLab:

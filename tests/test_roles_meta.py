@@ -126,6 +126,7 @@ def test_reject_position() -> None:
     live = "-P INPUT ACCEPT\n-A INPUT -i lo -j ACCEPT\n-A INPUT -j REJECT\n"
     assert fw.reject_position(live, "INPUT") == 2
     assert fw.reject_position(live, "FORWARD") == 0
+    assert fw.reject_position(live) == 2  # `iptables -S INPUT` lists one chain (the role)
 
 
 def test_firewall_rules_are_canonical_and_unique() -> None:

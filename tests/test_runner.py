@@ -105,3 +105,30 @@ def test_run_dirs_keep_the_last_twenty(tmp_path):
     assert len(removed) == 5
     left = sorted(p.name for p in tmp_path.iterdir())
     assert len(left) == 20 and left[0] == "20260101T000005Z-x"
+
+
+@pytest.mark.sshd
+def test_runner_checks_ssh_host_keys(tmp_path, monkeypatch):
+    """ansible-runner turns host key checking off by default; provision turns it back on.
+    Against a real sshd: an unknown host key makes the host unreachable, the right one works."""
+    pytest.importorskip("paramiko")
+    from sshd_fixtures import SSHD, start_sshd
+
+    if not Path(SSHD).exists():
+        pytest.skip("needs Debian's openssh-server")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with start_sshd(tmp_path / "sshd") as server:
+        for known, expect in (("", 3), (server.known_hosts_line(), 0)):
+            known_hosts = tmp_path / "known_hosts"
+            known_hosts.write_text(known)
+            host_vars = server.host_vars(
+                ssh_known_hosts_file=str(known_hosts), ansible_python_interpreter=sys.executable,
+                ansible_ssh_common_args=f"-o UserKnownHostsFile={known_hosts}")
+            inv = tmp_path / "hosts.yml"
+            inv.write_text(json.dumps({"all": {"hosts": {"h1": host_vars}}}))
+            result = run_playbook(command="hostkey", playbook=str(PLAYS / "runner-ok.yml"),
+                                  inventory=inv, quiet=True,
+                                  extravars={"marker_path": str(tmp_path / "m")})
+            assert result.exit_code == expect, result.errors
+            if expect == 3:
+                assert "Host key verification failed" in result.failures[0].message

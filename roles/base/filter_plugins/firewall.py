@@ -41,12 +41,13 @@ def final_reject_chains(text: str) -> list[str]:
     return [c for c in CHAINS if c in last and _is_reject(last[c])]
 
 
-def reject_position(text: str, chain: str) -> int:
-    """1-based position of the last REJECT of ``chain`` in ``iptables -S`` output; 0 if none."""
+def reject_position(text: str, chain: str | None = None) -> int:
+    """1-based position of the last REJECT in ``iptables -S [CHAIN]`` output (of ``chain``
+    when given, else of the one chain listed); 0 if none."""
     position, found = 0, 0
     for raw in text.splitlines():
         words = raw.split()
-        if len(words) > 1 and words[0] == "-A" and words[1] == chain:
+        if len(words) > 1 and words[0] == "-A" and chain in (None, words[1]):
             position += 1
             if _is_reject(words):
                 found = position
