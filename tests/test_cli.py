@@ -55,7 +55,10 @@ def test_help_imports_nothing_heavy():
 
 @pytest.mark.parametrize("name", ["upgrade", "status"])
 def test_not_built_commands_say_so_and_exit_2(name, capsys):
-    if "not_built" not in open(COMMANDS[name][0].split(":")[0].replace(".", "/") + ".py").read():
+    from provision.paths import REPO_ROOT
+
+    module = REPO_ROOT / (COMMANDS[name][0].split(":")[0].replace(".", "/") + ".py")
+    if "not_built" not in module.read_text():
         pytest.skip(f"provision {name} is built now")
     code, out, err = run(["--json", name], capsys)
     assert code == 2
