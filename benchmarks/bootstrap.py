@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-MAKE_IMAGE = (REPO / "tests" / "data" / "make_verify_image.py").read_text()
+MAKE_IMAGE = (REPO / "roles" / "docker" / "files" / "make_verify_image.py").read_text()
 FLOOR_CONTAINER = ("sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive "
                    "apt-get install -y -q docker.io")
 FLOOR_KERNEL = (" && sudo modprobe overlay && sudo modprobe br_netfilter && sudo sysctl -w "

@@ -25,7 +25,8 @@ VERIFY_IMAGE = "provision-verify:1"
 VERIFY_ARCHIVE = "/var/tmp/provision-verify.tar"
 
 # Runs ON the lab host (python3 is in every lab image): builds the offline proof image archive.
-MAKE_IMAGE = (Path(__file__).parent / "data" / "make_verify_image.py").read_text()
+MAKE_IMAGE = (Path(__file__).parent.parent / "roles" / "docker" / "files"
+              / "make_verify_image.py").read_text()
 
 
 # Oracle Cloud's Ubuntu images ship this (abridged) /etc/iptables/rules.v4.
