@@ -184,7 +184,8 @@ def kubelet_version() -> Version | None:
     if not exe:
         return None
     try:
-        text = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120).stdout
+        text = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                              timeout=120).stdout
         return Version.parse(text.split()[-1])
     except (OSError, subprocess.SubprocessError, RuleError, IndexError):
         return None
