@@ -44,8 +44,10 @@ demo: setup
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-e2e: setup
-	$(BIN)/pytest -m e2e tests/e2e $(PYTEST_ARGS)
+# The suite against real VMs with internet access belongs to the clusters issue; not built yet.
+e2e:
+	@echo "make e2e: the end-to-end suite for hosts with internet access is not built yet" >&2
+	@exit 2
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
