@@ -28,6 +28,9 @@ from provision.errors import EXIT_USAGE, UsageError
 from provision.lab import keys, vm, vmimage
 from provision.lab.backend import NodeRecord, NodeSpec
 
+# Slow, but part of `make test`: the lab's VMs and arm64 hosts must be shown in CI.
+pytestmark = pytest.mark.in_make_test
+
 HAVE_QEMU = shutil.which("qemu-system-x86_64") is not None and shutil.which("qemu-img")
 REBOOT_BOUND_S = 660  # manager's 600 s SSH wait + the guest's shutdown
 SBIN = os.environ.get("PATH", "") + ":/usr/sbin:/sbin"
