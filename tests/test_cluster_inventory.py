@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import pytest
 from test_inventory_validation import (  # noqa: F401 - fixtures
+    ONE_CP,
     assert_no_connection,
+    gv,
     listener,
     no_contact,
     run_cli,
     write_inventory,
 )
-
-ONE_CP = """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts: {}
-"""
 
 CP_AND_WORKER = """\
 all:
@@ -38,10 +30,6 @@ all:
       hosts:
         w1: {ansible_host: 10.244.3.7, ansible_port: PORT}
 """
-
-
-def gv(text: str) -> dict[str, str]:
-    return {"group_vars/all.yml": text}
 
 
 # (id, hosts.yml, extra files, expected message with {inv} for the inventory dir)
