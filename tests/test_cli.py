@@ -92,6 +92,30 @@ def test_init_writes_a_valid_inventory(tmp_path, capsys):
     code, _, err = run(["init", "--dir", str(tmp_path), "--name", "prod",
                         "--control-plane", "cp1=10.0.0.10"], capsys)
     assert code == 2 and "exists; pass --force to overwrite it" in err
+    assert "ingress_nginx_service_mode" not in gvars  # the pool gives LoadBalancer an address
+
+
+def test_init_without_pool_picks_an_ingress_mode_that_works(tmp_path, capsys):
+    """No MetalLB pool: init writes NodePort (several hosts) so that the inventory passes
+    bootstrap's add-on check instead of failing it on first use."""
+    key = tmp_path / "id"
+    key.write_text("dummy key file")
+    code, _, err = run(["init", "--dir", str(tmp_path), "--name", "p", "--control-plane",
+                        "cp1=10.0.0.10", "--worker", "w1=10.0.0.11", "--user", "ubuntu",
+                        "--key", str(key), "--mode", "kubeadm"], capsys)
+    assert code == 0, err
+    gvars = yaml.safe_load((tmp_path / "p" / "group_vars" / "all.yml").read_text())
+    assert gvars["ingress_nginx_service_mode"] == "NodePort"
+    from provision.commands.bootstrap import addon_problems
+    from provision.inventory import load_inventory
+
+    inv = load_inventory(tmp_path / "p")
+    assert addon_problems(inv, ["base", "containerd", "cluster", "addons"]) == []
+    del gvars["ingress_nginx_service_mode"]
+    (tmp_path / "p" / "group_vars" / "all.yml").write_text(yaml.safe_dump(gvars))
+    problems = addon_problems(load_inventory(tmp_path / "p"), ["addons"])
+    assert len(problems) == 1 and "needs a MetalLB address pool" in problems[0]
+    assert addon_problems(load_inventory(tmp_path / "p"), ["cluster"]) == []
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -124,7 +148,8 @@ def test_shell_completion_script():
     assert "_provision_completion" in out
 
 
-@pytest.mark.parametrize("name", ["oci-minikube", "kubeadm-ha"])
+# ids without "ha": `-k "kubeadm and (single or worker or ha)"` selects the cluster scenarios only
+@pytest.mark.parametrize("name", ["oci-minikube", "kubeadm-ha"], ids=["minikube", "kubeadm-3cp"])
 def test_example_inventories_are_valid(name, capsys):
     from provision.paths import REPO_ROOT
 

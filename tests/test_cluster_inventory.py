@@ -1,7 +1,9 @@
 """Bad inventories for the cluster layer are refused before any host is touched (exit 2, one
 message naming file, host/group and key): pod CIDR containing a node address, IPVS with MetalLB
 and strictARP forced off, a Kubernetes version that is not a valid release, and the cluster
-roles' own options (declared in their meta/argument_specs.yml, which validation reads).
+roles' own options (declared in their meta/argument_specs.yml, which validation reads), and
+add-on settings that cannot work together (ingress-nginx's LoadBalancer Service without a
+MetalLB pool, when bootstrap's default components include the add-ons).
 
 Same pattern as tests/test_inventory_validation.py: every host is a loopback listener that must
 see no connection, and paramiko/ansible-runner fail loudly if used.
@@ -61,6 +63,10 @@ CASES = [
     ("role-option-type", ONE_CP, gv("kubeadm_control_plane_bind_port: '6443'\n"),
      "{inv}/group_vars/all.yml:1: group all: kubeadm_control_plane_bind_port: expected an "
      "integer, got a string '6443'"),
+    ("ingress-loadbalancer-without-pool", ONE_CP, gv("kubernetes_version: '1.31'\n"),
+     "{inv}/hosts.yml: host cp1: ingress_nginx_service_mode: LoadBalancer needs a MetalLB "
+     "address pool (metallb_addresses or metallb_pools); set one, or choose NodePort or "
+     "hostNetwork for a single VM, or ingress_nginx_enabled: false"),
     ("minikube-cpus-type", ONE_CP, gv("provision_mode: minikube\nminikube_cpus: two\n"),
      "{inv}/group_vars/all.yml:2: group all: minikube_cpus: expected an integer, got a "
      "string 'two'"),

@@ -14,6 +14,7 @@ readiness follows the CNI DaemonSet the role applies.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,17 @@ def cluster_vars(lab: Any, sim: Any, **extra: Any) -> dict[str, Any]:
 
 
 def run_cluster(lab: Any, values: dict[str, Any]) -> RunResult:
-    """playbooks/cluster.yml through provision.runner with the bootstrap component list."""
+    """playbooks/bootstrap.yml through provision.runner with the components `provision
+    bootstrap --components cluster` passes: the host layer and the add-ons are skipped, the
+    imported cluster.yml runs."""
     inv = lab.inventory
     errors, _ = validate(inv)
     assert not errors, f"the lab inventory does not validate: {errors}"
-    result = run_playbook(command="bootstrap", playbook="cluster.yml", inventory=inv,
+    result = run_playbook(command="bootstrap", playbook="bootstrap.yml", inventory=inv,
                           extravars={"provision_components": ["cluster"]},
                           quiet=True)
-    assert result.ok, (f"cluster.yml failed (status {result.status}, rc {result.rc}, hosts "
-                       f"{result.hosts}): {result.errors}\n"
+    assert result.ok, (f"bootstrap.yml (cluster layer) failed (status {result.status}, "
+                       f"rc {result.rc}, hosts {result.hosts}): {result.errors}\n"
                        f"{result.log_path.read_text()[-6000:]}")
     return result
 
@@ -148,6 +151,10 @@ def test_kubeadm_single_node_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
     assert docs["ClusterConfiguration"]["apiVersion"] == "kubeadm.k8s.io/v1beta4"
     assert docs["KubeProxyConfiguration"]["ipvs"]["strictARP"] is True
     assert [c["op"] for c in k8s_sim.calls("kubeadm-init")] == ["kubeadm-init"]
+    # the init token lives 15 minutes, not kubeadm's default 24 hours
+    init_tokens = [t for t in k8s_sim.cluster.tokens.values() if t["description"] == "init"]
+    assert len(init_tokens) == 1 and init_tokens[0]["expires"] is not None
+    assert init_tokens[0]["expires"] - time.time() <= 15 * 60
     mode = ssh_ok(lab, host, "sudo -n stat -c %a /etc/kubernetes/provision/kubeadm-config.yaml")
     assert mode.strip() == "600"
     assert_second_run_changes_nothing(lab, values)

@@ -95,7 +95,7 @@ def join_command(cp) -> list[str]:
     return out[2:]
 
 
-def test_simulator_kubeadm_init_single_node_ready(sim_local, tmp_path: Path) -> None:
+def test_simulator_init_single_node_ready(sim_local, tmp_path: Path) -> None:
     """Simulated `kubeadm init`: real files, node Ready with its kubelet version."""
     cp, proc = init_cp(sim_local, tmp_path)
     assert "[init] Using Kubernetes version: v1.30.6" in proc.stdout
@@ -198,7 +198,7 @@ def test_simulator_kubeadm_v1beta3_deprecation_warning_on_1_31(sim_local, tmp_pa
     assert "registry.k8s.io/etcd:3.5.15-0" in proc.stdout
 
 
-def test_simulator_kubeadm_worker_and_ha_join(sim_local, tmp_path: Path) -> None:
+def test_simulator_join_worker_and_second_control_plane(sim_local, tmp_path: Path) -> None:
     """Simulated joins: a worker with token + CA hash, a control plane with a certificate key."""
     cp, _ = init_cp(sim_local, tmp_path, extra=("--upload-certs",))
     join = join_command(cp)
@@ -233,7 +233,7 @@ def test_simulator_kubeadm_worker_and_ha_join(sim_local, tmp_path: Path) -> None
     assert refused.returncode == 1 and "kubeadm-certs" in refused.stderr
 
 
-def test_simulator_kubeadm_join_refuses_wrong_ca_hash_and_token(sim_local, tmp_path: Path) -> None:
+def test_simulator_join_refuses_wrong_ca_hash_and_token(sim_local, tmp_path: Path) -> None:
     """Simulated join verifies the pinned CA hash and the bootstrap token like kubeadm."""
     cp, _ = init_cp(sim_local, tmp_path)
     join = join_command(cp)
@@ -248,7 +248,7 @@ def test_simulator_kubeadm_join_refuses_wrong_ca_hash_and_token(sim_local, tmp_p
     assert "w1" not in sim_local.cluster.state()["nodes"]
 
 
-def test_simulator_kubeadm_join_refuses_kubelet_newer_than_control_plane(
+def test_simulator_join_refuses_kubelet_newer_than_control_plane(
     sim_local, tmp_path: Path
 ) -> None:
     """Simulated join preflight: KubeletVersion error when the kubelet is newer."""

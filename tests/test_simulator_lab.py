@@ -73,7 +73,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 @pytest.mark.container
 @pytest.mark.slow
-def test_simulator_kubeadm_single_node_on_lab_host_apt_systemd_and_one_hop(
+def test_simulator_one_node_on_lab_host_apt_systemd_and_one_hop(
     lab_host, k8s_sim
 ) -> None:
     """Simulated Kubernetes on a real lab host: apt + signed-by repo + holds, systemd kubelet,

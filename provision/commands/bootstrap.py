@@ -1,14 +1,26 @@
-"""`provision bootstrap`: prepare the hosts (base OS, docker, containerd) by running
-``playbooks/bootstrap.yml``; ``--components`` selects a subset of the host layer."""
+"""`provision bootstrap`: run ``playbooks/bootstrap.yml``: the host layer (base OS, docker,
+containerd), the cluster layer (kubeadm or minikube) and the add-ons (MetalLB, ingress-nginx,
+cert-manager); ``--components`` selects a subset."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import click
 
 from provision.errors import UsageError
 
-COMPONENTS = ("base", "docker", "containerd")
-DEFAULT_COMPONENTS = {"minikube": ("base", "docker"), "kubeadm": ("base", "containerd")}
+if TYPE_CHECKING:
+    from provision.inventory import Inventory
+
+HOST_LAYER = ("base", "docker", "containerd")
+ADDONS = ("metallb", "ingress", "cert-manager")
+#: Every step, in the order bootstrap.yml runs them. `addons` selects the three add-ons.
+COMPONENTS = (*HOST_LAYER, "cluster", "addons", *ADDONS)
+DEFAULT_COMPONENTS = {
+    "minikube": ("base", "docker", "cluster"),
+    "kubeadm": ("base", "containerd", "cluster", "addons"),
+}
 
 
 def parse_components(text: str | None, mode: str) -> list[str]:
@@ -25,6 +37,12 @@ def parse_components(text: str | None, mode: str) -> list[str]:
     if unknown:
         raise UsageError(f"--components: unknown component(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(COMPONENTS)}")
+    if mode == "minikube":
+        addons = [n for n in names if n == "addons" or n in ADDONS]
+        if addons:
+            raise UsageError(f"--components: {', '.join(addons)}: the add-on roles target "
+                             "kubeadm clusters; on minikube use `minikube addons enable "
+                             "metallb|ingress` as the docker-group user")
     return [c for c in COMPONENTS if c in names]  # canonical order, no duplicates
 
 
@@ -44,23 +62,52 @@ def select_steps(components: list[str], from_step: str | None, only: str | None)
     return components
 
 
+def addon_problems(inv: Inventory, selected: list[str]) -> list[str]:
+    """Add-on settings that cannot work together, checked before any host is contacted.
+
+    ingress-nginx's default Service type is LoadBalancer: without a MetalLB address pool it
+    never gets an address and the role's smoke test would wait for nothing.
+    """
+    from provision.validate import _host_where, _var
+
+    if inv.mode != "kubeadm" or not inv.control_plane:
+        return []
+    first = inv.control_plane[0]
+    wants_ingress = "addons" in selected or "ingress" in selected
+    if not wants_ingress or _var(first, "ingress_nginx_enabled") is False:
+        return []
+    has_pool = bool(_var(first, "metallb_addresses") or _var(first, "metallb_pools"))
+    mode = _var(first, "ingress_nginx_service_mode") or "LoadBalancer"
+    if mode == "LoadBalancer" and not has_pool:
+        return [f"{_host_where(inv, first, 'ingress_nginx_service_mode')}: "
+                "ingress_nginx_service_mode: LoadBalancer needs a MetalLB address pool "
+                "(metallb_addresses or metallb_pools); set one, or choose NodePort or "
+                "hostNetwork for a single VM, or ingress_nginx_enabled: false"]
+    return []
+
+
 @click.command(name="bootstrap")
 @click.option("--components", metavar="LIST",
-              help="Comma-separated subset of: base, docker, containerd. Default: base,docker "
-                   "in minikube mode, base,containerd in kubeadm mode.")
+              help="Comma-separated subset of: base, docker, containerd (host layer), "
+                   "cluster (kubeadm or minikube), addons (= metallb, ingress, cert-manager). "
+                   "Default: base,docker,cluster in minikube mode; "
+                   "base,containerd,cluster,addons in kubeadm mode.")
 @click.option("--from-step", metavar="STEP",
               help="Resume: skip the selected steps before STEP (e.g. --from-step docker).")
 @click.option("--only", metavar="STEP", help="Run just this one step of the selection.")
 def cli(components: str | None, from_step: str | None, only: str | None) -> int:
-    """Prepare the hosts: OS (swap, modules, sysctls, time, OCI firewall, disk growth), then
-    docker (minikube mode) or containerd (kubeadm mode).
+    """Turn fresh hosts into a cluster: OS (swap, modules, sysctls, time, OCI firewall, disk
+    growth), docker (minikube mode) or containerd (kubeadm mode), then the cluster (kubeadm
+    init/join + CNI, or minikube as the docker-group user), then the add-ons (kubeadm mode:
+    MetalLB when an address pool is set, ingress-nginx, cert-manager).
 
     \b
     Examples:
       provision -i prod bootstrap
       provision -i lab bootstrap --components base,docker
+      provision -i prod bootstrap --components cluster,ingress
       provision -i prod --check bootstrap --components base
-      provision -i prod bootstrap --from-step containerd
+      provision -i prod bootstrap --from-step cluster
     """
     from provision.commands._common import options, run_and_finish
     from provision.output import echo
@@ -71,6 +118,14 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
         select_steps(parse_components(components, "kubeadm"), from_step, only)
     inv = load_valid_inventory(opts.inventory)
     selected = select_steps(parse_components(components, inv.mode), from_step, only)
+    from provision.validate import check_limit
+
+    check_limit(inv, opts.limit)  # flags first: a bad --limit is the first thing to fix
+    problems = addon_problems(inv, selected)
+    if problems:
+        from provision.errors import ValidationError
+
+        raise ValidationError(problems)
     echo(f"bootstrap: components {','.join(selected)} (mode {inv.mode})")
     return run_and_finish(opts, "bootstrap", "bootstrap.yml",
                           {"provision_components": selected}, inventory=inv,

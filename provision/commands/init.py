@@ -94,6 +94,10 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
         "acme_email": acme_email,
         "acme_domain": acme_domain,
     }
+    if group_vars["provision_mode"] == "kubeadm" and not metallb_addresses:
+        # without a MetalLB pool a LoadBalancer Service never gets an address
+        group_vars["ingress_nginx_service_mode"] = (
+            "hostNetwork" if len(cps) + len(wks) == 1 else "NodePort")
     target = Path(base_dir) / name
     if target.exists() and not force:
         raise UsageError(f"{target}: exists; pass --force to overwrite it")

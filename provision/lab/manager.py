@@ -164,6 +164,8 @@ def inventory_data(st: state.LabState) -> tuple[dict[str, Any], dict[str, Any]]:
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes"
                                    " -o IdentitiesOnly=yes",
     }
+    if st.mode == "kubeadm":  # lab hosts have no spare addresses for a MetalLB pool
+        all_yml["ingress_nginx_service_mode"] = "NodePort"
     return hosts_yml, all_yml
 
 
