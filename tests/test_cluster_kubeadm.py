@@ -13,6 +13,8 @@ readiness follows the CNI DaemonSet the role applies.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -27,6 +29,7 @@ from provision.validate import validate
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
+CALICO = Path(__file__).parent / "data" / "cni" / "calico-v3.28.2.yaml"
 MINOR = 31
 RELEASE = rules.RELEASES[MINOR][-1]  # "1.31" resolves to the newest patch in the repository
 
@@ -163,13 +166,28 @@ def test_kubeadm_single_node_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
 
 @pytest.mark.timeout(3600)
 def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
-    """Simulated kubeadm, one control plane + one worker: the worker joins with a short-lived
-    token created on demand and the CA hash; the control plane keeps its taint; both Ready;
-    the join secrets never reach the log; second run changed=0."""
+    """Simulated kubeadm, one control plane + one worker, calico as the CNI (the manifest
+    checksum-verified, its IPv4 pool set to the pod CIDR): the worker joins with a
+    short-lived token created on demand and the CA hash; the control plane keeps its taint;
+    both Ready; the join secrets never reach the log; second run changed=0."""
     lab = lab_cluster(control_planes=1, workers=1)
     cp, worker = lab.hosts
-    values = cluster_vars(lab, k8s_sim)
+    manifest = CALICO.read_bytes()
+    ssh_ok(lab, cp, f"sudo -n install -d -m 0755 /srv/cni && echo "
+                    f"{base64.b64encode(manifest).decode()} | base64 -d | "
+                    f"sudo -n tee /srv/cni/{CALICO.name} >/dev/null")
+    values = cluster_vars(lab, k8s_sim, cni_plugin="calico", pod_cidr="10.32.0.0/16",
+                          cni_calico_manifest_url=f"file:///srv/cni/{CALICO.name}",
+                          cni_calico_manifest_checksum="sha256:"
+                          + hashlib.sha256(manifest).hexdigest())
     first = run_cluster(lab, values)
+    # calico's IPv4 pool is the cluster's pod CIDR (podSubnet), not calico's 192.168.0.0/16
+    ds = k8s_sim.cluster.get("daemonsets", "kube-system", "calico-node")
+    env = {e["name"]: e.get("value") for c in ds["spec"]["template"]["spec"]["containers"]
+           for e in c.get("env", [])}
+    assert env["CALICO_IPV4POOL_CIDR"] == "10.32.0.0/16"
+    assert init_config(lab, cp)["ClusterConfiguration"]["networking"]["podSubnet"] == \
+        "10.32.0.0/16"
     state = assert_all_ready(k8s_sim, lab.hosts)
     assert [t["key"] for t in state["nodes"][cp]["taints"]] == \
         ["node-role.kubernetes.io/control-plane"]
