@@ -95,6 +95,15 @@ def join_command(cp) -> list[str]:
     return out[2:]
 
 
+def apiserver_sans(node) -> str:  # noqa: ANN001 - localnode.Node
+    """The subjectAltName extension of the node's apiserver.crt, read by openssl."""
+    return subprocess.run(
+        ["openssl", "x509", "-in", str(node.path("/etc/kubernetes/pki/apiserver.crt")),
+         "-noout", "-ext", "subjectAltName"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+
+
 def test_simulator_init_single_node_ready(sim_local, tmp_path: Path) -> None:
     """Simulated `kubeadm init`: real files, node Ready with its kubelet version."""
     cp, proc = init_cp(sim_local, tmp_path)
@@ -115,20 +124,7 @@ def test_simulator_init_single_node_ready(sim_local, tmp_path: Path) -> None:
     )
     manifest = yaml.safe_load(cp.path("/etc/kubernetes/manifests/kube-apiserver.yaml").read_text())
     assert manifest["spec"]["containers"][0]["image"] == "registry.k8s.io/kube-apiserver:v1.30.6"
-    sans = subprocess.run(
-        [
-            "openssl",
-            "x509",
-            "-in",
-            str(cp.path("/etc/kubernetes/pki/apiserver.crt")),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    sans = apiserver_sans(cp)
     assert "203.0.113.7" in sans and "cp.example.test" in sans and "10.96.0.1" in sans
     kubelet_cfg = yaml.safe_load(cp.path("/var/lib/kubelet/config.yaml").read_text())
     assert kubelet_cfg["cgroupDriver"] == "systemd"
@@ -615,20 +611,7 @@ def test_simulator_kubeadm_certs_check_and_renew(sim_local, tmp_path: Path, monk
         text=True,
     )
     assert verify.returncode == 0, verify.stderr
-    sans = subprocess.run(
-        [
-            "openssl",
-            "x509",
-            "-in",
-            str(cp.path("/etc/kubernetes/pki/apiserver.crt")),
-            "-noout",
-            "-ext",
-            "subjectAltName",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+    sans = apiserver_sans(cp)
     assert "203.0.113.7" in sans
 
 
