@@ -34,11 +34,12 @@ MINOR = 31
 RELEASE = rules.RELEASES[MINOR][-1]  # "1.31" resolves to the newest patch in the repository
 
 
-def cluster_vars(lab: Any, sim: Any, **extra: Any) -> dict[str, Any]:
+def cluster_vars(lab: Any, sim: Any, require_cri: bool = False, **extra: Any) -> dict[str, Any]:
     """Point the lab hosts at the simulator and write the cluster settings into the lab
-    inventory (host_vars, so inventory validation sees them)."""
+    inventory (host_vars, so inventory validation sees them). Without containerd on the
+    hosts (require_cri False) the simulated kubeadm's preflight skips the CRI socket check."""
     urls = sim.expose_to(lab)
-    sim.settings(require_cri=False)  # no containerd: the simulated kubelet runs no containers
+    sim.settings(require_cri=require_cri)
     values = {"kubernetes_version": f"1.{MINOR}",
               "kubernetes_packages_repo_url": urls.repo_for(MINOR), **extra}
     for host in lab.hosts:
