@@ -166,3 +166,24 @@ def make_kubeadm_pki(root: Path, *, kubernetes_dir: str = "/etc/kubernetes",
         else:
             _write(kdir / name, _kubeconfig(ca_cert, user, _pem(cert), _key_pem(key)), 0o600)
     return ends
+
+
+def resign(cert_pem: bytes, ca_cert_pem: bytes, ca_key_pem: bytes,
+           valid_for: timedelta) -> bytes:
+    """Re-sign an existing certificate with its CA, keeping its public key, subject and
+    extensions, valid ``valid_for`` from now (negative: already expired). For making the
+    certificates of a running (simulated) cluster near expiry without changing its CA."""
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    ca = x509.load_pem_x509_certificate(ca_cert_pem)
+    ca_key = serialization.load_pem_private_key(ca_key_pem, password=None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    not_after = now + valid_for
+    b = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(ca.subject)
+         .public_key(cert.public_key()).serial_number(x509.random_serial_number())
+         .not_valid_before(min(now - timedelta(minutes=5), not_after - timedelta(days=1)))
+         .not_valid_after(not_after))
+    for ext in cert.extensions:
+        if ext.oid in (x509.oid.ExtensionOID.AUTHORITY_KEY_IDENTIFIER,):
+            continue
+        b = b.add_extension(ext.value, ext.critical)
+    return b.sign(ca_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)  # type: ignore[arg-type]

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from simulator.fixtures import lab_sh
 
 from provision.runner import run_playbook
 
@@ -126,9 +127,10 @@ def test_readmes_state_the_supported_releases_and_the_oci_steps() -> None:
 def test_addons_playbook_order_and_component_names() -> None:
     [play] = yaml.safe_load((REPO / "playbooks/addons.yml").read_text())
     assert play["hosts"] == "control_plane[0]"
-    roles = [t["ansible.builtin.include_role"]["name"] for t in play["tasks"]]
+    includes = [t for t in play["tasks"] if "ansible.builtin.include_role" in t]
+    roles = [t["ansible.builtin.include_role"]["name"] for t in includes]
     assert roles == ["metallb", "ingress_nginx", "cert_manager"]
-    whens = " ".join(str(t["when"]) for t in play["tasks"])
+    whens = " ".join(str(t["when"]) for t in includes)
     for name in ("'metallb'", "'ingress'", "'cert-manager'"):
         assert name in whens
 
@@ -234,7 +236,6 @@ def test_argument_specs_refuse_wrong_types_before_any_task(tmp_path: Path, role:
 
 # --- the roles against the simulator on a real lab host ---------------------------------------
 
-KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
 KUBEADM = """\
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
@@ -251,31 +252,23 @@ FIXTURE_DIR = "/root/addons-fixtures"
 
 
 def sh(lab: Any, host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
-    proc = lab.ssh(host, f"sudo -n sh -ec {shlex.quote(script)}")
-    if check:
-        assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
-    return proc
+    return lab_sh(lab, host, script, check)
 
 
-def simulated_cluster(lab: Any, k8s_sim: Any) -> str:
-    """kubectl/kubeadm/kubelet from the simulator's signed apt repo, `kubeadm init`; the
-    fixture manifests copied to the host (nothing can be downloaded here)."""
-    host = lab.hosts[0]
-    urls = k8s_sim.expose_to(lab)
-    k8s_sim.settings(require_cni=False, require_cri=False, deployment_ready_seconds=4.0)
-    lst = "/etc/apt/sources.list.d/kubernetes.list"
-    sh(lab, host, f"install -d -m 0755 /etc/apt/keyrings && curl -fsSL {urls.key_url(31)} | "
-                  f"gpg --batch --yes --dearmor -o {KEYRING} && echo 'deb [signed-by={KEYRING}] "
-                  f"{urls.repo_for(31)} /' > {lst} && apt-get update -o "
-                  f"Dir::Etc::SourceList={lst} -o Dir::Etc::SourceParts=- >/dev/null && "
-                  "DEBIAN_FRONTEND=noninteractive apt-get install -y kubeadm=1.31.2-1.1 "
-                  "kubelet=1.31.2-1.1 kubectl=1.31.2-1.1 >/dev/null")
-    sh(lab, host, f"cat > /root/kubeadm.yaml <<'EOF'\n{KUBEADM}EOF\nkubeadm init --config "
-                  "/root/kubeadm.yaml >/dev/null")
+def simulated_cluster(sim_lab_node: Any) -> tuple[Any, str]:
+    """A lab host with kubectl/kubeadm/kubelet from the simulator's signed apt repo and
+    `kubeadm init` (the sim_lab_node fixture); the fixture manifests copied to the host
+    (nothing can be downloaded here). Returns (lab, host)."""
+    node = sim_lab_node(require_cni=False, require_cri=False, deployment_ready_seconds=4.0)
+    node.bootstrap(KUBEADM, "1.31.2")
+    # one node runs everything (like kubeadm_control_plane_schedulable without workers)
+    node.sh("k='kubectl --kubeconfig /etc/kubernetes/admin.conf'; n=$(hostname | tr A-Z a-z); "
+            "for i in $(seq 60); do $k get node $n >/dev/null 2>&1 && break; sleep 1; done; "
+            "$k taint nodes $n node-role.kubernetes.io/control-plane:NoSchedule- >/dev/null")
     for name in FIXTURES.values():
         data = base64.b64encode((DATA / name).read_bytes()).decode()
-        sh(lab, host, f"mkdir -p {FIXTURE_DIR} && echo {data} | base64 -d > {FIXTURE_DIR}/{name}")
-    return host
+        node.sh(f"mkdir -p {FIXTURE_DIR} && echo {data} | base64 -d > {FIXTURE_DIR}/{name}")
+    return node.lab, node.host
 
 
 def addon_vars(**extra: Any) -> dict[str, Any]:
@@ -308,6 +301,10 @@ def addon_vars(**extra: Any) -> dict[str, Any]:
     }
 
 
+# the lab inventory says NodePort (one VM, no spare address); these tests use MetalLB's
+LB_SMOKE = {"ingress_nginx_service_mode": "LoadBalancer", "ingress_nginx_smoke_test": True}
+
+
 def kubectl_json(lab: Any, host: str, *args: str) -> dict:
     proc = sh(lab, host, "kubectl --kubeconfig /etc/kubernetes/admin.conf " +
               " ".join(shlex.quote(a) for a in args) + " -o json")
@@ -329,17 +326,17 @@ def ordered_tasks(result: Any) -> list[str]:
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) -> None:
+def test_simulated_addons_in_order_with_waits_then_no_change(sim_lab_node, k8s_sim) -> None:
     """Simulated Kubernetes on a real lab host: playbooks/addons.yml installs MetalLB,
     ingress-nginx and cert-manager from the (reduced, local) release manifests; the simulator
     refuses custom resources before their CRDs and Ingresses/pools while a webhook's
-    Deployment is not Available, so the run succeeds only with the waits in place. The second
-    run reports changed=0."""
-    lab = lab_host()
-    host = simulated_cluster(lab, k8s_sim)
+    Deployment is not Available, so the run succeeds only with the waits in place. The
+    simulated MetalLB controller assigns the Service addresses and the smoke test's request is
+    answered through the simulated ingress on the node. The second run reports changed=0."""
+    lab, host = simulated_cluster(sim_lab_node)
     started = time.monotonic()
     first = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
-                         extravars=addon_vars(), quiet=True)
+                         extravars=addon_vars(**LB_SMOKE), quiet=True)
     first_seconds = time.monotonic() - started
     assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
     assert first.hosts[host]["changed"] > 0
@@ -371,6 +368,17 @@ def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) 
     ctl = kubectl_json(lab, host, "get", "service", "ingress-nginx-controller", "-n",
                        "ingress-nginx")
     assert ctl["spec"]["type"] == "LoadBalancer"
+    # the simulated MetalLB controller gave the requested addresses; TCP+UDP DNS share one
+    assert ctl["status"]["loadBalancer"]["ingress"] == [{"ip": "172.30.0.200"}]
+    assert {s["metadata"]["name"]: s["status"]["loadBalancer"]["ingress"][0]["ip"]
+            for s in svcs if s["metadata"]["name"].startswith("dns-")} == {
+        "dns-tcp": "172.30.0.201", "dns-udp": "172.30.0.201"}
+    # the smoke test's one request went through the (simulated) ingress to the echo pods
+    served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
+    assert served and served[0]["host"] == "smoke.provision.test", k8s_sim.calls(
+        "ingress-request")
+    assert served[0]["backend"] == "provision-smoke/echo" and served[0]["node"] == host
+    assert "provision-smoke" not in names(lab, host, "namespaces")
     assert names(lab, host, "clusterissuers") == {"lab-ca-selfsigned", "lab-ca",
                                                  "letsencrypt-staging", "letsencrypt-dns"}
     assert names(lab, host, "certificates", "-n", "ingress-nginx") == {"default-tls"}
@@ -381,7 +389,7 @@ def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) 
     assert "sim-cloudflare-token" not in first.log_path.read_text()
 
     second = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
-                          extravars=addon_vars(), quiet=True)
+                          extravars=addon_vars(**LB_SMOKE), quiet=True)
     assert second.ok, f"{second.errors}\n{second.log_path.read_text()[-5000:]}"
     assert second.hosts[host]["changed"] == 0, [e for e in second.events if e["changed"]]
     print(json.dumps({"addons_first_run_seconds": round(first_seconds, 1),
@@ -391,13 +399,12 @@ def test_simulated_addons_in_order_with_waits_then_no_change(lab_host, k8s_sim) 
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_apply_retries_until_the_webhook_answers(lab_host, k8s_sim) -> None:
+def test_simulated_apply_retries_until_the_webhook_answers(sim_lab_node, k8s_sim) -> None:
     """Simulated: right after the MetalLB manifest is applied (no wait), the pool apply is
     refused by the webhook whose Deployment is not Available yet; tasks/apply.yml - the one
     place that retries - tries again until it is accepted. An error a retry cannot fix (a
     missing file) fails at once."""
-    lab = lab_host()
-    host = simulated_cluster(lab, k8s_sim)
+    lab, host = simulated_cluster(sim_lab_node)
     # long enough that the playbook starts while the webhook still does not answer (the
     # Deployment counts as Available this many seconds after its creation)
     k8s_sim.settings(deployment_ready_seconds=120.0)
@@ -433,14 +440,14 @@ def test_simulated_apply_retries_until_the_webhook_answers(lab_host, k8s_sim) ->
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_smoke_test_cleans_up_when_the_request_fails(lab_host, k8s_sim) -> None:
-    """Simulated: the simulator has no ingress data path, so the smoke request cannot be
+def test_simulated_smoke_test_cleans_up_when_the_request_fails(sim_lab_node, k8s_sim) -> None:
+    """Simulated: the smoke request goes to an address where no ingress answers
+    (127.0.0.1; the simulated ingress listens on the MetalLB address), so it cannot be
     answered; the role must fail at that step, name it, and remove the echo resources."""
-    lab = lab_host()
-    host = simulated_cluster(lab, k8s_sim)
+    lab, host = simulated_cluster(sim_lab_node)
     result = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                           extravars=addon_vars(provision_components=["metallb", "ingress"],
-                                               ingress_nginx_smoke_test=True,
+                                               **LB_SMOKE,
                                                ingress_nginx_smoke_address="127.0.0.1",
                                                ingress_nginx_retries=2),
                           quiet=True)
@@ -453,6 +460,30 @@ def test_simulated_smoke_test_cleans_up_when_the_request_fails(lab_host, k8s_sim
     # the smoke Ingress did pass the admission webhook once the controller was Available
     assert any(e["task"] == "Apply smoke.yaml" and e["event"] == "runner_on_ok"
                for e in result.events)
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_simulated_smoke_test_through_a_node_port(sim_lab_node, k8s_sim) -> None:
+    """Simulated, NodePort mode (the lab's default: one VM, no spare address): the smoke
+    test finds the controller pod's hostIP and its one request through nodePort 30080 is
+    answered by the simulated ingress on the node; the echo resources are removed."""
+    lab, host = simulated_cluster(sim_lab_node)
+    result = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                          extravars=addon_vars(provision_components=["ingress"],
+                                               ingress_nginx_service_mode="NodePort",
+                                               ingress_nginx_smoke_test=True),
+                          quiet=True)
+    assert result.ok, f"{result.errors}\n{result.log_path.read_text()[-5000:]}"
+    served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
+    assert served and served[0]["backend"] == "provision-smoke/echo", k8s_sim.calls(
+        "ingress-request")
+    ctl = kubectl_json(lab, host, "get", "service", "ingress-nginx-controller", "-n",
+                       "ingress-nginx")
+    assert ctl["spec"]["type"] == "NodePort"
+    assert {p["name"]: p.get("nodePort") for p in ctl["spec"]["ports"]}["http"] == 30080
+    assert "provision-smoke" not in names(lab, host, "namespaces")
 
 
 def test_fixture_manifests_are_marked_as_reduced_copies() -> None:

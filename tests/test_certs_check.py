@@ -177,9 +177,11 @@ def test_certs_check_bad_input_exits_2(tmp_path):
     assert not (tmp_path / "state" / "provision" / "runs").exists()  # nothing was run
 
 
-def test_certs_renew_is_registered_but_not_built():
-    proc = cli("certs", "renew")
-    assert proc.returncode == 2 and "not built" in proc.stderr
+def test_certs_renew_is_built_and_asks_before_acting():
+    """`certs renew` is no longer a placeholder (its tests: tests/test_certs_renew.py)."""
+    proc = cli("certs", "renew", "--help")
+    assert proc.returncode == 0 and "not built" not in proc.stdout.lower()
+    assert "--yes" in proc.stdout and "one control-plane node at a time" in proc.stdout
 
 
 # --- the command on a lab host ---------------------------------------------------------------

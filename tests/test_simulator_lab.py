@@ -4,13 +4,10 @@ simulated kubelet, `kubeadm init` brings the node Ready, and one upgrade hop run
 
 from __future__ import annotations
 
-import shlex
 import time
 
 import pytest
-
-KEYRING = "/etc/apt/keyrings/kubernetes-apt-keyring.gpg"
-LIST = "/etc/apt/sources.list.d/kubernetes.list"
+from simulator.fixtures import KEYRING, install_sim_packages, lab_sh, use_sim_repo  # noqa: F401
 
 CONFIG = """\
 apiVersion: kubeadm.k8s.io/v1beta4
@@ -30,36 +27,10 @@ cgroupDriver: systemd
 """
 
 
-def sh(lab, host: str, script: str, check: bool = True):
-    proc = lab.ssh(host, f"sudo -n sh -ec {shlex.quote(script)}")
-    if check:
-        assert proc.returncode == 0, (
-            f"{script}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
-        )
-    return proc
-
-
-def use_repo(lab, host: str, urls, minor: int) -> None:
-    sh(
-        lab,
-        host,
-        f"install -d -m 0755 /etc/apt/keyrings && "
-        f"curl -fsSL {urls.key_url(minor)} | gpg --batch --yes --dearmor -o {KEYRING} && "
-        f"echo 'deb [signed-by={KEYRING}] {urls.repo_for(minor)} /' > {LIST} && "
-        f"apt-get update -o Dir::Etc::SourceList={LIST} -o Dir::Etc::SourceParts=-",
-    )
-
-
-def install(lab, host: str, *pkgs: str, check: bool = True):
-    return sh(
-        lab,
-        host,
-        f"apt-mark unhold kubeadm kubelet kubectl >/dev/null 2>&1 || true; "
-        f"DEBIAN_FRONTEND=noninteractive apt-get install -y "
-        f"--allow-change-held-packages {' '.join(pkgs)} && "
-        f"apt-mark hold kubeadm kubelet kubectl",
-        check=check,
-    )
+# shared with other lab tests (tests/test_etcd_restore_lab.py imports these names)
+sh = lab_sh
+install = install_sim_packages
+use_repo = use_sim_repo
 
 
 def wait_for(predicate, timeout: float, what: str) -> None:
@@ -74,14 +45,12 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 @pytest.mark.container
 @pytest.mark.slow
 def test_simulator_one_node_on_lab_host_apt_systemd_and_one_hop(
-    lab_host, k8s_sim
+    sim_lab_node, k8s_sim
 ) -> None:
     """Simulated Kubernetes on a real lab host: apt + signed-by repo + holds, systemd kubelet,
     kubeadm init, node Ready; then the 1.31 -> 1.32 hop by hand, with a package-install fault."""
-    lab = lab_host()
-    host = lab.hosts[0]
-    urls = k8s_sim.expose_to(lab)
-    k8s_sim.settings(require_cni=False)
+    node_ = sim_lab_node(require_cni=False)
+    lab, host, urls = node_.lab, node_.host, node_.urls
     use_repo(lab, host, urls, 31)
     install(lab, host, "kubeadm=1.31.2-1.1", "kubelet=1.31.2-1.1", "kubectl=1.31.2-1.1")
     sh(lab, host, f"cat > /root/kubeadm.yaml <<'EOF'\n{CONFIG}EOF")

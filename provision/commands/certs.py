@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
 
 from provision import output
-from provision.commands._common import not_built, options, print_summary
-from provision.errors import EXIT_OK, UsageError
+from provision.commands._common import options, print_summary
+from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 CHECK_TASK = "Read the certificate end dates"
 
@@ -21,6 +22,7 @@ def cli() -> None:
     Examples:
       provision -i prod certs check
       provision -i prod certs check --json
+      provision -i prod certs renew --yes
       provision -i prod certs issue --domain registry.example.org --challenge dns-01
     """
 
@@ -42,26 +44,40 @@ def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
     Exit codes: 0 all valid (WARN under --warn-days is not a failure), 1 a certificate is
     expired, missing or unreadable, 2 bad input, 3 a node unreachable.
     """
-    from datetime import UTC, datetime
-
-    from provision.certs import pki
-    from provision.certs.events import task_results
-    from provision.runner import run_playbook
-    from provision.validate import check_limit, load_valid_inventory
-
     opts = options()
     if as_json:
         output.JSON_MODE = True
+    inv, selected = _control_planes(opts, kubernetes_dir, "certs check")
+    check_result = _check(opts, inv, selected, kubernetes_dir, warn_days)
+    return output.finish(output.result_object(**check_result))
+
+
+def _control_planes(opts: Any, kubernetes_dir: str, command: str) -> tuple[Any, set[str]]:
+    """The valid inventory and the selected control-plane hosts (exit 2 before any contact)."""
+    from provision.validate import check_limit, load_valid_inventory
+
     if not kubernetes_dir.startswith("/"):
         raise UsageError(f"--kubernetes-dir {kubernetes_dir}: expected an absolute path")
     inv = load_valid_inventory(opts.inventory)
     check_limit(inv, opts.limit)
     if not inv.control_plane:
-        raise UsageError(f"{inv.path}: no host in group 'control_plane': certs check reads "
+        raise UsageError(f"{inv.path}: no host in group 'control_plane': {command} works on "
                          "the PKI of the control-plane nodes")
     selected = {h.name for h in inv.limited(opts.limit)} & {h.name for h in inv.control_plane}
     if not selected:
         raise UsageError(f"--limit {opts.limit}: selects no host of group 'control_plane'")
+    return inv, selected
+
+
+def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
+           warn_days: int) -> dict[str, Any]:
+    """Run certs-check.yml, print the table and return the result fields (exit_code ...)."""
+    from datetime import UTC, datetime
+
+    from provision.certs import pki
+    from provision.certs.events import task_results
+    from provision.runner import run_playbook
+
     output.echo(f"certs check: reading {len(pki.PKI_CERTS)} certificates under "
                 f"{kubernetes_dir} on {', '.join(sorted(selected))}", err=True)
     result = run_playbook(command="certs check", playbook="certs-check.yml", inventory=inv,
@@ -84,9 +100,9 @@ def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
     errors: list[Any] = list(result.errors) + [
         {"host": r.host, "certificate": r.name, "message": r.message}
         for r in rows if r.status == pki.FAIL]
-    return output.finish(output.result_object(
-        exit_code=exit_code, run_dir=str(result.run_dir), hosts=result.hosts, errors=errors,
-        certificates=[r.as_dict() for r in rows], counts=c, warn_days=warn_days))
+    return dict(exit_code=exit_code, run_dir=str(result.run_dir), hosts=result.hosts,
+                errors=errors, certificates=[r.as_dict() for r in rows], counts=c,
+                warn_days=warn_days)
 
 
 @cli.command(name="issue")
@@ -137,8 +153,80 @@ def issue(**flags: Any) -> int:
     return run_and_finish(opts, "certs issue", "certs-issue.yml", extravars, inventory=inv)
 
 
-@cli.command(name="renew", context_settings={"ignore_unknown_options": True,
-                                            "allow_extra_args": True})
-def renew() -> int:
-    """Not built yet (needs kubeadm): says so and exits 2."""
-    return not_built("certs renew", "issue 7: cluster PKI renew needs kubeadm")
+@cli.command(name="renew")
+@click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
+              metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
+@click.option("--before-days", type=click.IntRange(min=1), metavar="N",
+              help="Renew a node's certificates when one has fewer than N days left "
+                   "[kubeadm_certs_renew_before_days; default 30].")
+@click.option("--force", is_flag=True, help="Renew whatever is left.")
+@click.option("--timer/--no-timer", default=None,
+              help="Install (or remove) the monthly renewal timer on the nodes "
+                   "[kubeadm_certs_timer_enabled; default off].")
+@click.option("--yes", is_flag=True, help="Act without asking for confirmation.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Same as the global --json: one JSON object on stdout.")
+def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool | None,
+          yes: bool, as_json: bool) -> int:
+    """Renew the kubeadm certificates, one control-plane node at a time, then re-check.
+
+    On each control-plane node in turn (serial 1; a failure stops before the next node):
+    when a certificate has fewer than --before-days days left (or with --force), runs
+    `kubeadm certs renew all`, restarts the control-plane static pods the documented way
+    (their manifests moved out of /etc/kubernetes/manifests until the kubelet stopped them,
+    then moved back) and waits until they run again and the API server answers; copies the
+    renewed admin.conf to the SSH user's ~/.kube/config (0600). Then reads every certificate
+    like `provision certs check` and exits with its code. The CAs are not renewed (kubeadm
+    cannot). See roles/kubeadm_certs/README.md.
+
+    \b
+    Examples:
+      provision -i prod certs renew
+      provision -i prod certs renew --yes --json
+      provision -i prod --limit cp1 certs renew --force --yes
+      provision -i prod certs renew --timer --yes
+    """
+    from provision.runner import run_playbook
+
+    opts = options()
+    if as_json:
+        output.JSON_MODE = True
+    inv, selected = _control_planes(opts, kubernetes_dir, "certs renew")
+    extravars: dict[str, Any] = {"kubeadm_certs_kubernetes_dir": kubernetes_dir}
+    if before_days is not None:
+        extravars["kubeadm_certs_renew_before_days"] = before_days
+    if force:
+        extravars["kubeadm_certs_force"] = True
+    if timer is not None:
+        extravars["kubeadm_certs_timer_enabled"] = timer
+    hosts = ", ".join(sorted(selected))
+    if not yes and not opts.check:
+        if output.JSON_MODE or not sys.stdin.isatty():
+            raise UsageError("certs renew restarts the control plane of every node it renews: "
+                             "add --yes to run it without a terminal (or with --json)")
+        if not click.confirm(f"Renew the certificates and restart the control plane on {hosts}, "
+                             "one node at a time?", err=True):
+            output.echo("certs renew: nothing was done")
+            return output.finish(output.result_object(exit_code=EXIT_USAGE,
+                                                      errors=["not confirmed"]))
+    output.echo(f"certs renew: {hosts}, one at a time", err=True)
+    result = run_playbook(command="certs renew", playbook="certs-renew.yml", inventory=inv,
+                          extravars=extravars, limit=opts.limit, check=opts.check,
+                          verbosity=opts.verbosity)
+    print_summary(result)
+    renewed = sorted(h for h, s in result.hosts.items() if s.get("changed"))
+    if not result.ok:
+        return output.finish(output.result_object(
+            exit_code=result.exit_code, run_dir=str(result.run_dir), hosts=result.hosts,
+            errors=list(result.errors), renew={"hosts": result.hosts, "ok": False}))
+    output.echo("certs renew: done; checking every certificate again", err=True)
+    checked = _check(opts, inv, selected, kubernetes_dir, pki_warn_days())
+    checked["renew"] = {"run_dir": str(result.run_dir), "hosts": result.hosts,
+                        "changed_hosts": renewed, "ok": True}
+    return output.finish(output.result_object(**checked))
+
+
+def pki_warn_days() -> int:
+    from provision.certs.pki import WARN_DAYS
+
+    return WARN_DAYS

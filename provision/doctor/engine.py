@@ -11,7 +11,7 @@ from typing import Any
 from provision.doctor.checks import run_checks
 from provision.doctor.local import gather_local, unsupported
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
-from provision.doctor.netchecks import check_metallb, node_subnets
+from provision.doctor.netchecks import check_metallb, check_metallb_assigned, node_subnets
 from provision.doctor.probe import DEFAULT_URLS, build_script
 from provision.doctor.ssh import CONNECT_TIMEOUT, Gathered, Target, gather
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
@@ -111,5 +111,7 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
             subnets[host.name] = node_subnets(g.sections.get("ipaddr", ""))
     unchecked = [h.name for h in hosts if h.name not in subnets]
     report.results += check_metallb(list(metallb_pool), subnets, unchecked=unchecked)
+    report.results += check_metallb_assigned(list(metallb_pool), subnets,
+                                             unchecked=unchecked)
     report.seconds = time.monotonic() - started
     return report

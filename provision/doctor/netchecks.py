@@ -240,3 +240,64 @@ def check_metallb(pool: list[Any], subnets: dict[str, list[ipaddress.IPv4Interfa
                 "node's VNIC)"
                 + (f"; not checked: {', '.join(unchecked)}" if unchecked else "")))
     return results
+
+
+def _ranges(addresses: list[ipaddress.IPv4Address]) -> list[str]:
+    """Sorted addresses -> compact ``a-b`` ranges (single addresses alone)."""
+    out: list[str] = []
+    start = prev = None
+    for ip in addresses:
+        if start is None:
+            start = prev = ip
+        elif int(ip) == int(prev) + 1:  # type: ignore[arg-type]
+            prev = ip
+        else:
+            out.append(str(start) if start == prev else f"{start}-{prev}")
+            start = prev = ip
+    if start is not None:
+        out.append(str(start) if start == prev else f"{start}-{prev}")
+    return out
+
+
+MAX_POOL_CHECK = 65536  # addresses per pool entry checked one by one
+
+
+def check_metallb_assigned(pool: list[Any], subnets: dict[str, list[ipaddress.IPv4Interface]],
+                           host: str = "all", unchecked: list[str] | None = None
+                           ) -> list[CheckResult]:
+    """WARN for each pool entry with addresses no node has on an interface. On OCI an L2
+    address must be a secondary private IP of a node's VNIC and configured on the node;
+    a VCN delivers nothing else. ``subnets`` as from ``node_subnets`` per host."""
+    if not pool or not subnets:
+        return []
+    owner = {i.ip: h for h, ifs in sorted(subnets.items()) for i in ifs}
+    results = []
+    for entry in pool:
+        try:
+            first, last = pool_range(str(entry))
+        except ValueError:
+            continue  # validation reports malformed pools
+        size = int(last) - int(first) + 1
+        name = f"metallb {entry} assigned"
+        if size > MAX_POOL_CHECK:
+            results.append(CheckResult(host, name, WARN,
+                                       f"{size} addresses: too many to check one by one"))
+            continue
+        missing = [ipaddress.IPv4Address(n) for n in range(int(first), int(last) + 1)
+                   if ipaddress.IPv4Address(n) not in owner]
+        if not missing:
+            where = sorted({owner[ipaddress.IPv4Address(n)]
+                            for n in range(int(first), int(last) + 1)})
+            results.append(CheckResult(host, name, PASS,
+                                       f"every address is on a node ({', '.join(where)})"))
+            continue
+        shown = _ranges(missing)
+        text = ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if len(shown) > 5 else "")
+        results.append(CheckResult(
+            host, name, WARN,
+            f"{len(missing)} of {size} address(es) not assigned on any node: {text}. On OCI "
+            "the VCN delivers only addresses a VNIC owns: assign each as a secondary private "
+            "IP of a node's VNIC and configure it on that node (roles/metallb/README.md); on "
+            "a plain layer-2 LAN MetalLB's ARP answers are enough"
+            + (f"; not checked: {', '.join(unchecked)}" if unchecked else "")))
+    return results

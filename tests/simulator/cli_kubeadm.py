@@ -951,6 +951,7 @@ def cmd_certs(args: argparse.Namespace, kubeadm: Version) -> None:
         if any(n not in known for n in names):
             raise Fail(f'unknown certificate "{what}": use one of all, ' + ", ".join(known))
         out("[renew] Reading configuration from the cluster...\n")
+        _certs_renew_call(what)
         for name in names:
             rel, ca = known[name]
             path = _cert_file(rel)
@@ -969,6 +970,17 @@ def cmd_certs(args: argparse.Namespace, kubeadm: Version) -> None:
         )
         return
     raise Fail(f"[simulator] kubeadm certs {args.action} is not simulated")
+
+
+def _certs_renew_call(what: str) -> None:
+    """Log `kubeadm-certs-renew` (with the time) in the simulator's call log, or fail when a
+    fault is injected for it. Renewal itself is local, so an unreachable server is no error."""
+    try:
+        fault = Api(sim_server_url()).fault("kubeadm-certs-renew", node_name(), what=what)
+    except (OSError, ApiFailure):
+        return
+    if fault:
+        raise Fail(fault)
 
 
 def cmd_reset(args: argparse.Namespace, kubeadm: Version) -> None:

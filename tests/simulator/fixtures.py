@@ -281,3 +281,84 @@ def sim_local(tmp_path: Path) -> Iterator[LocalCluster]:
         yield lc
     finally:
         lc.close()
+
+
+# ------------------------------------------------------------------ a simulated node on a lab host
+def lab_sh(lab: Any, host: str, script: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a shell script as root on a lab host; with check, fail the test on a non-zero exit."""
+    proc = lab.ssh(host, f"sudo -n sh -ec {shlex.quote(script)}")
+    if check:
+        assert proc.returncode == 0, (
+            f"{script}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}"
+        )
+    return proc
+
+
+def use_sim_repo(lab: Any, host: str, urls: Endpoints, minor: int) -> None:
+    """Point the host's apt at the simulator's signed v1.<minor> repository (only that list)."""
+    lst = "/etc/apt/sources.list.d/kubernetes.list"
+    lab_sh(
+        lab,
+        host,
+        f"install -d -m 0755 /etc/apt/keyrings && "
+        f"curl -fsSL {urls.key_url(minor)} | gpg --batch --yes --dearmor -o {KEYRING} && "
+        f"echo 'deb [signed-by={KEYRING}] {urls.repo_for(minor)} /' > {lst} && "
+        f"apt-get update -o Dir::Etc::SourceList={lst} -o Dir::Etc::SourceParts=-",
+    )
+
+
+def install_sim_packages(lab: Any, host: str, *pkgs: str, check: bool = True
+                         ) -> subprocess.CompletedProcess:
+    """apt-get install the given kubeadm/kubelet/kubectl versions and hold them again."""
+    return lab_sh(
+        lab,
+        host,
+        f"apt-mark unhold kubeadm kubelet kubectl >/dev/null 2>&1 || true; "
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y "
+        f"--allow-change-held-packages {' '.join(pkgs)} && "
+        f"apt-mark hold kubeadm kubelet kubectl",
+        check=check,
+    )
+
+
+@dataclass
+class SimLabNode:
+    """A real lab host pointed at the simulator (`sim_lab_node` fixture)."""
+
+    lab: Any
+    host: str
+    sim: K8sSim
+    urls: Endpoints
+
+    def sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess:
+        return lab_sh(self.lab, self.host, script, check)
+
+    def use_repo(self, minor: int) -> None:
+        use_sim_repo(self.lab, self.host, self.urls, minor)
+
+    def install(self, *pkgs: str, check: bool = True) -> subprocess.CompletedProcess:
+        return install_sim_packages(self.lab, self.host, *pkgs, check=check)
+
+    def bootstrap(self, config: str, version: str = "1.31.2") -> None:
+        """Repository, pinned kubeadm/kubelet/kubectl and `kubeadm init --config`."""
+        minor = int(version.split(".")[1])
+        self.use_repo(minor)
+        self.install(*(f"{p}={version}-1.1" for p in ("kubeadm", "kubelet", "kubectl")))
+        self.sh(f"cat > /root/kubeadm.yaml <<'EOF'\n{config}EOF\n"
+                "kubeadm init --config /root/kubeadm.yaml >/dev/null")
+
+
+@pytest.fixture
+def sim_lab_node(lab_host: Any, k8s_sim: K8sSim) -> Any:
+    """Factory: `sim_lab_node(**settings)` -> SimLabNode: a fresh lab host (lab_host) whose
+    kubeadm/kubelet/kubectl talk to this test's simulator (k8s_sim.expose_to), with the
+    simulator settings given (e.g. require_cni=False)."""
+
+    def make(**settings: Any) -> SimLabNode:
+        lab = lab_host()
+        urls = k8s_sim.expose_to(lab)
+        if settings:
+            k8s_sim.settings(**settings)
+        return SimLabNode(lab, lab.hosts[0], k8s_sim, urls)
+
+    return make

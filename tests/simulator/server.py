@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from . import rules
+from . import metallb, rules
 from .rules import RuleError, Version
 
 CNI_DAEMONSETS = ("kube-flannel-ds", "calico-node", "cilium", "weave-net", "kube-router")
@@ -218,6 +218,33 @@ class Cluster:
                 "ServiceUnavailable",
             )
 
+    def require_apiserver_pod(self) -> None:
+        """With the setting ``api_needs_apiserver_pod`` (off by default): the API answers
+        only while some control-plane node's kubelet runs a kube-apiserver static pod (its
+        manifest is in /etc/kubernetes/manifests), like a real cluster behind its load
+        balancer when every kube-apiserver is stopped. ``"endpoint"``: only the endpoint
+        node's kube-apiserver counts (a controlPlaneEndpoint that is one node's address, no
+        load balancer). Kubelet heartbeats (/sim/...) still arrive: they stand for the
+        node-local view."""
+        with self.lock:
+            mode = self.settings.get("api_needs_apiserver_pod")
+            if not (self.initialized and mode):
+                return
+            if any(
+                (p["metadata"].get("labels") or {}).get("component") == "kube-apiserver"
+                and "kubernetes.io/config.mirror" in (p["metadata"].get("annotations") or {})
+                and (mode != "endpoint" or p["spec"].get("nodeName") == self.endpoint_node)
+                for p in self.items("pods", "kube-system")
+            ):
+                return
+            self.log("api-refused", "", "refused")
+        raise ApiError(
+            503,
+            "connection refused: no kube-apiserver static pod is running on any control "
+            "plane (its manifest is out of /etc/kubernetes/manifests)",
+            "ServiceUnavailable",
+        )
+
     # ---------------------------------------------------------------- computed status
     def node_view(self, node: dict) -> dict:
         node = copy.deepcopy(node)
@@ -269,6 +296,12 @@ class Cluster:
             "phase": "Running" if pod["spec"].get("nodeName") else "Pending",
             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
         }
+        node = self.get("nodes", "", pod["spec"].get("nodeName") or "")
+        internal = [a["address"] for a in ((node or {}).get("status") or {}).get("addresses")
+                    or [] if a.get("type") == "InternalIP"]
+        if internal:  # the node's address, like the real pod status
+            pod["status"]["hostIP"] = internal[0]
+            pod["status"]["hostIPs"] = [{"ip": a} for a in internal]
         return pod
 
     def view(self, resource: str, obj: dict) -> dict:
@@ -293,10 +326,169 @@ class Cluster:
             if resource == "poddisruptionbudgets":
                 pods = [self.pod_view(p) for p in self.items("pods")]
                 out["status"] = {"disruptionsAllowed": rules.disruptions_allowed(out, pods)}
+            if resource == "services":
+                self.metallb_reconcile()
+                ip = obj["metadata"].get("_lb_ip")
+                out["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]} if ip else {}}
         out["metadata"] = {k: v for k, v in out["metadata"].items() if not k.startswith("_")}
         return out
 
+    # ---------------------------------------------------------------- ingress data path
+    def _ready_pods(self, ns: str, selector: dict) -> list[dict]:
+        return [
+            p for p in self.items("pods", ns)
+            if selector and all((p["metadata"].get("labels") or {}).get(k) == v
+                                for k, v in selector.items())
+            and self.pod_view(p)["status"]["conditions"][0]["status"] == "True"
+        ]
+
+    def ingress_listeners(self) -> list[dict]:
+        """Where the nodes' simulated kube-proxy accepts HTTP for the ingress-nginx
+        controller: the MetalLB address and port of each Service (type LoadBalancer) that
+        selects ready controller pods, and its HTTP nodePort (NodePort/LoadBalancer) on every
+        address. Plain HTTP only (port named "http" or port 80)."""
+        out: list[dict] = []
+        ctrl = {"app.kubernetes.io/name": "ingress-nginx",
+                "app.kubernetes.io/component": "controller"}
+        for svc in self.items("services"):
+            spec = svc.get("spec") or {}
+            selector = spec.get("selector") or {}
+            ns = svc["metadata"].get("namespace", "default")
+            if not all(selector.get(k) == v for k, v in ctrl.items()):
+                continue
+            if not self._ready_pods(ns, selector):
+                continue
+            self.view("services", svc)  # runs the MetalLB controller
+            for port in spec.get("ports") or []:
+                if port.get("name") != "http" and port.get("port") != 80:
+                    continue
+                if spec.get("type") == "LoadBalancer" and svc["metadata"].get("_lb_ip"):
+                    out.append({"ip": svc["metadata"]["_lb_ip"], "port": int(port["port"])})
+                if spec.get("type") in ("NodePort", "LoadBalancer") and port.get("nodePort"):
+                    out.append({"ip": "0.0.0.0", "port": int(port["nodePort"])})
+        return out
+
+    def ingress_request(self, p: dict) -> dict:
+        """Answer one HTTP request that reached the ingress-nginx controller: the Ingress
+        rule (class of controller k8s.io/ingress-nginx, or no class when that class is the
+        default; host exact or ``*.`` wildcard; Exact/Prefix paths, longest first) picks a
+        backend Service; its ready endpoints answer. Only agnhost ``netexec`` backends are
+        simulated (/echo?msg=, /hostname, /healthz); nginx's 404 without a rule, 503 without
+        a ready endpoint, 502 for any other image."""
+        from urllib.parse import parse_qs as _qs
+        from urllib.parse import urlparse as _url
+
+        with self.lock:
+            self.require_api()
+            host = (p.get("host") or "").rsplit(":", 1)[0].lower()
+            url = _url(p.get("path") or "/")
+            path, query = url.path or "/", _qs(url.query)
+            classes = {c["metadata"]["name"]: c for c in self.items("ingressclasses")
+                       if (c.get("spec") or {}).get("controller") == "k8s.io/ingress-nginx"}
+            default = any((c["metadata"].get("annotations") or {}).get(
+                "ingressclass.kubernetes.io/is-default-class") == "true"
+                for c in classes.values())
+            best: tuple[tuple, dict, dict] | None = None
+            for ing in self.items("ingresses"):
+                spec = ing.get("spec") or {}
+                cls = spec.get("ingressClassName") or (ing["metadata"].get("annotations")
+                                                       or {}).get("kubernetes.io/ingress.class")
+                if not (cls in classes if cls else default):
+                    continue
+                for rule in spec.get("rules") or []:
+                    rhost = (rule.get("host") or "").lower()
+                    if rhost.startswith("*."):
+                        if not (host.endswith(rhost[1:]) and "." not in host[:-len(rhost) + 1]):
+                            continue
+                    elif rhost and rhost != host:
+                        continue
+                    for hp in (rule.get("http") or {}).get("paths") or []:
+                        want = hp.get("path") or "/"
+                        if hp.get("pathType") == "Exact":
+                            ok = path == want
+                        else:
+                            parts = [x for x in want.split("/") if x]
+                            ok = [x for x in path.split("/") if x][:len(parts)] == parts
+                        if not ok:
+                            continue
+                        score = (bool(rhost), hp.get("pathType") == "Exact", len(want))
+                        if best is None or score > best[0]:
+                            best = (score, ing, hp)
+            if best is None:
+                code, body, backend = 404, "<html><head><title>404 Not Found</title></head>" \
+                    "<body><center><h1>404 Not Found</h1></center><hr><center>nginx</center>" \
+                    "</body></html>\n", ""
+            else:
+                _, ing, hp = best
+                ns = ing["metadata"].get("namespace", "default")
+                svc_name = ((hp.get("backend") or {}).get("service") or {}).get("name", "")
+                backend = f"{ns}/{svc_name}"
+                svc = self.get("services", ns, svc_name)
+                pods = self._ready_pods(ns, ((svc or {}).get("spec") or {}).get("selector")
+                                        or {})
+                if not pods:
+                    code, body = 503, "<html><head><title>503 Service Temporarily " \
+                        "Unavailable</title></head><body><center><h1>503 Service Temporarily " \
+                        "Unavailable</h1></center><hr><center>nginx</center></body></html>\n"
+                else:
+                    code, body = self._backend_answer(pods[0], path, query)
+            self.log("ingress-request", p.get("node", ""), "ok" if code < 400 else "refused",
+                     host=host, path=path, code=code, backend=backend)
+            return {"code": code, "body": body}
+
+    def _backend_answer(self, pod: dict, path: str, query: dict) -> tuple[int, str]:
+        container: dict = {}
+        for owner in pod["metadata"].get("ownerReferences") or []:
+            if owner.get("kind") == "ReplicaSet":
+                rs = self.get("replicasets", pod["metadata"]["namespace"], owner["name"])
+                containers = (((rs or {}).get("spec") or {}).get("template") or {}).get(
+                    "spec", {}).get("containers") or [{}]
+                container = containers[0]
+        image = container.get("image") or pod["spec"]["containers"][0]["image"]
+        args = container.get("args") or []
+        if "agnhost" not in image or not args or args[0] != "netexec":
+            return 502, f"[simulator] cannot serve image {image} (only agnhost netexec)\n"
+        if path == "/echo":
+            return 200, (query.get("msg") or [""])[0]
+        if path == "/hostname":
+            return 200, pod["metadata"]["name"]
+        if path == "/healthz":
+            return 200, ""
+        return 404, "404 page not found\n"
+
     # ---------------------------------------------------------------- mini controllers
+    def metallb_reconcile(self) -> None:
+        """The simulated MetalLB controller (see metallb.py): while metallb-system/controller
+        is available, give LoadBalancer Services addresses from the IPAddressPools."""
+        ctrl = self.get("deployments", "metallb-system", "controller")
+        if not ctrl or not self.view("deployments", ctrl)["status"]["availableReplicas"]:
+            return
+        result = metallb.assign(self.items("services"), self.items("ipaddresspools",
+                                                                   "metallb-system"))
+        for svc in self.items("services"):
+            meta = svc["metadata"]
+            key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+            ip, message = result.get(key, (None, ""))
+            if ip:
+                if meta.get("_lb_ip") != ip:
+                    self.log("metallb-assign", "", service=key, ip=ip)
+                meta["_lb_ip"], meta["_lb_error"] = ip, ""
+                continue
+            meta.pop("_lb_ip", None)
+            if message and meta.get("_lb_error") != message:
+                meta["_lb_error"] = message
+                self.log("metallb-assign", "", "refused", service=key, error=message)
+                self.put("events", {
+                    "apiVersion": "v1", "kind": "Event",
+                    "metadata": {"name": f"{meta['name']}.{len(self.calls):x}",
+                                 "namespace": meta.get("namespace", "default")},
+                    "involvedObject": {"kind": "Service", "namespace": meta.get("namespace"),
+                                       "name": meta["name"], "apiVersion": "v1"},
+                    "type": "Warning", "reason": "AllocationFailed",
+                    "message": f'Failed to allocate IP for "{key}": {message}',
+                    "source": {"component": "metallb-controller"},
+                })
+
     def schedulable(self, node: dict, tolerations: list[dict]) -> bool:
         if node["spec"].get("unschedulable"):
             return False
@@ -852,7 +1044,7 @@ class Cluster:
             self.node_cni[name] = bool(p.get("cni_configured"))
             self._mirror_pods(name, p.get("static_pods") or {})
             self.reconcile()
-            return {"node": name}
+            return {"node": name, "listeners": self.ingress_listeners()}
 
     def _mirror_pods(self, node: str, static: dict[str, str]) -> None:
         for pod in self.items("pods", "kube-system"):
@@ -863,11 +1055,14 @@ class Cluster:
                 and pod["metadata"]["labels"].get("component") not in static
             ):
                 del self.objects[("pods", "kube-system", pod["metadata"]["name"])]
+                self.log("static-pod-stop", node, component=pod["metadata"]["labels"].get(
+                    "component"))
         for component, image in static.items():
             name = f"{component}-{node}"
             pod = self.get("pods", "kube-system", name)
             if pod and pod["spec"]["containers"][0]["image"] == image:
                 continue
+            self.log("static-pod-start", node, component=component, image=image)
             self.put(
                 "pods",
                 {
@@ -1002,9 +1197,11 @@ class Cluster:
         ):
             for hook in cfg.get("webhooks") or []:
                 if not any(
-                    group in (r.get("apiGroups") or [])
+                    (group in (r.get("apiGroups") or []) or "*" in (r.get("apiGroups") or []))
                     and (
-                        resource in (r.get("resources") or []) or "*" in (r.get("resources") or [])
+                        resource in (r.get("resources") or [])
+                        or "*" in (r.get("resources") or [])
+                        or "*/*" in (r.get("resources") or [])
                     )
                     for r in hook.get("rules") or []
                 ):
@@ -1298,6 +1495,7 @@ class Handler(BaseHTTPRequestHandler):
         c = self.cluster
         if parts and parts[0] == "sim":
             return self._sim(method, parts[1:], body)
+        c.require_apiserver_pod()
         if parts in (["healthz"], ["livez"], ["readyz"]):
             c.require_api()
             return "ok"
@@ -1351,6 +1549,7 @@ class Handler(BaseHTTPRequestHandler):
             "kubeadm/upload-certs": c.upload_certs,
             "kubeadm/reset": c.kubeadm_reset,
             "kubelet/heartbeat": c.heartbeat,
+            "ingress/request": c.ingress_request,
             "admin/seed": c.seed,
             "admin/faults": c.add_fault,
         }
