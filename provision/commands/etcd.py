@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from provision import output
-from provision.commands._common import not_built, options, print_summary
+from provision.commands._common import options, print_summary
 from provision.errors import EXIT_FAILED, UsageError
 
 
@@ -65,6 +65,8 @@ def cli() -> None:
       provision etcd list
       provision etcd fetch --dest ./backups --all
       provision etcd verify
+      provision etcd restore --snapshot latest
+      provision etcd restore --snapshot ./etcd-snapshots/cp1/etcd-prod-cp1-20261121T030000Z.db
     """
 
 
@@ -244,7 +246,87 @@ def verify(which: str) -> int:
     return _finish(result, drills=reports)
 
 
-@cli.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-def restore() -> int:
-    """Not built yet: says so and exits 2 (it never pretends to succeed)."""
-    return not_built("etcd restore", "issue 5: etcd snapshots (restore)")
+def check_controller_snapshot(path: Path) -> Path:
+    """A snapshot file on the controller: named like ours, with a sidecar that matches it.
+
+    Raises UsageError (exit 2, nothing contacted) naming the file and the problem.
+    """
+    from provision.etcd import naming, sidecar
+
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"--snapshot {path}: no such file on this machine; nothing was changed")
+    if naming.parse(path.name) is None:
+        raise UsageError(f"--snapshot {path}: not a snapshot name "
+                         "(etcd-<cluster>-<node>-<UTC time>[-<tag>].db, as `provision etcd "
+                         "fetch` writes them); nothing was changed")
+    try:
+        sidecar.verify_file(path, sidecar.load(path.with_suffix(".json")))
+    except sidecar.SidecarError as exc:
+        raise UsageError(f"--snapshot: refusing {exc}; nothing was changed") from exc
+    return path
+
+
+def _confirm(hosts: list[str], which: str, yes: bool) -> None:
+    import sys
+
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("etcd restore replaces the cluster's state: confirm with --yes when "
+                         "not running on a terminal; nothing was changed")
+    click.confirm(f"Restore etcd on {', '.join(hosts) or 'the control-plane nodes'} from "
+                  f"{which}? Everything written after the snapshot is lost (the old data dir "
+                  "is kept).", abort=True, err=True)
+
+
+@cli.command()
+@click.option("--snapshot", "which", default="latest", show_default=True,
+              help="'latest' (the newest snapshot of any member), a snapshot file name "
+                   "on the nodes, or a path on this machine (copied with its .json sidecar).")
+@click.option("--data-dir", help="New etcd data dir (default /var/lib/etcd-restored-<time>); "
+                                 "must not exist.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (destructive).")
+def restore(which: str, data_dir: str | None, yes: bool) -> int:
+    """Restore a snapshot: kubeadm's procedure, one control-plane node at a time.
+
+    \b
+    Checks first (sha256 against the sidecar, `etcdutl snapshot status`) and refuses before
+    touching anything; then moves the kube-apiserver and etcd manifests aside, restores into
+    a NEW data dir (the old one is kept), points the etcd manifest at it (new cluster token),
+    moves the manifests back, waits for etcd and the API server and restarts the kubelet.
+    """
+    from provision.validate import load_valid_inventory
+
+    extravars: dict[str, Any] = {"etcd_restore_confirmed": True}
+    if which == "latest" or ("/" not in which and not Path(which).exists()):
+        if which != "latest" and not which.endswith(".db"):
+            raise UsageError(f"--snapshot {which!r}: 'latest', a snapshot file name "
+                             "(etcd-….db) or a path on this machine")
+        extravars["etcd_restore_snapshot"] = which
+    else:
+        extravars["etcd_restore_snapshot"] = str(check_controller_snapshot(Path(which)))
+    if data_dir is not None:
+        if not data_dir.startswith("/") or data_dir.rstrip("/") in ("", "/var/lib/etcd"):
+            raise UsageError(f"--data-dir {data_dir!r}: an absolute path of a NEW directory "
+                             "(never the current data dir)")
+        extravars["etcd_restore_data_dir"] = data_dir
+    opts = options()
+    if opts.check:
+        raise UsageError("etcd restore has no --check mode (it would move nothing and prove "
+                         "little); its checks always run first on every node and refuse before "
+                         "anything is touched")
+    inv = load_valid_inventory(opts.inventory)
+    hosts = [h.name for h in inv.control_plane]
+    if not hosts:
+        raise UsageError(f"{inv.path}: no hosts in group 'control_plane'; nothing to restore")
+    _confirm(hosts, extravars["etcd_restore_snapshot"], yes)
+    result, reports = _run("etcd restore", "etcd-restore.yml", extravars)
+    for host, r in sorted(reports.items()):
+        output.echo(f"{host}: restored {Path(r['snapshot']).name} (revision {r['revision']}) "
+                    f"into {r['data_dir']}; kept the old data dir {r['old_data_dir']} and the "
+                    f"old manifests in {r['manifests_aside']}")
+    if reports:
+        output.echo("Before the next `kubeadm upgrade`, set etcd.local.dataDir in the "
+                    "kubeadm-config ConfigMap to the new data dir.")
+    return _finish(result, restored=reports)

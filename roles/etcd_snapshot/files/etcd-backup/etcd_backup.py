@@ -8,8 +8,11 @@ by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard lib
                                        [--no-retention]
   etcd-backup [--config FILE] verify [NAME|latest]
   etcd-backup [--config FILE] list [--remote]
+  etcd-backup [--config FILE] show [NAME|latest]
   etcd-backup [--config FILE] restore NAME|latest --data-dir NEW --name N
                                       --initial-advertise-peer-urls URL
+                                      [--initial-cluster LIST] [--token T]
+  etcd-backup [--config FILE] restore NAME|latest --data-dir NEW --check
   etcd-backup [--config FILE] health
   etcd-backup [--config FILE] prune
 
@@ -185,20 +188,20 @@ def endpoint_status(cfg: dict[str, Any], endpoint: str) -> dict[str, Any]:
 
 def count_keys(cfg: dict[str, Any], endpoint: str, *, rev: int | None = None,
                tls: bool = True, prefix: str = "") -> tuple[int, int]:
-    """(keys under prefix (all keys when ""), revision) via `get --count-only -w fields`."""
-    args = ["get", prefix or "", "--prefix", "--count-only", "-w", "fields"]
+    """(keys under prefix (all keys when ""), revision).
+
+    `get --limit 1 -w json`: etcd's range response carries the count of the whole range
+    whatever the limit; this works with etcdctl 3.4, which has no --count-only (3.5+).
+    """
+    args = ["get", prefix or "", "--prefix", "--keys-only", "--limit", "1", "-w", "json"]
     if rev:
         args += ["--rev", str(rev)]
     cp = run(etcdctl(cfg, *args, endpoint=endpoint, tls=tls), cfg, "count keys", timeout=120)
-    fields: dict[str, int] = {}
-    for line in cp.stdout.splitlines():
-        if " : " in line:
-            k, v = line.split(" : ", 1)
-            with contextlib.suppress(ValueError):
-                fields[k.strip().strip('"')] = int(v.strip())
-    if "Count" not in fields or "Revision" not in fields:
-        raise Failure(f"count keys: unexpected output {cp.stdout[:200]!r}")
-    return fields["Count"], fields["Revision"]
+    try:
+        out = json.loads(cp.stdout)
+        return int(out.get("count", 0)), int(out["header"]["revision"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise Failure(f"count keys: unexpected output {cp.stdout[:200]!r}") from exc
 
 
 # --- the backup directory -----------------------------------------------------------------
@@ -574,7 +577,9 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     """Restore a checked snapshot into a NEW data dir (the kubeadm procedure's etcd step).
 
     Refuses a snapshot whose size/SHA-256 do not match its sidecar or whose `snapshot status`
-    fails, and a data dir that already exists (the old one is never written over).
+    fails, and a data dir that already exists (the old one is never written over). With
+    ``--check`` it stops after these checks and changes nothing (the restore playbook runs it
+    on every node before any manifest is moved).
     """
     snap = pick(cfg, args.snapshot)
     db = Path(snap["path"])
@@ -586,7 +591,15 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     target = Path(args.data_dir)
     if target.exists():
         raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
+    if args.check:
+        log(f"{db.name} passes its checks (sha256, snapshot status, revision "
+            f"{st['revision']}); {target} is free")
+        return {"snapshot": str(db), "data_dir": str(target), "revision": st["revision"],
+                "keys": snap["sidecar"]["keys"], "checked": True,
+                "sha256": snap["sidecar"]["sha256"]}
     peer = args.initial_advertise_peer_urls
+    if not args.name or not peer:
+        raise ConfigError("restore: --name and --initial-advertise-peer-urls are required")
     tool = cfg["etcdutl"] if Path(cfg["etcdutl"]).exists() else cfg["etcdctl"]
     run([tool, "snapshot", "restore", str(db), "--data-dir", str(target), "--name", args.name,
          "--initial-cluster", args.initial_cluster or f"{args.name}={peer}",
@@ -595,7 +608,13 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     os.chmod(target, 0o700)
     log(f"restored {db.name} (revision {st['revision']}) into {target}")
     return {"snapshot": str(db), "data_dir": str(target), "revision": st["revision"],
-            "keys": snap["sidecar"]["keys"], "token": args.token}
+            "keys": snap["sidecar"]["keys"], "token": args.token, "checked": True,
+            "sha256": snap["sidecar"]["sha256"]}
+
+
+def cmd_show(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """One snapshot (a file name or 'latest') with its sidecar; fails when there is none."""
+    return pick(cfg, args.snapshot)
 
 
 def cmd_list(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
@@ -641,18 +660,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r = sub.add_parser("restore", help="restore a checked snapshot into a new data dir")
     r.add_argument("snapshot", help="snapshot file name, path or 'latest'")
     r.add_argument("--data-dir", required=True, help="new data dir (must not exist)")
-    r.add_argument("--name", required=True, help="member name (kubeadm: the node name)")
-    r.add_argument("--initial-advertise-peer-urls", required=True)
+    r.add_argument("--check", action="store_true",
+                   help="only check the snapshot and the target; change nothing")
+    r.add_argument("--name", default="", help="member name (kubeadm: the node name)")
+    r.add_argument("--initial-advertise-peer-urls", default="")
     r.add_argument("--initial-cluster", default="", help="default: NAME=PEER_URL")
     r.add_argument("--token", default=f"restore-{int(time.time())}",
                    help="new initial-cluster token (default: restore-<unix time>)")
+    sh = sub.add_parser("show", help="one snapshot and its sidecar")
+    sh.add_argument("snapshot", nargs="?", default="latest")
     sub.add_parser("health", help="is the local etcd member reachable")
     sub.add_parser("prune", help="apply retention now")
     return ap.parse_args(argv)
 
 
 COMMANDS = {"snapshot": cmd_snapshot, "verify": cmd_verify, "list": cmd_list,
-            "health": cmd_health, "prune": cmd_prune, "restore": cmd_restore}
+            "health": cmd_health, "prune": cmd_prune, "restore": cmd_restore,
+            "show": cmd_show}
 
 
 def main(argv: list[str] | None = None) -> int:
