@@ -1,9 +1,11 @@
 """`provision etcd restore`: the pure manifest edits and the controller-side refusals.
 
 Fast: the etcd_restore role's filters on kubeadm's etcd manifest (tests/etcd_support.py writes
-the shape kubeadm 1.31 writes), and bad input (a missing snapshot, a checksum that does not
-match its sidecar, a file that is not a snapshot, no confirmation off a terminal), which must
-exit 2 before any host is contacted. The restore itself against a real etcd:
+the shape kubeadm 1.31 writes) and on the kubeadm-config ConfigMap's ClusterConfiguration (with
+the simulator's kubeadm/kubectl on a local simulated node: the simulated `kubeadm upgrade node`
+writes etcd.yaml from the replaced ConfigMap), and bad input (a missing snapshot, a checksum
+that does not match its sidecar, a file that is not a snapshot, no confirmation off a
+terminal), which must exit 2 before any host is contacted. The restore itself against a real etcd:
 tests/test_etcd_backup_tool.py (the node tool) and tests/test_etcd_restore_lab.py (the role).
 """
 
@@ -91,6 +93,125 @@ def test_new_data_dir_is_one_per_snapshot():
         "/srv/etcd-restored-20261121T030000Z-pre.upgrade"
     with pytest.raises(f.ManifestError, match="not a snapshot name"):
         d("backup.db")
+
+
+# --- kubeadm-config: etcd.local.dataDir, the one field kubeadm upgrade rebuilds etcd.yaml from --
+
+CCFG = """\
+apiServer: {}
+apiVersion: kubeadm.k8s.io/v1beta4
+certificatesDir: /etc/kubernetes/pki
+clusterName: kubernetes
+controllerManager: {}
+etcd:
+  local:
+    dataDir: /var/lib/etcd   # kubeadm's default
+    extraArgs:
+    - name: quota-backend-bytes
+      value: "8589934592"
+imageRepository: registry.k8s.io
+kind: ClusterConfiguration
+kubernetesVersion: v1.31.2
+networking:
+  dnsDomain: cluster.local
+  serviceSubnet: 10.96.0.0/12
+"""
+
+
+def test_kubeadm_config_changes_the_data_dir_line_only():
+    import yaml
+
+    new = f.kubeadm_config_data_dir(CCFG, "/var/lib/etcd-restored-20261121T030000Z")
+    changed = [(a, b) for a, b in zip(CCFG.splitlines(), new.splitlines(), strict=True) if a != b]
+    comment = "   # kubeadm's default"
+    assert changed == [("    dataDir: /var/lib/etcd" + comment,
+                        "    dataDir: /var/lib/etcd-restored-20261121T030000Z" + comment)]
+    want = yaml.safe_load(CCFG)
+    want["etcd"]["local"]["dataDir"] = "/var/lib/etcd-restored-20261121T030000Z"
+    assert yaml.safe_load(new) == want
+    # already right: the very same text, so the role changes nothing (idempotent)
+    assert f.kubeadm_config_data_dir(new, "/var/lib/etcd-restored-20261121T030000Z") is new
+
+
+@pytest.mark.parametrize(("text", "want"), [
+    ("kind: ClusterConfiguration\netcd: {local: {dataDir: /var/lib/etcd}}\n",
+     {"kind": "ClusterConfiguration", "etcd": {"local": {"dataDir": "/d"}}}),
+    ("kind: ClusterConfiguration\nclusterName: c\n",
+     {"kind": "ClusterConfiguration", "clusterName": "c", "etcd": {"local": {"dataDir": "/d"}}}),
+    ("kind: ClusterConfiguration\netcd:\n  local:\n    dataDir: '/var/lib/etcd'\n",
+     {"kind": "ClusterConfiguration", "etcd": {"local": {"dataDir": "/d"}}}),
+])
+def test_kubeadm_config_data_dir_in_other_shapes(text, want):
+    import yaml
+
+    assert yaml.safe_load(f.kubeadm_config_data_dir(text, "/d")) == want
+
+
+def test_kubeadm_config_quotes_a_dir_that_is_not_a_plain_scalar():
+    import yaml
+
+    new = f.kubeadm_config_data_dir(CCFG, "/var/lib/a: b #c")
+    assert yaml.safe_load(new)["etcd"]["local"]["dataDir"] == "/var/lib/a: b #c"
+
+
+@pytest.mark.parametrize(("text", "data_dir", "message"), [
+    ("kind: ClusterConfiguration\netcd:\n  external:\n    endpoints: [https://e:2379]\n",
+     "/d", "etcd.external"),
+    (CCFG, "var/lib/etcd-new", "not an absolute path"),
+    ("kind: InitConfiguration\n", "/d", "not a kubeadm ClusterConfiguration"),
+    ("- a\n- b\n", "/d", "not a kubeadm ClusterConfiguration"),
+    ("kind: [\n", "/d", "not YAML"),
+])
+def test_kubeadm_config_refusals(text, data_dir, message):
+    with pytest.raises(f.ManifestError, match=message):
+        f.kubeadm_config_data_dir(text, data_dir)
+
+
+def test_simulated_kubeadm_upgrade_follows_the_replaced_kubeadm_config(sim_local, tmp_path):
+    """Simulator: kubeadm init, the ConfigMap changed like the role does it (kubectl get -o
+    json, the filter, kubectl replace with the resourceVersion read), then `kubeadm upgrade
+    node` writes etcd.yaml from it: its --data-dir is the new dir.
+    A replace with a stale resourceVersion is a conflict and changes nothing."""
+    import yaml
+
+    cp = sim_local.node("cp1", "1.31.2")
+    cfg = tmp_path / "init.yaml"
+    cfg.write_text("apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n"
+                   "nodeRegistration: {name: cp1}\nlocalAPIEndpoint: {advertiseAddress: "
+                   "192.0.2.10}\n---\napiVersion: kubeadm.k8s.io/v1beta4\n"
+                   "kind: ClusterConfiguration\nkubernetesVersion: v1.31.2\n")
+    init = cp.run("kubeadm", "init", "--config", str(cfg))
+    assert init.returncode == 0, init.stderr
+    manifest = cp.path("/etc/kubernetes/manifests/etcd.yaml")
+    assert "--data-dir=/var/lib/etcd" in yaml.safe_load(manifest.read_text())["spec"][
+        "containers"][0]["command"]
+
+    def get() -> dict:
+        got = cp.kubectl("-n", "kube-system", "get", "configmap", "kubeadm-config", "-o", "json")
+        assert got.returncode == 0, got.stderr
+        return json.loads(got.stdout)
+
+    cm = get()
+    old_text = cm["data"]["ClusterConfiguration"]
+    new_dir = "/var/lib/etcd-restored-20261121T030000Z"
+    new_text = f.kubeadm_config_data_dir(old_text, new_dir)
+    assert new_text != old_text
+    edited = tmp_path / "cm.json"
+    edited.write_text(json.dumps({**cm, "data": {**cm["data"], "ClusterConfiguration": new_text}}))
+    rep = cp.kubectl("replace", "-f", str(edited))
+    assert rep.returncode == 0 and rep.stdout.strip() == "configmap/kubeadm-config replaced", rep
+    after = get()
+    assert after["data"]["ClusterConfiguration"] == new_text
+    assert after["metadata"]["resourceVersion"] != cm["metadata"]["resourceVersion"]
+    stale = cp.kubectl("replace", "-f", str(edited))
+    assert stale.returncode == 1 and "(Conflict)" in stale.stderr, stale
+    assert get()["metadata"]["resourceVersion"] == after["metadata"]["resourceVersion"]
+    assert f.kubeadm_config_data_dir(new_text, new_dir) is new_text
+
+    up = cp.run("kubeadm", "upgrade", "node")
+    assert up.returncode == 0, up.stderr
+    pod = yaml.safe_load(manifest.read_text())
+    assert f"--data-dir={new_dir}" in pod["spec"]["containers"][0]["command"]
 
 
 # --- the CLI refuses bad input before contacting anything -------------------------------------

@@ -9,6 +9,8 @@ the role editing the manifest, systemd restarting the kubelet.
 Simulated: Kubernetes (kubeadm/kubelet/kubectl from the simulator's apt repository, `kubeadm
 init` against the simulated API server) and kube-apiserver, whose static pod is a stand-in
 serving /readyz over TLS on :6443 that is "ok" only while etcd answers its client certificate.
+The kubeadm-config ConfigMap `kubeadm init` stored in the simulated API server is changed by
+the role with the simulator's kubectl (get -o json, replace): etcd.local.dataDir only.
 """
 
 from __future__ import annotations
@@ -37,6 +39,18 @@ from test_simulator_lab import CONFIG, install, sh, use_repo  # noqa: E402
 pytestmark = [pytest.mark.container, pytest.mark.etcd]
 
 K8S = "/etc/kubernetes"
+
+KUBEADM_CONFIG_AGAIN = """
+- name: Point kubeadm-config at the restored data dir again
+  hosts: control_plane
+  become: true
+  gather_facts: false
+  tasks:
+    - name: Run the role's kubeadm-config step
+      ansible.builtin.include_role:
+        name: etcd_restore
+        tasks_from: kubeadm-config.yml
+"""
 
 SETUP = """
 - name: Run etcd and kube-apiserver as static pods of the simulated kubelet
@@ -146,7 +160,11 @@ def restore_lab(lab_host, k8s_sim, tmp_path):
     k8s_sim.settings(require_cni=False, require_cri=False)
     use_repo(lab, host, urls, 31)
     install(lab, host, "kubeadm=1.31.2-1.1", "kubelet=1.31.2-1.1", "kubectl=1.31.2-1.1")
-    sh(lab, host, f"cat > /root/kubeadm.yaml <<'EOF'\n{CONFIG}EOF")
+    # etcd.local.dataDir as real kubeadm stores it in kubeadm-config (its default, written out)
+    config = CONFIG.replace("kind: ClusterConfiguration\n", "kind: ClusterConfiguration\n"
+                            "etcd:\n  local:\n    dataDir: /var/lib/etcd\n")
+    assert config != CONFIG
+    sh(lab, host, f"cat > /root/kubeadm.yaml <<'EOF'\n{config}EOF")
     assert "initialized successfully" in sh(lab, host, "kubeadm init --config "
                                                        "/root/kubeadm.yaml").stdout
     ip = sh(lab, host, "hostname -I").stdout.split()[0]
@@ -204,6 +222,9 @@ def test_restore_on_a_simulated_kubeadm_node_with_real_etcd(restore_lab):
     assert node_state(lab) == before
 
     # the restore, from the copy on the controller
+    cm_before = sim.cluster.get("configmaps", "kube-system", "kubeadm-config")
+    ccfg_before = yaml.safe_load(cm_before["data"]["ClusterConfiguration"])
+    assert ccfg_before["etcd"]["local"]["dataDir"] == "/var/lib/etcd"
     sim.settings(api_needs_apiserver_pod=True)
     kubelet_before = sh(lab, "lab-1", "systemctl show -p InvocationID --value kubelet").stdout
     rc, obj, err = cli_json(lab, "restore", "--snapshot", fetched, "--yes")
@@ -248,6 +269,33 @@ def test_restore_on_a_simulated_kubeadm_node_with_real_etcd(restore_lab):
     starts = [c["component"] for c in sim.calls("static-pod-start", "lab-1")]
     assert {"etcd", "kube-apiserver"} <= set(stops)
     assert starts.count("kube-apiserver") >= 2 and starts.count("etcd") >= 2
+
+    # kubeadm-config (what `kubeadm upgrade` writes etcd.yaml from) names the new data dir;
+    # every other field of the ClusterConfiguration and the other keys are unchanged
+    assert rep["kubeadm_config"] == {"configmap": "kube-system/kubeadm-config",
+                                     "data_dir": new_dir, "changed": True}
+    cm = sim.cluster.get("configmaps", "kube-system", "kubeadm-config")
+    ccfg = yaml.safe_load(cm["data"]["ClusterConfiguration"])
+    assert ccfg["etcd"]["local"].pop("dataDir") == new_dir
+    ccfg_before["etcd"]["local"].pop("dataDir")
+    assert ccfg == ccfg_before
+    assert set(cm["data"]) == set(cm_before["data"])
+    old_lines = cm_before["data"]["ClusterConfiguration"].splitlines()
+    new_lines = cm["data"]["ClusterConfiguration"].splitlines()
+    assert [(a, b) for a, b in zip(old_lines, new_lines, strict=True) if a != b] == \
+        [("    dataDir: /var/lib/etcd", f"    dataDir: {new_dir}")]
+    # the step again: already right, nothing changes (changed=0, same resourceVersion)
+    play = tmp_path / "kubeadm-config-again.yml"
+    play.write_text(KUBEADM_CONFIG_AGAIN)
+    from provision.runner import run_playbook
+
+    res = run_playbook(command="test kubeadm-config again", playbook=str(play),
+                       inventory=lab.inventory, quiet=True,
+                       extravars={"_etcd_restore_data_dir": new_dir})
+    assert res.ok, res.errors
+    assert res.hosts["lab-1"]["changed"] == 0, res.hosts
+    assert sim.cluster.get("configmaps", "kube-system", "kubeadm-config")["metadata"][
+        "resourceVersion"] == cm["metadata"]["resourceVersion"]
 
     # a second restore of the same snapshot is refused before anything moves
     before = node_state(lab)

@@ -326,7 +326,11 @@ def restore(which: str, data_dir: str | None, yes: bool) -> int:
         output.echo(f"{host}: restored {Path(r['snapshot']).name} (revision {r['revision']}) "
                     f"into {r['data_dir']}; kept the old data dir {r['old_data_dir']} and the "
                     f"old manifests in {r['manifests_aside']}")
-    if reports:
-        output.echo("Before the next `kubeadm upgrade`, set etcd.local.dataDir in the "
-                    "kubeadm-config ConfigMap to the new data dir.")
+    kc = next((r["kubeadm_config"] for r in reports.values() if r.get("kubeadm_config")), None)
+    if kc:
+        output.echo(f"kubeadm-config: etcd.local.dataDir is {kc['data_dir']} "
+                    f"({'changed' if kc['changed'] else 'already right'})")
+    elif reports:
+        output.echo("kubeadm-config was not changed (no API server step): if kubeadm manages "
+                    "this etcd, set etcd.local.dataDir there to the new data dir by hand.")
     return _finish(result, restored=reports)

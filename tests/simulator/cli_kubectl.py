@@ -762,6 +762,34 @@ def cmd_apply(ctx: Ctx, create_only: bool) -> None:
         raise Fail("\n".join(failures))
 
 
+def cmd_replace(ctx: Ctx) -> None:
+    """kubectl replace -f: PUT of whole objects that must exist; a stale resourceVersion is a
+    conflict (the API server's optimistic concurrency)."""
+    if not ctx.args.filename:
+        raise Fail("error: must specify one of -f and -k")
+    source = "STDIN" if ctx.args.filename == ["-"] else ctx.args.filename[0]
+    for doc in read_manifests(ctx.args.filename):
+        res = _res_for(ctx, doc)
+        name = doc["metadata"]["name"]
+        path = ctx.url(res, name, doc["metadata"].get("namespace") or ctx.ns)
+        try:
+            current = ctx.api.get(path)
+        except ApiFailure as exc:
+            raise Fail(
+                f"Error from server ({exc.reason or 'NotFound'}): error when replacing "
+                f'"{source}": {exc.message}'
+            ) from None
+        wanted = doc["metadata"].get("resourceVersion")
+        if wanted and wanted != current["metadata"].get("resourceVersion"):
+            raise Fail(
+                f'Error from server (Conflict): error when replacing "{source}": Operation '
+                f'cannot be fulfilled on {res[2]} "{name}": the object has been modified; '
+                "please apply your changes to the latest version and try again"
+            )
+        ctx.api.call("PUT", path, doc)
+        out(f"{short_group(res)}/{name} replaced")
+
+
 def cmd_delete(ctx: Ctx) -> None:
     a = ctx.args
     pairs: list[tuple[tuple, str, str | None]] = []
@@ -868,6 +896,8 @@ def main(argv: list[str], package_version: str) -> int:
             cmd_taint(ctx)
         elif args.command in ("apply", "create"):
             cmd_apply(ctx, args.command == "create")
+        elif args.command == "replace":
+            cmd_replace(ctx)
         elif args.command == "delete":
             cmd_delete(ctx)
         elif args.command == "rollout":

@@ -10,13 +10,23 @@ and the container's ``mountPath``; plus a new ``--initial-cluster-token`` and th
     pod | etcd_manifest_point(dir, token, initial_cluster)  -> new pod (input untouched)
     "etcd-c-n-20261121T000000Z.db" | etcd_restore_data_dir("/var/lib")
                                        -> /var/lib/etcd-restored-20261121T000000Z
+    cluster_configuration_text | kubeadm_config_data_dir("/var/lib/etcd-restored-...")
+                                       -> the same text with etcd.local.dataDir changed
+
+kubeadm keeps etcd.local.dataDir in the kubeadm-config ConfigMap (key ClusterConfiguration)
+and regenerates the etcd manifest from it on `kubeadm upgrade apply|node`. Only the scalar
+of that key is replaced in the text (every other byte stays); the result is parsed again and
+must equal the original document with that one field changed.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
+
+import yaml
 
 _SNAPSHOT = re.compile(r"-(?P<ts>\d{8}T\d{6}Z)(?:-(?P<tag>[a-z0-9][a-z0-9.]{0,31}))?\.db$")
 
@@ -108,8 +118,75 @@ def etcd_restore_data_dir(snapshot: str, parent: str = "/var/lib") -> str:
     return f"{parent.rstrip('/')}/etcd-restored-{suffix}"
 
 
+def _scalar(value: str) -> str:
+    """``value`` as a YAML scalar: plain when it reads back as the same string, else quoted."""
+    try:
+        if yaml.safe_load(value) == value and "#" not in value and "\n" not in value:
+            return value
+    except yaml.YAMLError:
+        pass
+    return json.dumps(value)
+
+
+def _local_node(root: yaml.Node) -> tuple[yaml.MappingNode | None, yaml.Node | None]:
+    """The etcd.local mapping node and its dataDir value node (None when absent)."""
+    def get(node: yaml.Node | None, key: str) -> yaml.Node | None:
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode) and k.value == key:
+                    return v
+        return None
+
+    local = get(get(root, "etcd"), "local")
+    if not isinstance(local, yaml.MappingNode):
+        return None, None
+    return local, get(local, "dataDir")
+
+
+def kubeadm_config_data_dir(text: str, data_dir: str) -> str:
+    """The ClusterConfiguration text with etcd.local.dataDir set to ``data_dir``.
+
+    Returns ``text`` itself when the field already holds ``data_dir`` (nothing to change).
+    Refuses an external etcd (kubeadm does not run it) and anything but one mapping.
+    """
+    if not str(data_dir).startswith("/"):
+        raise ManifestError(f"data dir {data_dir!r} is not an absolute path")
+    try:
+        old = yaml.safe_load(text)
+        root = yaml.compose(text)
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"ClusterConfiguration is not YAML: {exc}") from exc
+    if not isinstance(old, dict) or old.get("kind", "ClusterConfiguration") != \
+            "ClusterConfiguration":
+        raise ManifestError("the text is not a kubeadm ClusterConfiguration document")
+    etcd = old.get("etcd") or {}
+    if not isinstance(etcd, dict) or etcd.get("external"):
+        raise ManifestError("ClusterConfiguration has etcd.external: kubeadm does not manage "
+                            "that etcd's data dir")
+    local = etcd.get("local") or {}
+    if not isinstance(local, dict):
+        raise ManifestError("ClusterConfiguration etcd.local is not a mapping")
+    if local.get("dataDir") == data_dir:
+        return text
+    want = copy.deepcopy(old)
+    want["etcd"] = want.get("etcd") or {}
+    want["etcd"]["local"] = want["etcd"].get("local") or {}
+    want["etcd"]["local"]["dataDir"] = data_dir
+    _, node = _local_node(root)
+    new = None
+    if isinstance(node, yaml.ScalarNode) and node.style in (None, "", "'", '"') \
+            and node.start_mark.line == node.end_mark.line:
+        new = text[:node.start_mark.index] + _scalar(data_dir) + text[node.end_mark.index:]
+    if new is None or yaml.safe_load(new) != want:  # no dataDir line: write the document anew
+        new = yaml.safe_dump(want, sort_keys=False, default_flow_style=False)
+    if yaml.safe_load(new) != want:  # pragma: no cover - safe_dump round-trips safe_load
+        raise ManifestError("could not write etcd.local.dataDir without changing other fields")
+    return new
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"etcd_manifest_member": etcd_manifest_member,
                 "etcd_manifest_point": etcd_manifest_point,
-                "etcd_restore_data_dir": etcd_restore_data_dir}
+                "etcd_restore_data_dir": etcd_restore_data_dir,
+                "kubeadm_config_data_dir": kubeadm_config_data_dir}
