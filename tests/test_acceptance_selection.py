@@ -1,0 +1,47 @@
+"""The issues' acceptance commands select what they promise. Test names are the interface
+here: a new test whose name happens to contain "kubeadm" and "ha" (as in "that") would
+silently join the cluster scenarios, so the selections are pinned."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def selected(expression: str) -> list[str]:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q",
+                           "-p", "no:cacheprovider", "-k", expression, "tests"],
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return sorted(line for line in proc.stdout.splitlines() if "::" in line)
+
+
+@pytest.mark.parametrize(("expression", "expected"), [
+    ("kubeadm and (single or worker or ha)", [
+        "tests/test_cluster_kubeadm.py::test_kubeadm_control_plane_and_worker_simulated",
+        "tests/test_cluster_kubeadm.py::test_kubeadm_ha_three_control_planes_simulated",
+        "tests/test_cluster_kubeadm.py::test_kubeadm_single_node_simulated",
+    ]),
+    ("pebble or acme", [
+        "tests/test_acme_pebble.py::test_acme_certs_issue_bad_input_exits_2",
+        "tests/test_acme_pebble.py::test_acme_issue_checks_pure",
+        "tests/test_acme_pebble.py::test_acme_pebble_issue_serve_and_timer_renewal[dns-01]",
+        "tests/test_acme_pebble.py::test_acme_pebble_issue_serve_and_timer_renewal[http-01]",
+    ]),
+], ids=["clusters", "certificates"])
+def test_acceptance_expression_selects_exactly(expression: str, expected: list[str]) -> None:
+    assert selected(expression) == expected
+
+
+def test_acceptance_upgrade_selects_every_upgrade_scenario() -> None:
+    chosen = set(selected("upgrade"))
+    scenarios = {f"tests/test_upgrade_simulated.py::{name}" for name in (
+        "test_upgrade_1_28_to_1_31_three_hops_simulated",
+        "test_upgrade_fault_at_every_step_pdb_and_killed_controller_resume_simulated",
+        "test_upgrade_single_node_refusals_lock_and_one_hop_simulated")}
+    assert scenarios <= chosen, scenarios - chosen
