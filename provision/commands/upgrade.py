@@ -119,6 +119,7 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
     is checked for every hop), asks, then runs each hop: etcd snapshot, control planes one at
     a time, workers in batches, verify. A failed or interrupted run resumes from the first
     unfinished step when the same command runs again. Refusals exit 2 and touch nothing.
+    In minikube mode each hop is `minikube start --kubernetes-version` as the minikube user.
 
     \b
     Examples:
@@ -156,6 +157,10 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
 
     opts = options()
     inv = load_valid_inventory(opts.inventory)
+    if inv.mode == "minikube":  # `minikube start --kubernetes-version`, one minor a hop
+        from provision.commands import upgrade_minikube
+
+        return upgrade_minikube.live(inv, target, plan_only, yes, opts.verbosity)
     check_groups(inv)
     output.echo("Discovering the cluster (read-only) ...")
     found, run = discover(inv, target, opts.verbosity)

@@ -1,0 +1,93 @@
+"""`provision upgrade` in minikube mode: discover the profile (read-only, as the minikube
+user), plan the hops (``provision/upgrade/minikube.py``), confirm, then one run of
+``playbooks/upgrade-minikube.yml`` per hop (`minikube start --kubernetes-version` as the
+docker-group user). A re-run at the target does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from provision import output
+from provision.errors import EXIT_FAILED, EXIT_OK
+
+
+def discover(inv: Any, verbosity: int) -> Any:
+    """(Profile, run) or (None, failed run): the read-only discovery playbook."""
+    from provision.paths import runs_dir
+    from provision.runner import run_playbook
+    from provision.upgrade.minikube import profile_from_report
+
+    base = runs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    report_dir = Path(tempfile.mkdtemp(prefix="upgrade-minikube-discovery-", dir=base))
+    try:
+        run = run_playbook(command="upgrade discover", playbook="upgrade-minikube-discover.yml",
+                           inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
+                           extravars={"minikube_upgrade_report_dir": str(report_dir)})
+        report = report_dir / "discovery.json"
+        if not run.ok or not report.exists():
+            return None, run
+        data = json.loads(report.read_text())
+        saved = run.run_dir / "discovery.json"
+        saved.write_text(json.dumps(data, indent=2))
+        return profile_from_report(data, f"discovery ({saved})"), run
+    finally:
+        for p in report_dir.iterdir():
+            p.unlink()
+        report_dir.rmdir()
+
+
+def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int) -> int:
+    """Discover, plan, confirm, run each hop, summarise."""
+    from provision.commands._common import print_summary
+    from provision.commands.upgrade import confirm
+    from provision.runner import run_playbook
+    from provision.upgrade.minikube import plan_json, plan_minikube, plan_table
+
+    output.echo("Discovering the minikube profile (read-only) ...")
+    profile, run = discover(inv, verbosity)
+    if profile is None:
+        print_summary(run)
+        output.echo("discovery failed: nothing was changed", err=True)
+        return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
+                                                  run_dir=str(run.run_dir), hosts=run.hosts,
+                                                  errors=run.errors))
+    plan = plan_minikube(profile, target)
+    output.echo(plan_table(profile, plan))
+    if plan_only or plan.nothing_to_do:
+        return output.finish(output.result_object(exit_code=EXIT_OK,
+                                                  plan=plan_json(profile, plan)))
+    if not confirm(yes):
+        output.echo("Not confirmed: nothing was changed.")
+        return output.finish(output.result_object(exit_code=EXIT_FAILED, errors=[
+            "not confirmed"], plan=plan_json(profile, plan)))
+    hops: list[dict[str, Any]] = []
+    for hop in plan.hops:
+        output.echo(f"hop {hop.index}/{len(plan.hops)}: minikube start --kubernetes-version="
+                    f"v{hop.target} as {profile.user} on {profile.host} ...")
+        began = time.monotonic()
+        result = run_playbook(command="upgrade minikube", playbook="upgrade-minikube.yml",
+                              inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
+                              extravars={"minikube_kubernetes_release": hop.target})
+        hops.append({"hop": hop.index, "to": hop.target, "ok": result.ok,
+                     "seconds": round(time.monotonic() - began, 1),
+                     "run_dir": str(result.run_dir)})
+        if not result.ok:
+            print_summary(result)
+            output.echo(f"hop {hop.index} to {hop.target} FAILED; the profile is at the last "
+                        "finished hop: run the same command again to continue.", err=True)
+            return output.finish(output.result_object(
+                exit_code=result.exit_code or EXIT_FAILED, plan=plan_json(profile, plan),
+                hops=hops, errors=result.errors))
+        output.echo(f"hop {hop.index} -> {hop.target}: ok in {hops[-1]['seconds']:.1f}s")
+    final = plan.target
+    output.echo(f"minikube now runs Kubernetes {'.'.join(map(str, final))}. Set "
+                f"kubernetes_version: \"{'.'.join(map(str, final))}\" in the inventory so a "
+                "later `provision bootstrap` keeps this release.")
+    return output.finish(output.result_object(exit_code=EXIT_OK, plan=plan_json(profile, plan),
+                                              hops=hops))
