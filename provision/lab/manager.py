@@ -30,7 +30,7 @@ from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
 
 MODES = ("kubeadm", "minikube")
 DEFAULT_USER = "provision"
-MAX_NODES = 9
+MAX_NODES = 16  # benchmarks/upgrade_sim.py runs 1 control plane + 10 workers
 # seconds until SSH must answer, by kind and arch (arm64 containers run under emulation)
 SSH_TIMEOUT = {("container", "amd64"): 180, ("container", "arm64"): 900,
                ("vm", "amd64"): 600, ("vm", "arm64"): 1800}
