@@ -53,28 +53,41 @@ def read_state_file(path: str) -> tuple[Any, Any]:
 
 def discover(inv: Any, target: str, verbosity: int) -> Any:
     """Run the read-only discovery playbook; (Discovery, None) or (None, failed RunResult)."""
-    import tempfile
-
-    from provision.paths import runs_dir
-    from provision.runner import run_playbook
     from provision.upgrade.discover import from_report
 
     minor = parse_version(target)
     assert minor is not None
+    data, saved, result = run_report_playbook(
+        inv, verbosity, "upgrade-discover.yml", "kubeadm_upgrade_report_dir",
+        {"kubeadm_upgrade_target_minor": minor[1]})
+    if data is None:
+        return None, result
+    return from_report(data, f"discovery ({saved})"), result
+
+
+def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str,
+                        extravars: dict[str, Any] | None = None) -> tuple[Any, Path, Any]:
+    """Run a read-only playbook that writes ``discovery.json`` into the directory named by
+    ``report_var``; keep a copy in the run dir. Returns (data or None, copy path, RunResult)."""
+    import tempfile
+
+    from provision.paths import runs_dir
+    from provision.runner import run_playbook
+
     base = runs_dir()
     base.mkdir(parents=True, exist_ok=True)
     report_dir = Path(tempfile.mkdtemp(prefix="upgrade-discovery-", dir=base))
     try:
-        result = run_playbook(command="upgrade discover", playbook="upgrade-discover.yml",
+        result = run_playbook(command="upgrade discover", playbook=playbook,
                               inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
-                              extravars={"kubeadm_upgrade_report_dir": str(report_dir),
-                                         "kubeadm_upgrade_target_minor": minor[1]})
+                              extravars={report_var: str(report_dir), **(extravars or {})})
         report = report_dir / "discovery.json"
+        saved = result.run_dir / "discovery.json"
         if not result.ok or not report.exists():
-            return None, result
+            return None, saved, result
         data = json.loads(report.read_text())
-        (result.run_dir / "discovery.json").write_text(json.dumps(data, indent=2))
-        return from_report(data, f"discovery ({result.run_dir / 'discovery.json'})"), result
+        saved.write_text(json.dumps(data, indent=2))
+        return data, saved, result
     finally:
         for p in report_dir.iterdir():
             p.unlink()

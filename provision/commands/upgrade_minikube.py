@@ -6,10 +6,7 @@ docker-group user). A re-run at the target does nothing.
 
 from __future__ import annotations
 
-import json
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 from provision import output
@@ -18,28 +15,14 @@ from provision.errors import EXIT_FAILED, EXIT_OK
 
 def discover(inv: Any, verbosity: int) -> Any:
     """(Profile, run) or (None, failed run): the read-only discovery playbook."""
-    from provision.paths import runs_dir
-    from provision.runner import run_playbook
+    from provision.commands.upgrade import run_report_playbook
     from provision.upgrade.minikube import profile_from_report
 
-    base = runs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    report_dir = Path(tempfile.mkdtemp(prefix="upgrade-minikube-discovery-", dir=base))
-    try:
-        run = run_playbook(command="upgrade discover", playbook="upgrade-minikube-discover.yml",
-                           inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
-                           extravars={"minikube_upgrade_report_dir": str(report_dir)})
-        report = report_dir / "discovery.json"
-        if not run.ok or not report.exists():
-            return None, run
-        data = json.loads(report.read_text())
-        saved = run.run_dir / "discovery.json"
-        saved.write_text(json.dumps(data, indent=2))
-        return profile_from_report(data, f"discovery ({saved})"), run
-    finally:
-        for p in report_dir.iterdir():
-            p.unlink()
-        report_dir.rmdir()
+    data, saved, run = run_report_playbook(inv, verbosity, "upgrade-minikube-discover.yml",
+                                           "minikube_upgrade_report_dir")
+    if data is None:
+        return None, run
+    return profile_from_report(data, f"discovery ({saved})"), run
 
 
 def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int) -> int:
