@@ -294,7 +294,8 @@ def restore(which: str, data_dir: str | None, yes: bool) -> int:
     Checks first (sha256 against the sidecar, `etcdutl snapshot status`) and refuses before
     touching anything; then moves the kube-apiserver and etcd manifests aside, restores into
     a NEW data dir (the old one is kept), points the etcd manifest at it (new cluster token),
-    moves the manifests back, waits for etcd and the API server and restarts the kubelet.
+    moves the manifests back, waits for etcd and the API server and restarts the kubelet;
+    finally sets etcd.local.dataDir in the kubeadm-config ConfigMap to the new data dir.
     """
     from provision.validate import load_valid_inventory
 
