@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 import sys
 from pathlib import Path
@@ -132,3 +133,20 @@ def test_runner_checks_ssh_host_keys(tmp_path, monkeypatch):
             assert result.exit_code == expect, result.errors
             if expect == 3:
                 assert "Host key verification failed" in result.failures[0].message
+
+
+def test_ansible_cfg_as_ansible_reads_it_checks_host_keys_and_retries_dropped_ssh():
+    """What ansible-core itself reads from the project's ansible.cfg (``ansible-config dump``),
+    not the file's text: SSH host keys are checked and a dropped connection is retried."""
+    import shutil
+    import subprocess
+
+    cfg = Path(__file__).resolve().parent.parent / "ansible.cfg"
+    tool = shutil.which("ansible-config", path=str(Path(sys.executable).parent)) or "ansible-config"
+    out = subprocess.run([tool, "dump", "--only-changed", "-t", "connection"],
+                         env={**os.environ, "ANSIBLE_CONFIG": str(cfg)}, capture_output=True,
+                         text=True, check=True, timeout=120).stdout
+    ssh = out.split("\nssh:\n", 1)[1]
+    assert f"host_key_checking({cfg}) = True" in ssh
+    assert f"reconnection_retries({cfg}) = 3" in ssh
+    assert "StrictHostKeyChecking=no" not in out and "UserKnownHostsFile=/dev/null" not in out
