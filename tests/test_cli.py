@@ -1,8 +1,7 @@
-"""The CLI surface: help, version, lazy imports, not-built commands, init, completion."""
+"""The CLI surface: help, version, lazy imports, init, completion."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -38,8 +37,7 @@ def test_version(capsys):
 def test_every_command_has_help_with_an_example(name, capsys):
     code, out, _ = run([name, "--help"], capsys)
     assert code == 0
-    if "not built yet" not in out.lower() and "Not built yet" not in out:
-        assert "Example" in out, f"provision {name} --help has no example"
+    assert "Example" in out, f"provision {name} --help has no example"
 
 
 def test_help_imports_nothing_heavy():
@@ -51,14 +49,6 @@ def test_help_imports_nothing_heavy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert "HEAVY []" in out
-
-
-@pytest.mark.parametrize("name", ["status"])
-def test_not_built_commands_say_so_and_exit_2(name, capsys):
-    code, out, err = run(["--json", name], capsys)
-    assert code == 2
-    assert f"provision {name}: not built yet" in err
-    assert json.loads(out)["exit_code"] == 2
 
 
 def test_env_var_sets_global_option(tmp_path, capsys, monkeypatch):

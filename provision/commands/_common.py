@@ -1,4 +1,4 @@
-"""Shared plumbing for commands: options, not-yet-built commands, run-and-report."""
+"""Shared plumbing for commands: options, run-and-report."""
 
 from __future__ import annotations
 
@@ -8,19 +8,11 @@ import click
 
 from provision import output
 from provision.context import Options
-from provision.errors import EXIT_USAGE
 
 
 def options() -> Options:
     ctx = click.get_current_context()
     return ctx.find_object(Options) or Options()
-
-
-def not_built(command: str, issue: str) -> int:
-    """A registered command whose issue is still open: say so in one line, exit 2."""
-    output.echo(f"provision {command}: not built yet ({issue}); nothing was done", err=True)
-    return output.finish(output.result_object(command=command, exit_code=EXIT_USAGE,
-                                              errors=[f"{command} is not built yet"]))
 
 
 def print_summary(result: Any) -> None:

@@ -66,9 +66,13 @@ def discover(inv: Any, target: str, verbosity: int) -> Any:
 
 
 def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str,
-                        extravars: dict[str, Any] | None = None) -> tuple[Any, Path, Any]:
+                        extravars: dict[str, Any] | None = None, *,
+                        command: str = "upgrade discover",
+                        accept_failed: bool = False) -> tuple[Any, Path, Any]:
     """Run a read-only playbook that writes ``discovery.json`` into the directory named by
-    ``report_var``; keep a copy in the run dir. Returns (data or None, copy path, RunResult)."""
+    ``report_var``; keep a copy in the run dir. Returns (data or None, copy path, RunResult).
+    ``accept_failed``: return a report written despite failed or unreachable hosts too
+    (`provision status` shows what it got)."""
     import tempfile
 
     from provision.paths import runs_dir
@@ -78,12 +82,12 @@ def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str
     base.mkdir(parents=True, exist_ok=True)
     report_dir = Path(tempfile.mkdtemp(prefix="upgrade-discovery-", dir=base))
     try:
-        result = run_playbook(command="upgrade discover", playbook=playbook,
+        result = run_playbook(command=command, playbook=playbook,
                               inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
                               extravars={report_var: str(report_dir), **(extravars or {})})
         report = report_dir / "discovery.json"
         saved = result.run_dir / "discovery.json"
-        if not result.ok or not report.exists():
+        if not (result.ok or accept_failed) or not report.exists():
             return None, saved, result
         data = json.loads(report.read_text())
         saved.write_text(json.dumps(data, indent=2))
