@@ -283,7 +283,10 @@ def _check_hosts(inv: Inventory) -> list[str]:
     for name, host in inv.hosts.items():
         if host.connection in ("local", "docker"):
             continue
-        endpoint = (host.address, host.port)
+        try:
+            endpoint = (host.address, host.port)
+        except (TypeError, ValueError):
+            continue  # a bad ansible_port is reported by the per-key checks
         if endpoint in seen:
             errors.append(f"{_host_where(inv, host, 'ansible_host')}: host {name}: "
                           f"{host.address}:{host.port} is the same host as '{seen[endpoint]}' "

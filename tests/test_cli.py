@@ -140,3 +140,18 @@ def test_example_inventories_are_valid(name, capsys):
 
     code, out, err = run(["-i", str(REPO_ROOT / "inventory" / name), "validate"], capsys)
     assert code == 0, err
+
+
+def test_a_non_numeric_ssh_port_is_a_validation_error_not_a_crash(tmp_path, capsys):
+    """`ansible_port: seventy` once crashed the duplicate-endpoint check with a ValueError;
+    it must be one clear error naming the file, host and key (exit 2)."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  vars:\n    provision_mode: minikube\n  children:\n"
+                   "    control_plane:\n      hosts:\n        cp1:\n"
+                   "          ansible_host: 10.0.0.10\n          ansible_user: ubuntu\n"
+                   "          ansible_port: seventy\n")
+    code, out, err = run(["-i", str(inv), "validate"], capsys)
+    assert code == 2, (out, err)
+    lines = [line for line in (out + err).splitlines() if "ansible_port" in line]
+    assert lines and str(inv) in lines[0] and "cp1" in lines[0], out + err
+    assert "Traceback" not in out + err
