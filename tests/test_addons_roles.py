@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from simulator.fixtures import lab_sh
+from test_simulator_lab import INIT_CONFIG
 
 from provision.runner import run_playbook
 
@@ -236,18 +237,6 @@ def test_argument_specs_refuse_wrong_types_before_any_task(tmp_path: Path, role:
 
 # --- the roles against the simulator on a real lab host ---------------------------------------
 
-KUBEADM = """\
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: InitConfiguration
-nodeRegistration:
-  criSocket: unix:///var/run/containerd/containerd.sock
----
-apiVersion: kubeadm.k8s.io/v1beta4
-kind: ClusterConfiguration
-kubernetesVersion: v1.31.2
-networking:
-  podSubnet: 10.244.0.0/16
-"""
 FIXTURE_DIR = "/root/addons-fixtures"
 
 
@@ -260,7 +249,7 @@ def simulated_cluster(sim_lab_node: Any) -> tuple[Any, str]:
     `kubeadm init` (the sim_lab_node fixture); the fixture manifests copied to the host
     (nothing can be downloaded here). Returns (lab, host)."""
     node = sim_lab_node(require_cni=False, require_cri=False, deployment_ready_seconds=4.0)
-    node.bootstrap(KUBEADM, "1.31.2")
+    node.bootstrap(INIT_CONFIG, "1.31.2")
     # one node runs everything (like kubeadm_control_plane_schedulable without workers)
     node.sh("k='kubectl --kubeconfig /etc/kubernetes/admin.conf'; n=$(hostname | tr A-Z a-z); "
             "for i in $(seq 60); do $k get node $n >/dev/null 2>&1 && break; sleep 1; done; "

@@ -14,24 +14,15 @@ from __future__ import annotations
 import pytest
 from test_inventory_validation import (  # noqa: F401 - fixtures
     ONE_CP,
-    assert_no_connection,
+    assert_refused,
     gv,
+    host,
+    hosts_text,
     listener,
     no_contact,
-    run_cli,
-    write_inventory,
 )
 
-CP_AND_WORKER = """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts:
-        w1: {ansible_host: 10.244.3.7, ansible_port: PORT}
-"""
+CP_AND_WORKER = hosts_text(host("cp1"), workers=(host("w1", "10.244.3.7"),))
 
 
 # (id, hosts.yml, extra files, expected message with {inv} for the inventory dir)
@@ -78,11 +69,4 @@ CASES = [
 def test_bad_cluster_inventory_is_refused_before_contact(tmp_path, capsys, listener,  # noqa: F811
                                                          no_contact,  # noqa: F811
                                                          hosts_yml, files, expected):
-    port = listener.getsockname()[1]
-    inv = write_inventory(tmp_path, port, hosts_yml, files)
-    code, out, err = run_cli(["-i", str(inv), "bootstrap"], capsys)
-    assert code == 2, err
-    lines = [line.removeprefix("error: ") for line in err.splitlines()
-             if line.startswith("error: ")]
-    assert expected.format(inv=inv) in lines, err
-    assert_no_connection(listener)
+    assert_refused(tmp_path, capsys, listener, ["bootstrap"], hosts_yml, files, expected)

@@ -22,7 +22,13 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import etcd_bin_dir, free_port, make_pki, registry_items, start_etcd  # noqa: E402
+from etcd_support import (  # noqa: E402
+    etcd_bin_dir,
+    make_pki,
+    moto_s3,
+    registry_items,
+    start_etcd,
+)
 
 pytestmark = pytest.mark.etcd
 
@@ -261,21 +267,7 @@ def test_off_host_copies_and_remote_retention_with_moto(tmp_path, etcd):
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if rclone is None or moto is None:
         pytest.skip("needs Debian rclone and PyPI moto[server]")
-    import boto3
-
-    port = free_port()
-    server = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        endpoint = f"http://127.0.0.1:{port}"
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-        for _ in range(100):
-            try:
-                s3.create_bucket(Bucket="backups")
-                break
-            except Exception:  # noqa: BLE001 - server still starting
-                time.sleep(0.1)
+    with moto_s3(moto) as (endpoint, s3):
         s3.put_object(Bucket="backups", Key="etcd/etcd-test-cp1-20200101T000000Z.db",
                       Body=b"not ours: no sidecar")
         rc_conf = tmp_path / "rclone.conf"
@@ -296,9 +288,6 @@ def test_off_host_copies_and_remote_retention_with_moto(tmp_path, etcd):
         assert body == (tmp_path / "backups" / made[-1]).read_bytes()
         rc, out, _ = tool(cfg, "list", "--remote")
         assert rc == 0 and {r["file"] for r in out["remote"] if r["verified"]} == set(made[-2:])
-    finally:
-        server.terminate()
-        server.wait(10)
 
 
 def test_restore_into_a_new_data_dir_brings_back_the_snapshot(tmp_path, etcd):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,12 +21,18 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import DirServer, etcd_bin_dir, make_pki, release_dir  # noqa: E402
+from etcd_support import (  # noqa: E402
+    DirServer,
+    etcd_bin_dir,
+    etcd_files_tasks,
+    etcd_unit_tasks,
+    make_pki,
+    moto_s3,
+    node_py,
+    release_dir,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.etcd]
-
-HERE = Path(__file__).parent
-PKI = "/etc/kubernetes/pki/etcd"
 
 SETUP = """
 - name: Run a kubeadm-like etcd with TLS on the lab host
@@ -35,73 +40,9 @@ SETUP = """
   become: true
   gather_facts: false
   tasks:
-    - name: Copy the etcd PKI in the kubeadm layout
-      ansible.builtin.copy:
-        src: "{{ pki_src }}/"
-        dest: /etc/kubernetes/pki/etcd/
-        mode: "0600"
-    - name: Create the etcd server directory
-      ansible.builtin.file:
-        path: /opt/etcd-server
-        state: directory
-        mode: "0755"
-    - name: Download the etcd server binary (an external-etcd-like node has etcd installed)
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd"
-        dest: /usr/local/bin/etcd
-        mode: "0755"
-    - name: Download the key loader
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd_support.py"
-        dest: /opt/etcd-server/etcd_support.py
-        mode: "0644"
-    - name: Write the etcd unit
-      vars:
-        peer: "{{ peer_ips[inventory_hostname] | default('127.0.0.1') }}"
-        members: "{{ initial_cluster or inventory_hostname ~ '=https://' ~ peer ~ ':2380' }}"
-      ansible.builtin.copy:
-        dest: /etc/systemd/system/etcd.service
-        mode: "0644"
-        content: |
-          [Service]
-          ExecStart=/usr/local/bin/etcd --name {{ inventory_hostname }} \\
-            --data-dir /var/lib/etcd \\
-            --listen-client-urls https://127.0.0.1:2379 \\
-            --advertise-client-urls https://127.0.0.1:2379 \\
-            --listen-peer-urls https://{{ peer }}:2380 \\
-            --initial-advertise-peer-urls https://{{ peer }}:2380 \\
-            --initial-cluster {{ members }} \\
-            --client-cert-auth --trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
-            --cert-file /etc/kubernetes/pki/etcd/server.crt \\
-            --key-file /etc/kubernetes/pki/etcd/server.key \\
-            --peer-client-cert-auth --peer-trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
-            --peer-cert-file /etc/kubernetes/pki/etcd/peer.crt \\
-            --peer-key-file /etc/kubernetes/pki/etcd/peer.key
-    - name: Start etcd
-      ansible.builtin.systemd_service:
-        name: etcd
-        state: started
-        daemon_reload: true
-    - name: Write keys under /registry
-      run_once: true
-      ansible.builtin.command:
-        chdir: /opt/etcd-server
-        argv:
-          - python3
-          - -c
-          - |
-            import time; from pathlib import Path; import etcd_support as s
-            e = s.Etcd(bin_dir=Path("/"), data_dir=Path("/var/lib/etcd"),
-                       pki=s.Pki(Path("/etc/kubernetes/pki/etcd")), client_port=2379,
-                       peer_port=2380, log=Path("/dev/null"))
-            for _ in range(600):
-                try:
-                    e.count(); break
-                except OSError:
-                    time.sleep(0.1)
-            print(e.put_many(s.registry_items({{ nkeys }})))
-      changed_when: true
-"""
+""" + etcd_files_tasks() + etcd_unit_tasks(
+    peer="{{ peer_ips[inventory_hostname] | default('127.0.0.1') }}",
+    members="{{ initial_cluster or inventory_hostname ~ '=https://' ~ peer ~ ':2380' }}")
 
 
 def _gateway(lab) -> str:
@@ -132,12 +73,6 @@ def _wait(lab, command: str, expected: str, timeout: float) -> bool:
     return False
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _setup(lab, tmp_path: Path, play: str, extravars: dict, hosts: tuple[str, ...] = (),
            bins: Path | None = None, version: str = "3.5.1", group_vars: dict | None = None):
     """PKI, release tarball served on the lab gateway, the setup play, the group_vars."""
@@ -156,8 +91,9 @@ def _setup(lab, tmp_path: Path, play: str, extravars: dict, hosts: tuple[str, ..
         res = run_playbook(command="test etcd setup", playbook=str(path),
                            inventory=lab.inventory, quiet=True,
                            extravars={"pki_src": str(tmp_path / "pki"), "files_url": server.url,
-                                      "nkeys": 3000, **extravars})
+                                      **extravars})
         assert res.ok, res.errors
+        assert int(node_py(lab, "lab-1", "print(e.put_many(s.registry_items(3000)))")) > 1
         gv = lab.inventory_dir / "group_vars" / "control_plane.yml"
         gv.write_text(yaml.safe_dump(group_vars if group_vars is not None else {
             "cluster_name": "lab", "etcd_version": version,
@@ -244,25 +180,11 @@ def test_schedule_fires_retains_and_uploads(etcd_lab, tmp_path):
     moto = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if moto is None:
         pytest.skip("moto[server] is not installed")
-    gw, port = _gateway(lab), _free_port()
-    log = (tmp_path / "moto.log").open("w")
-    server = subprocess.Popen([moto, "-H", gw, "-p", str(port)], stdout=log,
-                              stderr=subprocess.STDOUT)
-    try:
-        import boto3
-
-        s3 = boto3.client("s3", endpoint_url=f"http://{gw}:{port}", region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-        for _ in range(50):
-            try:
-                s3.create_bucket(Bucket="backups")
-                break
-            except Exception:  # noqa: BLE001 - server still starting
-                time.sleep(0.2)
+    with moto_s3(moto, _gateway(lab), tmp_path / "moto.log") as (endpoint, s3):
         gv = lab.inventory_dir / "group_vars" / "control_plane.yml"
         data = yaml.safe_load(gv.read_text())
         data.update(etcd_backup_s3_bucket="backups", etcd_backup_s3_prefix="etcd",
-                    etcd_backup_s3_endpoint=f"http://{gw}:{port}",
+                    etcd_backup_s3_endpoint=endpoint,
                     etcd_backup_s3_access_key="testing", etcd_backup_s3_secret_key="testing")
         gv.write_text(yaml.safe_dump(data))
         args = ("schedule", "--every", "20s", "--keep", "2", "--randomized-delay", "0")
@@ -315,10 +237,6 @@ def test_schedule_fires_retains_and_uploads(etcd_lab, tmp_path):
         while saved() <= before and time.monotonic() < deadline:
             time.sleep(3)
         assert saved() > before
-    finally:
-        server.terminate()
-        server.wait(10)
-        log.close()
 
 
 @pytest.mark.slow

@@ -15,7 +15,6 @@ before the snapshot and not the data after it; every old data dir is kept.
 from __future__ import annotations
 
 import json
-import shlex
 import sys
 import tarfile
 from pathlib import Path
@@ -25,11 +24,12 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from etcd_support import (  # noqa: E402
-    NODE_CLIENT,
     DirServer,
     etcd_bin_dir,
+    etcd_files_tasks,
     kubeadm_etcd_manifest,
     make_pki,
+    node_py,
     release_dir,
 )
 from simulator.fixtures import lab_gateway  # noqa: E402
@@ -45,23 +45,13 @@ SETUP = """
   become: true
   gather_facts: false
   tasks:
-    - name: Copy the etcd PKI
-      ansible.builtin.copy:
-        src: "{{ pki_src }}/"
-        dest: /etc/kubernetes/pki/etcd/
-        mode: "0600"
-    - name: Download the etcd server binary (what the etcd image would hold)
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd"
-        dest: /usr/local/bin/etcd
-        mode: "0755"
-    - name: Create the directories
+""" + etcd_files_tasks() + """\
+    - name: Create the kubelet's directories
       ansible.builtin.file:
         path: "{{ item }}"
         state: directory
         mode: "0755"
-      loop: [/usr/lib/k8s-sim/kubelet, /var/lib/kubelet, /etc/kubernetes/manifests,
-             /opt/etcd-test]
+      loop: [/usr/lib/k8s-sim/kubelet, /var/lib/kubelet, /etc/kubernetes/manifests]
     - name: Install the simulated kubelet program (as its .deb does)
       ansible.builtin.unarchive:
         src: "{{ kubelet_tar }}"
@@ -96,11 +86,6 @@ SETUP = """
             ExecStart=/usr/bin/kubelet
             Restart=always
             RestartSec=2
-    - name: Download the test client
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd_support.py"
-        dest: /opt/etcd-test/etcd_support.py
-        mode: "0644"
     - name: Write the etcd manifest kubeadm would write for this member
       ansible.builtin.copy:
         content: "{{ manifests[inventory_hostname] | to_nice_yaml(indent=2, sort_keys=false) }}"
@@ -117,13 +102,6 @@ SETUP = """
         host: 127.0.0.1
         timeout: 120
 """
-
-
-def node_py(lab, host: str, code: str) -> str:
-    script = NODE_CLIENT.format(port=2379) + code
-    proc = lab.ssh(host, f"cd /opt/etcd-test && sudo python3 -c {shlex.quote(script)}")
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
 
 
 def cluster_view(lab, host: str) -> dict:

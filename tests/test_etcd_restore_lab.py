@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 import sys
 from pathlib import Path
 
@@ -26,12 +25,13 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 from etcd_support import (  # noqa: E402
-    NODE_CLIENT,
     DirServer,
     etcd_bin_dir,
+    etcd_files_tasks,
     kubeadm_apiserver_manifest,
     kubeadm_etcd_manifest,
     make_pki,
+    node_py,
     release_dir,
 )
 from test_simulator_lab import CONFIG, install, sh, use_repo  # noqa: E402
@@ -58,11 +58,7 @@ SETUP = """
   become: true
   gather_facts: false
   tasks:
-    - name: Copy the etcd PKI
-      ansible.builtin.copy:
-        src: "{{ etcd_pki }}/"
-        dest: /etc/kubernetes/pki/etcd/
-        mode: "0600"
+""" + etcd_files_tasks() + """\
     - name: Copy the API server's certificates
       ansible.builtin.copy:
         src: "{{ item.src }}"
@@ -72,23 +68,8 @@ SETUP = """
         - {src: "{{ k8s_pki }}/ca.crt", dest: ca.crt}
         - {src: "{{ k8s_pki }}/server.crt", dest: apiserver.crt}
         - {src: "{{ k8s_pki }}/server.key", dest: apiserver.key}
-        - {src: "{{ etcd_pki }}/healthcheck-client.crt", dest: apiserver-etcd-client.crt}
-        - {src: "{{ etcd_pki }}/healthcheck-client.key", dest: apiserver-etcd-client.key}
-    - name: Download the etcd server binary (what the etcd image would hold)
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd"
-        dest: /usr/local/bin/etcd
-        mode: "0755"
-    - name: Create the test client directory
-      ansible.builtin.file:
-        path: /opt/etcd-test
-        state: directory
-        mode: "0755"
-    - name: Download the test client
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd_support.py"
-        dest: /opt/etcd-test/etcd_support.py
-        mode: "0644"
+        - {src: "{{ pki_src }}/healthcheck-client.crt", dest: apiserver-etcd-client.crt}
+        - {src: "{{ pki_src }}/healthcheck-client.key", dest: apiserver-etcd-client.key}
     - name: Write the static pod manifests kubeadm would write
       ansible.builtin.copy:
         content: "{{ item.value | to_nice_yaml(indent=2, sort_keys=false) }}"
@@ -121,16 +102,8 @@ SETUP = """
 """
 
 
-def node_py(lab, code: str) -> str:
-    """Run Python on lab-1 next to etcd_support.py (a client of the local etcd on :2379)."""
-    script = NODE_CLIENT.format(port=2379) + code
-    proc = lab.ssh("lab-1", f"cd /opt/etcd-test && sudo python3 -c {shlex.quote(script)}")
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
 def count(lab, prefix: str) -> int:
-    return int(node_py(lab, f"print(e.count({prefix!r})[0])"))
+    return int(node_py(lab, "lab-1", f"print(e.count({prefix!r})[0])"))
 
 
 def node_state(lab) -> dict:
@@ -180,12 +153,12 @@ def restore_lab(lab_host, k8s_sim, tmp_path):
         play.write_text(SETUP)
         res = run_playbook(command="test etcd restore setup", playbook=str(play),
                            inventory=lab.inventory, quiet=True, extravars={
-                               "etcd_pki": str(tmp_path / "etcd-pki"),
+                               "pki_src": str(tmp_path / "etcd-pki"),
                                "k8s_pki": str(tmp_path / "k8s-pki"), "files_url": server.url,
                                "manifests": {"etcd": kubeadm_etcd_manifest(host, ip),
                                              "kube-apiserver": kubeadm_apiserver_manifest(ip)}})
         assert res.ok, res.errors
-        rev = node_py(lab, "print(e.put_many(s.registry_items(3000)))")
+        rev = node_py(lab, "lab-1", "print(e.put_many(s.registry_items(3000)))")
         assert int(rev) > 1
         (lab.inventory_dir / "group_vars" / "control_plane.yml").write_text(yaml.safe_dump({
             "cluster_name": "lab", "etcd_version": "3.5.1",
@@ -201,7 +174,7 @@ def test_restore_on_a_simulated_kubeadm_node_with_real_etcd(restore_lab):
     rc, obj, err = cli_json(lab, "snapshot", "--tag", "before")
     assert rc == 0, (obj, err)
     snap = Path(obj["snapshots"]["lab-1"]["snapshot"])
-    node_py(lab, "e.put_many([('/registry/secrets/default/after-snapshot', b'late')])")
+    node_py(lab, "lab-1", "e.put_many([('/registry/secrets/default/after-snapshot', b'late')])")
     assert count(lab, "/registry/secrets/default/after-snapshot") == 1
     rc, obj, err = cli_json(lab, "fetch", "--dest", str(tmp_path / "fetched"))
     assert rc == 0, (obj, err)

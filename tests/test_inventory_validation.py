@@ -67,26 +67,42 @@ def write_inventory(root: Path, port: int, hosts_yml: str, files: dict[str, str]
     return inv
 
 
-ONE_CP = """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts: {}
-"""
+def assert_refused(tmp_path: Path, capsys, listener: socket.socket, args: list[str],
+                   hosts_yml: str, files: dict[str, str], expected: str) -> None:
+    """``provision -i INV *args`` on a written inventory exits 2 with ``expected`` ({inv}:
+    the inventory dir, PORT: the listener's port) as one of its error lines, and no host is
+    contacted."""
+    port = listener.getsockname()[1]
+    inv = write_inventory(tmp_path, port, hosts_yml, files)
+    code, out, err = run_cli(["-i", str(inv), *args], capsys)
+    assert code == 2, err
+    lines = [line.removeprefix("error: ") for line in err.splitlines()
+             if line.startswith("error: ")]
+    assert expected.format(inv=inv).replace("PORT", str(port)) in lines, err
+    assert_no_connection(listener)
 
-CP_AND_WORKER = """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts:
-        w1: {ansible_host: 127.0.0.2, ansible_port: PORT}
-"""
+
+def host(name: str, address: str = "127.0.0.1", port: str = "PORT") -> str:
+    return f"{name}: {{ansible_host: {address}, ansible_port: {port}}}"
+
+
+def hosts_text(*control_plane: str, workers: tuple[str, ...] | None = None,
+              cp_vars: str = "") -> str:
+    """hosts.yml text: host lines (see :func:`host`) under control_plane (hosts.yml line 5 is
+    the first), then ``cp_vars`` lines as its vars, then a workers group if ``workers`` is
+    given (``()``: no hosts)."""
+    text = "all:\n  children:\n    control_plane:\n      hosts:\n"
+    text += "".join(f"        {h}\n" for h in control_plane)
+    if cp_vars:
+        text += "      vars:\n" + "".join(f"        {v}\n" for v in cp_vars.splitlines())
+    if workers is not None:
+        text += "    workers:\n      hosts:" + ("\n" if workers else " {}\n")
+        text += "".join(f"        {h}\n" for h in workers)
+    return text
+
+
+ONE_CP = hosts_text(host("cp1"), workers=())
+CP_AND_WORKER = hosts_text(host("cp1"), workers=(host("w1", "127.0.0.2"),))
 
 
 def gv(text: str) -> dict[str, str]:
@@ -98,24 +114,13 @@ CASES = [
     ("typo-all", ONE_CP, gv("kubernets_version: '1.31'\n"),
      "{inv}/group_vars/all.yml:1: group all: kubernets_version: unknown variable; "
      "did you mean kubernetes_version?"),
-    ("typo-host", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_hots: 127.0.0.1, ansible_port: PORT}
-""", {}, "{inv}/hosts.yml:5: host cp1: ansible_hots: unknown variable; "
-        "did you mean ansible_host?"),
-    ("typo-group-vars-in-hosts", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-      vars:
-        metalb_addresses: [10.0.0.200-10.0.0.210]
-""", {}, "{inv}/hosts.yml:7: group control_plane: metalb_addresses: unknown variable; "
-        "did you mean metallb_addresses?"),
+    ("typo-host", hosts_text("cp1: {ansible_hots: 127.0.0.1, ansible_port: PORT}"), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_hots: unknown variable; "
+     "did you mean ansible_host?"),
+    ("typo-group-vars-in-hosts",
+     hosts_text(host("cp1"), cp_vars="metalb_addresses: [10.0.0.200-10.0.0.210]"), {},
+     "{inv}/hosts.yml:7: group control_plane: metalb_addresses: unknown variable; "
+     "did you mean metallb_addresses?"),
     ("group-key-typo", """\
 all:
   children:
@@ -187,13 +192,8 @@ all:
     ("users-not-list", ONE_CP, gv("docker_users: ubuntu\n"),
      "{inv}/group_vars/all.yml:1: group all: docker_users: expected a list, "
      "got a string 'ubuntu'"),
-    ("port-range", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: 70000}
-""", {}, "{inv}/hosts.yml:5: host cp1: ansible_port: expected a port 1-65535, got 70000"),
+    ("port-range", hosts_text(host("cp1", port="70000")), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_port: expected a port 1-65535, got 70000"),
     ("minikube-two-hosts", CP_AND_WORKER, gv("provision_mode: minikube\n"),
      "{inv}/hosts.yml: provision_mode: minikube runs on exactly one host, the inventory has "
      "2 (cp1, w1)"),
@@ -205,17 +205,9 @@ all:
         w1: {ansible_host: 127.0.0.1, ansible_port: PORT}
 """, {}, "{inv}/hosts.yml: group control_plane: kubeadm mode needs at least one "
         "control-plane host (all.children.control_plane.hosts)"),
-    ("same-host-twice", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts:
-        w1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-""", {}, "{inv}/hosts.yml:8: host w1: host w1: 127.0.0.1:PORT is the same host as 'cp1' "
-        "under another name"),
+    ("same-host-twice", hosts_text(host("cp1"), workers=(host("w1"),)), {},
+     "{inv}/hosts.yml:8: host w1: host w1: 127.0.0.1:PORT is the same host as 'cp1' "
+     "under another name"),
     ("missing-key", ONE_CP, gv("ansible_ssh_private_key_file: /nonexistent/id_ed25519\n"),
      "{inv}/group_vars/all.yml:1: group all: host cp1: ansible_ssh_private_key_file: "
      "/nonexistent/id_ed25519 does not exist"),
@@ -228,25 +220,12 @@ all:
     ("host-vars-unknown-host", ONE_CP, {"host_vars/cp2.yml": "ansible_port: 2222\n"},
      "{inv}/host_vars/cp2.yml: host_vars for 'cp2', which is not a host of the inventory; "
      "did you mean cp1?"),
-    ("cp-and-worker", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 127.0.0.1, ansible_port: PORT}
-    workers:
-      hosts:
-        cp1:
-""", {}, "{inv}/hosts.yml: host cp1: is in both control_plane and workers; a control plane "
-        "without workers runs workloads itself"),
-    ("pod-cidr-has-node", """\
-all:
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 10.244.1.5, ansible_port: PORT}
-""", {}, "{inv}/hosts.yml: host cp1: pod_cidr 10.244.0.0/16 contains the address 10.244.1.5 "
-        "of host cp1: pods would shadow the node network"),
+    ("cp-and-worker", hosts_text(host("cp1"), workers=("cp1:",)), {},
+     "{inv}/hosts.yml: host cp1: is in both control_plane and workers; a control plane "
+     "without workers runs workloads itself"),
+    ("pod-cidr-has-node", hosts_text(host("cp1", "10.244.1.5")), {},
+     "{inv}/hosts.yml: host cp1: pod_cidr 10.244.0.0/16 contains the address 10.244.1.5 "
+     "of host cp1: pods would shadow the node network"),
     ("ipvs-strictarp-off", ONE_CP,
      gv("kube_proxy_mode: ipvs\nmetallb_addresses: [10.0.0.200-10.0.0.210]\n"
         "metallb_strict_arp: false\n"),
@@ -270,14 +249,7 @@ all:
                          [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_inventory_is_refused_before_contact(tmp_path, capsys, listener, no_contact,
                                                  command, hosts_yml, files, expected):
-    port = listener.getsockname()[1]
-    inv = write_inventory(tmp_path, port, hosts_yml, files)
-    code, out, err = run_cli(["-i", str(inv), command], capsys)
-    assert code == 2, err
-    lines = [line.removeprefix("error: ") for line in err.splitlines()
-             if line.startswith("error: ")]
-    assert expected.format(inv=inv).replace("PORT", str(port)) in lines, err
-    assert_no_connection(listener)
+    assert_refused(tmp_path, capsys, listener, [command], hosts_yml, files, expected)
 
 
 def test_case_count_meets_the_bar():
@@ -319,8 +291,7 @@ def test_lab_inventory_before_lab_up(capsys, monkeypatch, tmp_path):
 
 
 def test_even_control_planes_warns_but_passes(tmp_path, capsys, listener):
-    hosts = "all:\n  children:\n    control_plane:\n      hosts:\n" + "".join(
-        f"        cp{i}: {{ansible_host: 127.0.0.{i}, ansible_port: PORT}}\n" for i in (1, 2))
+    hosts = hosts_text(host("cp1"), host("cp2", "127.0.0.2"))
     inv = write_inventory(tmp_path, listener.getsockname()[1], hosts, {})
     code, out, err = run_cli(["-i", str(inv), "validate"], capsys)
     assert code == 0, err
@@ -345,8 +316,5 @@ def test_valid_inventory_passes(tmp_path, capsys, listener):
 ])
 def test_bad_limit_is_refused_before_contact(tmp_path, capsys, listener, no_contact, limit,
                                              expected):
-    inv = write_inventory(tmp_path, listener.getsockname()[1], ONE_CP, {})
-    code, _, err = run_cli(["-i", str(inv), "--limit", limit, "bootstrap"], capsys)
-    assert code == 2, err
-    assert f"error: {expected.format(inv=inv)}" in err.splitlines()
-    assert_no_connection(listener)
+    assert_refused(tmp_path, capsys, listener, ["--limit", limit, "bootstrap"], ONE_CP, {},
+                   expected)

@@ -9,7 +9,8 @@ import time
 import pytest
 from simulator.fixtures import KEYRING, install_sim_packages, lab_sh, use_sim_repo  # noqa: F401
 
-CONFIG = """\
+# `kubeadm init --config` text (v1.31.2): INIT_CONFIG without, CONFIG with a kubelet configuration
+INIT_CONFIG = """\
 apiVersion: kubeadm.k8s.io/v1beta4
 kind: InitConfiguration
 nodeRegistration:
@@ -20,6 +21,8 @@ kind: ClusterConfiguration
 kubernetesVersion: v1.31.2
 networking:
   podSubnet: 10.244.0.0/16
+"""
+CONFIG = INIT_CONFIG + """\
 ---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -27,7 +30,8 @@ cgroupDriver: systemd
 """
 
 
-# shared with other lab tests (tests/test_etcd_restore_lab.py imports these names)
+# shared with other lab tests (tests/test_etcd_restore_lab.py and
+# tests/test_addons_roles.py import these names)
 sh = lab_sh
 install = install_sim_packages
 use_repo = use_sim_repo

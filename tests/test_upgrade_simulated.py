@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 import yaml
-from etcd_support import etcd_bin_dir
+from etcd_support import etcd_bin_dir, etcd_unit_tasks
 from lab_fixtures import REPO
 from simulator import rules
 from simulator.fixtures import lab_gateway
@@ -65,34 +65,7 @@ ETCD_SETUP = """
         name: etcd_snapshot
       vars:
         etcd_snapshot_take: false
-    - name: Write the etcd unit
-      ansible.builtin.copy:
-        dest: /etc/systemd/system/etcd.service
-        mode: "0644"
-        content: |
-          [Service]
-          ExecStart=/usr/local/bin/etcd --name {{ inventory_hostname }} \\
-            --data-dir /var/lib/etcd \\
-            --listen-client-urls https://127.0.0.1:2379 \\
-            --advertise-client-urls https://127.0.0.1:2379 \\
-            --listen-peer-urls https://127.0.0.1:2380 \\
-            --initial-advertise-peer-urls https://127.0.0.1:2380 \\
-            --initial-cluster {{ inventory_hostname }}=https://127.0.0.1:2380 \\
-            --client-cert-auth --trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
-            --cert-file /etc/kubernetes/pki/etcd/server.crt \\
-            --key-file /etc/kubernetes/pki/etcd/server.key \\
-            --peer-client-cert-auth --peer-trusted-ca-file /etc/kubernetes/pki/etcd/ca.crt \\
-            --peer-cert-file /etc/kubernetes/pki/etcd/peer.crt \\
-            --peer-key-file /etc/kubernetes/pki/etcd/peer.key
-          Restart=on-failure
-          [Install]
-          WantedBy=multi-user.target
-    - name: Start etcd
-      ansible.builtin.systemd_service:
-        name: etcd
-        state: started
-        enabled: true
-        daemon_reload: true
+""" + etcd_unit_tasks() + """\
     - name: Wait until etcd answers over TLS
       ansible.builtin.command: /usr/local/sbin/etcd-backup health
       register: health
