@@ -362,8 +362,11 @@ class DirServer:
         import http.server
         import threading
 
-        handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                    directory=str(directory))
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib
+                pass
+
+        handler = functools.partial(Quiet, directory=str(directory))
         self.httpd = http.server.ThreadingHTTPServer((host, 0), handler)
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
         self.url = f"http://{host}:{self.httpd.server_address[1]}"

@@ -84,6 +84,11 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
         assert node == "v1.31.0"
         unit = mk.ssh_ok(lab, host, "systemctl cat minikube.service")
         assert "--kubernetes-version=v1.31.0" in unit and f"User={user}" in unit
+        status = lab.cli("-i", "lab", "--json", "status", timeout=600)
+        assert status.returncode == 0, f"{status.stdout}\n{status.stderr[-3000:]}"
+        seen = json.loads(status.stdout)["status"]
+        assert (seen["kubernetes_version"], seen["status"], seen["user"]) == (
+            "1.31.0", "Running", user), seen
 
         again = lab.cli("-i", "lab", "upgrade", "--to", "1.31", "--yes", timeout=600)
         assert again.returncode == 0, f"{again.stdout}\n{again.stderr[-3000:]}"

