@@ -13,10 +13,19 @@ What qemu-user (Debian 12's qemu-user-static 7.2) cannot do, observed on this ma
   ``docker_daemon_options: {iptables: false, ip6tables: false, bridge: none}`` (the role's
   documented escape hatch): the emulated dockerd then starts and serves its socket.
 - No container can start: ``docker run`` fails with "failed to start shim: start failed:
-  io.containerd.runc.v2: invalid argument" (containerd-shim-runc-v2, itself emulated, exits 1
-  with EINVAL: qemu-user does not emulate the process/namespace plumbing the shim and runc
-  use). The role's own proof is set to ``docker info`` only (``docker_verify_image: ""``) and
-  the test still tries ``docker run``: it must either work or fail with exactly that error.
+  io.containerd.runc.v2: invalid argument". Traced with QEMU_STRACE on this machine:
+  containerd-shim-runc-v2 calls ``prctl(PR_SET_CHILD_SUBREAPER)`` at start, which qemu 7.2's
+  linux-user does not implement (EINVAL, a "TODO" in do_prctl), so the shim exits 1 before
+  doing anything. A newer qemu (10.0 from bookworm-backports, tried) implements that prctl, but
+  runc still cannot run: its memfd self-re-exec fails through binfmt_misc (ENOENT on
+  /proc/self/exe with 7.2; the kernel refuses execveat of a close-on-exec fd with 10.0; crun
+  fails the same way), and qemu-user rejects the ``clone(CLONE_PARENT)`` and ``CLONE_NEW*``
+  flags runc's nsexec needs (EINVAL). Only the host's native amd64 shim and runc copied into
+  the host make ``docker run`` print its output, which would not be an arm64 runtime, so the
+  test does not do that. (qemu 7.2 also answers PR_GET_SECCOMP with EINVAL: the emulated
+  dockerd reports no seccomp support.) The role's own proof is set to ``docker info`` only
+  (``docker_verify_image: ""``) and the test still tries ``docker run``: it must either work
+  or fail with exactly the shim's error.
 
 So this shows on arm64: the arm64 packages install, daemon.json is written, the daemon runs
 and answers the non-root SSH user WITHOUT sudo (``docker info`` and ``docker load`` through
