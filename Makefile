@@ -30,10 +30,11 @@ lint: setup
 	$(BIN)/ansible-lint -q playbooks roles
 
 test: setup
-	@bash scripts/testenv.sh start; \
+	@PROVISION_TESTENV_RUN_FILE=$$(mktemp); export PROVISION_TESTENV_RUN_FILE; \
+	bash scripts/testenv.sh start; \
 	$(MAKE) --no-print-directory lint && \
 	$(BIN)/pytest tests -m "$(TEST_SELECTION)" $(PYTEST_ARGS); rc=$$?; \
-	bash scripts/testenv.sh stop; exit $$rc
+	bash scripts/testenv.sh stop; rm -f "$$PROVISION_TESTENV_RUN_FILE"; exit $$rc
 
 test-all:
 	$(MAKE) --no-print-directory test TEST_SELECTION="not e2e"

@@ -5,6 +5,10 @@
 #                              enable qemu-aarch64 binfmt (root); report what is missing (non-root)
 #   scripts/testenv.sh stop    stop the dockerd this script started (and nothing else)
 #
+# PROVISION_TESTENV_RUN_FILE=F (set by `make test`): start also writes the pid of a dockerd it
+# starts into F, and stop stops only that one. A dockerd that was already running when this run
+# began (a developer's, or one an earlier `testenv.sh start` left) is left alone.
+#
 # Idempotent: a second run changes nothing. Tests that need something missing skip with a reason.
 set -eu
 
@@ -26,6 +30,16 @@ missing_packages() {
 docker_works() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
 stop() {
+    if [ -n "${PROVISION_TESTENV_RUN_FILE:-}" ]; then
+        if [ ! -s "$PROVISION_TESTENV_RUN_FILE" ]; then
+            say "this run started no dockerd: nothing to stop"
+            return 0
+        fi
+        if [ "$(cat "$PROVISION_TESTENV_RUN_FILE")" != "$(cat "$PIDFILE" 2>/dev/null)" ]; then
+            say "the dockerd this run started is not the recorded one: left alone"
+            return 0
+        fi
+    fi
     if [ -f "$PIDFILE" ]; then
         pid=$(cat "$PIDFILE")
         if kill -0 "$pid" 2>/dev/null && grep -q dockerd "/proc/$pid/cmdline" 2>/dev/null; then
@@ -66,6 +80,7 @@ if ! docker_works; then
     say "starting dockerd (log: $STATE_DIR/dockerd.log)"
     nohup dockerd >"$STATE_DIR/dockerd.log" 2>&1 &
     echo $! >"$PIDFILE"
+    if [ -n "${PROVISION_TESTENV_RUN_FILE:-}" ]; then echo $! >"$PROVISION_TESTENV_RUN_FILE"; fi
     i=0
     until docker info >/dev/null 2>&1; do
         i=$((i + 1))

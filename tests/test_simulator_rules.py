@@ -384,3 +384,27 @@ def test_simulator_catalog_versions_are_real_and_debian_style() -> None:
     assert rules.deb_version("1.31.2") == "1.31.2-1.1"
     for minor in range(27, 33):
         assert len(rules.RELEASES[minor]) >= 2, minor
+
+
+# ------------------------------------------------------------------ Job updates
+def _job(image: str, **spec: object) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}],
+                                           "restartPolicy": "OnFailure"}}, **spec}}
+
+
+def test_simulator_job_template_selector_completions_are_immutable() -> None:
+    old = _job("certgen:v1.4.4", completions=1, selector={"matchLabels": {"a": "b"}})
+    assert rules.job_update_causes(old, old) == []
+    relabelled = {**old, "metadata": {"name": "j", "labels": {"v": "2"}}}
+    assert rules.job_update_causes(old, relabelled) == [], "metadata is mutable"
+    [cause] = rules.job_update_causes(old, _job("certgen:v1.5.2", completions=1,
+                                                selector={"matchLabels": {"a": "b"}}))
+    assert cause["field"] == "spec.template" and cause["reason"] == "FieldValueInvalid"
+    assert cause["message"].startswith("Invalid value: core.PodTemplateSpec{")
+    assert cause["message"].endswith(": field is immutable") and "certgen:v1.5.2" in \
+        cause["message"]
+    causes = rules.job_update_causes(old, _job("certgen:v1.4.4", completions=2,
+                                               selector={"matchLabels": {"a": "c"}}))
+    assert [c["field"] for c in causes] == ["spec.selector", "spec.completions"]
+    assert causes[1]["message"] == "Invalid value: 2: field is immutable"

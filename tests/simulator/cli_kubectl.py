@@ -755,11 +755,29 @@ def cmd_apply(ctx: Ctx, create_only: bool) -> None:
                 out(f"{label} {'unchanged' if same else 'configured'}")
         except ApiFailure as exc:
             failures.append(
-                f"Error from server ({exc.reason or 'InternalError'}): error when "
-                f'creating "{a.filename[0]}": {exc.message}'
+                invalid_message(exc)
+                or (
+                    f"Error from server ({exc.reason or 'InternalError'}): error when "
+                    f'creating "{a.filename[0]}": {exc.message}'
+                )
             )
     if failures:
         raise Fail("\n".join(failures))
+
+
+def invalid_message(exc: ApiFailure) -> str:
+    """kubectl's text for a 422 Invalid answer with details (cmdutil.checkErr): 'The <Kind>
+    "<name>" is invalid: <field>: <message>', one cause after the other; '' otherwise."""
+    d = exc.details
+    if exc.reason != "Invalid" or not d.get("causes"):
+        return ""
+    causes = [
+        f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in d["causes"]
+    ]
+    text = "\n* ".join(causes) if len(causes) > 1 else causes[0]
+    return f'The {d.get("kind", "")} "{d.get("name", "")}" is invalid: ' + (
+        f"\n* {text}" if len(causes) > 1 else text
+    )
 
 
 def cmd_replace(ctx: Ctx) -> None:

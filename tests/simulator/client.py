@@ -29,9 +29,12 @@ def host_path(path: str) -> str:
 class ApiFailure(Exception):
     """An answer other than 2xx, or no answer at all (code 0)."""
 
-    def __init__(self, code: int, message: str, reason: str = "") -> None:
+    def __init__(
+        self, code: int, message: str, reason: str = "", details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.reason = code, message, reason
+        self.details = details or {}
 
 
 def load_yaml_documents(path: str) -> list[Any]:
@@ -93,7 +96,10 @@ class Api:
             try:
                 status = json.loads(exc.read())
                 raise ApiFailure(
-                    exc.code, status.get("message", str(exc)), status.get("reason", "")
+                    exc.code,
+                    status.get("message", str(exc)),
+                    status.get("reason", ""),
+                    status.get("details"),
                 ) from None
             except (ValueError, AttributeError):
                 raise ApiFailure(exc.code, str(exc)) from None

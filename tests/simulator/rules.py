@@ -39,6 +39,14 @@ Sources for the rules (read with the team's search tool on 2026-11-21):
   --ignore-daemonsets, pods without controller need --force, emptyDir needs
   --delete-emptydir-data; mirror (static) pods are skipped; evictions get HTTP 429 when a PDB
   would be violated, kubectl retries every 5 s until --timeout.
+* Job updates (kubernetes/kubernetes pkg/apis/batch/validation/validation.go
+  ``ValidateJobSpecUpdate``): ``spec.selector`` and ``spec.completions`` (outside the
+  indexed-job elastic case) are immutable, and ``spec.template`` too (bar the scheduling
+  directives of a suspended Job that never started, not simulated); the API answers 422
+  Invalid with one cause per field, "field is immutable", which kubectl prints as ``The Job
+  "<name>" is invalid: spec.template: Invalid value: core.PodTemplateSpec{...}: field is
+  immutable`` (the ingress-nginx admission Jobs on upgrade: kubernetes/ingress-nginx #5884,
+  #9515).
 """
 
 from __future__ import annotations
@@ -846,3 +854,34 @@ def parse_duration(text: str) -> float:
     if not found or re.sub(r"(\d+(?:\.\d+)?)(ms|h|m|s)", "", text):
         raise RuleError(f'invalid duration "{text}"')
     return total
+
+
+# --------------------------------------------------------------------------------------------
+# Job updates
+# --------------------------------------------------------------------------------------------
+
+#: Immutable Job spec fields and the Go type the API server names in its message.
+JOB_IMMUTABLE = (
+    ("selector", "v1.LabelSelector"),
+    ("completions", "int32"),
+    ("template", "core.PodTemplateSpec"),
+)
+
+
+def job_update_causes(current: dict, new: dict) -> list[dict]:
+    """The StatusCauses of the API server's refusal of an update of a batch/v1 Job that
+    changes an immutable field (empty: the update is allowed)."""
+    old_spec, new_spec = current.get("spec") or {}, new.get("spec") or {}
+    causes = []
+    for name, go_type in JOB_IMMUTABLE:
+        if old_spec.get(name) != new_spec.get(name):
+            value = new_spec.get(name)
+            shown = str(value) if name == "completions" else f"{go_type}{{{value!r}}}"
+            causes.append(
+                {
+                    "reason": "FieldValueInvalid",
+                    "field": f"spec.{name}",
+                    "message": f"Invalid value: {shown}: field is immutable",
+                }
+            )
+    return causes

@@ -73,9 +73,12 @@ def now_iso() -> str:
 class ApiError(Exception):
     """An error the API answers with a Kubernetes Status object."""
 
-    def __init__(self, code: int, message: str, reason: str = "BadRequest") -> None:
+    def __init__(
+        self, code: int, message: str, reason: str = "BadRequest", details: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.code, self.message, self.reason = code, message, reason
+        self.details = details
 
 
 def _status(code: int, message: str, reason: str) -> dict:
@@ -109,6 +112,7 @@ class Cluster:
             "drain_retry_seconds": 1.0,
             "pod_ready_seconds": 0.5,
             "deployment_ready_seconds": 1.0,
+            "job_complete_seconds": 1.0,
             "require_cni": True,
         }
         self.reset()
@@ -323,6 +327,12 @@ class Cluster:
                     "observedGeneration": 1,
                     "conditions": [{"type": "Available", "status": "True" if ok else "False"}],
                 }
+            if resource == "jobs":  # one pod that succeeds this long after the Job's creation
+                age = time.time() - obj["metadata"].get("_created", 0)
+                done = age >= self.settings["job_complete_seconds"]
+                out["status"] = {"active": 0 if done else 1, "succeeded": 1 if done else 0,
+                                 "conditions": [{"type": "Complete", "status": "True"}]
+                                 if done else []}
             if resource == "poddisruptionbudgets":
                 pods = [self.pod_view(p) for p in self.items("pods")]
                 out["status"] = {"disruptionsAllowed": rules.disruptions_allowed(out, pods)}
@@ -1149,6 +1159,7 @@ class Cluster:
                 if resource == "nodes":
                     self._node_patch_faults(current, body or {})
                 merged = _merge_patch(copy.deepcopy(current), body or {})
+                self._check_immutable(resource, current, merged)
                 return self.view(resource, self._store(resource, merged, scope_ns))
             if method == "PUT":
                 if not current and scope_ns and not self.get("namespaces", "", scope_ns):
@@ -1164,8 +1175,24 @@ class Cluster:
                     if resource == "nodes":
                         self._node_patch_faults(current, body)
                         body.setdefault("status", current.get("status", {}))
+                    self._check_immutable(resource, current, body)
                 return self.view(resource, self._store(resource, body, scope_ns))
             raise ApiError(405, f"method {method} not allowed", "MethodNotAllowed")
+
+    def _check_immutable(self, resource: str, current: dict, new: dict) -> None:
+        """The API server's update validation of a batch/v1 Job (rules.job_update_causes)."""
+        if resource != "jobs":
+            return
+        causes = rules.job_update_causes(current, new)
+        if causes:
+            name = current["metadata"]["name"]
+            raise ApiError(
+                422,
+                f'Job.batch "{name}" is invalid: '
+                + ", ".join(f"{c['field']}: {c['message']}" for c in causes),
+                "Invalid",
+                {"name": name, "group": "batch", "kind": "Job", "causes": causes},
+            )
 
     def _node_patch_faults(self, current: dict, patch: dict) -> None:
         spec = patch.get("spec") or {}
@@ -1487,7 +1514,8 @@ class Handler(BaseHTTPRequestHandler):
             body = self._body()
             self._send(200, self._route(method, parts, parse_qs(url.query), body))
         except ApiError as exc:
-            self._send(exc.code, _status(exc.code, exc.message, exc.reason))
+            status = _status(exc.code, exc.message, exc.reason)
+            self._send(exc.code, status | ({"details": exc.details} if exc.details else {}))
         except (KeyError, ValueError, TypeError, RuleError) as exc:
             self._send(400, _status(400, f"bad request: {exc!r}", "BadRequest"))
 
