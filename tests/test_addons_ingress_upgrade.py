@@ -1,0 +1,105 @@
+"""Upgrading ingress-nginx by running the add-on again with a newer ingress_nginx_version,
+against the Kubernetes simulator on a real lab host (simulated API server and kubectl; real
+Ansible, SSH and files). The simulator refuses, like the real API server, an update of a Job
+whose pod template changes (spec.template is immutable), so the upgrade succeeds only because
+roles/ingress_nginx/tasks/jobs.yml deletes the finished admission Job first."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+import yaml
+from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, kubectl_json, sh, simulated_cluster
+
+from provision.runner import run_playbook
+
+OLD, NEW = "v1.11.3", "v1.12.1"
+JOB = "ingress-nginx-admission-create"
+KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
+
+
+def fixture(version: str) -> str:
+    return f"ingress-nginx-controller-{version}-cloud.yaml"
+
+
+def run(lab: Any, version: str, **extra: Any) -> Any:
+    """playbooks/addons.yml with only ingress-nginx, NodePort mode (no MetalLB needed) and the
+    role's smoke test (one request through the simulated ingress, webhook in the path)."""
+    return run_playbook(command="test-addons-ingress-upgrade", playbook="addons.yml",
+                        inventory=lab.inventory, quiet=True, extravars=addon_vars(
+                            provision_components=["ingress"],
+                            ingress_nginx_service_mode="NodePort",
+                            ingress_nginx_smoke_test=True, ingress_nginx_version=version,
+                            ingress_nginx_manifest_url=f"file://{FIXTURE_DIR}/{fixture(version)}",
+                            **extra))
+
+
+def images(lab: Any, host: str) -> dict[str, str]:
+    def image(kind: str, name: str) -> str:
+        obj = kubectl_json(lab, host, "get", kind, name, "-n", "ingress-nginx")
+        return obj["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
+
+    return {"controller": image("deployment", "ingress-nginx-controller"),
+            "job": image("job", JOB)}
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # four playbook runs through SSH; minutes on a loaded 2-CPU host
+def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
+        sim_lab_node, k8s_sim) -> None:
+    """Simulated: install v1.11.3, then run the role with v1.12.1 (new controller and
+    kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
+    ("field is immutable"); while the old Job still runs the role waits, then stops before
+    applying anything and names the Job; once it has completed the role deletes it (a change)
+    and the apply creates it again, the controller and the Job carry v1.12.1's images, the
+    wait and the smoke request through the ingress pass, and a further run reports
+    changed=0."""
+    lab, host = simulated_cluster(sim_lab_node)
+    data = base64.b64encode((DATA / fixture(NEW)).read_bytes()).decode()
+    sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(NEW)}")
+
+    first = run(lab, OLD)
+    assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
+    assert images(lab, host) == {"controller": OLD, "job": "v1.4.4"}
+
+    # the rule bites: the new release's Job applied with plain kubectl over the old one
+    [new_job] = [d for d in yaml.safe_load_all((DATA / fixture(NEW)).read_text())
+                 if d and d["kind"] == "Job"]
+    doc = base64.b64encode(json.dumps(new_job).encode()).decode()
+    plain = sh(lab, host, f"echo {doc} | base64 -d > /root/new-job.json && "
+                          f"{KUBECTL} apply -f /root/new-job.json", check=False)
+    assert plain.returncode == 1, plain
+    assert f'The Job "{JOB}" is invalid: spec.template: Invalid value:' in plain.stderr
+    assert "field is immutable" in plain.stderr
+
+    # a Job that has not completed is waited for (bounded), then the run stops, naming it
+    k8s_sim.settings(job_complete_seconds=3600.0)
+    started = time.monotonic()
+    running = run(lab, NEW, ingress_nginx_job_wait_timeout=3)
+    assert not running.ok
+    [failure] = running.failures
+    assert failure.task == "Stop on a Job that did not complete", failure
+    assert f"ingress-nginx/{JOB}" in failure.message and "immutable" in failure.message
+    assert images(lab, host) == {"controller": OLD, "job": "v1.4.4"}, "applied before stopping"
+
+    k8s_sim.settings(job_complete_seconds=1.0)
+    upgrade = run(lab, NEW)
+    upgrade_seconds = time.monotonic() - started
+    assert upgrade.ok, f"{upgrade.errors}\n{upgrade.log_path.read_text()[-5000:]}"
+    deleted = [e for e in upgrade.events if e["task"] ==
+               "Delete the finished Jobs whose pod template changes" and e["changed"]]
+    assert deleted, "the finished Job was not deleted"
+    assert images(lab, host) == {"controller": NEW, "job": "v1.5.2"}
+    served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
+    assert len(served) >= 2 and served[-1]["backend"] == "provision-smoke/echo", served
+
+    again = run(lab, NEW)
+    assert again.ok, f"{again.errors}\n{again.log_path.read_text()[-5000:]}"
+    assert again.hosts[host]["changed"] == 0, [e for e in again.events if e["changed"]]
+    print(json.dumps({"ingress_upgrade_seconds": round(upgrade_seconds, 1),
+                      "ingress_rerun_seconds": round(again.elapsed, 1)}))
