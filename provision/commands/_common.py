@@ -36,6 +36,18 @@ def print_summary(result: Any) -> None:
         echo(f"Full log: {result.log_path}")
 
 
+def finish_failed_read(run: Any, message: str) -> int:
+    """A read-only run (discovery, status) that produced no report: the summary, ``message``
+    on stderr, and the run's exit code (1 when it has none)."""
+    from provision.errors import EXIT_FAILED
+
+    print_summary(run)
+    output.echo(message, err=True)
+    return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
+                                              run_dir=str(run.run_dir), hosts=run.hosts,
+                                              errors=run.errors))
+
+
 def run_and_finish(opts: Options, command: str, playbook: str,
                    extravars: dict[str, Any] | None = None, *,
                    tags: list[str] | None = None, inventory: Any = None,

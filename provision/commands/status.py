@@ -65,13 +65,9 @@ def expected_nodes(inv: Any) -> dict[str, tuple[str, str]]:
 
 
 def _failed(run: Any, what: str) -> int:
-    from provision.commands._common import print_summary
+    from provision.commands._common import finish_failed_read
 
-    print_summary(run)
-    output.echo(f"{what}: no status (nothing was changed)", err=True)
-    return output.finish(output.result_object(
-        exit_code=run.exit_code or EXIT_FAILED, run_dir=str(run.run_dir), hosts=run.hosts,
-        errors=run.errors))
+    return finish_failed_read(run, f"{what}: no status (nothing was changed)")
 
 
 def kubeadm(inv: Any, verbosity: int) -> int:

@@ -165,7 +165,7 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
 
 def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
     """Discover, plan, confirm, execute (the hops) and summarise."""
-    from provision.commands._common import options, print_summary
+    from provision.commands._common import finish_failed_read, options
     from provision.paths import state_home
     from provision.upgrade import execute, render
     from provision.upgrade.discover import describe, lock_problem
@@ -182,11 +182,7 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
     output.echo("Discovering the cluster (read-only) ...")
     found, run = discover(inv, target, opts.verbosity)
     if found is None:
-        print_summary(run)
-        output.echo("discovery failed: nothing was changed", err=True)
-        return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
-                                                  run_dir=str(run.run_dir), hosts=run.hosts,
-                                                  errors=run.errors))
+        return finish_failed_read(run, "discovery failed: nothing was changed")
     for line in describe(found):
         output.echo(line)
     if problem := lock_problem(found):

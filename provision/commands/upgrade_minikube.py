@@ -27,7 +27,7 @@ def discover(inv: Any, verbosity: int) -> Any:
 
 def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int) -> int:
     """Discover, plan, confirm, run each hop, summarise."""
-    from provision.commands._common import print_summary
+    from provision.commands._common import finish_failed_read, print_summary
     from provision.commands.upgrade import confirm
     from provision.runner import run_playbook
     from provision.upgrade.minikube import plan_json, plan_minikube, plan_table
@@ -35,11 +35,7 @@ def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int) -> i
     output.echo("Discovering the minikube profile (read-only) ...")
     profile, run = discover(inv, verbosity)
     if profile is None:
-        print_summary(run)
-        output.echo("discovery failed: nothing was changed", err=True)
-        return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
-                                                  run_dir=str(run.run_dir), hosts=run.hosts,
-                                                  errors=run.errors))
+        return finish_failed_read(run, "discovery failed: nothing was changed")
     plan = plan_minikube(profile, target)
     output.echo(plan_table(profile, plan))
     if plan_only or plan.nothing_to_do:
