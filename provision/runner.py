@@ -2,8 +2,22 @@
 
 Each run gets a private data dir ``runs_dir()/<UTC timestamp>-<command>/`` (mode 0700; the last
 ``KEEP_RUNS`` are kept). The full Ansible log is ``<run_dir>/artifacts/run/stdout`` and the
-result object is ``<run_dir>/summary.json``. Extra vars are removed from the run dir after the
-run so no secret stays behind in ``env/extravars``.
+result object is ``<run_dir>/summary.json``.
+
+Connection security and secrets (see ``provision.connection`` and ``provision.redact``):
+
+- every SSH host gets ``ansible_ssh_args`` from its connection spec (strict host key checking
+  against ``ssh_known_hosts_file``, the same file doctor checks), through a second inventory
+  source written into the run dir;
+- the ControlPersist sockets live in a private directory of this run (``<run_dir>/cp``, or a
+  short private temp dir when that path is too long for a socket), so no other run, with other
+  known_hosts or checking options, can ride on a master this run opened; the masters are
+  stopped and the directory removed after the run;
+- ansible-playbook gets a minimal environment (``redact.minimal_env``), not the caller's; extra
+  vars go in a 0600 file (not on the command line), removed after the run; every event is
+  masked before ansible-runner writes it, and after the run every file of the run dir is
+  scrubbed of secret values (secret-named environment variables, no_log/secret-named inventory
+  and extra vars).
 """
 
 from __future__ import annotations
@@ -11,20 +25,34 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from provision.connection import ansible_ssh_args, connection_spec
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
-from provision.inventory import Inventory
+from provision.inventory import Inventory, load_inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
 from provision.progress import Progress
+from provision.redact import (
+    env_secret_values,
+    minimal_env,
+    redact_obj,
+    scrub_tree,
+    secret_values,
+)
 
 KEEP_RUNS = 20
 IDENT = "run"
+SSH_CONNECTIONS = ("ssh", "paramiko", "smart")
+# A unix socket path holds ~104 bytes; ssh adds ".XXXXXXXXXXXXXXXX" while it sets up the master
+# and Ansible a 10-character name.
+MAX_CONTROL_DIR_LEN = 70
 
 
 @dataclass
@@ -124,7 +152,7 @@ def _failure_message(res: dict[str, Any]) -> str:
     return "\n".join(parts) or json.dumps(res, default=str)[:500]
 
 
-def _envvars(extra: dict[str, str] | None) -> dict[str, str]:
+def _envvars(extra: dict[str, str] | None, control_dir: Path) -> dict[str, str]:
     bindir = os.path.dirname(sys.executable)
     env = {
         "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
@@ -133,9 +161,100 @@ def _envvars(extra: dict[str, str] | None) -> dict[str, str]:
         "ANSIBLE_FORCE_COLOR": "0",
         # ansible-runner turns host key checking off unless told otherwise: keep it on.
         "ANSIBLE_HOST_KEY_CHECKING": "True",
+        # ControlPersist masters of this run only (see module docstring)
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
     }
     env.update(extra or {})
     return env
+
+
+def _runner_env(runner_env: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
+    """What ansible-playbook runs with: the allow-listed caller variables, what provision sets
+    and what ansible-runner added; nothing else of the caller's environment."""
+    added = {k: v for k, v in runner_env.items()
+             if k not in os.environ or os.environ[k] != v}
+    return {**minimal_env(os.environ), **added, **ours}
+
+
+def _control_dir(run_dir: Path) -> tuple[Path, bool]:
+    """A fresh private (0700) directory for this run's SSH control sockets; True when it is a
+    temp dir outside the run dir."""
+    inside = run_dir / "cp"
+    if len(str(inside)) <= MAX_CONTROL_DIR_LEN:
+        inside.mkdir(mode=0o700)
+        return inside, False
+    base = tempfile.gettempdir()
+    if len(base) > MAX_CONTROL_DIR_LEN - 20:
+        base = "/tmp"  # noqa: S108 - a private mkdtemp dir, 0700
+    return Path(tempfile.mkdtemp(prefix="provision-cp-", dir=base)), True
+
+
+def _stop_control_masters(control_dir: Path) -> None:
+    """Stop the ssh masters this run started and remove their directory."""
+    if not control_dir.is_dir():
+        return
+    for sock in control_dir.iterdir():
+        if sock.is_socket():
+            subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "provision"],
+                           capture_output=True, timeout=10, check=False)
+    shutil.rmtree(control_dir, ignore_errors=True)
+
+
+def _load(inventory: Inventory | Path | str) -> Inventory | None:
+    if isinstance(inventory, Inventory):
+        return inventory
+    try:
+        return load_inventory(inventory)
+    except Exception:  # noqa: BLE001 - Ansible reports an unreadable inventory itself
+        return None
+
+
+def _connection_inventory(run_dir: Path, inv: Inventory | None) -> Path | None:
+    """A second inventory source with ``ansible_ssh_args`` per SSH host (connection spec)."""
+    if inv is None:
+        return None
+    hosts = {name: {"ansible_ssh_args": ansible_ssh_args(connection_spec(host))}
+             for name, host in inv.hosts.items() if host.connection in SSH_CONNECTIONS}
+    if not hosts:
+        return None
+    path = run_dir / "connection.json"
+    path.write_text(json.dumps({"all": {"hosts": hosts}}, indent=1))
+    path.chmod(0o600)
+    return path
+
+
+def _write_extravars(run_dir: Path, extravars: dict[str, Any] | None) -> None:
+    """Extra vars in ``env/extravars`` (0600; ansible-runner passes ``-e @file``), never on
+    the command line, where ``ps`` and the ``command`` artifact would show them."""
+    env_dir = run_dir / "env"
+    env_dir.mkdir(mode=0o700, exist_ok=True)
+    path = env_dir / "extravars"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(extravars or {}, f)
+
+
+def insecure_hosts(inv: Inventory | None) -> list[str]:
+    """SSH hosts whose host keys are not checked (``provision_insecure_ssh_host_keys: true``)."""
+    if inv is None:
+        return []
+    return sorted(n for n, h in inv.hosts.items()
+                  if h.connection in SSH_CONNECTIONS and not connection_spec(h).check_host_key)
+
+
+def insecure_warning(hosts: list[str]) -> str:
+    return (f"warning: SSH host keys are NOT checked for {', '.join(hosts)} "
+            f"(provision_insecure_ssh_host_keys: true): anyone on the network path can "
+            f"impersonate these hosts")
+
+
+def run_secrets(inv: Inventory | None, extravars: dict[str, Any] | None) -> set[str]:
+    """Values that must not stay in any artifact of the run."""
+    found = env_secret_values(os.environ) | secret_values(extravars or {})
+    if inv is not None:
+        for host in inv.hosts.values():
+            found |= secret_values(host.vars)
+    return found
 
 
 def run_playbook(
@@ -154,7 +273,7 @@ def run_playbook(
     quiet: bool = False,
 ) -> RunResult:
     """Run ``playbooks/<playbook>`` against ``inventory``; never raises for host failures."""
-    import ansible_runner  # heavy: imported only when a playbook actually runs
+    import ansible_runner.interface  # heavy: imported only when a playbook actually runs
 
     run_dir = new_run_dir(command)
     inv_path = inventory.path if isinstance(inventory, Inventory) else Path(inventory)
@@ -162,8 +281,11 @@ def run_playbook(
     progress = progress or Progress(quiet=quiet, verbosity=verbosity)
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
+    inv = _load(inventory)
+    secrets = run_secrets(inv, extravars)
 
     def on_event(event: dict[str, Any]) -> bool:
+        redact_obj(event, secrets)  # in place: ansible-runner writes the masked event
         kind = event.get("event", "")
         data = event.get("event_data") or {}
         events.append({"event": kind, "host": data.get("host"), "task": data.get("task"),
@@ -181,28 +303,44 @@ def run_playbook(
     cmdline = ["--check", "--diff"] if check else []
     if verbosity >= 2:
         cmdline.append("-" + "v" * verbosity)
+    control_dir, _ = _control_dir(run_dir)
+    inventories = [str(inv_path.resolve())]
+    overlay = _connection_inventory(run_dir, inv)
+    if overlay is not None:
+        inventories.append(str(overlay))
+    _write_extravars(run_dir, extravars)
+    envvars = _envvars(envvars, control_dir)
+    unchecked = insecure_hosts(inv)
+    if unchecked:
+        print(insecure_warning(unchecked), file=sys.stderr)
     started = time.monotonic()
     progress.start(command)
     try:
-        runner = ansible_runner.run(
+        runner = ansible_runner.interface.init_runner(
             private_data_dir=str(run_dir),
             ident=IDENT,
             playbook=str(play_path),
-            inventory=str(inv_path.resolve()),
-            extravars=extravars or {},
+            inventory=inventories,
             limit=limit,
             tags=",".join(tags) if tags else None,
             skip_tags=",".join(skip_tags) if skip_tags else None,
             cmdline=" ".join(cmdline) or None,
-            envvars=_envvars(envvars),
+            envvars=envvars,
             event_handler=on_event,
             quiet=True,
             suppress_env_files=True,
         )
+        runner.config.env = _runner_env(runner.config.env, envvars)
+        runner.run()
     finally:
         progress.stop()
+        _stop_control_masters(control_dir)
         for secret_file in ("env/extravars", "env/envvars", "env/cmdline"):
             (run_dir / secret_file).unlink(missing_ok=True)
+        scrub_tree(run_dir, secrets)
+        if unchecked:  # in the run's log too
+            with (run_dir / "artifacts" / IDENT / "stdout").open("a") as log:
+                log.write("\n" + insecure_warning(unchecked) + "\n")
     stats = runner.stats or {}
     hosts: dict[str, dict[str, int]] = {}
     names = set()
