@@ -46,13 +46,16 @@ class ConnectionSpec:
 
 
 def opted_in(host_vars: Mapping[str, Any]) -> bool:
-    """The host's explicit opt-out of host key checking (``provision_insecure_ssh_host_keys``)."""
+    """The host's explicit opt-out of host key checking (``provision_insecure_ssh_host_keys``).
+    It takes effect only together with a setting that turns checking off (``insecure_settings``):
+    without one, provision still checks strictly."""
     return host_vars.get(INSECURE_OPT_IN) is True
 
 
 def connection_spec(host: Host) -> ConnectionSpec:
+    unchecked = opted_in(host.vars) and bool(insecure_settings(host.vars))
     return ConnectionSpec(host.name, host.address, host.port, host.user, host.key_file,
-                          host.known_hosts_file, check_host_key=not opted_in(host.vars))
+                          host.known_hosts_file, check_host_key=not unchecked)
 
 
 def ssh_options(args: str) -> list[tuple[str, str]]:

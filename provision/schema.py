@@ -93,6 +93,11 @@ VARIABLES: tuple[Var, ...] = (
     Var("ssh_known_hosts_file", "path", None,
         "known_hosts file used by `doctor` and Ansible (the lab writes its own). "
         "Default: ~/.ssh/known_hosts."),
+    Var("provision_insecure_ssh_host_keys", "bool", False,
+        "Opt out of SSH host key checking: only with this set to true are "
+        "`StrictHostKeyChecking=no`/`accept-new`, `UserKnownHostsFile=/dev/null` in "
+        "`ansible_ssh_common_args`/`ansible_ssh_extra_args` or `ansible_host_key_checking: false` "
+        "accepted; every run then warns. Anyone on the network path can impersonate such a host."),
     # --- Ansible's own connection variables (validated, not defined, by provision) ----------
     Var("ansible_host", "str", None, "Address to connect to (default: the inventory name).",
         scope="host", tags=("ansible",)),

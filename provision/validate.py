@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 from provision.errors import UsageError, ValidationError
 from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
 from provision.paths import ROLES_DIR
+from provision.redact import MASK, is_secret_var, redact_text
 from provision.schema import BY_NAME, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
 
@@ -213,7 +215,18 @@ def _check_source(src: VarSource) -> str | None:
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"
     problem = check_value(var, src.value)
+    if problem and is_secret_var(src.key):  # never echo a secret (no_log or a secret name)
+        problem = redact_text(problem, {str(v) for v in _secret_leaves(src.value)}).replace(
+            MASK, "(hidden)") + f" (the value is hidden: {src.key} is a secret)"
     return f"{src.where}: {src.key}: {problem}" if problem else None
+
+
+def _secret_leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for v in value.values() for leaf in _secret_leaves(v)]
+    if isinstance(value, list):
+        return [leaf for v in value for leaf in _secret_leaves(v)]
+    return [] if value is None or isinstance(value, bool) or str(value) == "" else [value]
 
 
 def _host_where(inv: Inventory, host: Host, key: str) -> str:
@@ -244,6 +257,7 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_groups(inv, main_file, warnings)
     errors += _check_hosts(inv)
     errors += _check_networks(inv)
+    errors += check_connection_security(inv, warnings)
     return errors, warnings
 
 
@@ -329,6 +343,59 @@ def _check_networks(inv: Inventory) -> list[str]:
             errors.append(f"{_host_where(inv, host, 'metallb_strict_arp')}: host {name}: "
                           f"metallb_strict_arp: false with kube_proxy_mode ipvs and MetalLB "
                           f"addresses: MetalLB requires strictARP with IPVS")
+    return errors
+
+
+# --- connection security: host keys and private keys ------------------------------------------
+
+def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
+    """Host key checking cannot be turned off without ``provision_insecure_ssh_host_keys: true``
+    (then a warning); ``ssh_known_hosts_file`` is the one known_hosts file (doctor and Ansible)
+    and a safe ssh option value; private keys are not readable by group or others."""
+    from provision.connection import (
+        INSECURE_OPT_IN,
+        conflicting_known_hosts,
+        insecure_settings,
+        opted_in,
+    )
+
+    errors: list[str] = []
+    loose_keys: dict[Path, list[str]] = {}
+    for name, host in inv.hosts.items():
+        if host.connection in ("local", "docker"):
+            continue
+        insecure = insecure_settings(host.vars)
+        if opted_in(host.vars) and insecure:
+            warnings.append(f"{_host_where(inv, host, INSECURE_OPT_IN)}: host {name}: SSH host "
+                            f"keys are NOT checked ({INSECURE_OPT_IN}: true)")
+        elif insecure:
+            for key, why in insecure:
+                errors.append(
+                    f"{_host_where(inv, host, key)}: host {name}: {why}. provision checks SSH "
+                    f"host keys: put the host's key in {host.known_hosts_file} (ssh-keyscan, "
+                    f"then compare the fingerprint with the host's console) and remove this "
+                    f"setting, or opt out explicitly with {INSECURE_OPT_IN}: true (warned about "
+                    f"on every run)")
+        for key, why in conflicting_known_hosts(host):
+            errors.append(f"{_host_where(inv, host, key)}: host {name}: {why}")
+        known = host.vars.get("ssh_known_hosts_file")
+        if isinstance(known, str) and (not known.strip() or any(
+                c in known for c in '"\n\r\t\\') or not known.isprintable()):
+            errors.append(f"{_host_where(inv, host, 'ssh_known_hosts_file')}: host {name}: "
+                          f"ssh_known_hosts_file: {known!r} is not a usable path (empty, or "
+                          f"with quotes, backslashes or control characters)")
+        key_file = host.key_file
+        if (key_file is not None and not _is_template(str(key_file)) and key_file.is_file()
+                and key_file.stat().st_mode & 0o077):
+            loose_keys.setdefault(key_file, []).append(name)
+    for key_file, names in loose_keys.items():
+        host = inv.hosts[names[0]]
+        mode = oct(key_file.stat().st_mode & 0o777)[2:]
+        errors.append(
+            f"{_host_where(inv, host, 'ansible_ssh_private_key_file')}: host "
+            f"{', '.join(names)}: ansible_ssh_private_key_file: {key_file} is readable by "
+            f"group or others (mode {mode}); ssh refuses such a key. Run: "
+            f"chmod 600 {shlex.quote(str(key_file))}")
     return errors
 
 

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.connection import connection_spec
 from provision.doctor.checks import run_checks
 from provision.doctor.local import gather_local, unsupported
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
@@ -38,8 +39,10 @@ def host_spec(host: Host, urls: Sequence[str]) -> HostSpec:
 
 
 def target(host: Host) -> Target:
-    return Target(host.name, host.address, host.port, host.user, host.key_file,
-                  host.known_hosts_file)
+    """The SSH target from the one connection spec Ansible runs use too (same known_hosts)."""
+    spec = connection_spec(host)
+    return Target(spec.name, spec.address, spec.port, spec.user, spec.key_file,
+                  spec.known_hosts_file, check_host_key=spec.check_host_key)
 
 
 @dataclass

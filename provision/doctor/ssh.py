@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.doctor.model import FAIL, PASS, CheckResult
+from provision.doctor.model import FAIL, PASS, WARN, CheckResult
 from provision.doctor.probe import MARKER, parse_sections
 
 CONNECT_TIMEOUT = 10.0
@@ -30,6 +30,7 @@ class Target:
     user: str
     key_file: Path | None
     known_hosts_file: Path
+    check_host_key: bool = True  # False only with provision_insecure_ssh_host_keys: true
 
 
 @dataclass
@@ -85,7 +86,11 @@ def gather(t: Target, script: str, *, timeout: float = CONNECT_TIMEOUT,
 
     class _Reject(paramiko.MissingHostKeyPolicy):
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
-            raise UnknownHostKey(hostname, key)
+            if t.check_host_key:
+                raise UnknownHostKey(hostname, key)
+            unchecked.append(f"{key.get_name()} {fingerprint(key)}")
+
+    unchecked: list[str] = []
 
     client = paramiko.SSHClient()
     kh_name = known_hosts_name(t.address, t.port)
@@ -188,6 +193,10 @@ def gather(t: Target, script: str, *, timeout: float = CONNECT_TIMEOUT,
     if "end" not in sections:
         return done(FAIL, "error", "connected, but the probe script was cut short "
                                    f"(last section: {list(sections)[-1:] or 'none'})", sections)
+    if unchecked:  # provision_insecure_ssh_host_keys: true
+        return done(WARN, "ok", f"{t.user}@{t.address}:{t.port}, host key NOT verified "
+                                f"(offered {unchecked[0]}, not in {t.known_hosts_file}; "
+                                f"provision_insecure_ssh_host_keys: true)", sections)
     transport_key = f"host key verified against {t.known_hosts_file}"
     return done(PASS, "ok", f"{t.user}@{t.address}:{t.port}, {transport_key}", sections)
 
