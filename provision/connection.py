@@ -83,20 +83,20 @@ def insecure_settings(host_vars: Mapping[str, Any]) -> list[tuple[str, str]]:
     for key in CHECKING_VARS:
         value = host_vars.get(key)
         if value is not None and str(value).strip().lower() in ("false", "no", "0", "off", "n"):
-            problems.append((key, f"{key}: {value} turns SSH host key checking off"))
+            problems.append((key, f"{value} turns SSH host key checking off"))
     for key in ARGS_VARS:
         value = host_vars.get(key)
         if not isinstance(value, str):
             continue
         for name, opt in ssh_options(value):
             if name == "stricthostkeychecking" and opt.lower() in ("no", "off", "accept-new"):
-                problems.append((key, f"{key}: StrictHostKeyChecking={opt} accepts "
-                                      f"{'new' if opt.lower() == 'accept-new' else 'any'} "
-                                      f"host keys without checking them"))
+                what = "new" if opt.lower() == "accept-new" else "any"
+                problems.append((key, f"StrictHostKeyChecking={opt} accepts {what} host keys "
+                                      f"without checking them"))
             elif name in ("userknownhostsfile", "globalknownhostsfile") and opt in (
                     "/dev/null", "none"):
                 option = "UserKnownHostsFile" if name[0] == "u" else "GlobalKnownHostsFile"
-                problems.append((key, f"{key}: {option}={opt} forgets every host key"))
+                problems.append((key, f"{option}={opt} forgets every host key"))
     return problems
 
 
@@ -111,12 +111,12 @@ def conflicting_known_hosts(host: Host) -> list[tuple[str, str]]:
         for name, opt in ssh_options(value):
             if name == "userknownhostsfile" and opt not in ("/dev/null", "none") and (
                     Path(opt).expanduser() != host.known_hosts_file):
-                out.append((key, f"{key}: UserKnownHostsFile={opt} is not the file doctor "
+                out.append((key, f"UserKnownHostsFile={opt} is not the file doctor "
                                  f"checks ({host.known_hosts_file}): set ssh_known_hosts_file: "
                                  f"{opt} instead (provision passes it to Ansible) and remove "
                                  f"this option"))
             elif name in ("controlpath", "controlmaster"):
-                out.append((key, f"{key}: {name} is set by provision (a private control "
+                out.append((key, f"{name} is set by provision (a private control "
                                  f"socket per run): remove it"))
     return out
 

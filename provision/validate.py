@@ -366,22 +366,22 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
             continue
         insecure = insecure_settings(host.vars)
         if opted_in(host.vars) and insecure:
-            warnings.append(f"{_host_where(inv, host, INSECURE_OPT_IN)}: host {name}: SSH host "
+            warnings.append(f"{_at(inv, host, INSECURE_OPT_IN)}: SSH host "
                             f"keys are NOT checked ({INSECURE_OPT_IN}: true)")
         elif insecure:
             for key, why in insecure:
                 errors.append(
-                    f"{_host_where(inv, host, key)}: host {name}: {why}. provision checks SSH "
-                    f"host keys: put the host's key in {host.known_hosts_file} (ssh-keyscan, "
+                    f"{_at(inv, host, key)}: {key}: {why}. provision checks "
+                    f"SSH host keys: put the host's key in {host.known_hosts_file} (ssh-keyscan, "
                     f"then compare the fingerprint with the host's console) and remove this "
                     f"setting, or opt out explicitly with {INSECURE_OPT_IN}: true (warned about "
                     f"on every run)")
         for key, why in conflicting_known_hosts(host):
-            errors.append(f"{_host_where(inv, host, key)}: host {name}: {why}")
+            errors.append(f"{_at(inv, host, key)}: {key}: {why}")
         known = host.vars.get("ssh_known_hosts_file")
         if isinstance(known, str) and (not known.strip() or any(
                 c in known for c in '"\n\r\t\\') or not known.isprintable()):
-            errors.append(f"{_host_where(inv, host, 'ssh_known_hosts_file')}: host {name}: "
+            errors.append(f"{_at(inv, host, 'ssh_known_hosts_file')}: "
                           f"ssh_known_hosts_file: {known!r} is not a usable path (empty, or "
                           f"with quotes, backslashes or control characters)")
         key_file = host.key_file
@@ -392,11 +392,18 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
         host = inv.hosts[names[0]]
         mode = oct(key_file.stat().st_mode & 0o777)[2:]
         errors.append(
-            f"{_host_where(inv, host, 'ansible_ssh_private_key_file')}: host "
-            f"{', '.join(names)}: ansible_ssh_private_key_file: {key_file} is readable by "
+            f"{_at(inv, host, 'ansible_ssh_private_key_file', names)}: "
+            f"ansible_ssh_private_key_file: {key_file} is readable by "
             f"group or others (mode {mode}); ssh refuses such a key. Run: "
             f"chmod 600 {shlex.quote(str(key_file))}")
     return errors
+
+
+def _at(inv: Inventory, host: Host, key: str, names: list[str] | None = None) -> str:
+    """Where ``key`` was set for ``host`` (file:line: scope), naming the host(s) as well."""
+    where = _host_where(inv, host, key)
+    hosts = ", ".join(names or [host.name])
+    return where if where.endswith(f"host {hosts}") else f"{where}: host {hosts}"
 
 
 def load_valid_inventory(spec: str | None) -> Inventory:

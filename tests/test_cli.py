@@ -60,6 +60,7 @@ def test_env_var_sets_global_option(tmp_path, capsys, monkeypatch):
 def test_init_writes_a_valid_inventory(tmp_path, capsys):
     key = tmp_path / "id"
     key.write_text("dummy key file")
+    key.chmod(0o600)  # ssh (and validation) refuse a key readable by others
     code, out, err = run(["init", "--dir", str(tmp_path), "--name", "prod", "--control-plane",
                           "cp1=10.0.0.10", "--worker", "w1=10.0.0.11", "--user", "ubuntu",
                           "--key", str(key), "--kubernetes-version", "1.30",
@@ -85,6 +86,7 @@ def test_init_without_pool_picks_an_ingress_mode_that_works(tmp_path, capsys):
     bootstrap's add-on check instead of failing it on first use."""
     key = tmp_path / "id"
     key.write_text("dummy key file")
+    key.chmod(0o600)  # ssh (and validation) refuse a key readable by others
     code, _, err = run(["init", "--dir", str(tmp_path), "--name", "p", "--control-plane",
                         "cp1=10.0.0.10", "--worker", "w1=10.0.0.11", "--user", "ubuntu",
                         "--key", str(key), "--mode", "kubeadm"], capsys)
