@@ -29,11 +29,12 @@ _SECRET_NAME = re.compile(
 _NOT_SECRET_SUFFIX = re.compile(r"_(file|path|dir|name|sock|socket)$", re.IGNORECASE)
 
 # Environment variables a playbook run may inherit from the caller (plus what provision and
-# ansible-runner set themselves). SSH_AUTH_SOCK: keys in ssh-agent.
+# ansible-runner set themselves). SSH_AUTH_SOCK: keys in ssh-agent; the vault variables name
+# where the vault password is (a file or a client script), not the password.
 ENV_ALLOW = frozenset({
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
     "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
-    "XDG_DATA_HOME",
+    "XDG_DATA_HOME", "ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_IDENTITY_LIST",
 })
 ENV_ALLOW_PREFIXES = ("LC_",)
 

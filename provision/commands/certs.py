@@ -159,11 +159,13 @@ def issue(**flags: Any) -> int:
 @click.option("--before-days", type=click.IntRange(min=1), metavar="N",
               help="Renew a node's certificates when one has fewer than N days left "
                    "[kubeadm_certs_renew_before_days; default 30].")
-@click.option("--force", is_flag=True, help="Renew whatever is left.")
+@click.option("--force", is_flag=True, show_envvar=True,
+              help="Renew even when no certificate is within --before-days of expiry.")
 @click.option("--timer/--no-timer", default=None,
               help="Install (or remove) the monthly renewal timer on the nodes "
                    "[kubeadm_certs_timer_enabled; default off].")
-@click.option("--yes", is_flag=True, help="Act without asking for confirmation.")
+@click.option("--yes", is_flag=True, show_envvar=True,
+              help="Act without asking for confirmation.")
 @click.option("--json", "as_json", is_flag=True,
               help="Same as the global --json: one JSON object on stdout.")
 def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool | None,

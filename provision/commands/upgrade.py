@@ -121,7 +121,8 @@ def confirm(yes: bool) -> bool:
 @click.option("--to", "target", required=True, metavar="1.N[.P]",
               help="Target version: a minor (its newest patch) or an exact patch.")
 @click.option("--plan", "plan_only", is_flag=True, help="Only print the plan; change nothing.")
-@click.option("--yes", is_flag=True, help="Act without asking for confirmation.")
+@click.option("--yes", is_flag=True, show_envvar=True,
+              help="Act without asking for confirmation.")
 @click.option("--batch", default="1", show_default=True, metavar="N|P%",
               help="Workers upgraded at a time: a count or a percentage of the workers.")
 @click.option("--state", "state_file", metavar="FILE",
