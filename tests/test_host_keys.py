@@ -329,3 +329,15 @@ def test_lab_style_inventory_stays_valid(tmp_path, capsys, listener):
     code, _out, err = run_cli(["-i", str(inv), "validate"], capsys)
     assert code == 0, err
 
+
+
+@pytest.mark.parametrize("option", ["ControlPath=/tmp/shared-%C", "ControlMaster=no"])
+def test_a_control_socket_of_its_own_is_refused(tmp_path, capsys, listener, option):
+    """provision gives each run a private control dir; an inventory ControlPath would share
+    masters between runs again."""
+    inv = inventory(tmp_path, listener.getsockname()[1],
+                    {"ansible_ssh_extra_args": f"-o {option}"})
+    code, _out, err = run_cli(["-i", str(inv), "validate"], capsys)
+    assert code == 2
+    name = option.split("=")[0].lower()
+    assert f"host cp1: ansible_ssh_extra_args: {name} is set by provision" in err

@@ -134,3 +134,14 @@ def test_validation_never_echoes_a_secret(tmp_path, capsys, key, value, shown):
     assert f"(the value is hidden: {key} is a secret)" in err
     for leaf in ("canary-dns-1234", "918273645", "canary-list-5678"):
         assert leaf not in err
+
+
+@pytest.mark.parametrize(("argv", "envvar"), [
+    (["upgrade", "--help"], "PROVISION_UPGRADE_YES"),
+    (["certs", "renew", "--help"], "PROVISION_CERTS_RENEW_YES"),
+    (["certs", "renew", "--help"], "PROVISION_CERTS_RENEW_FORCE"),
+])
+def test_environment_variables_that_skip_a_question_are_in_the_help(capsys, argv, envvar):
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert envvar in capsys.readouterr().out.replace("\n", " ")
