@@ -35,7 +35,12 @@ ENV_ALLOW = frozenset({
     "PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR",
     "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME",
     "XDG_DATA_HOME", "ANSIBLE_VAULT_PASSWORD_FILE", "ANSIBLE_VAULT_IDENTITY_LIST",
+    "DOCKER_HOST", "DOCKER_CONTEXT", "DOCKER_CONFIG", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY",
+    # local-connection hosts run their tasks in this environment (a password in a proxy URL
+    # is masked like any secret: env_secret_values)
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 })
+_URL_PASSWORD = re.compile(r"://[^:/@\s]+:([^@/\s]+)@")
 ENV_ALLOW_PREFIXES = ("LC_",)
 
 
@@ -88,7 +93,11 @@ def secret_values(variables: Mapping[str, Any]) -> set[str]:
 
 
 def env_secret_values(env: Mapping[str, str]) -> set[str]:
-    return {v for k, v in env.items() if is_secret_name(k) and len(v) >= MIN_SECRET_LEN}
+    """Values of secret-named variables, and passwords inside URLs (``http://u:PASS@proxy``)."""
+    found = {v for k, v in env.items() if is_secret_name(k)}
+    for value in env.values():
+        found.update(_URL_PASSWORD.findall(value))
+    return {v for v in found if len(v) >= MIN_SECRET_LEN}
 
 
 def minimal_env(env: Mapping[str, str]) -> dict[str, str]:

@@ -21,7 +21,14 @@ import yaml
 from provision.cli import main
 from provision.commands._common import print_summary
 from provision.progress import Progress
-from provision.redact import MASK, is_secret_var, minimal_env, no_log_options, scrub_tree
+from provision.redact import (
+    MASK,
+    env_secret_values,
+    is_secret_var,
+    minimal_env,
+    no_log_options,
+    scrub_tree,
+)
 from provision.runner import run_playbook
 
 PLAYS = Path(__file__).parent / "playbooks"
@@ -115,6 +122,11 @@ def test_minimal_env_keeps_only_ordinary_variables():
            "ANSIBLE_SSH_CONTROL_PATH": "/shared/%%h"}
     assert minimal_env(env) == {"PATH": "/bin", "HOME": "/h", "LC_ALL": "C",
                                 "SSH_AUTH_SOCK": "/s"}
+
+
+def test_a_password_in_a_proxy_url_is_a_secret():
+    assert env_secret_values({"https_proxy": "http://me:hunter22@proxy:3128",
+                              "PATH": "/usr/bin"}) == {"hunter22"}
 
 
 @pytest.mark.parametrize(("key", "value", "shown"), [
