@@ -50,8 +50,8 @@ from provision.redact import (
 KEEP_RUNS = 20
 IDENT = "run"
 SSH_CONNECTIONS = ("ssh", "paramiko", "smart")
-# A unix socket path holds ~104 bytes; ssh adds ".XXXXXXXXXXXXXXXX" while it sets up the master
-# and Ansible a 10-character name.
+# A unix socket path holds 108 bytes on Linux (104 on BSDs); Ansible adds "/" and a 10-character
+# name, ssh ".XXXXXXXXXXXXXXXX" while it sets up the master.
 MAX_CONTROL_DIR_LEN = 70
 
 
@@ -176,17 +176,17 @@ def _runner_env(runner_env: dict[str, str], ours: dict[str, str]) -> dict[str, s
     return {**minimal_env(os.environ), **added, **ours}
 
 
-def _control_dir(run_dir: Path) -> tuple[Path, bool]:
-    """A fresh private (0700) directory for this run's SSH control sockets; True when it is a
-    temp dir outside the run dir."""
+def _control_dir(run_dir: Path) -> Path:
+    """A fresh private (0700) directory for this run's SSH control sockets: ``<run_dir>/cp``,
+    or a private temp dir when that path is too long for a socket."""
     inside = run_dir / "cp"
     if len(str(inside)) <= MAX_CONTROL_DIR_LEN:
         inside.mkdir(mode=0o700)
-        return inside, False
+        return inside
     base = tempfile.gettempdir()
     if len(base) > MAX_CONTROL_DIR_LEN - 20:
         base = "/tmp"  # noqa: S108 - a private mkdtemp dir, 0700
-    return Path(tempfile.mkdtemp(prefix="provision-cp-", dir=base)), True
+    return Path(tempfile.mkdtemp(prefix="provision-cp-", dir=base))
 
 
 def _stop_control_masters(control_dir: Path) -> None:
@@ -303,7 +303,7 @@ def run_playbook(
     cmdline = ["--check", "--diff"] if check else []
     if verbosity >= 2:
         cmdline.append("-" + "v" * verbosity)
-    control_dir, _ = _control_dir(run_dir)
+    control_dir = _control_dir(run_dir)
     inventories = [str(inv_path.resolve())]
     overlay = _connection_inventory(run_dir, inv)
     if overlay is not None:

@@ -231,6 +231,24 @@ def doctor_cli(inv: Path) -> subprocess.CompletedProcess[str]:
                           timeout=180)
 
 
+def control_dir_of(run) -> str:
+    """The ControlPersist dir the run gave Ansible (from ansible-runner's command artifact)."""
+    command = json.loads((run.run_dir / "artifacts" / "run" / "command").read_text())
+    return command["env"]["ANSIBLE_SSH_CONTROL_PATH_DIR"]
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in args:
+            found.append(args)
+    return found
+
+
 @pytest.mark.sshd
 @needs_sshd
 def test_no_ssh_master_lets_a_run_with_a_wrong_key_through(tmp_path, monkeypatch):
@@ -266,8 +284,11 @@ def test_no_ssh_master_lets_a_run_with_a_wrong_key_through(tmp_path, monkeypatch
         assert bad.unreachable_hosts == ["h1"]
         assert "Host key verification failed" in bad.failures[0].message
         assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in bad.failures[0].message
-        for run in (loose, good, bad):
-            assert not (run.run_dir / "cp").exists()
+        dirs = {control_dir_of(run) for run in (loose, good, bad)}
+        assert len(dirs) == 3  # one private control dir per run
+        for cp in dirs:
+            assert not Path(cp).exists()
+            assert not processes_mentioning(cp)  # the run's ssh master was stopped
         assert wrong.read_text().count("\n") == 1 and empty.read_text() == ""  # nothing added
 
 

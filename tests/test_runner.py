@@ -150,3 +150,22 @@ def test_ansible_cfg_as_ansible_reads_it_checks_host_keys_and_retries_dropped_ss
     assert f"host_key_checking({cfg}) = True" in ssh
     assert f"reconnection_retries({cfg}) = 3" in ssh
     assert "StrictHostKeyChecking=no" not in out and "UserKnownHostsFile=/dev/null" not in out
+
+
+def test_control_dir_is_private_and_short_enough_for_a_socket(tmp_path):
+    """<run_dir>/cp when that path fits a unix socket name, else a private temp dir."""
+    from provision.runner import MAX_CONTROL_DIR_LEN, _control_dir
+
+    short = tmp_path / "r"
+    short.mkdir()
+    long_dir = tmp_path / ("x" * 80)
+    long_dir.mkdir()
+    for run_dir in (short, long_dir):
+        cp = _control_dir(run_dir)
+        assert len(str(cp)) <= MAX_CONTROL_DIR_LEN and stat.S_IMODE(cp.stat().st_mode) == 0o700
+        assert not any(cp.iterdir())
+        if len(str(run_dir / "cp")) <= MAX_CONTROL_DIR_LEN:
+            assert cp == run_dir / "cp"
+        else:
+            assert cp.name.startswith("provision-cp-")
+            cp.rmdir()
