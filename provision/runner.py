@@ -213,8 +213,14 @@ def _connection_inventory(run_dir: Path, inv: Inventory | None) -> Path | None:
     """A second inventory source with ``ansible_ssh_args`` per SSH host (connection spec)."""
     if inv is None:
         return None
-    hosts = {name: {"ansible_ssh_args": ansible_ssh_args(connection_spec(host))}
-             for name, host in inv.hosts.items() if host.connection in SSH_CONNECTIONS}
+    hosts: dict[str, dict[str, str]] = {}
+    for name, host in inv.hosts.items():
+        if host.connection not in SSH_CONNECTIONS:
+            continue
+        try:
+            hosts[name] = {"ansible_ssh_args": ansible_ssh_args(connection_spec(host))}
+        except (TypeError, ValueError):  # a bad ansible_port: validation names it
+            continue
     if not hosts:
         return None
     path = run_dir / "connection.json"
