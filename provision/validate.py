@@ -378,6 +378,11 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                     f"on every run)")
         for key, why in conflicting_known_hosts(host):
             errors.append(f"{_at(inv, host, key)}: {key}: {why}")
+        if host.connection == "paramiko" and "ssh_known_hosts_file" in host.vars:
+            errors.append(f"{_at(inv, host, 'ansible_connection')}: ansible_connection: "
+                          f"paramiko: Ansible's paramiko connection ignores "
+                          f"ssh_known_hosts_file (doctor would check another file than the "
+                          f"runs): use ssh, the default")
         known = host.vars.get("ssh_known_hosts_file")
         if isinstance(known, str) and (not known.strip() or any(
                 c in known for c in '"\n\r\t\\') or not known.isprintable()):

@@ -362,3 +362,12 @@ def test_a_control_socket_of_its_own_is_refused(tmp_path, capsys, listener, opti
     assert code == 2
     name = option.split("=")[0].lower()
     assert f"host cp1: ansible_ssh_extra_args: {name} is set by provision" in err
+
+
+def test_paramiko_connection_with_its_own_known_hosts_file_is_refused(tmp_path, capsys, listener):
+    inv = inventory(tmp_path, listener.getsockname()[1], {
+        "ansible_connection": "paramiko", "ssh_known_hosts_file": str(tmp_path / "kh")})
+    code, _out, err = run_cli(["-i", str(inv), "validate"], capsys)
+    assert code == 2
+    assert "host cp1: ansible_connection: paramiko: Ansible's paramiko connection ignores " \
+        "ssh_known_hosts_file" in err
