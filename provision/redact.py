@@ -23,6 +23,10 @@ from provision.paths import ROLES_DIR
 
 MASK = "********"
 MIN_SECRET_LEN = 4  # shorter values ("1", "yes") would mask ordinary log text
+# flag-like values of secret-named settings (API_KEY_ENABLED=true): masking them would garble
+# every log line with "true" in it, and they hide nothing
+_TRIVIAL = frozenset({"true", "false", "yes", "no", "none", "null", "on", "off", "disabled",
+                      "enabled"})
 _SECRET_NAME = re.compile(
     r"(password|passwd|passphrase|secret|token|credential|api_?key|private_?key|access_?key"
     r"|(^|_)keys?($|_)|(^|_)auth($|_))", re.IGNORECASE)
@@ -89,7 +93,11 @@ def secret_values(variables: Mapping[str, Any]) -> set[str]:
             for item in value:
                 if isinstance(item, Mapping):
                     found |= secret_values(item)
-    return {v for v in found if len(v) >= MIN_SECRET_LEN}
+    return {v for v in found if _maskable(v)}
+
+
+def _maskable(value: str) -> bool:
+    return len(value) >= MIN_SECRET_LEN and value.strip().lower() not in _TRIVIAL
 
 
 def env_secret_values(env: Mapping[str, str]) -> set[str]:
@@ -97,7 +105,7 @@ def env_secret_values(env: Mapping[str, str]) -> set[str]:
     found = {v for k, v in env.items() if is_secret_name(k)}
     for value in env.values():
         found.update(_URL_PASSWORD.findall(value))
-    return {v for v in found if len(v) >= MIN_SECRET_LEN}
+    return {v for v in found if _maskable(v)}
 
 
 def minimal_env(env: Mapping[str, str]) -> dict[str, str]:

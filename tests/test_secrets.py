@@ -124,6 +124,12 @@ def test_minimal_env_keeps_only_ordinary_variables():
                                 "SSH_AUTH_SOCK": "/s"}
 
 
+def test_flag_like_values_of_secret_names_are_not_masked():
+    """API_KEY_ENABLED=true must not turn every "true" in the log into ********."""
+    assert env_secret_values({"API_KEY_ENABLED": "true", "TOKEN_MODE": "None",
+                              "GITHUB_TOKEN": "ghp_abcdef"}) == {"ghp_abcdef"}
+
+
 def test_a_password_in_a_proxy_url_is_a_secret():
     assert env_secret_values({"https_proxy": "http://me:hunter22@proxy:3128",
                               "PATH": "/usr/bin"}) == {"hunter22"}
