@@ -65,9 +65,10 @@ def install(cmd: click.Command, honours: frozenset[str] | None,
         opts = ctx.ensure_object(Options)
         merge(opts, ctx, {p.name: kwargs.pop(p.name) for p in params if p.name in kwargs})
         output.JSON_MODE = output.JSON_MODE or opts.json
-        if honours is not None:
-            if problem := refusal(opts, ctx.command_path, honours, reasons or {}):
-                raise UsageError(problem)
+        problem = honours is not None and refusal(opts, ctx.command_path, honours,
+                                                  reasons or {})
+        if problem:
+            raise UsageError(problem)
         return original(*args, **kwargs) if original else None
 
     cmd.callback = callback

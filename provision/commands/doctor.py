@@ -39,10 +39,10 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     Exit codes: 0 all PASS/WARN, 1 a FAIL, 2 bad inventory (nothing contacted),
     3 a host unreachable.
     """
+    from provision.commands._common import load_inventory
     from provision.doctor.engine import run_doctor
     from provision.doctor.probe import DEFAULT_URLS
     from provision.doctor.report import render, summary_line
-    from provision.commands._common import load_inventory
     from provision.validate import check_limit
 
     opts = options()

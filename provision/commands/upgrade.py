@@ -156,11 +156,10 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
       provision -i prod upgrade --to 1.31 --batch 25% --yes
       provision --json upgrade --to 1.31.2 --plan --state cluster-state.json
     """
+    from provision.commands._common import options
     from provision.upgrade import render
     from provision.upgrade.plan import plan_upgrade
     from provision.upgrade.steps import parse_batch
-
-    from provision.commands._common import options
 
     check_target(target)
     if options().check and not plan_only:
