@@ -99,6 +99,7 @@ def install_tree(cmd: click.Command) -> None:
             install_tree(sub)
     elif getattr(cmd, GROUP_MARK, None) is None:
         install(cmd, frozenset({"json"}), {n: UNDECLARED for n in NAMES})
+        cmd.__provision_undeclared__ = True  # type: ignore[attr-defined]
 
 
 def walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...],

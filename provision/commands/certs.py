@@ -194,6 +194,7 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
         extravars["kubeadm_certs_force"] = True
     if timer is not None:
         extravars["kubeadm_certs_timer_enabled"] = timer
+    extravars = run_extravars(opts, "certs renew", extravars)  # -e: exit 2 before asking
     hosts = ", ".join(sorted(selected))
     if not yes and not opts.check:
         if output.JSON_MODE or not sys.stdin.isatty():
@@ -206,8 +207,7 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
                                                       errors=["not confirmed"]))
     output.echo(f"certs renew: {hosts}, one at a time", err=True)
     result = run_playbook(command="certs renew", playbook="certs-renew.yml", inventory=inv,
-                          extravars=run_extravars(opts, "certs renew", extravars),
-                          limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
+                          extravars=extravars, limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
     print_summary(result)
     renewed = sorted(h for h, s in result.hosts.items() if s.get("changed"))
     if not result.ok:

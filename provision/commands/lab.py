@@ -115,7 +115,7 @@ def reboot_cmd(name: str) -> int:
                                               seconds=round(seconds, 2)))
 
 
-@global_options("json", refuses=NO_INVENTORY)
+@global_options(refuses={**NO_INVENTORY, "json": "its output is the shell's or the command's"})
 @cli.command("ssh", context_settings={"ignore_unknown_options": True,
                                       "allow_interspersed_args": False},
              epilog="\b\nExamples:\n  provision lab ssh lab-1\n"
