@@ -207,7 +207,8 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
                                                       errors=["not confirmed"]))
     output.echo(f"certs renew: {hosts}, one at a time", err=True)
     result = run_playbook(command="certs renew", playbook="certs-renew.yml", inventory=inv,
-                          extravars=extravars, limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
+                          extravars=extravars, limit=opts.limit, check=opts.check,
+                          verbosity=opts.verbosity)
     print_summary(result)
     renewed = sorted(h for h, s in result.hosts.items() if s.get("changed"))
     if not result.ok:
