@@ -124,13 +124,14 @@ def refusal(opts: Options, command: str, honours: frozenset[str],
             reasons: dict[str, str]) -> str | None:
     """The message refusing the first given global option ``command`` does not honour.
 
-    An inventory set only by PROVISION_INVENTORY is a default, not a request: commands that
-    read no inventory (init, lab) ignore it. Everything else given is honoured or refused.
+    PROVISION_INVENTORY and PROVISION_JSON are defaults, not requests: a command that reads
+    no inventory (init, lab) or cannot print JSON (lab ssh) ignores them. Everything else
+    given, PROVISION_CHECK and PROVISION_LIMIT included, is honoured or refused.
     """
     for name in NAMES:
         if name not in opts.given or name in honours:
             continue
-        if name == "inventory" and name in opts.from_env:
+        if name in ("inventory", "json") and name in opts.from_env:
             continue
         why = reasons.get(name) or f"`{command}` does not use it"
         return f"{opts.given[name]} is not supported by `{command}`: {why}"

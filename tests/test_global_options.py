@@ -97,7 +97,8 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     def run_doctor(hosts: Any, **kw: Any) -> Any:
         from provision.doctor.engine import DoctorReport
 
-        calls.append({"kind": "doctor", "hosts": sorted(h.name for h in hosts), **kw})
+        calls.append({"kind": "doctor", "hosts": sorted(h.name for h in hosts), **kw,
+                      "keep": {h.vars.get("etcd_backup_keep") for h in hosts}})
         return DoctorReport()
 
     def lab(name: str) -> Any:
@@ -168,12 +169,14 @@ def honoured(world: SimpleNamespace, leaf: str, option: str, out: str, err: str)
     if option == "inventory":
         if leaf == "validate":
             return world.inv in out
-        return bool(runs or doctor)
+        if doctor:
+            return doctor[0]["hosts"] == ["cp1", "w1", "w2"]
+        return bool(runs) and all(str(r["inventory"].path) == world.inv for r in runs)
     if option == "extra_vars":
         if leaf == "validate":
             return "valid" in out
-        if doctor:
-            return True  # doctor has no run to receive them: checked on the loaded hosts below
+        if doctor:  # no playbook: the doctor's checks read the hosts' variables
+            return doctor[0]["keep"] == {5}
         # certs renew's re-check after the renewal reads certificates: no variables
         return any((r["extravars"] or {}).get("etcd_backup_keep") == 5 for r in runs)
     raise AssertionError(option)
@@ -193,6 +196,9 @@ def test_every_command_honours_or_refuses_every_global_option(
     code, out, err = invoke(args, capsys)
     assert "Traceback" not in out + err
     label = OPTIONS[option][1]
+    if option == "json":
+        obj = json.loads(out)  # honoured or refused: exactly one JSON object on stdout
+        assert isinstance(obj, dict) and obj["exit_code"] == code
     if code == 2 and label in err and "is not supported by" in err:
         assert world.calls == [], f"refused but ran: {world.calls}"
         if leaf == "init":
@@ -200,9 +206,6 @@ def test_every_command_honours_or_refuses_every_global_option(
         return
     assert code != 2, f"{args}: exit 2 without refusing {label}: {err}"
     assert honoured(world, leaf, option, out, err), (args, world.calls, out, err)
-    if option == "json":
-        obj = json.loads(out)  # exactly one JSON object on stdout
-        assert isinstance(obj, dict) and "exit_code" in obj
 
 
 def test_every_command_declares_its_global_options() -> None:
@@ -305,8 +308,12 @@ def test_environment_options_are_honoured_or_refused_too(
         ("upgrade-discover.yml", True)]
     monkeypatch.delenv("PROVISION_CHECK")
     monkeypatch.setenv("PROVISION_INVENTORY", "/nonexistent")
+    monkeypatch.setenv("PROVISION_JSON", "1")
     code, _, err = invoke(["lab", "status"], capsys)
     assert code == 0, err
+    code, out, err = invoke(["lab", "ssh", "lab-1"], capsys)  # ssh prints no JSON: ignored
+    assert code == 0 and out == "", err
+    monkeypatch.delenv("PROVISION_JSON")
     code, out, err = invoke(["validate", "-i", world.inv], capsys)
     assert code == 0 and world.inv in out, err
 
@@ -319,6 +326,23 @@ def test_upgrade_check_is_the_plan_and_never_runs_the_upgrade_playbook(
                             capsys)
     assert "--check: only the plan is printed" in err
     assert [c["playbook"] for c in world.calls] == ["upgrade-discover.yml"]
+
+
+def test_minikube_mode_upgrade_check_and_status_limit(
+        world: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+    """minikube mode: --check makes the upgrade discovery-only (check mode), status passes
+    --limit to its run."""
+    inv = world.tmp / "mk.yml"
+    inv.write_text("all:\n  vars:\n    provision_mode: minikube\n    ansible_user: ubuntu\n"
+                   "  children:\n    control_plane:\n      hosts:\n"
+                   "        vm1: {ansible_host: 10.0.0.7}\n")
+    invoke(["-i", str(inv), "upgrade", "--to", "1.31", "--yes", "--check"], capsys)
+    assert [(c["playbook"], c["check"]) for c in world.calls] == [
+        ("upgrade-minikube-discover.yml", True)]
+    invoke(["-i", str(inv), "status", "--limit", "vm1"], capsys)
+    assert world.calls[-1]["limit"] == "vm1"
+    code, _, err = invoke(["-i", str(inv), "status", "--limit", "vm2"], capsys)
+    assert code == 2 and "--limit vm2" in err and len(world.calls) == 2
 
 
 def test_status_limit_reads_the_selected_hosts_plus_the_first_control_plane(
