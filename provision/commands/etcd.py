@@ -285,7 +285,7 @@ def _confirm(hosts: list[str], which: str, yes: bool) -> None:
                   "is kept).", abort=True, err=True)
 
 
-@global_options("inventory", "limit", "verbosity", "json")
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--snapshot", "which", default="latest", show_default=True,
               help="'latest' (the newest snapshot of any member), a snapshot file name "
