@@ -279,6 +279,20 @@ def test_issue_19_flags_where_users_put_them(world: SimpleNamespace,
     assert json.loads(out)["command"] == "doctor"
 
 
+def test_lab_ssh_keeps_the_remote_commands_options(
+        world: SimpleNamespace, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the host name everything is the remote command, global-looking options too."""
+    import provision.lab.manager
+
+    seen: list[list[str]] = []
+    monkeypatch.setattr(provision.lab.manager, "ssh", lambda name, cmd: seen.append(cmd) or 0)
+    for args in (["lab-1", "--", "uname", "-m"], ["lab-1", "ls", "-v", "--check", "-i", "x"]):
+        code, _, err = invoke(["lab", "ssh", *args], capsys)
+        assert code == 0, err
+    assert seen == [["uname", "-m"], ["ls", "-v", "--check", "-i", "x"]]
+
+
 def test_verbosity_adds_up_and_a_value_given_twice_must_agree(
         world: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = invoke(["-v", "-i", world.inv, "bootstrap", "--components", "base", "-v"],

@@ -129,4 +129,5 @@ def ssh_cmd(name: str, command: tuple[str, ...]) -> int:
     """
     from provision.lab import manager
 
-    return manager.ssh(name, list(command))
+    words = list(command)[1:] if command[:1] == ("--",) else list(command)  # after NAME all
+    return manager.ssh(name, words)  # is the remote command (global options come before it)
