@@ -19,6 +19,7 @@ from typing import Any
 
 from provision.errors import UsageError, ValidationError
 
+SOURCE = Path("-e/--extra-vars")  # where validation messages say an extra var was set
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 20
 _TYPED_KINDS = ("int", "port", "float", "bool", "list", "dict", "ip_pool")
@@ -148,6 +149,10 @@ def check(extra: dict[str, Any], plain: set[str]) -> tuple[dict[str, Any], list[
             problems.append(f"-e {key}: unknown variable"
                             + (did_you_mean(key, _all_names())
                                or " (see the inventory reference in README)"))
+            continue
+        if var.scope == "host":
+            problems.append(f"-e {key}: must be set per host in the inventory, not for every "
+                            "host with -e")
             continue
         if _has_template(value):
             problems.append(f"-e {key}: templates ({{{{ }}}}, {{% %}}) are not accepted in "

@@ -429,6 +429,15 @@ def test_an_extra_var_the_command_sets_from_a_flag_is_refused(
     assert world.calls == []
 
 
+def test_extra_vars_take_part_in_the_whole_inventory_checks(
+        world: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
+    """An -e pod_cidr that contains a node's address is refused like one in the inventory,
+    and the message says it came from -e."""
+    code, _, err = invoke(["-i", world.inv, "validate", "-e", "pod_cidr=10.0.0.0/16"], capsys)
+    assert code == 2 and "-e/--extra-vars: group all: pod_cidr 10.0.0.0/16 contains the " \
+                         "address 10.0.0.10 of host cp1" in err, err
+
+
 def test_a_secret_extra_var_is_never_echoed(world: SimpleNamespace,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """acme_dns_env is declared no_log: a bad value is named by key, never shown."""

@@ -114,14 +114,22 @@ def walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple
 
 def load_inventory(opts: Options) -> Any:
     """The valid inventory of ``-i`` with the validated ``-e`` variables laid over every
-    host (extra vars win, as in Ansible) and ``--limit`` checked: exit 2 before contact."""
-    from provision.extravars import parse_and_check
-    from provision.validate import check_limit, load_valid_inventory
+    host (extra vars win, as in Ansible; the whole-inventory checks run again with them) and
+    ``--limit`` checked: exit 2 before contact."""
+    from provision.errors import ValidationError
+    from provision.extravars import SOURCE, parse_and_check
+    from provision.inventory import VarSource
+    from provision.validate import check_limit, load_valid_inventory, validate
 
     extra = parse_and_check(opts.extra_vars)
     inv = load_valid_inventory(opts.inventory)
-    for host in inv.hosts.values():
-        host.vars.update(extra)
+    if extra:
+        for host in inv.hosts.values():
+            host.vars.update(extra)
+        inv.sources.extend(VarSource(SOURCE, "group all", k, v) for k, v in extra.items())
+        errors, _ = validate(inv)  # e.g. an -e pod_cidr that contains a node's address
+        if errors:
+            raise ValidationError(errors)
     check_limit(inv, opts.limit)
     return inv
 
