@@ -92,7 +92,7 @@ UNDECLARED = ("it does not declare which global options it honours (a bug: add "
 
 def install_tree(cmd: click.Command) -> None:
     """Every group of a loaded command tree merges the global options; a command that did
-    not declare what it honours refuses every one of them (safe default)."""
+    not declare what it honours refuses every one but --json (safe default)."""
     if isinstance(cmd, click.Group):
         install(cmd, None)
         for sub in cmd.commands.values():
