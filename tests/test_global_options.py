@@ -219,6 +219,32 @@ def test_every_command_declares_its_global_options() -> None:
             assert not getattr(cmd, "__provision_undeclared__", False), (name, path)
 
 
+def test_an_undeclared_command_refuses_every_global_option_but_json(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The safe default for a command someone forgets to declare: refuse, never ignore."""
+    from provision.commands._common import install_tree
+    from provision.errors import UsageError
+
+    monkeypatch.setattr(output, "JSON_MODE", False)
+    ran: list[int] = []
+
+    @click.group()
+    def grp() -> None: ...
+
+    @grp.command()
+    def leaf() -> None:
+        ran.append(1)
+
+    install_tree(grp)
+    for args in (["--check", "leaf"], ["leaf", "--limit", "x"], ["leaf", "-v"]):
+        with pytest.raises(UsageError, match="is not supported by `grp leaf`: it does not "
+                                             "declare which global options it honours"):
+            grp.main(args, prog_name="grp", standalone_mode=False)
+    assert ran == []
+    grp.main(["leaf", "--json"], prog_name="grp", standalone_mode=False)
+    assert ran == [1] and output.JSON_MODE
+
+
 LIMITED = [pytest.param(leaf, marks=[ETCD_LIMIT] if leaf.startswith("etcd") else [], id=leaf)
            for leaf in LEAVES]
 
