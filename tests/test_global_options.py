@@ -391,6 +391,8 @@ def test_status_limit_reads_the_selected_hosts_plus_the_first_control_plane(
         world: SimpleNamespace, capsys: pytest.CaptureFixture[str]) -> None:
     invoke(["-i", world.inv, "status", "--limit", "w1"], capsys)
     assert world.calls[-1]["limit"] == "w1,cp1"
+    invoke(["-i", world.inv, "status", "--limit", "!cp1"], capsys)  # Ansible applies ! last
+    assert world.calls[-1]["limit"] == "w1,w2,cp1"
 
 
 def test_status_limit_report_keeps_only_the_selected_rows() -> None:

@@ -91,12 +91,14 @@ def limit_report(data: dict[str, Any], expected: dict[str, tuple[str, str]]
 
 
 def run_limit(inv: Any, limit: str | None) -> str | None:
-    """The run's --limit: the user's pattern plus the first control-plane node, which reads
-    the cluster's node list (None: every host)."""
+    """The run's --limit: the hosts the pattern selects plus the first control-plane node,
+    which reads the cluster's node list (None: every host). Host names, not the pattern:
+    Ansible applies `!` last, so "PATTERN,cp1" would still exclude cp1 for '!cp1'."""
     if not limit:
         return None
+    names = [h.name for h in inv.limited(limit)]
     first = inv.control_plane[0].name if inv.control_plane else None
-    return f"{limit},{first}" if first else limit
+    return ",".join(names + ([first] if first and first not in names else []))
 
 
 def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
