@@ -22,6 +22,7 @@ from provision.errors import UsageError, ValidationError
 SOURCE = Path("-e/--extra-vars")  # where validation messages say an extra var was set
 MAX_FILE_BYTES = 1 << 20
 MAX_DEPTH = 20
+MAX_VALUES = 10_000  # values in one -e document (aliases counted each time they are used)
 _TYPED_KINDS = ("int", "port", "float", "bool", "list", "dict", "ip_pool")
 
 
@@ -34,16 +35,26 @@ def _yaml(text: str, where: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         at = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
         raise UsageError(f"-e {where}: not valid YAML or JSON{at}") from None
+    except (ValueError, RecursionError) as exc:  # a 5000-digit number, deep nesting
+        raise UsageError(f"-e {where}: cannot read it: {str(exc)[:120]}") from None
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max([_depth(v, level + 1) for v in value.values()] or [level])
-    if isinstance(value, list):
-        return max([_depth(v, level + 1) for v in value] or [level])
-    return level
+def _bounded(value: Any) -> str | None:
+    """Why ``value`` is too deep or too large (aliases expanded), or None; never walks more
+    than MAX_VALUES nodes (a YAML alias bomb stops here, not in the checks after it)."""
+    stack, seen = [(value, 0)], 0
+    while stack:
+        item, level = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            return f"more than {MAX_VALUES} values"
+        if level > MAX_DEPTH:
+            return f"nested deeper than {MAX_DEPTH} levels"
+        if isinstance(item, dict):
+            stack += [(v, level + 1) for v in (*item.keys(), *item.values())]
+        elif isinstance(item, list):
+            stack += [(v, level + 1) for v in item]
+    return None
 
 
 def _read_file(name: str) -> Any:
@@ -92,8 +103,8 @@ def parse(values: Sequence[str]) -> tuple[dict[str, Any], set[str]]:
             continue
         if not isinstance(data, dict):
             raise UsageError(f"-e {where}: expected a mapping of variable names to values")
-        if _depth(data) > MAX_DEPTH:
-            raise UsageError(f"-e {where}: nested deeper than {MAX_DEPTH} levels")
+        if problem := _bounded(data):
+            raise UsageError(f"-e {where}: {problem}")
         out.update(data)
         plain -= set(data)
     return out, plain
@@ -123,9 +134,10 @@ def _typed(kind: str, value: str) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(value) if len(value) <= 4096 else value
-    except yaml.YAMLError:
+        typed = yaml.safe_load(value) if len(value) <= 4096 else value
+    except (yaml.YAMLError, ValueError, RecursionError):
         return value
+    return value if _bounded(typed) else typed
 
 
 def check(extra: dict[str, Any], plain: set[str]) -> tuple[dict[str, Any], list[str]]:

@@ -437,8 +437,16 @@ def test_extra_vars_forms_are_typed_by_the_schema_and_reach_the_run(
     ("@/nonexistent.yml", "-e @/nonexistent.yml: not a regular file"),
     ("[1, 2]", "expected KEY=VALUE"),
     ('{"a": [', "not valid YAML or JSON"),
+    ('{"etcd_backup_keep": ' + "9" * 5000 + "}", "cannot read it"),
+    ("[" * 5000, "expected KEY=VALUE"),
+    ("{a: " + "[" * 50 + "]" * 50 + "}", "nested deeper than 20 levels"),
+    ("---\na: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n"
+     "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n"
+     "e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+     "more than 10000 values"),
+    ("etcd_backup_keep=" + "9" * 5000, "-e etcd_backup_keep: expected an integer"),
 ], ids=["unknown", "type", "version", "connection", "template", "no-equals", "no-file", "list",
-        "bad-json"])
+        "bad-json", "huge-number", "brackets", "deep", "alias-bomb", "huge-number-kv"])
 def test_bad_extra_vars_are_exit_2_naming_the_key_and_nothing_runs(
         world: SimpleNamespace, capsys: pytest.CaptureFixture[str], value: str,
         message: str) -> None:
