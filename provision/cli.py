@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
 from provision import __version__
-from provision.context import Options
+from provision.context import Options, click_options, merge
 from provision.errors import ProvisionError
 
 # name -> (module:attribute, one-line help shown by `provision --help`)
@@ -41,7 +42,11 @@ class LazyGroup(click.Group):
             return None
         target, _ = COMMANDS[name]
         module_name, attr = target.split(":")
-        return getattr(importlib.import_module(module_name), attr)
+        cmd = getattr(importlib.import_module(module_name), attr)
+        from provision.commands._common import install_tree
+
+        install_tree(cmd)  # groups merge the global options; undeclared commands refuse them
+        return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -51,41 +56,48 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"],
                                               "auto_envvar_prefix": "PROVISION"})
-@click.option("-i", "--inventory", envvar="PROVISION_INVENTORY", metavar="PATH|lab",
-              help="Inventory file or directory, a name under ./inventory, or 'lab'. "
-                   "[env: PROVISION_INVENTORY]")
-@click.option("--limit", envvar="PROVISION_LIMIT", metavar="PATTERN",
-              help="Only these hosts or groups (Ansible pattern, e.g. 'workers,!w3').")
-@click.option("--check", is_flag=True, envvar="PROVISION_CHECK",
-              help="Dry run: Ansible check mode with diff; nothing is changed.")
-@click.option("-v", "--verbose", "verbosity", count=True,
-              help="More output (-v task results, -vv Ansible -vv).")
-@click.option("--json", "as_json", is_flag=True, envvar="PROVISION_JSON",
-              help="Print one JSON object on stdout at the end; progress goes to stderr.")
 @click.version_option(__version__, "--version", prog_name="provision")
 @click.pass_context
-def group(ctx: click.Context, inventory: str | None, limit: str | None, check: bool,
-          verbosity: int, as_json: bool) -> None:
+def group(ctx: click.Context, **values: Any) -> None:
     """Turn fresh Linux VMs into Kubernetes hosts, upgrade kubeadm clusters one minor
     version at a time, and keep verified etcd backups.
+
+    \b
+    Global options (-i, --limit, --check, -v, --json, -e) go before or after the command;
+    a command refuses (exit 2) one it cannot honour, e.g. `upgrade --check` (use --plan).
 
     \b
     Examples:
       provision init --name prod --control-plane cp1=10.0.0.10 --user ubuntu
       provision -i prod doctor
-      provision -i prod bootstrap
+      provision bootstrap -i prod --check -e kubernetes_version=1.31
       provision lab up && provision -i lab bootstrap
 
-    Exit codes: 0 ok, 1 a host failed, 2 usage or validation error, 3 hosts unreachable.
+    Exit codes: 0 ok, 1 a host failed, 2 usage or validation error (nothing contacted),
+    3 hosts unreachable, 130 interrupted.
     Shell completion: eval "$(_PROVISION_COMPLETE=bash_source provision)".
     """
-    ctx.obj = Options(inventory=inventory, limit=limit, check=check, verbosity=verbosity,
-                      json=as_json)
+    opts = ctx.ensure_object(Options)
+    merge(opts, ctx, values)
     from provision import output
 
-    output.JSON_MODE = as_json
+    output.JSON_MODE = opts.json
     output.COMMAND = ctx.invoked_subcommand or ""
 
+
+group.params[:0] = click_options(top=True)  # the one definition (provision/context.py)
+
+
+def _json_requested(argv: list[str] | None) -> bool:
+    """--json among the options (before a `--`), or PROVISION_JSON: for errors raised before
+    the group parsed its options (an unknown command or option)."""
+    import os
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" in args:
+        args = args[:args.index("--")]
+    env = os.environ.get("PROVISION_JSON", "").strip().lower()
+    return "--json" in args or env in ("1", "true", "yes", "on")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,7 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:  # usage errors: exit 2
+        from provision import output
         from provision.output import report_error
+
+        output.JSON_MODE = output.JSON_MODE or _json_requested(argv)
 
         report_error(ProvisionError(exc.format_message(), exit_code=2), click_exc=exc)
         sys.exit(2)
@@ -104,7 +119,10 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(1)
     except ProvisionError as exc:
+        from provision import output
         from provision.output import report_error
+
+        output.JSON_MODE = output.JSON_MODE or _json_requested(argv)
 
         report_error(exc)
         sys.exit(exc.exit_code)

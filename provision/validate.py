@@ -429,10 +429,15 @@ def load_valid_inventory(spec: str | None) -> Inventory:
 
 
 def check_limit(inv: Inventory, limit: str | None) -> list[Host]:
-    """Hosts selected by ``--limit``; a pattern naming no host or group is a usage error."""
-    if not limit:
+    """Hosts selected by ``--limit``; a pattern naming no host or group, an empty pattern or
+    an empty part (``--limit ,``, ``a,,b``) is a usage error. None: every host."""
+    if limit is None:
         return list(inv.hosts.values())
-    parts = [p.strip().lstrip("!") for p in limit.replace(":", ",").split(",") if p.strip()]
+    raw = [p.strip() for p in limit.replace(":", ",").split(",")]
+    if not limit.strip() or any(not p or p == "!" for p in raw):
+        raise UsageError(f"--limit {limit!r}: an empty host or group name; give host or group "
+                         "names separated by commas (e.g. 'workers,!w3')")
+    parts = [p.lstrip("!") for p in raw]
     known = set(inv.hosts) | set(inv.groups)
     for part in parts:
         if part not in known and not any(c in part for c in "*?[~"):

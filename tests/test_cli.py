@@ -28,6 +28,18 @@ def test_help_lists_every_command(capsys):
     assert "Exit codes: 0 ok, 1 a host failed, 2 usage or validation error" in out
 
 
+def test_help_says_global_options_go_before_or_after_the_command(capsys):
+    code, out, _ = run(["--help"], capsys)
+    assert code == 0 and "go before or after the command" in out
+    for flag in ("-i, --inventory", "--limit", "--check", "-v, --verbose", "--json",
+                 "-e, --extra-vars"):
+        assert flag in out
+    code, out, _ = run(["bootstrap", "--help"], capsys)  # the same options on the command
+    assert code == 0 and "--check" in out and "-e, --extra-vars" in out
+    code, out, _ = run(["upgrade", "--help"], capsys)  # refused ones are not offered
+    assert code == 0 and "--limit" not in out.split("Options:")[1]
+
+
 def test_version(capsys):
     code, out, _ = run(["--version"], capsys)
     assert code == 0 and out.strip() == f"provision, version {__version__}"

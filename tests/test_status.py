@@ -400,7 +400,7 @@ def test_status_cli_json_shape_and_exit_codes_from_a_report(
     rc, out, err = run(["-i", str(inv), "--json", "status"], capsys)
     assert rc == code, err
     assert seen == {"playbook": "upgrade-discover.yml", "command": "status",
-                    "accept_failed": True,
+                    "accept_failed": True, "limit": None, "check": False,
                     "extravars": {"kubeadm_upgrade_discover_read_repository": False}}
     obj = json.loads(out)
     assert set(obj) == {"ok", "exit_code", "command", "run_dir", "hosts", "errors", "status"}

@@ -65,6 +65,11 @@ def test_status_single_node_ready_then_cordoned_then_kubelet_stopped_simulated(
         "api_server": "1.31.2", "lock": None}]
     assert st["healthy"] and st["problems"] == [] and st["upgrade"] is None
     assert sim.calls() == calls, "status changed the cluster"
+    # global options after the command reach the run: Ansible check mode reads the same
+    rc, obj, err = status(lab, "--check", "--limit", host)
+    assert rc == 0 and obj["status"]["nodes"] == st["nodes"], err[-4000:]
+    rc, obj, err = status(lab, "--limit", "nope")
+    assert rc == 2 and "--limit nope" in obj["errors"][0] and not obj["hosts"]
 
     # the same discovery with its repository lookup (the default, as `upgrade` runs it)
     # still plans from what status showed
@@ -77,6 +82,13 @@ def test_status_single_node_ready_then_cordoned_then_kubelet_stopped_simulated(
     (hop,) = json.loads(proc.stdout)["plan"]["hops"]
     assert hop["from"] == "1.31.2" and hop["to"].startswith("1.32."), hop
     assert sim.calls() == calls, "--plan changed the cluster"
+    # `--check upgrade` once upgraded every node: now it is --plan (discovery in check mode)
+    proc = lab.cli("-i", "lab", "--check", "--json", "upgrade", "--to", "1.32", "--yes",
+                   timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads(proc.stdout)["plan"]["hops"][0]["to"] == hop["to"]
+    assert "--check: only the plan is printed" in proc.stderr
+    assert sim.calls() == calls, "upgrade --check changed the cluster"
 
     node.sh(f"{KUBECTL} cordon {name}")
     rc, obj, err = status(lab)

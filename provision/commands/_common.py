@@ -1,18 +1,149 @@
-"""Shared plumbing for commands: options, run-and-report."""
+"""Shared plumbing for commands: global options, run-and-report."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import click
 
 from provision import output
-from provision.context import Options
+from provision.context import NAMES, Options, click_options, merge, refusal
+from provision.errors import UsageError
+
+EVERY = frozenset(NAMES)
+GROUP_MARK = "__provision_globals__"
 
 
 def options() -> Options:
     ctx = click.get_current_context()
     return ctx.find_object(Options) or Options()
+
+
+def global_options(*honours: str, refuses: dict[str, str] | None = None
+                   ) -> Callable[[click.Command], click.Command]:
+    """Declare the global options a command honours; place it ABOVE ``@click.command``.
+
+    The command then accepts every global option after its name too (one definition,
+    ``provision.context.GLOBAL_OPTIONS``); a given option it does not honour is refused with
+    exit 2 naming the option and why (``refuses``: option -> why / what to use instead)
+    before the command body runs. Refused options are hidden from the command's --help.
+    """
+    unknown = (set(honours) | set(refuses or {})) - EVERY
+    if unknown:
+        raise ValueError(f"unknown global option(s): {', '.join(sorted(unknown))}")
+
+    def decorate(cmd: click.Command) -> click.Command:
+        if not isinstance(cmd, click.Command):
+            raise TypeError("@global_options goes above @click.command")
+        install(cmd, frozenset(honours), {**DEFAULT_REASONS, **(refuses or {})})
+        return cmd
+
+    return decorate
+
+
+def install(cmd: click.Command, honours: frozenset[str] | None,
+            reasons: dict[str, str] | None = None) -> None:
+    """Add the global options to ``cmd`` and merge/check them when it runs. ``honours``
+    None: a group (merges only; its subcommands decide)."""
+    if getattr(cmd, GROUP_MARK, None) is not None:
+        return
+    own = {o for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    params = click_options(top=False, hidden=EVERY - (honours if honours is not None
+                                                      else EVERY))
+    clash = own & {o for p in params for o in p.opts}
+    if clash:
+        raise ValueError(f"{cmd.name}: own option(s) {', '.join(sorted(clash))} clash with "
+                         "the global options")
+    cmd.params.extend(params)
+    original = cmd.callback
+
+    @functools.wraps(original or (lambda **_: None))
+    def callback(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        opts = ctx.ensure_object(Options)
+        merge(opts, ctx, {p.name: kwargs.pop(p.name) for p in params if p.name in kwargs})
+        output.JSON_MODE = output.JSON_MODE or opts.json
+        problem = honours is not None and refusal(opts, ctx.command_path, honours,
+                                                  reasons or {})
+        if problem:
+            raise UsageError(problem)
+        return original(*args, **kwargs) if original else None
+
+    cmd.callback = callback
+    setattr(cmd, GROUP_MARK, honours if honours is not None else "group")
+
+
+# why a command refuses a global option, unless it says better (global_options(refuses=...))
+DEFAULT_REASONS = {
+    "inventory": "it reads no inventory",
+    "limit": "it works on the hosts it needs as a whole; run it without --limit",
+    "check": "it has no dry run (Ansible check mode); run it without --check",
+    "verbosity": "it runs no Ansible playbook and already prints all it has",
+    "extra_vars": "it takes no extra vars; set variables in the inventory or use its flags",
+}
+NO_INVENTORY = {"inventory": "lab commands manage their own hosts; the inventory they write "
+                             "is `-i lab` for the other commands"}
+
+UNDECLARED = ("it does not declare which global options it honours (a bug: add "
+              "@global_options to it)")
+
+
+def install_tree(cmd: click.Command) -> None:
+    """Every group of a loaded command tree merges the global options; a command that did
+    not declare what it honours refuses every one but --json (safe default)."""
+    if isinstance(cmd, click.Group):
+        install(cmd, None)
+        for sub in cmd.commands.values():
+            install_tree(sub)
+    elif getattr(cmd, GROUP_MARK, None) is None:
+        install(cmd, frozenset({"json"}), {n: UNDECLARED for n in NAMES})
+        cmd.__provision_undeclared__ = True  # type: ignore[attr-defined]
+
+
+def walk(cmd: click.Command, path: tuple[str, ...] = ()) -> Iterable[tuple[tuple[str, ...],
+                                                                            click.Command]]:
+    """(path, command) of every leaf command under ``cmd`` (the tests walk the tree)."""
+    if isinstance(cmd, click.Group):
+        for name, sub in sorted(cmd.commands.items()):
+            yield from walk(sub, (*path, name))
+    else:
+        yield path, cmd
+
+
+def load_inventory(opts: Options) -> Any:
+    """The valid inventory of ``-i`` with the validated ``-e`` variables laid over every
+    host (extra vars win, as in Ansible; the whole-inventory checks run again with them) and
+    ``--limit`` checked: exit 2 before contact."""
+    from provision.errors import ValidationError
+    from provision.extravars import SOURCE, parse_and_check
+    from provision.inventory import VarSource
+    from provision.validate import check_limit, load_valid_inventory, validate
+
+    extra = parse_and_check(opts.extra_vars)
+    inv = load_valid_inventory(opts.inventory)
+    if extra:
+        for host in inv.hosts.values():
+            host.vars.update(extra)
+        inv.sources.extend(VarSource(SOURCE, "group all", k, v) for k, v in extra.items())
+        errors, _ = validate(inv)  # e.g. an -e pod_cidr that contains a node's address
+        if errors:
+            raise ValidationError(errors)
+    check_limit(inv, opts.limit)
+    return inv
+
+
+def run_extravars(opts: Options, command: str, own: dict[str, Any] | None) -> dict[str, Any]:
+    """The run's extra vars: the user's ``-e`` and the command's own; a key the command sets
+    itself from its flags cannot be overridden with -e (exit 2)."""
+    from provision.extravars import parse_and_check
+
+    user = parse_and_check(opts.extra_vars)
+    for key in sorted(set(user) & set(own or {})):
+        raise UsageError(f"-e {key}: set by `provision {command}` itself (from its flags); "
+                         "use the command's flag instead")
+    return {**user, **(own or {})}
 
 
 def print_summary(result: Any) -> None:
@@ -54,12 +185,13 @@ def run_and_finish(opts: Options, command: str, playbook: str,
                    **extra: Any) -> int:
     """Validate the inventory (exit 2 before contact), run the playbook, summarise, exit code."""
     from provision.runner import run_playbook
-    from provision.validate import check_limit, load_valid_inventory
+    from provision.validate import check_limit
 
-    inv = inventory or load_valid_inventory(opts.inventory)
+    inv = inventory or load_inventory(opts)
     check_limit(inv, opts.limit)
     result = run_playbook(command=command, playbook=playbook, inventory=inv,
-                          extravars=extravars, limit=opts.limit, check=opts.check,
+                          extravars=run_extravars(opts, command, extravars),
+                          limit=opts.limit, check=opts.check,
                           verbosity=opts.verbosity, tags=tags)
     print_summary(result)
     if result.unreachable_hosts:

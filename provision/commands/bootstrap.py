@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from provision.commands._common import global_options
 from provision.errors import UsageError
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ def addon_problems(inv: Inventory, selected: list[str]) -> list[str]:
     return []
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json", "extra_vars")
 @click.command(name="bootstrap")
 @click.option("--components", metavar="LIST",
               help="Comma-separated subset of: base, docker, containerd (host layer), "
@@ -107,20 +109,17 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
       provision -i lab bootstrap --components base,docker
       provision -i prod bootstrap --components cluster,ingress
       provision -i prod --check bootstrap --components base
+      provision bootstrap -i prod --limit w3 -e kubernetes_version=1.31
       provision -i prod bootstrap --from-step cluster
     """
-    from provision.commands._common import options, run_and_finish
+    from provision.commands._common import load_inventory, options, run_and_finish
     from provision.output import echo
-    from provision.validate import load_valid_inventory
 
     opts = options()
     if components is not None:  # bad names: exit 2 before loading anything
         select_steps(parse_components(components, "kubeadm"), from_step, only)
-    inv = load_valid_inventory(opts.inventory)
+    inv = load_inventory(opts)  # -i, -e and --limit: exit 2 before any contact
     selected = select_steps(parse_components(components, inv.mode), from_step, only)
-    from provision.validate import check_limit
-
-    check_limit(inv, opts.limit)  # flags first: a bad --limit is the first thing to fix
     problems = addon_problems(inv, selected)
     if problems:
         from provision.errors import ValidationError

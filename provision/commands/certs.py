@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from provision import output
-from provision.commands._common import options, print_summary
+from provision.commands._common import global_options, options, print_summary
 from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
 
 CHECK_TASK = "Read the certificate end dates"
@@ -27,14 +27,13 @@ def cli() -> None:
     """
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command(name="check")
 @click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
               metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
 @click.option("--warn-days", default=30, show_default=True, type=click.IntRange(min=1),
               help="WARN when fewer days than this are left.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Same as the global --json: one JSON object on stdout.")
-def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
+def check(kubernetes_dir: str, warn_days: int) -> int:
     """Show the expiry of every kubeadm certificate on each control-plane node.
 
     Reads the CAs, the apiserver/front-proxy/etcd certificates and the client certificates
@@ -45,8 +44,6 @@ def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
     expired, missing or unreadable, 2 bad input, 3 a node unreachable.
     """
     opts = options()
-    if as_json:
-        output.JSON_MODE = True
     inv, selected = _control_planes(opts, kubernetes_dir, "certs check")
     check_result = _check(opts, inv, selected, kubernetes_dir, warn_days)
     return output.finish(output.result_object(**check_result))
@@ -54,12 +51,11 @@ def check(kubernetes_dir: str, warn_days: int, as_json: bool) -> int:
 
 def _control_planes(opts: Any, kubernetes_dir: str, command: str) -> tuple[Any, set[str]]:
     """The valid inventory and the selected control-plane hosts (exit 2 before any contact)."""
-    from provision.validate import check_limit, load_valid_inventory
+    from provision.commands._common import load_inventory
 
     if not kubernetes_dir.startswith("/"):
         raise UsageError(f"--kubernetes-dir {kubernetes_dir}: expected an absolute path")
-    inv = load_valid_inventory(opts.inventory)
-    check_limit(inv, opts.limit)
+    inv = load_inventory(opts)
     if not inv.control_plane:
         raise UsageError(f"{inv.path}: no host in group 'control_plane': {command} works on "
                          "the PKI of the control-plane nodes")
@@ -82,7 +78,7 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
                 f"{kubernetes_dir} on {', '.join(sorted(selected))}", err=True)
     result = run_playbook(command="certs check", playbook="certs-check.yml", inventory=inv,
                           extravars={"certs_check_items": pki.playbook_items(kubernetes_dir)},
-                          limit=opts.limit, verbosity=opts.verbosity)
+                          limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
     now = datetime.now(UTC)
     rows: list[pki.CertStatus] = []
     for host, res in sorted(task_results(result.run_dir, CHECK_TASK).items()):
@@ -105,6 +101,7 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
                 warn_days=warn_days)
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json", "extra_vars")
 @cli.command(name="issue")
 @click.option("--domain", metavar="NAME", help="Domain of the certificate [acme_domain].")
 @click.option("--challenge", type=click.Choice(["http-01", "dns-01"]),
@@ -134,14 +131,14 @@ def issue(**flags: Any) -> int:
           --challenge dns-01 --dns-provider cloudflare
     """
     from provision.certs import acme
-    from provision.commands._common import run_and_finish
-    from provision.validate import check_limit, load_valid_inventory
+    from provision.commands._common import load_inventory, run_and_finish
+    from provision.validate import check_limit
 
     opts = options()
     domain = flags.get("domain")
     if domain is not None and not acme.DOMAIN_RE.match(domain):
         raise UsageError(f"--domain {domain}: not a DNS name")
-    inv = load_valid_inventory(opts.inventory)
+    inv = load_inventory(opts)
     selected = check_limit(inv, opts.limit)
     extravars = acme.issue_vars(flags)
     problems = acme.check_issue({h.name: h.vars for h in selected}, extravars,
@@ -153,6 +150,7 @@ def issue(**flags: Any) -> int:
     return run_and_finish(opts, "certs issue", "certs-issue.yml", extravars, inventory=inv)
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json", "extra_vars")
 @cli.command(name="renew")
 @click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
               metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
@@ -166,10 +164,8 @@ def issue(**flags: Any) -> int:
                    "[kubeadm_certs_timer_enabled; default off].")
 @click.option("--yes", is_flag=True, show_envvar=True,
               help="Act without asking for confirmation.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Same as the global --json: one JSON object on stdout.")
 def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool | None,
-          yes: bool, as_json: bool) -> int:
+          yes: bool) -> int:
     """Renew the kubeadm certificates, one control-plane node at a time, then re-check.
 
     On each control-plane node in turn (serial 1; a failure stops before the next node):
@@ -188,11 +184,10 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
       provision -i prod --limit cp1 certs renew --force --yes
       provision -i prod certs renew --timer --yes
     """
+    from provision.commands._common import run_extravars
     from provision.runner import run_playbook
 
     opts = options()
-    if as_json:
-        output.JSON_MODE = True
     inv, selected = _control_planes(opts, kubernetes_dir, "certs renew")
     extravars: dict[str, Any] = {"kubeadm_certs_kubernetes_dir": kubernetes_dir}
     if before_days is not None:
@@ -201,6 +196,7 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
         extravars["kubeadm_certs_force"] = True
     if timer is not None:
         extravars["kubeadm_certs_timer_enabled"] = timer
+    extravars = run_extravars(opts, "certs renew", extravars)  # -e: exit 2 before asking
     hosts = ", ".join(sorted(selected))
     if not yes and not opts.check:
         if output.JSON_MODE or not sys.stdin.isatty():

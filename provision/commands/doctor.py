@@ -7,9 +7,11 @@ import sys
 import click
 
 from provision import output
-from provision.commands._common import options
+from provision.commands._common import global_options, options
 
 
+@global_options("inventory", "limit", "verbosity", "json", "extra_vars", refuses={
+    "check": "doctor never changes anything on the hosts; run it without --check"})
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="HTTPS endpoint the hosts must reach (repeatable; replaces the default "
@@ -37,13 +39,14 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     Exit codes: 0 all PASS/WARN, 1 a FAIL, 2 bad inventory (nothing contacted),
     3 a host unreachable.
     """
+    from provision.commands._common import load_inventory
     from provision.doctor.engine import run_doctor
     from provision.doctor.probe import DEFAULT_URLS
     from provision.doctor.report import render, summary_line
-    from provision.validate import check_limit, load_valid_inventory
+    from provision.validate import check_limit
 
     opts = options()
-    inv = load_valid_inventory(opts.inventory)  # exit 2 before any host is contacted
+    inv = load_inventory(opts)  # -i, -e, --limit: exit 2 before any host is contacted
     hosts = check_limit(inv, opts.limit)
     chosen = () if skip_network_checks else (urls or DEFAULT_URLS)
     pool = []

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from provision import output
-from provision.commands._common import options, print_summary
+from provision.commands._common import global_options, options, print_summary
 from provision.errors import EXIT_FAILED, UsageError
 
 
@@ -70,6 +70,7 @@ def cli() -> None:
     """
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--tag", default="", help="Tag in the file name (a-z, 0-9, '.'); kept by retention.")
 @click.option("--all-members", is_flag=True, help="Snapshot every healthy member, not just one.")
@@ -95,6 +96,7 @@ def snapshot(tag: str, all_members: bool, verify_restore: bool) -> int:
     return _finish(result, snapshots=snaps)
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--every", help="Interval: 30s, 15m, 1h, 6h, 1d, daily, weekly…")
 @click.option("--calendar", help="A systemd OnCalendar expression, e.g. 'Mon,Thu 03:00'.")
@@ -164,6 +166,7 @@ def list_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command(name="list")
 def list_() -> int:
     """Snapshots per node and on the remote: time, size, revision, keys, verified, tag."""
@@ -204,6 +207,7 @@ def check_fetched(dest: Path) -> tuple[list[str], list[str]]:
     return good, bad
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
               default=Path("etcd-snapshots"), show_default=True,
@@ -227,6 +231,7 @@ def fetch(dest: Path, fetch_all: bool) -> int:
     return output.finish(obj)
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--snapshot", "which", default="latest", show_default=True,
               help="Snapshot file name on the node, or 'latest'.")
@@ -280,6 +285,7 @@ def _confirm(hosts: list[str], which: str, yes: bool) -> None:
                   "is kept).", abort=True, err=True)
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command()
 @click.option("--snapshot", "which", default="latest", show_default=True,
               help="'latest' (the newest snapshot of any member), a snapshot file name "

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from provision import output
+from provision.commands._common import global_options
 from provision.errors import UsageError
 
 HEADER = "# Written by `provision init`. Reference: README.md, section 'Inventory reference'.\n"
@@ -36,6 +37,7 @@ def build(control_planes: list[tuple[str, str]], workers: list[tuple[str, str]],
     return inventory, {k: v for k, v in group_vars.items() if v not in (None, [], "")}
 
 
+@global_options("json", refuses={"inventory": "init writes a new inventory: use --dir/--name"})
 @click.command(name="init")
 @click.option("--name", default="default", show_default=True,
               help="Inventory name: written to DIR/NAME/.")

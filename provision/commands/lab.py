@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from provision import output
+from provision.commands._common import NO_INVENTORY, global_options
 
 EXAMPLES_UP = """
 \b
@@ -35,6 +36,7 @@ def cli() -> None:
     """
 
 
+@global_options("json", refuses=NO_INVENTORY)
 @cli.command("up", epilog=EXAMPLES_UP)
 @click.option("--nodes", default=1, show_default=True, type=int,
               help="Number of hosts (named lab-1, lab-2, ...).")
@@ -71,6 +73,7 @@ def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
         kind=st.kind, arch=st.arch, mode=st.mode))
 
 
+@global_options("json", refuses=NO_INVENTORY)
 @cli.command("down", epilog="\b\nExample:\n  provision lab down")
 def down_cmd() -> int:
     """Remove every lab host, network, key and file that `lab up` created."""
@@ -81,6 +84,7 @@ def down_cmd() -> int:
     return output.finish(output.result_object(exit_code=0, removed=removed))
 
 
+@global_options("json", refuses=NO_INVENTORY)
 @cli.command("status", epilog="\b\nExample:\n  provision --json lab status")
 def status_cmd() -> int:
     """Show the lab's hosts, SSH ports and uptime."""
@@ -98,6 +102,7 @@ def status_cmd() -> int:
         exit_code=exit_code, hosts={r["name"]: r for r in rows}))
 
 
+@global_options("json", refuses=NO_INVENTORY)
 @cli.command("reboot", epilog="\b\nExample:\n  provision lab reboot lab-1")
 @click.argument("name")
 def reboot_cmd(name: str) -> int:
@@ -110,7 +115,9 @@ def reboot_cmd(name: str) -> int:
                                               seconds=round(seconds, 2)))
 
 
-@cli.command("ssh", context_settings={"ignore_unknown_options": True},
+@global_options(refuses={**NO_INVENTORY, "json": "its output is the shell's or the command's"})
+@cli.command("ssh", context_settings={"ignore_unknown_options": True,
+                                      "allow_interspersed_args": False},
              epilog="\b\nExamples:\n  provision lab ssh lab-1\n"
                     "  provision lab ssh lab-2 -- sudo systemctl is-system-running")
 @click.argument("name")
@@ -122,4 +129,5 @@ def ssh_cmd(name: str, command: tuple[str, ...]) -> int:
     """
     from provision.lab import manager
 
-    return manager.ssh(name, list(command))
+    words = list(command)[1:] if command[:1] == ("--",) else list(command)  # after NAME all
+    return manager.ssh(name, words)  # is the remote command (global options come before it)

@@ -12,9 +12,12 @@ from typing import Any
 import click
 
 from provision import output
+from provision.commands._common import global_options
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
 
 
+@global_options("inventory", "limit", "check", "verbosity", "json", refuses={
+    "extra_vars": "status only reads the cluster; it takes no variables"})
 @click.command(name="status")
 def cli() -> int:
     """Show the cluster's nodes and versions; changes nothing.
@@ -26,6 +29,9 @@ def cli() -> int:
     unfinished upgrade journal (next hop and step), version skew, inventory hosts that are
     not nodes and nodes missing from the inventory. minikube mode: profile, status,
     Kubernetes and minikube versions, driver, user.
+
+    --limit: only the selected hosts are read and shown (the first control-plane node is
+    always asked for the cluster's node list; its row is shown only when selected).
 
     \b
     Exit codes:
@@ -40,24 +46,25 @@ def cli() -> int:
     \b
     Examples:
       provision -i prod status
+      provision -i prod status --limit workers
       provision -i lab --json status | jq '.status.nodes[] | {name, status, kubelet}'
     """
-    from provision.commands._common import options
-    from provision.validate import load_valid_inventory
+    from provision.commands._common import load_inventory, options
 
     opts = options()
-    inv = load_valid_inventory(opts.inventory)
+    inv = load_inventory(opts)  # -i and --limit: exit 2 before any contact
     if inv.mode == "minikube":
-        return minikube(inv, opts.verbosity)
-    return kubeadm(inv, opts.verbosity)
+        return minikube(inv, opts.verbosity, opts.limit, opts.check)
+    return kubeadm(inv, opts.verbosity, opts.limit, opts.check)
 
 
-def expected_nodes(inv: Any) -> dict[str, tuple[str, str]]:
+def expected_nodes(inv: Any, limit: str | None = None) -> dict[str, tuple[str, str]]:
     """Inventory host -> (role, the node name it should have), as the discovery role
-    names it (kubeadm_*_node_name, else the host name)."""
+    names it (kubeadm_*_node_name, else the host name); only hosts ``limit`` selects."""
     out: dict[str, tuple[str, str]] = {}
+    selected = {h.name for h in inv.limited(limit)}
     for role, hosts in (("worker", inv.workers), ("control-plane", inv.control_plane)):
-        for h in hosts:
+        for h in (h for h in hosts if h.name in selected):
             name = (h.vars.get("kubeadm_control_plane_node_name")
                     or h.vars.get("kubeadm_worker_node_name") or h.name)
             out[h.name] = (role, str(name).lower())
@@ -70,7 +77,31 @@ def _failed(run: Any, what: str) -> int:
     return finish_failed_read(run, f"{what}: no status (nothing was changed)")
 
 
-def kubeadm(inv: Any, verbosity: int) -> int:
+def limit_report(data: dict[str, Any], expected: dict[str, tuple[str, str]]
+                 ) -> dict[str, Any]:
+    """The discovery report cut to the selected hosts (pure): their facts and their nodes
+    (by the node name each reported, else the expected one); the cluster-wide fields stay."""
+    facts = {h: f for h, f in (data.get("hosts") or {}).items() if h in expected}
+    names = {str((facts.get(h) or {}).get("node_name") or name)
+             for h, (_, name) in expected.items()}
+    nodes = dict(data.get("nodes_json") or {})
+    nodes["items"] = [n for n in nodes.get("items") or []
+                      if n.get("metadata", {}).get("name") in names]
+    return {**data, "hosts": facts, "nodes_json": nodes}
+
+
+def run_limit(inv: Any, limit: str | None) -> str | None:
+    """The run's --limit: the hosts the pattern selects plus the first control-plane node,
+    which reads the cluster's node list (None: every host). Host names, not the pattern:
+    Ansible applies `!` last, so "PATTERN,cp1" would still exclude cp1 for '!cp1'."""
+    if not limit:
+        return None
+    names = [h.name for h in inv.limited(limit)]
+    first = inv.control_plane[0].name if inv.control_plane else None
+    return ",".join(names + ([first] if first and first not in names else []))
+
+
+def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
     from provision import status
     from provision.commands.upgrade import run_report_playbook
 
@@ -78,10 +109,13 @@ def kubeadm(inv: Any, verbosity: int) -> int:
     data, _, run = run_report_playbook(
         inv, verbosity, "upgrade-discover.yml", "kubeadm_upgrade_report_dir",
         {"kubeadm_upgrade_discover_read_repository": False}, command="status",
-        accept_failed=True)
+        accept_failed=True, limit=run_limit(inv, limit), check=check)
     if data is None:
         return _failed(run, "reading the cluster from the first control-plane node failed")
-    st = status.from_report(data, expected_nodes(inv))
+    expected = expected_nodes(inv, limit)
+    if limit:
+        data = limit_report(data, expected)
+    st = status.from_report(data, expected)
     output.echo(status.text(st))
     if run.errors and not run.unreachable_hosts:  # a host failed a read: say where
         from provision.commands._common import print_summary
@@ -94,13 +128,14 @@ def kubeadm(inv: Any, verbosity: int) -> int:
         errors=[*st.problems, *run.errors], status=status.to_json(st)))
 
 
-def minikube(inv: Any, verbosity: int) -> int:
+def minikube(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
     from provision import status
     from provision.commands.upgrade import run_report_playbook
 
     output.echo("Reading the minikube profile (read-only) ...", err=True)
     data, _, run = run_report_playbook(inv, verbosity, "upgrade-minikube-discover.yml",
-                                       "minikube_upgrade_report_dir", command="status")
+                                       "minikube_upgrade_report_dir", command="status",
+                                       limit=limit, check=check)
     if data is None:
         return _failed(run, "reading the minikube profile failed")
     st = status.minikube_from_report(data)

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from provision import output
+from provision.commands._common import global_options
 from provision.errors import EXIT_FAILED, EXIT_OK, UsageError
 from provision.versions import SUPPORTED_MINORS, parse_version
 
@@ -51,7 +52,7 @@ def read_state_file(path: str) -> tuple[Any, Any]:
     return state_from_dict(data, path), repo
 
 
-def discover(inv: Any, target: str, verbosity: int) -> Any:
+def discover(inv: Any, target: str, verbosity: int, check: bool = False) -> Any:
     """Run the read-only discovery playbook; (Discovery, None) or (None, failed RunResult)."""
     from provision.upgrade.discover import from_report
 
@@ -59,7 +60,7 @@ def discover(inv: Any, target: str, verbosity: int) -> Any:
     assert minor is not None
     data, saved, result = run_report_playbook(
         inv, verbosity, "upgrade-discover.yml", "kubeadm_upgrade_report_dir",
-        {"kubeadm_upgrade_target_minor": minor[1]})
+        {"kubeadm_upgrade_target_minor": minor[1]}, check=check)
     if data is None:
         return None, result
     return from_report(data, f"discovery ({saved})"), result
@@ -68,11 +69,13 @@ def discover(inv: Any, target: str, verbosity: int) -> Any:
 def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str,
                         extravars: dict[str, Any] | None = None, *,
                         command: str = "upgrade discover",
-                        accept_failed: bool = False) -> tuple[Any, Path, Any]:
+                        accept_failed: bool = False, limit: str | None = None,
+                        check: bool = False) -> tuple[Any, Path, Any]:
     """Run a read-only playbook that writes ``discovery.json`` into the directory named by
     ``report_var``; keep a copy in the run dir. Returns (data or None, copy path, RunResult).
     ``accept_failed``: return a report written despite failed or unreachable hosts too
-    (`provision status` shows what it got)."""
+    (`provision status` shows what it got). ``limit``/``check``: passed to the run (the
+    discovery playbooks read the same under Ansible's check mode)."""
     import tempfile
 
     from provision.paths import runs_dir
@@ -82,7 +85,7 @@ def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str
     base.mkdir(parents=True, exist_ok=True)
     report_dir = Path(tempfile.mkdtemp(prefix="upgrade-discovery-", dir=base))
     try:
-        result = run_playbook(command=command, playbook=playbook,
+        result = run_playbook(command=command, playbook=playbook, limit=limit, check=check,
                               inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
                               extravars={report_var: str(report_dir), **(extravars or {})})
         report = report_dir / "discovery.json"
@@ -117,6 +120,12 @@ def confirm(yes: bool) -> bool:
     return click.confirm("Upgrade the cluster now?", default=False)
 
 
+@global_options("inventory", "check", "verbosity", "json", refuses={
+    "limit": "an upgrade hop moves the whole cluster in kubeadm's order (the first control "
+             "plane, the other control planes, then every worker in --batch sized batches) "
+             "under one lock and journal; a limited run would leave it half done. Use --batch "
+             "to choose how many workers are drained at a time; an interrupted run resumes",
+    "extra_vars": "the plan is computed from the inventory's variables; set them there"})
 @click.command(name="upgrade")
 @click.option("--to", "target", required=True, metavar="1.N[.P]",
               help="Target version: a minor (its newest patch) or an exact patch.")
@@ -138,18 +147,26 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
     a time, workers in batches, verify. A failed or interrupted run resumes from the first
     unfinished step when the same command runs again. Refusals exit 2 and touch nothing.
     In minikube mode each hop is `minikube start --kubernetes-version` as the minikube user.
+    The global --check means --plan here (discovery in Ansible check mode, nothing changed);
+    --limit is refused: a hop always upgrades the whole cluster in order.
 
     \b
     Examples:
       provision -i prod upgrade --to 1.31 --plan
+      provision upgrade -i prod --to 1.31 --check        # the same as --plan
       provision -i prod upgrade --to 1.31 --batch 25% --yes
       provision --json upgrade --to 1.31.2 --plan --state cluster-state.json
     """
+    from provision.commands._common import options
     from provision.upgrade import render
     from provision.upgrade.plan import plan_upgrade
     from provision.upgrade.steps import parse_batch
 
     check_target(target)
+    if options().check and not plan_only:
+        output.echo("--check: only the plan is printed (as with --plan); nothing is changed",
+                    err=True)
+        plan_only = True
     try:
         workers_at_a_time = parse_batch(batch)
     except ValueError as exc:
@@ -178,10 +195,11 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
     if inv.mode == "minikube":  # `minikube start --kubernetes-version`, one minor a hop
         from provision.commands import upgrade_minikube
 
-        return upgrade_minikube.live(inv, target, plan_only, yes, opts.verbosity)
+        return upgrade_minikube.live(inv, target, plan_only, yes, opts.verbosity,
+                                     check=opts.check)
     check_groups(inv)
     output.echo("Discovering the cluster (read-only) ...")
-    found, run = discover(inv, target, opts.verbosity)
+    found, run = discover(inv, target, opts.verbosity, check=opts.check)
     if found is None:
         return finish_failed_read(run, "discovery failed: nothing was changed")
     for line in describe(found):

@@ -13,27 +13,29 @@ from provision import output
 from provision.errors import EXIT_FAILED, EXIT_OK
 
 
-def discover(inv: Any, verbosity: int) -> Any:
+def discover(inv: Any, verbosity: int, check: bool = False) -> Any:
     """(Profile, run) or (None, failed run): the read-only discovery playbook."""
     from provision.commands.upgrade import run_report_playbook
     from provision.upgrade.minikube import profile_from_report
 
     data, saved, run = run_report_playbook(inv, verbosity, "upgrade-minikube-discover.yml",
-                                           "minikube_upgrade_report_dir")
+                                           "minikube_upgrade_report_dir", check=check)
     if data is None:
         return None, run
     return profile_from_report(data, f"discovery ({saved})"), run
 
 
-def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int) -> int:
-    """Discover, plan, confirm, run each hop, summarise."""
+def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int, *,
+         check: bool = False) -> int:
+    """Discover, plan, confirm, run each hop, summarise. ``check``: the discovery runs in
+    Ansible check mode (the caller has set ``plan_only``)."""
     from provision.commands._common import finish_failed_read, print_summary
     from provision.commands.upgrade import confirm
     from provision.runner import run_playbook
     from provision.upgrade.minikube import plan_json, plan_minikube, plan_table
 
     output.echo("Discovering the minikube profile (read-only) ...")
-    profile, run = discover(inv, verbosity)
+    profile, run = discover(inv, verbosity, check)
     if profile is None:
         return finish_failed_read(run, "discovery failed: nothing was changed")
     plan = plan_minikube(profile, target)
