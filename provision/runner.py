@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from provision.failures import failure_message
 from provision.inventory import Inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
 from provision.progress import Progress
@@ -104,24 +105,9 @@ def prune_runs(base: Path, keep: int) -> list[Path]:
 
 
 def _failure_message(res: dict[str, Any]) -> str:
-    """Module message plus the tail of stderr/stdout: short, enough to act on."""
-    parts: list[str] = []
-    if isinstance(res.get("results"), list):  # a loop: the first failed item says why
-        for item in res["results"]:
-            if isinstance(item, dict) and item.get("failed"):
-                label = item.get("item")
-                inner = _failure_message(item)
-                return f"item {label}: {inner}" if label is not None else inner
-    msg = res.get("msg") or res.get("reason") or ""
-    if isinstance(msg, str) and msg:
-        parts.append(msg.strip())
-    for stream in ("stderr", "module_stderr", "stdout"):
-        text = res.get(stream)
-        if isinstance(text, str) and text.strip() and text.strip() not in parts:
-            tail = "\n".join(text.strip().splitlines()[-5:])
-            parts.append(f"{stream}: {tail}")
-            break
-    return "\n".join(parts) or json.dumps(res, default=str)[:500]
+    """Module message plus its cause (program, URL, HTTP status) and the tail of stderr/stdout:
+    short, enough to act on. See :mod:`provision.failures`."""
+    return failure_message(res)
 
 
 def _envvars(extra: dict[str, str] | None) -> dict[str, str]:
