@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
-from provision.failures import failure_message
+from provision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
+from provision.failures import failure_message, strip_ansi
+from provision.interrupt import current_options, interrupt_guard, resume_command
 from provision.inventory import Inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
 from provision.progress import Progress
@@ -50,6 +51,8 @@ class RunResult:
     failures: list[HostFailure] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0
+    #: Set when the run was stopped by Ctrl-C/SIGTERM: where it was and how to resume.
+    interrupted: dict[str, Any] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -57,6 +60,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return EXIT_INTERRUPTED
         if any(h["failed"] for h in self.hosts.values()) or any(
                 not f.unreachable for f in self.failures):
             return EXIT_FAILED
@@ -81,7 +86,8 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "exit_code": self.exit_code, "command": self.command,
                 "run_dir": str(self.run_dir), "log": str(self.log_path), "hosts": self.hosts,
-                "errors": self.errors, "elapsed_s": round(self.elapsed, 2)}
+                "errors": self.errors, "elapsed_s": round(self.elapsed, 2),
+                **({"interrupted": self.interrupted} if self.interrupted is not None else {})}
 
 
 def new_run_dir(command: str) -> Path:
@@ -145,7 +151,8 @@ def run_playbook(
     run_dir = new_run_dir(command)
     inv_path = inventory.path if isinstance(inventory, Inventory) else Path(inventory)
     play_path = Path(playbook) if os.path.isabs(playbook) else PLAYBOOKS_DIR / playbook
-    progress = progress or Progress(quiet=quiet, verbosity=verbosity)
+    steps = _named_steps(extravars)
+    progress = progress or Progress(quiet=quiet, verbosity=verbosity, steps=steps)
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
 
@@ -170,28 +177,45 @@ def run_playbook(
     started = time.monotonic()
     progress.start(command)
     try:
-        runner = ansible_runner.run(
-            private_data_dir=str(run_dir),
-            ident=IDENT,
-            playbook=str(play_path),
-            inventory=str(inv_path.resolve()),
-            extravars=extravars or {},
-            limit=limit,
-            tags=",".join(tags) if tags else None,
-            skip_tags=",".join(skip_tags) if skip_tags else None,
-            cmdline=" ".join(cmdline) or None,
-            envvars=_envvars(envvars),
-            event_handler=on_event,
-            quiet=True,
-            suppress_env_files=True,
-        )
+        with interrupt_guard() as cancelled:
+            runner = ansible_runner.run(
+                private_data_dir=str(run_dir),
+                ident=IDENT,
+                playbook=str(play_path),
+                inventory=str(inv_path.resolve()),
+                extravars=extravars or {},
+                limit=limit,
+                tags=",".join(tags) if tags else None,
+                skip_tags=",".join(skip_tags) if skip_tags else None,
+                cmdline=" ".join(cmdline) or None,
+                envvars={**PLAIN_OUTPUT, **_envvars(envvars)},
+                event_handler=on_event,
+                cancel_callback=cancelled or (lambda: False),
+                settings={"pexpect_timeout": 1},  # how often a Ctrl-C is looked at
+                quiet=True,
+                suppress_env_files=True,
+            )
+        progress.interrupted = runner.status == "canceled"
     finally:
         progress.stop()
         for secret_file in ("env/extravars", "env/envvars", "env/cmdline"):
             (run_dir / secret_file).unlink(missing_ok=True)
-    stats = runner.stats or {}
+    plain_log(run_dir / "artifacts" / IDENT / "stdout")
+    hosts = _recap_hosts(runner.stats or {}) or {h: dict(c) for h, c in progress.hosts.items()}
+    result = RunResult(command=command, run_dir=run_dir, status=runner.status,
+                       rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
+                       elapsed=time.monotonic() - started)
+    if progress.interrupted:
+        result.interrupted = _interruption(command, steps, progress)
+        _say_interrupted(result.interrupted, progress)
+    (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def _recap_hosts(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """ansible-runner's stats (Ansible's recap) -> per-host counts; {} when there is none."""
     hosts: dict[str, dict[str, int]] = {}
-    names = set()
+    names: set[str] = set()
     for key in ("ok", "changed", "failures", "dark", "skipped", "processed"):
         names |= set((stats.get(key) or {}).keys())
     for host in sorted(names):
@@ -202,8 +226,44 @@ def run_playbook(
             "unreachable": 1 if stats.get("dark", {}).get(host, 0) else 0,
             "skipped": stats.get("skipped", {}).get(host, 0),
         }
-    result = RunResult(command=command, run_dir=run_dir, status=runner.status,
-                       rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
-                       elapsed=time.monotonic() - started)
-    (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
-    return result
+    return hosts
+
+
+# -- plain-text log ---------------------------------------------------------------------
+#: ansible-playbook runs under a pseudo-terminal and would colour its output (and so the log).
+PLAIN_OUTPUT = {"ANSIBLE_NOCOLOR": "1"}
+
+
+def plain_log(path: Path) -> None:
+    """Strip any ANSI escape left in the run log (module output may carry its own)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    plain = strip_ansi(text)
+    if plain != text:
+        path.write_text(plain)
+
+
+# -- interruption (Ctrl-C) ------------------------------------------------------------------
+def _named_steps(extravars: dict[str, Any] | None) -> list[str]:
+    """The command's named steps, when it has them (bootstrap's selected components)."""
+    steps = (extravars or {}).get("provision_components")
+    return [str(s) for s in steps] if isinstance(steps, list) else []
+
+
+def _interruption(command: str, steps: list[str], progress: Progress) -> dict[str, Any]:
+    where = progress.where()
+    return {**where, "resume": resume_command(command, steps, where.get("step"),
+                                              current_options())}
+
+
+def _say_interrupted(info: dict[str, Any], progress: Progress) -> None:
+    from provision import output
+
+    step = f" (step {info['step']})" if info.get("step") else ""
+    on = f" on {', '.join(info['hosts'])}" if info.get("hosts") else ""
+    output.echo(f"interrupted at task '{info.get('task') or '?'}'{step}{on}; "
+                "hosts may be half-way through that task", err=True)
+    if info.get("resume"):
+        output.echo(f"to resume: {info['resume']}", err=True)
