@@ -37,7 +37,8 @@ def failure_message(res: dict[str, Any]) -> str:
     msg = res.get("msg") or res.get("reason") or ""
     if isinstance(msg, str) and msg:
         parts.append(strip_ansi(msg.strip()))
-    for detail in (program_cause(res), url_cause(res, parts[0] if parts else "")):
+    for detail in (program_cause(res), url_cause(res, parts[0] if parts else ""),
+                   ssh_cause(res)):
         if detail:
             parts.append(detail)
     for stream in ("stderr", "module_stderr", "stdout"):
@@ -111,3 +112,34 @@ def url_cause(res: dict[str, Any], msg: str) -> str | None:
     elif isinstance(status, int) and status <= 0 and "status" not in msg.lower():
         bits.append("no HTTP response")
     return ", ".join(bits) if bits else None
+
+
+_SSH_CAUSES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED", re.I),
+     "hint: the host key does not match the known_hosts file. If the host was rebuilt, check "
+     "the new fingerprint (above, or `provision doctor`) on its console, remove the old key "
+     "with `ssh-keygen -R '[address]:port' -f <known_hosts>` and add the new one"),
+    (re.compile(r"Permission denied|Too many authentication failures", re.I),
+     "hint: authentication failed: check ansible_user, ansible_ssh_private_key_file and that "
+     "the public key is in the user's ~/.ssh/authorized_keys on the host (`provision doctor` "
+     "checks the login)"),
+    (re.compile(r"banner exchange", re.I),
+     "hint: the port accepts TCP connections but sshd never answered within the SSH "
+     "connection timeout (ansible.cfg `timeout`, for each of the connection attempts): an "
+     "overloaded host, a stuck sshd, or something else listening on that port"),
+    (re.compile(r"Connection timed out|Operation timed out", re.I),
+     "hint: no answer within the SSH connection timeout (ansible.cfg `timeout`, for each of "
+     "the connection attempts): is the address right, is the host up, does a firewall or "
+     "cloud security list drop the port?"),
+]
+
+
+def ssh_cause(res: dict[str, Any]) -> str | None:
+    """For an unreachable host: what the SSH error means and what to check."""
+    if not res.get("unreachable"):
+        return None
+    text = str(res.get("msg") or "")
+    for pattern, hint in _SSH_CAUSES:
+        if pattern.search(text):
+            return hint
+    return None

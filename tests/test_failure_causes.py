@@ -76,6 +76,21 @@ CASES: list[tuple[str, dict, list[str]]] = [
      {"msg": "Failure downloading http://127.0.0.1:44327/missing.tgz, HTTP Error 404: File "
              "not found", "changed": False},
      ["Failure downloading http://127.0.0.1:44327/missing.tgz"]),
+    ("unreachable: wrong key",
+     {"unreachable": True, "changed": False,
+      "msg": "Failed to connect to the host via ssh: ubuntu@10.0.0.5: Permission denied "
+             "(publickey)."},
+     ["Permission denied (publickey)", "authorized_keys", "provision doctor"]),
+    ("unreachable: changed host key",
+     {"unreachable": True, "changed": False,
+      "msg": "Failed to connect to the host via ssh: @@@ WARNING: REMOTE HOST IDENTIFICATION "
+             "HAS CHANGED! @@@\nHost key verification failed."},
+     ["ssh-keygen -R", "fingerprint"]),
+    ("unreachable: connect timeout",
+     {"unreachable": True, "changed": False,
+      "msg": "Failed to connect to the host via ssh: ssh: connect to host 10.0.0.9 port 22: "
+             "Connection timed out"},
+     ["Connection timed out", "SSH connection timeout (ansible.cfg `timeout`"]),
     ("get_url: credentials in the URL are not shown",
      {"url": "https://bob:hunter2@example.test/f.tgz", "msg": "Request failed: timed out"},
      ["URL https://example.test/f.tgz"]),
@@ -144,3 +159,23 @@ def test_real_module_failures_name_program_url_and_status(tmp_path, monkeypatch,
     assert f"URL http://127.0.0.1:{http_404_server}/missing.tgz" in by_host["notfound"]
     assert "HTTP status 404" in by_host["notfound"]
     assert "404" in by_host["api404"] and "/api/missing" in by_host["api404"]
+
+
+def test_host_that_accepts_tcp_but_never_answers_is_reported_as_such(tmp_path, monkeypatch):
+    """A real listener that accepts and stays silent (SSH timeout cut to 2 s, no retries, so
+    the test is short): unreachable, and the summary says sshd never answered in time."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        inv = tmp_path / "hosts.yml"
+        inv.write_text(f"all:\n  hosts:\n    silent:\n      ansible_host: 127.0.0.1\n"
+                       f"      ansible_port: {port}\n      ansible_user: nobody\n")
+        result = run_playbook(command="silent", playbook=str(PLAYS / "runner-ok.yml"),
+                              inventory=inv, quiet=True, extravars={"marker_path": "/x"},
+                              envvars={"ANSIBLE_TIMEOUT": "2", "ANSIBLE_SSH_RETRIES": "0"})
+    [failure] = result.failures
+    assert failure.unreachable and result.exit_code == 3
+    assert "banner exchange" in failure.message
+    assert "sshd never answered within the SSH connection timeout" in failure.message
