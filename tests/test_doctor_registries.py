@@ -18,7 +18,8 @@ def _inventory(tmp_path, mode: str, docker_source: str = "distro", workers: bool
     (tmp_path / "key").write_text("k")
     text = (f"all:\n  vars:\n    provision_mode: {mode}\n    docker_source: {docker_source}\n"
             f"    ansible_ssh_private_key_file: {tmp_path / 'key'}\n"
-            "  children:\n    control_plane:\n      hosts:\n        cp1: {ansible_host: 10.0.0.1}\n")
+            "  children:\n    control_plane:\n      hosts:\n"
+            "        cp1: {ansible_host: 10.0.0.1}\n")
     if workers:
         text += "    workers:\n      hosts:\n        w1: {ansible_host: 10.0.0.2}\n"
     (tmp_path / "hosts.yml").write_text(text)
