@@ -109,3 +109,68 @@ def test_validate_says_one_host_not_one_hosts(tmp_path, capsys, monkeypatch):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "valid: 1 host, mode minikube, 1 control plane, 0 workers" in out
+
+
+REPO = Path(__file__).resolve().parent.parent
+FAKE_PROVISION = """#!/bin/sh
+# a stand-in for .venv/bin/provision: logs its arguments; a kubeadm container lab is up
+echo "$*" >> "$CALLS"
+case "$*" in
+  *--json*) echo '{"exit_code": 0, "mode": "kubeadm", "kind": "container", "arch": "amd64",
+            "hosts": {"lab-1": {"changed": 0}}}' ;;
+esac
+"""
+
+
+def _demo(tmp_path, **env):
+    import os
+    import sys
+
+    fake = tmp_path / "provision"
+    fake.write_text(FAKE_PROVISION)
+    fake.chmod(0o755)
+    calls = tmp_path / "calls"
+    base = {k: v for k, v in os.environ.items() if not k.startswith("DEMO_")}
+    proc = subprocess.run(["bash", str(REPO / "scripts/demo.sh")], capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**base, "PROVISION": str(fake), "PYTHON": sys.executable,
+                               "CALLS": str(calls), **env})
+    return proc, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_simulated_demo_refuses_a_running_lab_of_another_mode(tmp_path):
+    """make demo with DEMO_MODE=minikube while a kubeadm lab is up (a stand-in provision
+    reports it): exit 2 naming both, nothing bootstrapped."""
+    proc, calls = _demo(tmp_path, DEMO_MODE="minikube")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "lab in kubeadm mode is already up, but DEMO_MODE=minikube" in proc.stderr
+    assert "lab down" in proc.stderr
+    assert not [c for c in calls if "bootstrap" in c]
+
+
+def test_simulated_demo_adapts_to_the_running_lab_when_the_mode_is_not_given(tmp_path):
+    proc, calls = _demo(tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Reusing the lab that is up (container, amd64, kubeadm mode" in proc.stdout
+    assert "minikube" not in proc.stdout.split("Summary")[0]
+    assert "-i lab bootstrap --components base,containerd" in calls
+    assert not [c for c in calls if c.startswith("lab up")]
+
+
+def test_demo_installs_only_what_it_uses():
+    def packages(**env):
+        import os
+
+        out = subprocess.run(["sh", str(REPO / "scripts/testenv.sh"), "packages", "demo"],
+                             capture_output=True, text=True, check=True,
+                             env={**os.environ, **env}).stdout.split()
+        return set(out)
+
+    container = packages(DEMO_KIND="container", DEMO_ARCH="amd64")
+    assert container == {"debootstrap", "openssh-client", "docker.io", "iptables"}
+    assert packages(DEMO_ARCH="arm64") - container == {"qemu-user-static", "binfmt-support"}
+    assert "qemu-system-x86" in packages(DEMO_KIND="vm")
+    assert "docker.io" not in packages(DEMO_KIND="vm")
+    everything = set(subprocess.run(["sh", str(REPO / "scripts/testenv.sh"), "packages"],
+                                    capture_output=True, text=True, check=True).stdout.split())
+    assert {"pebble", "lego", "etcd-server"} <= everything - container
