@@ -131,3 +131,27 @@ def test_without_a_terminal_skipped_plays_and_tasks_are_not_printed():
     assert "Skipped play" not in text and "Guard" not in text
     assert "PLAY Real play" in text and "TASK Work" in text
     assert "ok=1 changed=1 failed=0 unreachable=0 skipped=1" in text.splitlines()[-1]
+
+
+def test_without_a_terminal_a_long_task_is_shown_and_still_running_lines_follow(monkeypatch):
+    """No terminal (CI): a task that keeps running gets its header and a "still running"
+    line from the ticker thread, although no event arrives (thresholds shortened)."""
+    import time
+
+    from provision import progress as prog
+
+    monkeypatch.setattr(prog, "SHOW_AFTER", 0.05)
+    monkeypatch.setattr(prog, "HEARTBEAT", 0.1)
+    stream = io.StringIO()
+    p = Progress(stream=stream, tick=0.02)
+    p.start("x")
+    p.on_event("playbook_on_play_start", {"play": "Slow play"})
+    p.on_event("playbook_on_task_start", {"task": "Wait for apt", "role": "base"})
+    p.on_event("runner_on_start", {"host": "h1"})
+    deadline = time.monotonic() + 30
+    while "still running" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.stop()
+    text = stream.getvalue()
+    assert "PLAY Slow play" in text and "TASK base : Wait for apt" in text
+    assert "still running after" in text and "Wait for apt on h1" in text
