@@ -207,7 +207,7 @@ def run_playbook(
                        elapsed=time.monotonic() - started)
     if progress.interrupted:
         result.interrupted = _interruption(command, steps, progress)
-        _say_interrupted(result.interrupted, progress)
+        _say_interrupted(result.interrupted)
     (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
     return result
 
@@ -258,7 +258,7 @@ def _interruption(command: str, steps: list[str], progress: Progress) -> dict[st
                                               current_options())}
 
 
-def _say_interrupted(info: dict[str, Any], progress: Progress) -> None:
+def _say_interrupted(info: dict[str, Any]) -> None:
     from provision import output
 
     step = f" (step {info['step']})" if info.get("step") else ""
