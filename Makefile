@@ -40,7 +40,7 @@ test-all:
 	$(MAKE) --no-print-directory test TEST_SELECTION="not e2e"
 
 demo: setup
-	bash scripts/testenv.sh start
+	bash scripts/testenv.sh demo
 	bash scripts/demo.sh
 
 bench: setup

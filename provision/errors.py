@@ -6,6 +6,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # a host failed a task, or doctor found a FAIL
 EXIT_USAGE = 2  # bad flags or inventory; nothing was contacted
 EXIT_UNREACHABLE = 3  # valid input, but hosts could not be reached
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT) or SIGTERM during a run, as shells report it
 
 
 class ProvisionError(Exception):

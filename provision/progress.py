@@ -1,12 +1,19 @@
 """Live progress for playbook runs, fed by ansible-runner events.
 
-On a terminal: one status line redrawn in place (play, task, ok/changed/failed/unreachable
-counts, elapsed). Otherwise: plain lines, one per task plus one per changed/failed host, so CI
-logs and pipes stay readable. Output goes to stderr in --json mode (stdout is for the JSON).
+On a terminal: one status line redrawn in place and refreshed by a ticker thread, so the
+elapsed time keeps moving while a long task runs: elapsed, step K of M (when the command has
+named steps, e.g. bootstrap's components), task N, the task, per-host state for multi-host runs,
+and the totals. Otherwise: plain lines, one per task plus one per changed/failed host, and a
+"still running" line now and then, so CI logs and pipes stay readable. A play or task whose
+hosts all skip it is not printed. Output goes to stderr in --json mode (stdout is for the JSON).
+
+Counts follow Ansible's own recap (``ok`` includes ``changed``) and are replaced by the recap
+itself when it arrives, so the "done" line and the per-host summary always agree.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 import time
@@ -14,88 +21,250 @@ from typing import Any, TextIO
 
 from provision import output
 
+#: Ansible's recap keys -> ours (the per-host summary uses the same names).
+RECAP_KEYS = {"ok": "ok", "changed": "changed", "failures": "failed", "dark": "unreachable",
+              "skipped": "skipped"}
+COUNT_NAMES = ("ok", "changed", "failed", "unreachable", "skipped")
+#: Roles -> the bootstrap step (component) they belong to.
+ROLE_STEPS = {"base": "base", "docker": "docker", "containerd": "containerd",
+              "kubernetes_packages": "cluster", "kubeadm_control_plane": "cluster",
+              "kubeadm_worker": "cluster", "cni": "cluster", "minikube": "cluster",
+              "metallb": "metallb", "ingress_nginx": "ingress", "cert_manager": "cert-manager"}
+ADDON_STEPS = ("metallb", "ingress", "cert-manager")
+#: Seconds a task runs before a pending (so far all-skipped) play/task header is printed.
+SHOW_AFTER = 2.0
+#: Without a terminal: a "still running" line every this many seconds of one task.
+HEARTBEAT = 30.0
+RUNNING = "running"
+
+
+def step_for_role(role: str, steps: list[str]) -> str | None:
+    """``"ingress_nginx"`` -> ``"ingress"`` (or ``"addons"`` when only that is selected)."""
+    step = ROLE_STEPS.get(role)
+    if step in ADDON_STEPS and step not in steps and "addons" in steps:
+        return "addons"
+    return step if step in steps else None
+
+
+def host_states(states: dict[str, str], width: int = 60) -> str:
+    """``{"cp1": "ok", "w1": "running"}`` -> ``"cp1 ok, w1 running"``; many hosts -> tallies."""
+    if len(states) <= 1:
+        return ""
+    text = ", ".join(f"{h} {s}" for h, s in states.items())
+    if len(text) <= width:
+        return text
+    tally: dict[str, list[str]] = {}
+    for h, s in states.items():
+        tally.setdefault(s, []).append(h)
+    parts = []
+    for s, hosts in tally.items():
+        parts.append(f"{len(hosts)} {s}" + (f" ({', '.join(hosts[:2])}…)"
+                                             if s in (RUNNING, "failed") else ""))
+    return ", ".join(parts)
+
 
 class Progress:
     def __init__(self, *, quiet: bool = False, verbosity: int = 0,
-                 stream: TextIO | None = None) -> None:
+                 stream: TextIO | None = None, steps: list[str] | None = None,
+                 tick: float = 0.5) -> None:
         self.stream = stream or (sys.stderr if output.JSON_MODE else sys.stdout)
         self.quiet = quiet
         self.verbosity = verbosity
         self.tty = self.stream.isatty()
-        self.counts = {"ok": 0, "changed": 0, "failed": 0, "unreachable": 0, "skipped": 0}
+        self.steps = list(steps or [])
+        self.step = ""
+        self.tick = tick
+        self.hosts: dict[str, dict[str, int]] = {}
+        self.states: dict[str, str] = {}  # host -> its state in the current task
         self.play = ""
         self.task = ""
+        self.task_no = 0
+        self.task_started = time.monotonic()
         self.started = time.monotonic()
-        self._lock = threading.Lock()
+        self.interrupted = False
+        self._pending_play: str | None = None
+        self._pending_task: str | None = None
+        self._last_beat = 0.0
+        self._lock = threading.RLock()
         self._live = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Totals over all hosts, as the "done" line shows them."""
+        return {k: sum(h[k] for h in self.hosts.values()) for k in COUNT_NAMES}
 
     # -- lifecycle -------------------------------------------------------------------
     def start(self, command: str) -> None:
         self.started = time.monotonic()
         self._line(f"provision {command}: starting")
+        if not self.quiet:
+            self._stop.clear()
+            self._ticker = threading.Thread(target=self._tick_loop, name="progress",
+                                            daemon=True)
+            self._ticker.start()
 
     def stop(self) -> None:
-        if self.tty and self._live and not self.quiet:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-        self._live = False
-        c = self.counts
-        self._line(f"done in {self.elapsed():.1f}s: ok={c['ok']} changed={c['changed']} "
-                   f"failed={c['failed']} unreachable={c['unreachable']} "
-                   f"skipped={c['skipped']}")
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+            self._ticker = None
+        with self._lock:
+            self._clear_status()
+            c = self.counts
+            verb = "interrupted after" if self.interrupted else "done in"
+            self._line(f"{verb} {self.elapsed():.1f}s: ok={c['ok']} changed={c['changed']} "
+                       f"failed={c['failed']} unreachable={c['unreachable']} "
+                       f"skipped={c['skipped']}")
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
+
+    def where(self) -> dict[str, Any]:
+        """Where the run is now: for an interrupted run's summary."""
+        with self._lock:
+            return {"play": self.play, "task": self.task, "task_number": self.task_no,
+                    "step": self.step or None,
+                    "hosts": sorted(h for h, s in self.states.items() if s == RUNNING)}
 
     # -- events ----------------------------------------------------------------------
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         with self._lock:
             if kind == "playbook_on_play_start":
                 self.play = str(data.get("play") or "")
-                self._line(f"PLAY {self.play}")
-            elif kind == "playbook_on_task_start":
-                self.task = str(data.get("task") or "")
-                if not self.tty:
-                    self._line(f"  TASK {self.task}")
-            elif kind.startswith("runner_on_") or kind == "runner_item_on_failed":
+                self._pending_play = self.play
+                self._pending_task = None
+                self.states = {}
+            elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
+                self._task_start(data)
+            elif kind == "runner_on_start":
+                host = str(data.get("host") or "?")
+                self.states[host] = RUNNING
+                self._count(host)
+            elif kind == "playbook_on_stats":
+                self._recap(data)
+            elif kind.startswith("runner_on_"):
                 self._host_result(kind, data)
             self._status()
 
+    def _task_start(self, data: dict[str, Any]) -> None:
+        self.task = str(data.get("task") or "")
+        role = str(data.get("role") or "")
+        self.task_no += 1
+        self.task_started = time.monotonic()
+        self._last_beat = self.task_started
+        step = step_for_role(role, self.steps) if role else None
+        if step:
+            self.step = step
+        label = f"{role} : {self.task}" if role and not self.task.startswith(role) else self.task
+        self._pending_task = label
+        self.states = {h: "waiting" for h, s in self.states.items()
+                       if s not in ("failed", "unreachable")}
+
+    def _count(self, host: str) -> dict[str, int]:
+        return self.hosts.setdefault(host, dict.fromkeys(COUNT_NAMES, 0))
+
     def _host_result(self, kind: str, data: dict[str, Any]) -> None:
-        host = data.get("host", "?")
+        host = str(data.get("host") or "?")
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        counts = self._count(host)
         if kind == "runner_on_ok":
             state = "changed" if res.get("changed") else "ok"
+            counts["ok"] += 1
+            counts["changed"] += state == "changed"
         elif kind == "runner_on_failed":
-            state = "ignored" if data.get("ignore_errors") else "failed"
+            ignored = bool(data.get("ignore_errors"))
+            state = "ignored" if ignored else "failed"
+            counts["ok" if ignored else "failed"] += 1
         elif kind == "runner_on_unreachable":
             state = "unreachable"
+            counts["unreachable"] = 1
         elif kind == "runner_on_skipped":
             state = "skipped"
+            counts["skipped"] += 1
         else:
             return
-        if state in self.counts:
-            self.counts[state] += 1
+        self.states[host] = state
+        if state != "skipped":
+            self._show_pending()
         if state in ("changed", "failed", "unreachable") or self.verbosity >= 1:
             self._line(f"    {state}: {host} [{self.task}]")
 
+    def _recap(self, data: dict[str, Any]) -> None:
+        """Ansible's final recap is the truth: take its numbers per host."""
+        hosts: dict[str, dict[str, int]] = {}
+        for key, name in RECAP_KEYS.items():
+            for host, n in (data.get(key) or {}).items():
+                hosts.setdefault(host, dict.fromkeys(COUNT_NAMES, 0))[name] = int(n)
+        for h in hosts.values():
+            h["unreachable"] = 1 if h["unreachable"] else 0
+        if hosts:
+            self.hosts = hosts
+
     # -- drawing ---------------------------------------------------------------------
-    def _line(self, text: str) -> None:
-        if self.quiet:
-            return
-        stamp = f"[{self.elapsed():6.1f}s]"
-        if self.tty and self._live:
-            self.stream.write("\r\033[K")
-            self._live = False
-        self.stream.write(f"{stamp} {text}\n")
-        self.stream.flush()
+    def _show_pending(self) -> None:
+        """Print the play/task headers held back until something in them did not skip."""
+        if self._pending_play is not None:
+            play, self._pending_play = self._pending_play, None
+            self._line(f"PLAY {play}")
+        if self._pending_task is not None:
+            task, self._pending_task = self._pending_task, None
+            if not self.tty:
+                self._line(f"  TASK {task}")
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.tick):
+            with self._lock:
+                running = time.monotonic() - self.task_started
+                if self.task and running >= SHOW_AFTER and RUNNING in self.states.values():
+                    self._show_pending()
+                if self.tty:
+                    self._status()
+                elif self.task and running >= HEARTBEAT and \
+                        time.monotonic() - self._last_beat >= HEARTBEAT:
+                    self._last_beat = time.monotonic()
+                    hosts = [h for h, s in self.states.items() if s == RUNNING]
+                    self._line(f"  ... still running after {running:.0f}s: {self.task}"
+                               + (f" on {', '.join(hosts)}" if hosts else ""))
+
+    def status_text(self) -> str:
+        c = self.counts
+        parts = [f"[{self.elapsed():6.1f}s]"]
+        if self.step and self.step in self.steps:
+            parts.append(f"step {self.steps.index(self.step) + 1}/{len(self.steps)} "
+                         f"{self.step} ·")
+        if self.task_no:
+            parts.append(f"task {self.task_no} ({time.monotonic() - self.task_started:.0f}s):")
+        parts.append(self.task[:50] or self.play[:40] or "starting ansible-playbook")
+        hosts = host_states(self.states)
+        if hosts:
+            parts.append(f"| {hosts}")
+        parts.append(f"| ok={c['ok']} changed={c['changed']} failed={c['failed']}"
+                     + (f" unreachable={c['unreachable']}" if c["unreachable"] else ""))
+        return " ".join(parts)
 
     def _status(self) -> None:
         if self.quiet or not self.tty:
             return
-        c = self.counts
-        text = (f"[{self.elapsed():6.1f}s] {self.play[:30]} | {self.task[:50]} | ok={c['ok']} "
-                f"changed={c['changed']} failed={c['failed']} unreachable={c['unreachable']}")
+        width = shutil.get_terminal_size((100, 24)).columns
+        text = self.status_text()
+        if len(text) > width - 1:
+            text = text[:width - 2] + "…"
         self.stream.write("\r\033[K" + text)
         self.stream.flush()
         self._live = True
+
+    def _clear_status(self) -> None:
+        if self.tty and self._live and not self.quiet:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+        self._live = False
+
+    def _line(self, text: str) -> None:
+        if self.quiet:
+            return
+        with self._lock:
+            self._clear_status()
+            self.stream.write(f"[{self.elapsed():6.1f}s] {text}\n")
+            self.stream.flush()

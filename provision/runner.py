@@ -35,7 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from provision.connection import ansible_ssh_args, connection_spec
-from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
+from provision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_UNREACHABLE
+from provision.failures import failure_message, strip_ansi
+from provision.interrupt import current_options, interrupt_guard, resume_command
 from provision.inventory import Inventory, load_inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
 from provision.progress import Progress
@@ -77,6 +79,8 @@ class RunResult:
     failures: list[HostFailure] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     elapsed: float = 0.0
+    #: Set when the run was stopped by Ctrl-C/SIGTERM: where it was and how to resume.
+    interrupted: dict[str, Any] | None = None
 
     @property
     def log_path(self) -> Path:
@@ -84,6 +88,8 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return EXIT_INTERRUPTED
         if any(h["failed"] for h in self.hosts.values()) or any(
                 not f.unreachable for f in self.failures):
             return EXIT_FAILED
@@ -108,7 +114,8 @@ class RunResult:
     def to_json(self) -> dict[str, Any]:
         return {"ok": self.ok, "exit_code": self.exit_code, "command": self.command,
                 "run_dir": str(self.run_dir), "log": str(self.log_path), "hosts": self.hosts,
-                "errors": self.errors, "elapsed_s": round(self.elapsed, 2)}
+                "errors": self.errors, "elapsed_s": round(self.elapsed, 2),
+                **({"interrupted": self.interrupted} if self.interrupted is not None else {})}
 
 
 def new_run_dir(command: str) -> Path:
@@ -132,24 +139,9 @@ def prune_runs(base: Path, keep: int) -> list[Path]:
 
 
 def _failure_message(res: dict[str, Any]) -> str:
-    """Module message plus the tail of stderr/stdout: short, enough to act on."""
-    parts: list[str] = []
-    if isinstance(res.get("results"), list):  # a loop: the first failed item says why
-        for item in res["results"]:
-            if isinstance(item, dict) and item.get("failed"):
-                label = item.get("item")
-                inner = _failure_message(item)
-                return f"item {label}: {inner}" if label is not None else inner
-    msg = res.get("msg") or res.get("reason") or ""
-    if isinstance(msg, str) and msg:
-        parts.append(msg.strip())
-    for stream in ("stderr", "module_stderr", "stdout"):
-        text = res.get(stream)
-        if isinstance(text, str) and text.strip() and text.strip() not in parts:
-            tail = "\n".join(text.strip().splitlines()[-5:])
-            parts.append(f"{stream}: {tail}")
-            break
-    return "\n".join(parts) or json.dumps(res, default=str)[:500]
+    """Module message plus its cause (program, URL, HTTP status) and the tail of stderr/stdout:
+    short, enough to act on. See :mod:`provision.failures`."""
+    return failure_message(res)
 
 
 def _envvars(extra: dict[str, str] | None, control_dir: Path) -> dict[str, str]:
@@ -284,7 +276,8 @@ def run_playbook(
     run_dir = new_run_dir(command)
     inv_path = inventory.path if isinstance(inventory, Inventory) else Path(inventory)
     play_path = Path(playbook) if os.path.isabs(playbook) else PLAYBOOKS_DIR / playbook
-    progress = progress or Progress(quiet=quiet, verbosity=verbosity)
+    steps = _named_steps(extravars)
+    progress = progress or Progress(quiet=quiet, verbosity=verbosity, steps=steps)
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
     inv = _load(inventory)
@@ -315,29 +308,33 @@ def run_playbook(
     if overlay is not None:
         inventories.append(str(overlay))
     _write_extravars(run_dir, extravars)
-    envvars = _envvars(envvars, control_dir)
+    envvars = {**PLAIN_OUTPUT, **_envvars(envvars, control_dir)}
     unchecked = insecure_hosts(inv)
     if unchecked:
         print(insecure_warning(unchecked), file=sys.stderr)
     started = time.monotonic()
     progress.start(command)
     try:
-        runner = ansible_runner.interface.init_runner(
-            private_data_dir=str(run_dir),
-            ident=IDENT,
-            playbook=str(play_path),
-            inventory=inventories,
-            limit=limit,
-            tags=",".join(tags) if tags else None,
-            skip_tags=",".join(skip_tags) if skip_tags else None,
-            cmdline=" ".join(cmdline) or None,
-            envvars=envvars,
-            event_handler=on_event,
-            quiet=True,
-            suppress_env_files=True,
-        )
-        runner.config.env = _runner_env(runner.config.env, envvars)
-        runner.run()
+        with interrupt_guard() as cancelled:
+            runner = ansible_runner.interface.init_runner(
+                private_data_dir=str(run_dir),
+                ident=IDENT,
+                playbook=str(play_path),
+                inventory=inventories,
+                limit=limit,
+                tags=",".join(tags) if tags else None,
+                skip_tags=",".join(skip_tags) if skip_tags else None,
+                cmdline=" ".join(cmdline) or None,
+                envvars=envvars,
+                event_handler=on_event,
+                cancel_callback=cancelled or (lambda: False),
+                settings={"pexpect_timeout": 1},  # how often a Ctrl-C is looked at
+                quiet=True,
+                suppress_env_files=True,
+            )
+            runner.config.env = _runner_env(runner.config.env, envvars)
+            runner.run()
+        progress.interrupted = runner.status == "canceled"
     finally:
         progress.stop()
         _stop_control_masters(control_dir)
@@ -347,9 +344,22 @@ def run_playbook(
         if unchecked:  # in the run's log too
             with (run_dir / "artifacts" / IDENT / "stdout").open("a") as log:
                 log.write("\n" + insecure_warning(unchecked) + "\n")
-    stats = runner.stats or {}
+    plain_log(run_dir / "artifacts" / IDENT / "stdout")
+    hosts = _recap_hosts(runner.stats or {}) or {h: dict(c) for h, c in progress.hosts.items()}
+    result = RunResult(command=command, run_dir=run_dir, status=runner.status,
+                       rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
+                       elapsed=time.monotonic() - started)
+    if progress.interrupted:
+        result.interrupted = _interruption(command, steps, progress)
+        _say_interrupted(result.interrupted)
+    (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
+    return result
+
+
+def _recap_hosts(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """ansible-runner's stats (Ansible's recap) -> per-host counts; {} when there is none."""
     hosts: dict[str, dict[str, int]] = {}
-    names = set()
+    names: set[str] = set()
     for key in ("ok", "changed", "failures", "dark", "skipped", "processed"):
         names |= set((stats.get(key) or {}).keys())
     for host in sorted(names):
@@ -360,8 +370,44 @@ def run_playbook(
             "unreachable": 1 if stats.get("dark", {}).get(host, 0) else 0,
             "skipped": stats.get("skipped", {}).get(host, 0),
         }
-    result = RunResult(command=command, run_dir=run_dir, status=runner.status,
-                       rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
-                       elapsed=time.monotonic() - started)
-    (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
-    return result
+    return hosts
+
+
+# -- plain-text log ---------------------------------------------------------------------
+#: ansible-playbook runs under a pseudo-terminal and would colour its output (and so the log).
+PLAIN_OUTPUT = {"ANSIBLE_NOCOLOR": "1"}
+
+
+def plain_log(path: Path) -> None:
+    """Strip any ANSI escape left in the run log (module output may carry its own)."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return
+    plain = strip_ansi(text)
+    if plain != text:
+        path.write_text(plain)
+
+
+# -- interruption (Ctrl-C) ------------------------------------------------------------------
+def _named_steps(extravars: dict[str, Any] | None) -> list[str]:
+    """The command's named steps, when it has them (bootstrap's selected components)."""
+    steps = (extravars or {}).get("provision_components")
+    return [str(s) for s in steps] if isinstance(steps, list) else []
+
+
+def _interruption(command: str, steps: list[str], progress: Progress) -> dict[str, Any]:
+    where = progress.where()
+    return {**where, "resume": resume_command(command, steps, where.get("step"),
+                                              current_options())}
+
+
+def _say_interrupted(info: dict[str, Any]) -> None:
+    from provision import output
+
+    step = f" (step {info['step']})" if info.get("step") else ""
+    on = f" on {', '.join(info['hosts'])}" if info.get("hosts") else ""
+    output.echo(f"interrupted at task '{info.get('task') or '?'}'{step}{on}; "
+                "hosts may be half-way through that task", err=True)
+    if info.get("resume"):
+        output.echo(f"to resume: {info['resume']}", err=True)

@@ -10,6 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PROVISION=${PROVISION:-.venv/bin/provision}
+PYTHON=${PYTHON:-.venv/bin/python}
 KIND=${DEMO_KIND:-container}
 ARCH=${DEMO_ARCH:-amd64}
 MODE=${DEMO_MODE:-minikube}
@@ -17,10 +18,31 @@ FULL=${DEMO_FULL:-0}
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Starting a lab host ($KIND, $ARCH, $MODE mode)"
-if "$PROVISION" lab status >/dev/null 2>&1; then
-    echo "a lab is already up: reusing it (provision lab down to start over)"
+# A lab that is already up is reused only when it is what the demo asks for: a setting the
+# user gave (DEMO_MODE/KIND/ARCH) that differs stops the demo; a default adapts to the lab.
+lab=$("$PROVISION" --json lab status 2>/dev/null || true)
+read -r lab_mode lab_kind lab_arch <<EOF_LAB || true
+$(printf '%s' "$lab" | "$PYTHON" -c 'import json,sys
+try: o = json.load(sys.stdin)
+except ValueError: o = {}
+print(o.get("mode") or "-", o.get("kind") or "-", o.get("arch") or "-")' 2>/dev/null)
+EOF_LAB
+if [ -n "${lab_mode:-}" ] && [ "$lab_mode" != "-" ]; then
+    for pair in "DEMO_MODE:$MODE:$lab_mode:${DEMO_MODE:-}" "DEMO_KIND:$KIND:$lab_kind:${DEMO_KIND:-}" \
+                "DEMO_ARCH:$ARCH:$lab_arch:${DEMO_ARCH:-}"; do
+        IFS=: read -r var want have given <<EOF_PAIR
+$pair
+EOF_PAIR
+        if [ "$want" != "$have" ] && [ -n "$given" ]; then
+            echo "error: a $lab_kind $lab_arch lab in $lab_mode mode is already up, but $var=$given" >&2
+            echo "  remove it first: $PROVISION lab down   (or run make demo $var=$have)" >&2
+            exit 2
+        fi
+    done
+    MODE=$lab_mode KIND=$lab_kind ARCH=$lab_arch
+    step "Reusing the lab that is up ($KIND, $ARCH, $MODE mode; provision lab down to start over)"
 else
+    step "Starting a lab host ($KIND, $ARCH, $MODE mode)"
     "$PROVISION" lab up --kind "$KIND" --arch "$ARCH" --mode "$MODE"
 fi
 
@@ -46,7 +68,7 @@ took=$(( $(date +%s) - started ))
 
 step "Idempotence: the same command again must report changed=0"
 "$PROVISION" --json -i lab bootstrap ${components:+--components "$components"} 2>/dev/null \
-    | .venv/bin/python -c 'import json,sys; o=json.load(sys.stdin); print("changed per host:", {h: s["changed"] for h, s in o["hosts"].items()})'
+    | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("changed per host:", {h: s["changed"] for h, s in o["hosts"].items()})'
 
 step "Summary"
 "$PROVISION" lab status

@@ -3,7 +3,14 @@
 #
 #   scripts/testenv.sh [start] install missing Debian packages, start dockerd when none runs,
 #                              enable qemu-aarch64 binfmt (root); report what is missing (non-root)
+#   scripts/testenv.sh demo    the same for `make demo` only: the packages the demo uses for
+#                              DEMO_KIND (container|vm) and DEMO_ARCH (amd64|arm64), dockerd only
+#                              for containers, binfmt only for arm64
+#   scripts/testenv.sh packages [test|demo]   print the package list (nothing is changed)
 #   scripts/testenv.sh stop    stop the dockerd this script started (and nothing else)
+#
+# apt waits for another apt/dpkg run (e.g. unattended-upgrades) to release its lock, up to
+# 10 minutes, instead of failing.
 #
 # PROVISION_TESTENV_RUN_FILE=F (set by `make test`): start also writes the pid of a dockerd it
 # starts into F, and stop stops only that one. A dockerd that was already running when this run
@@ -14,11 +21,40 @@ set -eu
 
 STATE_DIR=${PROVISION_TESTENV_DIR:-/var/tmp/provision-testenv}
 PIDFILE="$STATE_DIR/dockerd.pid"
-PACKAGES="docker.io qemu-system-x86 qemu-utils qemu-user-static binfmt-support debootstrap
+TEST_PACKAGES="docker.io qemu-system-x86 qemu-utils qemu-user-static binfmt-support debootstrap
 openssh-server openssh-client iptables iproute2 pebble lego etcd-client etcd-server cloud-image-utils
 dpkg-dev gnupg gpgv openssl curl e2fsprogs util-linux"
 
+# What `make demo` uses: the lab image is built with debootstrap; containers run in docker
+# (iptables for its networks); VMs in qemu (qemu-img, mkfs.ext4 for the seed disk); arm64
+# through qemu-user-static; `lab ssh` and Ansible log in with OpenSSH's client.
+demo_packages() {
+    pk="debootstrap openssh-client"
+    case "${DEMO_KIND:-container}" in
+        vm) pk="$pk qemu-utils e2fsprogs"
+            if [ "${DEMO_ARCH:-amd64}" = arm64 ]; then pk="$pk qemu-system-arm"; else pk="$pk qemu-system-x86"; fi ;;
+        *) pk="$pk docker.io iptables" ;;
+    esac
+    [ "${DEMO_ARCH:-amd64}" = arm64 ] && pk="$pk qemu-user-static binfmt-support"
+    echo "$pk"
+}
+
 say() { printf 'testenv: %s\n' "$*" >&2; }
+
+# Run apt-get, waiting for another apt/dpkg run to release its lock (up to 10 minutes).
+apt_wait() {
+    i=0
+    while ! out=$(apt-get -o DPkg::Lock::Timeout=600 "$@" 2>&1); do
+        case "$out" in
+            *"Could not get lock"*|*"is held by process"*|*"Unable to lock"*) ;;
+            *) printf '%s\n' "$out" >&2; return 1 ;;
+        esac
+        i=$((i + 1))
+        if [ $i -gt 120 ]; then say "the apt lock is still held after 10 minutes"; return 1; fi
+        [ $i = 1 ] && say "waiting for the apt lock (another apt or unattended-upgrades runs)"
+        sleep 5
+    done
+}
 
 missing_packages() {
     for p in $PACKAGES; do
@@ -54,28 +90,45 @@ stop() {
     fi
 }
 
+SET=test
 case "${1:-start}" in
     start) ;;
+    demo) SET=demo ;;
+    packages)
+        case "${2:-test}" in
+            demo) demo_packages ;;
+            test) echo $TEST_PACKAGES ;;
+            *) say "usage: $0 packages [test|demo]"; exit 2 ;;
+        esac
+        exit 0 ;;
     stop) stop; exit 0 ;;
-    *) say "usage: $0 [start|stop]"; exit 2 ;;
+    *) say "usage: $0 [start|demo|packages [test|demo]|stop]"; exit 2 ;;
 esac
+if [ "$SET" = demo ]; then PACKAGES=$(demo_packages); else PACKAGES=$TEST_PACKAGES; fi
+NEED_DOCKER=1
+NEED_BINFMT=1
+if [ "$SET" = demo ]; then
+    [ "${DEMO_KIND:-container}" = vm ] && NEED_DOCKER=0
+    [ "${DEMO_ARCH:-amd64}" = arm64 ] || NEED_BINFMT=0
+fi
 
 missing=$(missing_packages)
 if [ "$(id -u)" -ne 0 ]; then
     [ -n "$missing" ] && say "not root: missing Debian packages (tests needing them skip): $missing"
-    docker_works || say "not root: docker is not usable; container tests skip"
-    [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || say "not root: qemu-aarch64 binfmt off; arm64 tests skip"
+    [ "$NEED_DOCKER" = 0 ] || docker_works || say "not root: docker is not usable; container tests skip"
+    [ "$NEED_BINFMT" = 0 ] || [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || say "not root: qemu-aarch64 binfmt off; arm64 tests skip"
     exit 0
 fi
 
 if [ -n "$missing" ]; then
     say "installing: $missing"
-    apt-get update -qq
+    apt_wait update -qq
+    export DEBIAN_FRONTEND=noninteractive
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt_wait install -y -qq --no-install-recommends $missing
 fi
 
-if ! docker_works; then
+if [ "$NEED_DOCKER" = 1 ] && ! docker_works; then
     mkdir -p "$STATE_DIR"
     say "starting dockerd (log: $STATE_DIR/dockerd.log)"
     nohup dockerd >"$STATE_DIR/dockerd.log" 2>&1 &
@@ -89,6 +142,10 @@ if ! docker_works; then
     done
 fi
 
+if [ "$NEED_BINFMT" = 0 ]; then
+    say "ready for the demo ($PACKAGES)"
+    exit 0
+fi
 if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
     mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
 fi

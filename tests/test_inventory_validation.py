@@ -306,7 +306,7 @@ def test_valid_inventory_passes(tmp_path, capsys, listener):
         "docker_users: [ubuntu]\netcd_backup_keep: 7\n"))
     code, out, err = run_cli(["-i", str(inv), "validate"], capsys)
     assert code == 0, err
-    assert "valid: 2 hosts, mode kubeadm, 1 control plane, 1 workers" in out
+    assert "valid: 2 hosts, mode kubeadm, 1 control plane, 1 worker" in out
 
 
 @pytest.mark.parametrize(("limit", "expected"), [

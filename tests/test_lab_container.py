@@ -138,7 +138,8 @@ def test_lab_up_three_nodes_doctor_ssh_reboot_down(tmp_path: Path,
             assert info["HostConfig"]["Privileged"] is False
 
         if _doctor_built():  # PASS for reachability, sudo, OS and arch on every host
-            doc = run_cli("-i", "lab", "--json", "doctor", env=env)
+            # offline lab: the download hosts would FAIL; this test is about the lab hosts
+            doc = run_cli("-i", "lab", "--json", "doctor", "--skip-network-checks", env=env)
             assert doc.returncode == 0, doc.stdout + doc.stderr
             status_of = {(c["host"], c["check"]): c["status"]
                          for c in json.loads(doc.stdout)["checks"]}

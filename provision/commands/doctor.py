@@ -14,8 +14,10 @@ from provision.commands._common import global_options, options
     "check": "doctor never changes anything on the hosts; run it without --check"})
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
-              help="HTTPS endpoint the hosts must reach (repeatable; replaces the default "
-                   "registry.k8s.io, pkgs.k8s.io, download.docker.com).")
+              help="HTTPS endpoint the hosts should reach (repeatable; WARN when not). "
+                   "Default: the download hosts the inventory's components need "
+                   "(pkgs.k8s.io, registry.k8s.io, github.com, ...; download.docker.com only "
+                   "with docker_source: docker-ce), FAIL when one is unreachable.")
 @click.option("--skip-network-checks", is_flag=True,
               help="Do not test outbound HTTPS from the hosts (air-gapped hosts, tests).")
 @click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,

@@ -13,7 +13,8 @@ Examples:
   provision lab up                                  # one container host, kubeadm mode
   provision lab up --nodes 3 --control-planes 1     # lab-1 control plane, lab-2/3 workers
   provision lab up --arch arm64                     # arm64 container (qemu-user-static)
-  provision lab up --kind vm --disk 20G             # a qemu VM (reboots, modules, disks)
+  provision lab up --kind vm                        # a qemu VM (reboots, modules, disks)
+  provision lab up --kind vm --cpus 4 --memory 8G --disk 40G
   provision lab up --kind vm --image ubuntu-24.04.img
   provision -i lab doctor
 """
@@ -54,15 +55,24 @@ def cli() -> None:
 @click.option("--image", metavar="FILE",
               help="vm: a cloud image file (.img/.qcow2); container: a local docker image "
                    "derived from the lab image.")
-@click.option("--disk", metavar="SIZE", help="vm only: root disk size, e.g. 20G.")
+@click.option("--disk", metavar="SIZE",
+              help="vm only: root disk size, e.g. 20G. Default 30G (a sparse overlay; "
+                   "bootstrap grows the root partition into it).")
+@click.option("--cpus", type=int, metavar="N",
+              help="vm only: vCPUs per VM. Default: what doctor requires for --mode and the "
+                   "node's role (2 for a control plane or minikube, 1 for a worker).")
+@click.option("--memory", metavar="SIZE",
+              help="vm only: RAM per VM, e.g. 4G or 3072M. Default: doctor's minimum for "
+                   "--mode and the role plus 512M (2.5G control plane/minikube, 1.5G worker).")
 def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
-           image: str | None, disk: str | None) -> int:
+           image: str | None, disk: str | None, cpus: int | None, memory: str | None) -> int:
     """Start lab hosts and write the `-i lab` inventory."""
     from provision import paths
     from provision.lab import manager
 
     plan = manager.make_plan(nodes=nodes, control_planes=control_planes, mode=mode,
-                             arch=arch, kind=kind, image=image, disk=disk)
+                             arch=arch, kind=kind, image=image, disk=disk, cpus=cpus,
+                             memory=memory)
     st, timings = manager.up(plan, progress=lambda m: output.echo(m, err=True))
     output.echo(f"lab up: {', '.join(n.name for n in st.nodes)} ready in "
                 f"{timings['ready_s']:.1f}s (inventory: {paths.lab_inventory_dir()})")
@@ -98,8 +108,10 @@ def status_cmd() -> int:
                     f"{r['address'] + ':' + str(r['ssh_port']):16} "
                     f"{'running' if r['running'] else 'stopped':8} {up}")
     exit_code = 0 if all(r["running"] for r in rows) else 1
+    lab = manager.require_state()
     return output.finish(output.result_object(
-        exit_code=exit_code, hosts={r["name"]: r for r in rows}))
+        exit_code=exit_code, hosts={r["name"]: r for r in rows}, mode=lab.mode, kind=lab.kind,
+        arch=lab.arch))
 
 
 @global_options("json", refuses=NO_INVENTORY)
@@ -119,13 +131,16 @@ def reboot_cmd(name: str) -> int:
 @cli.command("ssh", context_settings={"ignore_unknown_options": True,
                                       "allow_interspersed_args": False},
              epilog="\b\nExamples:\n  provision lab ssh lab-1\n"
-                    "  provision lab ssh lab-2 -- sudo systemctl is-system-running")
+                    "  provision lab ssh lab-2 -- sudo systemctl is-system-running\n"
+                    "  provision lab ssh lab-1 -- 'ps aux | grep apt'")
 @click.argument("name")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def ssh_cmd(name: str, command: tuple[str, ...]) -> int:
     """Open a shell on a lab host, or run COMMAND there and return its exit code.
 
-    The host key is checked against the lab's known_hosts (StrictHostKeyChecking=yes).
+    As with ssh, one quoted argument is a remote shell command line
+    ('ps aux | grep apt'); several arguments are passed as separate words. The host key is
+    checked against the lab's known_hosts (StrictHostKeyChecking=yes).
     """
     from provision.lab import manager
 

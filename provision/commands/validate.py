@@ -28,8 +28,10 @@ def cli() -> int:
     inv = load_inventory(opts)
     selected = [h.name for h in inv.limited(opts.limit)]
     groups = {g: len(inv.groups.get(g, [])) for g in ("control_plane", "workers")}
-    output.echo(f"{inv.path}: valid: {len(inv.hosts)} hosts, mode {inv.mode}, "
-                f"{groups['control_plane']} control plane, {groups['workers']} workers"
+    n, cps, workers = len(inv.hosts), groups["control_plane"], groups["workers"]
+    output.echo(f"{inv.path}: valid: {n} host{'' if n == 1 else 's'}, mode {inv.mode}, "
+                f"{cps} control plane{'' if cps == 1 else 's'}, "
+                f"{workers} worker{'' if workers == 1 else 's'}"
                 + (f"; --limit {opts.limit} selects {', '.join(selected)}" if opts.limit
                    else ""))
     return output.finish(output.result_object(

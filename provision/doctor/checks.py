@@ -144,6 +144,8 @@ def check_disk(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
         return [CheckResult(spec.name, "disk", WARN, "cannot read free disk space (df)")]
     results = []
     seen: set[str] = set()
+    root_fs = df["/"][0] if "/" in df else None
+    growable = (_unallocated(s) or (0, ""))[0]
     for mount in ("/", "/var/lib"):
         if mount not in df:
             continue
@@ -153,6 +155,10 @@ def check_disk(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
             continue
         seen.add(fs)
         text = f"{avail / GB:.1f} GB free of {size / GB:.1f} GB on {mount} ({fs})"
+        if fs == root_fs and growable >= UNALLOCATED_WARN_BYTES:  # bootstrap grows / first
+            avail += growable
+            text += (f", {growable / GB:.1f} GB more once bootstrap grows the root partition "
+                     "into the unallocated space")
         if avail < DISK_FAIL_BYTES:
             results.append(CheckResult(spec.name, name, FAIL, text + "; images will not fit"))
         elif avail < DISK_WARN_BYTES:
@@ -165,13 +171,13 @@ def check_disk(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
     return results
 
 
-def check_unallocated(spec: HostSpec, s: dict[str, str]) -> CheckResult:
+def _unallocated(s: dict[str, str]) -> tuple[int, str] | None:
+    """(bytes after the root partition that growpart can take, "/dev/vda1 on /dev/vda");
+    None when the partition table cannot be read; (0, what) when / is not on a partition."""
     text = s.get("rootdisk", "")
     info = _kv(text)
     if "partition" not in info:
-        what = info.get("whole_device") or info.get("source") or "unknown"
-        return CheckResult(spec.name, "disk unallocated", PASS,
-                           f"root filesystem is not on a partition ({what}): nothing to grow")
+        return 0, info.get("whole_device") or info.get("source") or "unknown"
     parts = []
     for line in text.splitlines():
         bits = line.split()
@@ -183,12 +189,21 @@ def check_unallocated(spec: HostSpec, s: dict[str, str]) -> CheckResult:
     except (KeyError, ValueError):
         root = None
     if root is None:
-        return CheckResult(spec.name, "disk unallocated", WARN, "cannot read the partition table")
+        return None
     end = root[1] + root[2]
     following = [p[1] for p in parts if p[1] >= end]
     limit = min(following) if following else disk_size
-    free = max(0, limit - end) * 512
-    where = f"/dev/{info['partition']} on /dev/{info.get('disk', '?')}"
+    return max(0, limit - end) * 512, f"/dev/{info['partition']} on /dev/{info.get('disk', '?')}"
+
+
+def check_unallocated(spec: HostSpec, s: dict[str, str]) -> CheckResult:
+    found = _unallocated(s)
+    if found is None:
+        return CheckResult(spec.name, "disk unallocated", WARN, "cannot read the partition table")
+    free, where = found
+    if "partition" not in _kv(s.get("rootdisk", "")):
+        return CheckResult(spec.name, "disk unallocated", PASS,
+                           f"root filesystem is not on a partition ({where}): nothing to grow")
     if free >= UNALLOCATED_WARN_BYTES:
         return CheckResult(spec.name, "disk unallocated", WARN,
                            f"{_size(free)} unallocated after the root partition {where} "

@@ -12,7 +12,12 @@ from provision.connection import connection_spec
 from provision.doctor.checks import run_checks
 from provision.doctor.local import gather_local, unsupported
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
-from provision.doctor.netchecks import check_metallb, check_metallb_assigned, node_subnets
+from provision.doctor.netchecks import (
+    check_metallb,
+    check_metallb_assigned,
+    needed_urls,
+    node_subnets,
+)
 from provision.doctor.probe import DEFAULT_URLS, build_script
 from provision.doctor.ssh import CONNECT_TIMEOUT, Gathered, Target, gather
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE
@@ -29,12 +34,31 @@ def _var(host: Host, name: str) -> Any:
     return _DEFAULTS.get(name) if value is None else value
 
 
-def host_spec(host: Host, urls: Sequence[str]) -> HostSpec:
-    is_cp = "control_plane" in host.groups or "workers" not in host.groups
+def _is_control_plane(host: Host) -> bool:
+    return "control_plane" in host.groups or "workers" not in host.groups
+
+
+def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], ...]:
+    """(url, why) this host's default bootstrap downloads from (netchecks.needed_urls)."""
+    pool = bool(_var(host, "metallb_addresses") or host.vars.get("metallb_pools"))
+    return needed_urls(mode=str(_var(host, "provision_mode")),
+                       docker_source=str(_var(host, "docker_source")),
+                       control_plane=_is_control_plane(host),
+                       first_control_plane=first_control_plane,
+                       ingress=bool(_var(host, "ingress_nginx_enabled")), metallb_pool=pool)
+
+
+def host_spec(host: Host, urls: Sequence[str] | None,
+              first_control_plane: bool = False) -> HostSpec:
+    """``urls`` None: the URLs the inventory's components need, unreachable = FAIL; a list
+    (``doctor --url``): exactly those, unreachable = WARN."""
+    needs = host_needs(host, first_control_plane) if urls is None else ()
     return HostSpec(
-        name=host.name, mode=str(_var(host, "provision_mode")), control_plane=is_cp,
+        name=host.name, mode=str(_var(host, "provision_mode")),
+        control_plane=_is_control_plane(host),
         ingress=bool(_var(host, "ingress_nginx_enabled")), pod_cidr=str(_var(host, "pod_cidr")),
-        cni_plugin=str(_var(host, "cni_plugin")), urls=tuple(urls),
+        cni_plugin=str(_var(host, "cni_plugin")),
+        urls=tuple(u for u, _ in needs) if urls is None else tuple(urls), needs=needs,
     )
 
 
@@ -82,10 +106,14 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
                on_host_done: Callable[[Gathered], None] | None = None) -> DoctorReport:
     """Probe every host once (in parallel) and run all checks over what came back."""
     started = time.monotonic()
-    script = build_script(tuple(urls))
     report = DoctorReport()
     if not hosts:
         return report
+    # the default list means "what the inventory needs", decided per host
+    per_host: Sequence[str] | None = None if tuple(urls) == DEFAULT_URLS else urls
+    first_cp = next((h.name for h in hosts if _is_control_plane(h)), None)
+    specs = {h.name: host_spec(h, per_host, h.name == first_cp) for h in hosts}
+    script = build_script(tuple(dict.fromkeys(u for sp in specs.values() for u in sp.urls)))
 
     def one(host: Host) -> Gathered:
         try:
@@ -110,7 +138,7 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
         report.gathered[host.name] = g
         report.results.append(g.connection)
         if g.reason == "ok":
-            report.results += run_checks(host_spec(host, urls), g.sections)
+            report.results += run_checks(specs[host.name], g.sections)
             subnets[host.name] = node_subnets(g.sections.get("ipaddr", ""))
     unchecked = [h.name for h in hosts if h.name not in subnets]
     report.results += check_metallb(list(metallb_pool), subnets, unchecked=unchecked)

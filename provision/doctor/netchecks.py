@@ -151,7 +151,44 @@ def _forward_result(spec: HostSpec, tables: dict[str, Table]) -> CheckResult:
 
 DL_K8S_NOTE = ("some OCI addresses get HTTP 403 from Google-fronted Kubernetes hosts such as "
                "dl.k8s.io; provision pins versions and installs from pkgs.k8s.io, so it never "
-               "needs dl.k8s.io")
+               "needs dl.k8s.io (except minikube mode's kubectl)")
+
+REGISTRY_K8S = "https://registry.k8s.io/v2/"
+PKGS_K8S = "https://pkgs.k8s.io/"
+DOWNLOAD_DOCKER = "https://download.docker.com/linux/"
+GITHUB = "https://github.com/"
+RAW_GITHUB = "https://raw.githubusercontent.com/"
+DL_K8S = "https://dl.k8s.io/"
+
+
+def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
+                first_control_plane: bool, ingress: bool, metallb_pool: bool
+                ) -> tuple[tuple[str, str], ...]:
+    """(url, why) a default bootstrap of this host downloads from, given the inventory.
+
+    kubeadm: packages from pkgs.k8s.io, images from registry.k8s.io, the add-on manifests
+    (on the first control plane) from GitHub. minikube: the minikube binary from GitHub, its
+    kubectl from dl.k8s.io, images from registry.k8s.io. download.docker.com only with
+    ``docker_source: docker-ce`` (docker-ce or containerd.io from Docker's repository).
+    """
+    needs: list[tuple[str, str]] = []
+    if docker_source == "docker-ce":
+        runtime = "docker-ce" if mode == "minikube" else "containerd.io"
+        needs.append((DOWNLOAD_DOCKER, f"{runtime} packages (docker_source: docker-ce)"))
+    if mode == "minikube":
+        needs += [(GITHUB, "the minikube binary"), (DL_K8S, "minikube's kubectl"),
+                  (REGISTRY_K8S, "the Kubernetes images")]
+        return tuple(needs)
+    needs += [(PKGS_K8S, "kubeadm, kubelet and kubectl packages"),
+              (REGISTRY_K8S, "the Kubernetes control-plane images" if control_plane
+               else "the kube-proxy and pause images")]
+    if first_control_plane:
+        if metallb_pool or ingress:
+            what = " and ".join(n for n, on in (("MetalLB", metallb_pool),
+                                                ("ingress-nginx", ingress)) if on)
+            needs.append((RAW_GITHUB, f"the {what} manifests"))
+        needs.append((GITHUB, "the cert-manager manifest"))
+    return tuple(needs)
 
 
 def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
@@ -162,9 +199,14 @@ def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
         bits = line.split("\t")
         if len(bits) >= 2:
             rows[bits[0]] = (bits[1].split(), bits[2].strip() if len(bits) > 2 else "")
+    needs = dict(spec.needs)
     results = []
     for url in spec.urls:
         name = f"https {url}"
+        # what the inventory's components need is a FAIL when it cannot be had
+        bad = FAIL if url in needs else WARN
+        needed = (f"; {spec.mode} mode needs it for {needs[url]}, so bootstrap would fail"
+                  if url in needs else "")
         if url not in rows:
             results.append(CheckResult(spec.name, name, WARN, "no result (probe cut short)"))
             continue
@@ -175,15 +217,15 @@ def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
         elif code_text.isdigit() and 200 <= int(code_text) < 400:
             results.append(CheckResult(spec.name, name, PASS, f"HTTP {code_text}"))
         elif code_text == "403":
-            results.append(CheckResult(spec.name, name, WARN, f"HTTP 403 forbidden: "
-                                                              f"{DL_K8S_NOTE}"))
+            results.append(CheckResult(spec.name, name, bad, f"HTTP 403 forbidden: "
+                                                             f"{DL_K8S_NOTE}{needed}"))
         elif code_text not in ("", "000"):
             results.append(CheckResult(spec.name, name, WARN, f"HTTP {code_text}"))
         else:
-            results.append(CheckResult(spec.name, name, WARN,
+            results.append(CheckResult(spec.name, name, bad,
                                        f"not reachable from the host (curl exit {rc}: "
                                        f"{err or 'no message'}); bootstrap downloads packages "
-                                       f"and images from here (a proxy or mirror?)"))
+                                       f"and images from here (a proxy or mirror?){needed}"))
     return results
 
 

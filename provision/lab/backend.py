@@ -40,6 +40,8 @@ class NodeSpec:
     # its sshd host keys so known_hosts is written BEFORE first connect (no trust-on-first-use)
     host_keys: dict[str, Path]
     state_dir: Path  # per-node directory under lab_dir()/nodes/<name>
+    cpus: int | None = None  # vm only: vCPUs (None: vm.vm_resources())
+    memory_mib: int | None = None  # vm only: RAM in MiB (None: vm.vm_resources())
 
 
 @dataclass

@@ -29,6 +29,9 @@ from provision.lab import keys, state
 from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
 
 MODES = ("kubeadm", "minikube")
+#: Root disk of a lab VM when --disk is not given: enough for doctor's disk check (20 GB
+#: free) once bootstrap has grown the partition; a qcow2 overlay only takes what is written.
+DEFAULT_VM_DISK = "30G"
 DEFAULT_USER = "provision"
 MAX_NODES = 16  # benchmarks/upgrade_sim.py runs 1 control plane + 10 workers
 # seconds until SSH must answer, by kind and arch (arm64 containers run under emulation)
@@ -50,6 +53,8 @@ class LabPlan:
     image: str | None
     disk: str | None
     user: str = DEFAULT_USER
+    cpus: int | None = None  # vm only: --cpus (None: what the mode needs)
+    memory_mib: int | None = None  # vm only: --memory (None: what the mode needs)
 
     @property
     def names(self) -> list[str]:
@@ -66,9 +71,25 @@ class LabPlan:
 
 def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
               arch: str = "amd64", kind: str = "container", image: str | None = None,
-              disk: str | None = None) -> LabPlan:
-    """Check the flags of `lab up` (pure; raises UsageError naming the flag)."""
+              disk: str | None = None, cpus: int | None = None,
+              memory: str | None = None) -> LabPlan:
+    """Check the flags of `lab up` (pure; raises UsageError naming the flag). A VM without
+    --disk gets ``vm.DEFAULT_DISK``; CPUs and memory default to what the mode needs."""
     problems: list[str] = []
+    memory_mib = None
+    for flag, given in (("--cpus", cpus), ("--memory", memory)):
+        if given is not None and kind != "vm":
+            problems.append(f"{flag} applies to --kind vm only (containers share the "
+                            "machine's CPUs and memory)")
+    if cpus is not None and not 1 <= cpus <= 64:
+        problems.append(f"--cpus {cpus}: must be between 1 and 64")
+    if memory is not None and kind == "vm":
+        if not _valid_size(memory) or memory[-1].upper() == "T":
+            problems.append(f"--memory {memory}: expected a size like 4G or 3072M")
+        else:
+            memory_mib = int(memory[:-1]) * (1024 if memory[-1].upper() == "G" else 1)
+            if memory_mib < 512:
+                problems.append(f"--memory {memory}: at least 512M")
     if kind not in KINDS:
         problems.append(f"--kind {kind}: must be one of {', '.join(KINDS)}")
     if arch not in ARCHES:
@@ -92,8 +113,22 @@ def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
         problems.append(f"--image {image}: no such file (a cloud image .img/.qcow2)")
     if problems:
         raise UsageError("\n".join(problems))
+    if kind == "vm" and disk is None:
+        disk = DEFAULT_VM_DISK
     return LabPlan(nodes=nodes, control_planes=control_planes, mode=mode, arch=arch,
-                   kind=kind, image=image, disk=disk)
+                   kind=kind, image=image, disk=disk, cpus=cpus, memory_mib=memory_mib)
+
+
+def node_resources(plan: LabPlan, name: str) -> tuple[int | None, int | None]:
+    """(cpus, memory MiB) of one VM: the flags, else PROVISION_LAB_VM_CPUS/_MEMORY, else what
+    doctor requires for the mode and the node's role. Containers: (None, None)."""
+    if plan.kind != "vm":
+        return None, None
+    from provision.lab.vm import default_resources, vm_resources
+
+    default = default_resources(plan.mode, name in plan.control_plane_names)
+    memory_mib, cpus = vm_resources(plan.cpus, plan.memory_mib, default)
+    return cpus, memory_mib
 
 
 def _valid_size(text: str) -> bool:
@@ -322,9 +357,11 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress
         ndir = node_dir(name)
         ndir.mkdir(parents=True, exist_ok=True, mode=0o700)
         host_keys = keys.make_host_keys(ndir, name)
+        cpus, memory_mib = node_resources(plan, name)
         spec = NodeSpec(name=name, kind=plan.kind, arch=plan.arch, image=plan.image,
                         disk=plan.disk, ssh_port=free_port(taken), user=plan.user,
-                        pubkey=pub, host_keys=host_keys, state_dir=ndir)
+                        pubkey=pub, host_keys=host_keys, state_dir=ndir, cpus=cpus,
+                        memory_mib=memory_mib)
         specs.append(spec)
         known += keys.known_hosts_lines("127.0.0.1", spec.ssh_port, host_keys)
     keys.write_known_hosts(known_hosts_path(), known)
@@ -434,9 +471,21 @@ def ssh_argv(name: str, command: list[str]) -> list[str]:
             "-o", f"UserKnownHostsFile={known_hosts_path()}",
             "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
             "-o", "LogLevel=ERROR", "--", f"{st.user}@{rec.address}"]
-    if command:
-        argv.append(shlex.join(command))  # the remote shell sees the words as given
+    remote = remote_command(command)
+    if remote:
+        argv.append(remote)
     return argv
+
+
+def remote_command(command: list[str]) -> str | None:
+    """What the remote shell runs, as with ``ssh``: one word is a shell command line
+    (``'ps aux | grep apt'``); several words are quoted so the remote shell sees them as given
+    (``sh -c 'echo $HOME'``)."""
+    if not command:
+        return None
+    if len(command) == 1:
+        return command[0]
+    return shlex.join(command)
 
 
 def ssh(name: str, command: list[str]) -> int:

@@ -120,13 +120,28 @@ def cloud_init_user_data(name: str, user: str, pubkey: str, host_keys: dict[str,
     return "#cloud-config\n" + json.dumps(doc, indent=2) + "\n"
 
 
-def vm_resources() -> tuple[int, int]:
-    """(memory MiB, cpus): PROVISION_LAB_VM_MEMORY / PROVISION_LAB_VM_CPUS, else 2048 MiB and
-    2 vCPUs on hosts with more than 2 cores, 1 otherwise: under TCG on a busy 2-core host a
-    second vCPU thread only adds lock-holder preemption (soft lockups seen in the guest)."""
-    mem = int(os.environ.get("PROVISION_LAB_VM_MEMORY", "2048"))
-    cpus = int(os.environ.get("PROVISION_LAB_VM_CPUS", "2" if (os.cpu_count() or 1) > 2 else "1"))
-    return mem, cpus
+#: RAM above a mode's minimum so the guest's MemTotal (kernel and firmware reserve some)
+#: still meets it.
+MEMORY_HEADROOM_MIB = 512
+
+
+def default_resources(mode: str, control_plane: bool) -> tuple[int, int]:
+    """(cpus, memory MiB) that pass doctor's CPU and memory checks for ``mode`` and role."""
+    from provision.doctor.checks import MINIMUMS
+
+    cpus, memory = MINIMUMS[(mode, "control_plane" if control_plane else "worker")]
+    return cpus, memory // 2**20 + MEMORY_HEADROOM_MIB
+
+
+def vm_resources(cpus: int | None = None, memory_mib: int | None = None,
+                 default: tuple[int, int] = (1, 2048)) -> tuple[int, int]:
+    """(memory MiB, cpus): the flags (--memory, --cpus), else PROVISION_LAB_VM_MEMORY /
+    PROVISION_LAB_VM_CPUS, else ``default`` (``default_resources`` of the mode and role).
+    Under TCG on a busy 2-core host a second vCPU adds lock-holder preemption (soft lockups
+    seen in the guest): set PROVISION_LAB_VM_CPUS=1 there when doctor's CPU check may fail."""
+    mem = memory_mib or int(os.environ.get("PROVISION_LAB_VM_MEMORY", str(default[1])))
+    n = cpus or int(os.environ.get("PROVISION_LAB_VM_CPUS", str(default[0])))
+    return mem, n
 
 
 # ---------------------------------------------------------------- side effects
@@ -267,7 +282,7 @@ def up(spec: NodeSpec) -> NodeRecord:
         kernel, initrd = base.parent / "vmlinuz", base.parent / "initrd.img"
     sock_dir = _sock_dir(sd)
     kvm = use_kvm()
-    mem, cpus = vm_resources()
+    mem, cpus = vm_resources(spec.cpus, spec.memory_mib)
     args = plan_qemu_args(arch=spec.arch, kvm=kvm, state_dir=sd, sock_dir=sock_dir,
                           ssh_port=spec.ssh_port, kernel=kernel, initrd=initrd,
                           memory_mib=mem, cpus=cpus)

@@ -1,0 +1,157 @@
+"""The live display and Ctrl-C, watched under a real pseudo-terminal (pexpect).
+
+tests/progress_driver.py runs tests/playbooks/progress/sleepy.yml through run_playbook as
+``bootstrap`` (two local hosts, connection local). The playbook's roles are stand-ins named
+like bootstrap's steps (``base``, ``docker``): the step names are simulated, the playbook run,
+the terminal and the signal are real.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from provision.context import Options
+from provision.interrupt import resume_command
+from provision.progress import Progress, host_states, step_for_role
+
+pexpect = pytest.importorskip("pexpect")
+
+DRIVER = Path(__file__).parent / "progress_driver.py"
+SLEEP_TASK = "Sleep like a slow package install"
+STAMP = re.compile(r"\[\s*(\d+\.\d)s\]")
+
+
+@pytest.fixture()
+def two_hosts(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts:\n" + "".join(
+        f"    {h}:\n      ansible_connection: local\n"
+        f"      ansible_python_interpreter: {sys.executable}\n" for h in ("h1", "h2")))
+    return inv
+
+
+def _spawn(inv: Path, sleep: int):
+    import os
+
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
+    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep)], env=env,
+                         dimensions=(24, 220), encoding="utf-8", timeout=180)
+
+
+def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
+    child = _spawn(two_hosts, 3)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    # every redraw of the status line while the sleeping task ran, with its elapsed stamp
+    redraws = [seg for seg in re.split(r"[\r\n]", screen) if f"{SLEEP_TASK} |" in seg]
+    stamps = sorted({float(m.group(1)) for seg in redraws if (m := STAMP.search(seg))})
+    assert len(stamps) >= 4, redraws  # the timer moved on its own during the 3 s sleep
+    assert stamps[-1] - stamps[0] >= 1.5, stamps
+    assert any("step 2/2 docker" in seg and "h1 running, h2 running" in seg
+               for seg in redraws), redraws
+    assert "PLAY A play every host skips" not in screen  # all hosts skipped it
+    assert "PLAY Two steps, one slow" in screen
+    # the "done" totals are the sums of the per-host recap printed after it
+    done = re.search(r"done in [\d.]+s: ok=(\d+) changed=(\d+) failed=(\d+) "
+                     r"unreachable=(\d+) skipped=(\d+)", screen)
+    assert done, screen
+    rows = re.findall(r"^\s+h\d\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)\s+unreachable=(\d+)"
+                      r"\s+skipped=(\d+)", screen, re.M)
+    assert len(rows) == 2
+    assert [sum(int(r[i]) for r in rows) for i in range(5)] == [int(x) for x in done.groups()]
+
+
+def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
+    child = _spawn(two_hosts, 20)
+    child.expect(rf"{SLEEP_TASK} \| h1 running, h2 running")
+    child.sendintr()  # ^C on the terminal: SIGINT to the foreground process group
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 130, screen
+    assert re.search(r"interrupted after [\d.]+s", screen)
+    assert "done in" not in screen
+    assert f"interrupted at task '{SLEEP_TASK}' (step docker) on h1, h2" in screen
+    assert "to resume: provision bootstrap --components base,docker --from-step docker" in screen
+    run_dir = Path(re.search(r"RUN_DIR (\S+)", screen).group(1))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["exit_code"] == 130 and summary["ok"] is False
+    assert summary["interrupted"]["task"] == SLEEP_TASK
+    assert summary["interrupted"]["step"] == "docker"
+    assert summary["interrupted"]["hosts"] == ["h1", "h2"]
+    assert summary["interrupted"]["resume"].endswith("--from-step docker")
+    assert set(summary["hosts"]) == {"h1", "h2"}  # the hosts so far, with their counts
+    assert all(h["ok"] >= 2 for h in summary["hosts"].values())
+    assert "\x1b[" not in (run_dir / "artifacts" / "run" / "stdout").read_text()
+
+
+def test_resume_command_keeps_the_global_options():
+    opts = Options(inventory="my lab", limit="w1", check=False, verbosity=0, json=False)
+    assert resume_command("bootstrap", ["base", "docker", "cluster"], "docker", opts) == (
+        "provision -i 'my lab' --limit w1 bootstrap --components base,docker,cluster "
+        "--from-step docker")
+    assert resume_command("bootstrap", ["base"], None, opts) is None
+    assert resume_command("certs renew", ["base"], "base", opts) is None
+
+
+def test_step_and_host_state_rendering():
+    assert step_for_role("ingress_nginx", ["base", "addons"]) == "addons"
+    assert step_for_role("ingress_nginx", ["ingress"]) == "ingress"
+    assert step_for_role("minikube", ["base", "docker", "cluster"]) == "cluster"
+    assert step_for_role("cni", ["base"]) is None
+    assert host_states({"a": "ok"}) == ""
+    assert host_states({"cp1": "ok", "w1": "running"}) == "cp1 ok, w1 running"
+    many = {f"worker-{i:02d}": "running" if i < 3 else "ok" for i in range(12)}
+    assert host_states(many) == "3 running (worker-00, worker-01…), 9 ok"
+
+
+def test_without_a_terminal_skipped_plays_and_tasks_are_not_printed():
+    stream = io.StringIO()
+    p = Progress(stream=stream, tick=60)
+    p.start("x")
+    p.on_event("playbook_on_play_start", {"play": "Skipped play"})
+    p.on_event("playbook_on_task_start", {"task": "Guard"})
+    p.on_event("runner_on_skipped", {"host": "h1"})
+    p.on_event("playbook_on_play_start", {"play": "Real play"})
+    p.on_event("playbook_on_task_start", {"task": "Work"})
+    p.on_event("runner_on_ok", {"host": "h1", "res": {"changed": True}})
+    p.on_event("playbook_on_stats", {"ok": {"h1": 1}, "changed": {"h1": 1},
+                                     "skipped": {"h1": 1}})
+    p.stop()
+    text = stream.getvalue()
+    assert "Skipped play" not in text and "Guard" not in text
+    assert "PLAY Real play" in text and "TASK Work" in text
+    assert "ok=1 changed=1 failed=0 unreachable=0 skipped=1" in text.splitlines()[-1]
+
+
+def test_without_a_terminal_a_long_task_is_shown_and_still_running_lines_follow(monkeypatch):
+    """No terminal (CI): a task that keeps running gets its header and a "still running"
+    line from the ticker thread, although no event arrives (thresholds shortened)."""
+    import time
+
+    from provision import progress as prog
+
+    monkeypatch.setattr(prog, "SHOW_AFTER", 0.05)
+    monkeypatch.setattr(prog, "HEARTBEAT", 0.1)
+    stream = io.StringIO()
+    p = Progress(stream=stream, tick=0.02)
+    p.start("x")
+    p.on_event("playbook_on_play_start", {"play": "Slow play"})
+    p.on_event("playbook_on_task_start", {"task": "Wait for apt", "role": "base"})
+    p.on_event("runner_on_start", {"host": "h1"})
+    deadline = time.monotonic() + 30
+    while "still running" not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.stop()
+    text = stream.getvalue()
+    assert "PLAY Slow play" in text and "TASK base : Wait for apt" in text
+    assert "still running after" in text and "Wait for apt on h1" in text
