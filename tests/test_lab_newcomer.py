@@ -100,6 +100,7 @@ def test_validate_says_one_host_not_one_hosts(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     (tmp_path / "key").write_text("k")
+    (tmp_path / "key").chmod(0o600)  # validation refuses a key others can read
     (tmp_path / "hosts.yml").write_text(
         "all:\n  vars:\n    provision_mode: minikube\n"
         f"    ansible_ssh_private_key_file: {tmp_path / 'key'}\n"

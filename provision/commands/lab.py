@@ -108,10 +108,12 @@ def status_cmd() -> int:
                     f"{r['address'] + ':' + str(r['ssh_port']):16} "
                     f"{'running' if r['running'] else 'stopped':8} {up}")
     exit_code = 0 if all(r["running"] for r in rows) else 1
-    lab = manager.require_state()
+    from provision.lab import state
+
+    lab = state.load()  # None: no lab is up (no rows, exit 0)
+    about = {"mode": lab.mode, "kind": lab.kind, "arch": lab.arch} if lab else {}
     return output.finish(output.result_object(
-        exit_code=exit_code, hosts={r["name"]: r for r in rows}, mode=lab.mode, kind=lab.kind,
-        arch=lab.arch))
+        exit_code=exit_code, hosts={r["name"]: r for r in rows}, **about))
 
 
 @global_options("json", refuses=NO_INVENTORY)
