@@ -8,15 +8,17 @@ import click
 
 from provision import output
 from provision.commands._common import options
+from provision.doctor.options import FiniteFloatRange
 
 
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
               help="HTTPS endpoint the hosts must reach (repeatable; replaces the default "
-                   "registry.k8s.io, pkgs.k8s.io, download.docker.com).")
+                   "registry.k8s.io, pkgs.k8s.io, download.docker.com; http:// or https:// "
+                   "only).")
 @click.option("--skip-network-checks", is_flag=True,
               help="Do not test outbound HTTPS from the hosts (air-gapped hosts, tests).")
-@click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,
+@click.option("--timeout", type=FiniteFloatRange(0.5, 300), default=10.0, show_default=True,
               help="SSH connect timeout in seconds, per host.")
 def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int:
     """Preflight every host over SSH, in parallel, without changing anything.
@@ -38,10 +40,14 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     3 a host unreachable.
     """
     from provision.doctor.engine import run_doctor
+    from provision.doctor.options import url_problems
     from provision.doctor.probe import DEFAULT_URLS
     from provision.doctor.report import render, summary_line
+    from provision.errors import UsageError
     from provision.validate import check_limit, load_valid_inventory
 
+    if problems := url_problems(urls):
+        raise UsageError("\n".join(problems))  # before the inventory: nothing contacted
     opts = options()
     inv = load_valid_inventory(opts.inventory)  # exit 2 before any host is contacted
     hosts = check_limit(inv, opts.limit)
