@@ -303,44 +303,53 @@ class _Builder:
                     stack.append((child, iter(list(children.get(child, [])))))
 
     def ancestors(self, group: str) -> list[str]:
-        """Groups in precedence order for a host in ``group``: parents before children
-        (memoised; the group graph has no loops after ``break_loops``)."""
-        memo = self._ancestors
-        stack: list[tuple[str, bool]] = [(group, False)]
+        """Groups in precedence order for a host in ``group``: parents before children.
+        An iterative post-order walk up the (loop-free, see ``break_loops``) group graph,
+        memoised per group asked for."""
+        if group in self._ancestors:
+            return self._ancestors[group]
+        order: list[str] = []
+        entered = {group}
+        stack = [(group, iter(self._parents.get(group, [])))]
         while stack:
-            g, ready = stack.pop()
-            if g in memo:
-                continue
-            parents = self._parents.get(g, [])
-            if not ready:
-                stack.append((g, True))
-                stack.extend((p, False) for p in reversed(parents) if p not in memo)
-                continue
-            order: list[str] = []
-            seen: set[str] = set()
-            for p in parents:
-                for a in memo[p]:
-                    if a not in seen:
-                        seen.add(a)
-                        order.append(a)
-            if g not in seen:
+            g, parents = stack[-1]
+            p = next(parents, None)
+            if p is None:
+                stack.pop()
                 order.append(g)
-            memo[g] = order
-        return memo[group]
+            elif p not in entered:
+                entered.add(p)
+                stack.append((p, iter(self._parents.get(p, []))))
+        self._ancestors[group] = order
+        return order
 
-    def descendants(self, group: str) -> list[str]:
-        """Every group below ``group`` (each once)."""
-        found: list[str] = []
-        seen = {group}
-        stack = list(reversed(self.inv.children.get(group, [])))
-        while stack:
-            g = stack.pop()
-            if g in seen:
-                continue
-            seen.add(g)
-            found.append(g)
-            stack.extend(reversed(self.inv.children.get(g, [])))
-        return found
+    def close_groups(self) -> None:
+        """Every host of a child group becomes a member of its parents (for --limit by
+        group): a group's members, then each child's (closed) members in order, each once.
+        Memoised bottom-up, so the work is the size of the result."""
+        groups, children = self.inv.groups, self.inv.children
+        closed: dict[str, list[str]] = {}
+        for root in list(groups):
+            stack = [(root, False)]
+            while stack:
+                g, ready = stack.pop()
+                if g in closed:
+                    continue
+                kids = children.get(g, [])
+                if not ready:
+                    stack.append((g, True))
+                    stack.extend((k, False) for k in reversed(kids) if k not in closed)
+                    continue
+                members = list(groups.get(g, []))
+                seen = set(members)
+                for kid in kids:
+                    for h in closed[kid]:
+                        if h not in seen:
+                            seen.add(h)
+                            members.append(h)
+                closed[g] = members
+        for g in groups:
+            groups[g] = closed[g]
 
     def finish(self) -> None:
         inv = self.inv
@@ -371,11 +380,7 @@ class _Builder:
                 merged[src.key] = src.value
             host.vars = merged
             self.add_member("all", name)
-        # every host of a child group is a member of its parents (for --limit by group)
-        for group in list(inv.groups):
-            for member_group in self.descendants(group):
-                for h in list(inv.groups.get(member_group, [])):
-                    self.add_member(group, h)
+        self.close_groups()
 
 
 def _vars_files(directory: Path) -> list[tuple[str, Path]]:

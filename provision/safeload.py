@@ -17,12 +17,14 @@ import json
 import os
 import re
 import stat
-from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
+from yaml.constructor import SafeConstructor
 from yaml.error import MarkedYAMLError
 from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.resolver import Resolver
 
 from provision.errors import UsageError
 
@@ -121,14 +123,42 @@ class YAMLLimitError(MarkedYAMLError):
         super().__init__(problem=problem, problem_mark=mark)
 
 
-class BoundedSafeLoader(yaml.SafeLoader):
-    """yaml.SafeLoader with bounded nesting, alias expansion and integer size."""
+try:  # libyaml's parser (as Ansible uses when it is there), composed in Python below
+    from yaml._yaml import CParser as _CParser
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    _CParser = None
+
+if _CParser is not None:
+    class _SafeLoaderBase(_CParser, Composer, SafeConstructor, Resolver):  # type: ignore[misc]
+        """libyaml's parser (events) with PyYAML's Python composer and safe constructor:
+        the composer must be the Python one so that its nesting can be bounded."""
+
+        def __init__(self, stream: Any) -> None:
+            _CParser.__init__(self, stream)
+            Composer.__init__(self)
+            SafeConstructor.__init__(self)
+            Resolver.__init__(self)
+
+        check_node = Composer.check_node
+        get_node = Composer.get_node
+        get_single_node = Composer.get_single_node
+        compose_document = Composer.compose_document
+        compose_node = Composer.compose_node
+        compose_scalar_node = Composer.compose_scalar_node
+        compose_sequence_node = Composer.compose_sequence_node
+        compose_mapping_node = Composer.compose_mapping_node
+else:  # pragma: no cover
+    _SafeLoaderBase = yaml.SafeLoader  # type: ignore[misc,assignment]
+
+
+class _Bounds:
+    """Mixin for a SafeLoader: bounded nesting, alias expansion and integer size."""
 
     max_depth = MAX_DEPTH
     max_alias_nodes = MAX_ALIAS_NODES
 
     def __init__(self, stream: Any) -> None:
-        super().__init__(stream)
+        super().__init__(stream)  # type: ignore[call-arg]
         self._depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
@@ -137,12 +167,12 @@ class BoundedSafeLoader(yaml.SafeLoader):
             if self._depth > self.max_depth:
                 raise YAMLLimitError(f"nested more than {self.max_depth} levels deep",
                                      self.peek_event().start_mark)
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
 
     def compose_document(self) -> Node | None:  # type: ignore[override]
-        node = super().compose_document()
+        node = super().compose_document()  # type: ignore[misc]
         if node is not None:
             _check_aliases(node, self.max_alias_nodes)
         return node
@@ -153,10 +183,20 @@ class BoundedSafeLoader(yaml.SafeLoader):
         if digits > MAX_DIGITS:
             raise YAMLLimitError(f"a number with {digits} digits (at most {MAX_DIGITS}; "
                                  "quote it if it is text)", node.start_mark)
-        return super().construct_yaml_int(node)
+        return super().construct_yaml_int(node)  # type: ignore[misc]
 
 
-BoundedSafeLoader.add_constructor("tag:yaml.org,2002:int", BoundedSafeLoader.construct_yaml_int)
+class BoundedSafeLoader(_Bounds, _SafeLoaderBase):
+    """A safe YAML loader (libyaml's parser when available) with the bounds of ``_Bounds``."""
+
+
+class _PureBoundedLoader(_Bounds, yaml.SafeLoader):
+    """The same in pure Python: only re-run on a syntax error, for PyYAML's messages (which
+    say what was expected and what was found)."""
+
+
+for _cls in (BoundedSafeLoader, _PureBoundedLoader):
+    _cls.add_constructor("tag:yaml.org,2002:int", _Bounds.construct_yaml_int)
 
 
 def _check_aliases(root: Node, limit: int) -> None:
@@ -211,13 +251,27 @@ def load_yaml(path: str | os.PathLike[str], what: str,
               loader: type[BoundedSafeLoader] = BoundedSafeLoader) -> Any:
     """Read and parse a YAML file with ``loader`` (a ``BoundedSafeLoader`` subclass)."""
     name = os.fspath(path)
-    text = read_text(path, what)
+    return loads_yaml(read_text(path, what), name, loader)
+
+
+def loads_yaml(text: str, name: str,
+               loader: type[BoundedSafeLoader] = BoundedSafeLoader) -> Any:
+    """Parse YAML text; ``name`` (the file) starts every message."""
     try:
         return yaml.load(text, Loader=loader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
+    except YAMLLimitError as exc:
         raise InputError(yaml_problem(exc, name)) from None
+    except yaml.YAMLError as exc:
+        problem = exc
     except RecursionError:  # not expected with MAX_DEPTH; never a traceback all the same
-        raise InputError(f"{name}: {what} is nested too deeply") from None
+        raise InputError(f"{name}: nested too deeply") from None
+    try:  # PyYAML's own wording for the syntax error
+        yaml.load(text, Loader=_PureBoundedLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        problem = exc
+    except RecursionError:  # pragma: no cover
+        pass
+    raise InputError(yaml_problem(problem, name))
 
 
 # ------------------------------------------------------------------------------------ JSON
@@ -262,18 +316,6 @@ def loads_json(text: str, name: str) -> Any:
 def load_json(path: str | os.PathLike[str], what: str) -> Any:
     """Read and parse a JSON file (bounded like ``loads_json``)."""
     return loads_json(read_text(path, what), os.fspath(path))
-
-
-def load_json_or_yaml(path: str | os.PathLike[str], what: str) -> Any:
-    """JSON for ``.json`` files (and text starting with ``{`` or ``[``), YAML otherwise."""
-    name = os.fspath(path)
-    text = read_text(path, what)
-    if Path(name).suffix == ".json" or text.lstrip()[:1] in ("{", "["):
-        return loads_json(text, name)
-    try:
-        return yaml.load(text, Loader=BoundedSafeLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise InputError(yaml_problem(exc, name)) from None
 
 
 # --------------------------------------------------------------------------------- numbers

@@ -105,15 +105,15 @@ def load(*, on_corrupt: Callable[[str], None] | None = None) -> LabState | None:
         return None
     try:
         data = load_json(path, "lab state file")
-        problem = _problem(data)
     except InputError as exc:
-        data, problem = None, str(exc).removeprefix(f"{path}: ")
-    if problem is None:
-        return LabState.from_dict(data)
-    message = (f"{path}: corrupt lab state file: {problem}; 'provision lab down' removes "
-               "the lab (and this file)")
+        message = str(exc)  # names the file (and line)
+    else:
+        problem = _problem(data)
+        if problem is None:
+            return LabState.from_dict(data)
+        message = f"{path}: corrupt lab state file: {problem}"
     if on_corrupt is None:
-        raise UsageError(message)
+        raise UsageError(f"{message}; 'provision lab down' removes the lab and this file")
     on_corrupt(message)
     return None
 
