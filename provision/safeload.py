@@ -23,6 +23,7 @@ import yaml
 from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
 from yaml.error import MarkedYAMLError
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, SequenceNode
 from yaml.resolver import Resolver
 
@@ -160,6 +161,7 @@ class _Bounds:
     def __init__(self, stream: Any) -> None:
         super().__init__(stream)  # type: ignore[call-arg]
         self._depth = 0
+        self._aliases = False  # any alias in the document: then its expansion is measured
 
     def compose_node(self, parent: Node | None, index: Any) -> Node:  # type: ignore[override]
         self._depth += 1
@@ -167,13 +169,15 @@ class _Bounds:
             if self._depth > self.max_depth:
                 raise YAMLLimitError(f"nested more than {self.max_depth} levels deep",
                                      self.peek_event().start_mark)
+            if not self._aliases and self.check_event(AliasEvent):  # type: ignore[attr-defined]
+                self._aliases = True
             return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
 
     def compose_document(self) -> Node | None:  # type: ignore[override]
         node = super().compose_document()  # type: ignore[misc]
-        if node is not None:
+        if node is not None and self._aliases:
             _check_aliases(node, self.max_alias_nodes)
         return node
 

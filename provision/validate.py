@@ -338,12 +338,21 @@ def _check_networks(inv: Inventory) -> list[str]:
     reported: set[str] = set()
     addresses = _NodeAddresses(inv)
     searched: set[str] = set()  # pod CIDRs whose hosts were already looked for
+    parsed: dict[tuple[str, str], tuple[Any, Any] | None] = {}  # (pod, svc) -> networks
     for name, host in inv.hosts.items():
         pod, svc = _var(host, "pod_cidr"), _var(host, "service_cidr")
-        if _check_cidr(pod) or _check_cidr(svc):
+        pair = (pod, svc) if isinstance(pod, str) and isinstance(svc, str) else None
+        if pair is None or pair not in parsed:
+            nets = None if _check_cidr(pod) or _check_cidr(svc) else (
+                ipaddress.ip_network(pod), ipaddress.ip_network(svc))
+            if pair is not None:
+                parsed[pair] = nets
+        else:
+            nets = parsed[pair]
+        if nets is None:
             continue  # already reported per key
-        pod_net, svc_net = ipaddress.ip_network(pod), ipaddress.ip_network(svc)
-        if pod_net.overlaps(svc_net) and "overlap" not in reported:
+        pod_net, svc_net = nets
+        if "overlap" not in reported and pod_net.overlaps(svc_net):
             reported.add("overlap")
             errors.append(f"{_host_where(inv, host, 'pod_cidr')}: pod_cidr {pod} overlaps "
                           f"service_cidr {svc}: choose disjoint networks")
