@@ -68,11 +68,12 @@ def state_doc() -> dict:
 Case = Callable[[Path], tuple[list[str], list[str]]]
 
 
-def _validate(mutate: Callable[[Path], str]) -> Case:
-    """`-i INV validate` after ``mutate(inv)`` returns the path the message must name."""
+def _validate(mutate: Callable[[Path], str], *also: str) -> Case:
+    """`-i INV validate` after ``mutate(inv)``, which returns the path the message must name
+    (``also``: further words it must contain, to tell the fix from an unrelated exit 2)."""
     def build(tmp: Path) -> tuple[list[str], list[str]]:
         inv = inventory(tmp)
-        return ["-i", str(inv), "validate"], [mutate(inv)]
+        return ["-i", str(inv), "validate"], [mutate(inv), *also]
     return build
 
 
@@ -112,27 +113,27 @@ def _fifo_at(rel: str) -> Callable[[Path], str]:
     return mutate
 
 
-def _inventory_is(make: Callable[[Path], Path]) -> Case:
+def _inventory_is(make: Callable[[Path], Path], *also: str) -> Case:
     def build(tmp: Path) -> tuple[list[str], list[str]]:
         target = make(tmp)
-        return ["-i", str(target), "validate"], [str(target)]
+        return ["-i", str(target), "validate"], [str(target), *also]
     return build
 
 
-def _state(make: Callable[[Path], Path]) -> Case:
+def _state(make: Callable[[Path], Path], *also: str) -> Case:
     def build(tmp: Path) -> tuple[list[str], list[str]]:
         path = make(tmp)
         return ["-i", str(inventory(tmp)), "upgrade", "--to", "1.31", "--plan", "--state",
-                str(path)], [str(path)]
+                str(path)], [str(path), *also]
     return build
 
 
-def _state_text(text: str | bytes) -> Case:
+def _state_text(text: str | bytes, *also: str) -> Case:
     def make(tmp: Path) -> Path:
         p = tmp / "state.json"
         p.write_bytes(text if isinstance(text, bytes) else text.encode())
         return p
-    return _state(make)
+    return _state(make, *also)
 
 
 def _flags(*argv: str, name: str) -> Case:
@@ -174,12 +175,14 @@ CASES: list[tuple[str, Case]] = [
     # --- files that are not UTF-8 text
     ("hosts-latin1", _validate(_write("hosts.yml", HOSTS.encode() + b"# caf\xe9\n"))),
     ("hosts-utf16-bom", _validate(_write("hosts.yml", HOSTS.encode("utf-16")))),
-    ("hosts-utf16le-no-bom", _validate(_write("hosts.yml", HOSTS.encode("utf-16-le")))),
-    ("hosts-binary", _validate(_write("hosts.yml", bytes(range(256)) * 8))),
-    ("group-vars-binary", _validate(_write("group_vars/all.yml", b"\x7fELF\x02\x01\x00" * 50))),
+    ("hosts-utf16le-no-bom", _validate(_write("hosts.yml", HOSTS.encode("utf-16-le")),
+                                       "UTF-16")),
+    ("hosts-binary", _validate(_write("hosts.yml", bytes(range(256)) * 8), "binary")),
+    ("group-vars-binary", _validate(_write("group_vars/all.yml", b"\x7fELF\x02\x01\x00" * 50),
+                                    "binary")),
     ("group-vars-latin1", _validate(_write("group_vars/workers.yml", b"x: caf\xe9\n"))),
     ("group-vars-utf16", _validate(_write("group_vars/workers.yml", "x: 1\n".encode("utf-16")))),
-    ("host-vars-binary", _validate(_write("host_vars/w1.yml", b"\x00\x01\x02"))),
+    ("host-vars-binary", _validate(_write("host_vars/w1.yml", b"\x00\x01\x02"), "binary")),
     # --- group graphs that would recurse forever
     ("group-own-child", _validate(_hosts_extra("    loop:\n      children:\n        loop:\n"))),
     ("group-loop-two", _validate(_hosts_extra(
@@ -195,16 +198,17 @@ CASES: list[tuple[str, Case]] = [
     # --- YAML that is too deep, explodes through aliases, or holds huge numbers
     ("yaml-deep-flow", _validate(_append_vars("x: " + "[" * 10000 + "]" * 10000 + "\n"))),
     ("yaml-deep-block", _validate(_append_vars(
-        "x:\n" + "".join("  " * (i + 1) + "- \n" for i in range(200))))),
+        "x:\n" + "".join("  " * (i + 1) + "- \n" for i in range(200))), "nested more than 64")),
     ("yaml-deep-hosts", _validate(_write("hosts.yml", "all:\n  vars:\n    x: " + "{a: " * 5000
                                          + "1" + "}" * 5000 + "\n"))),
-    ("yaml-alias-bomb", _validate(_write("hosts.yml", BOMB + HOSTS.split("\n", 1)[1]))),
+    ("yaml-alias-bomb", _validate(_write("hosts.yml", BOMB + HOSTS.split("\n", 1)[1]),
+                                  "aliases expand")),
     ("yaml-alias-bomb-group-vars", _validate(_write("group_vars/all.yml",
                                                     BOMB.replace("all:\n  vars:\n", "")
                                                     .replace("\n    ", "\n")
-                                                    .lstrip()))),
-    ("yaml-alias-self", _validate(_append_vars("x: &a [*a]\n"))),
-    ("yaml-merge-self", _validate(_append_vars("x: &m {<<: *m}\n"))),
+                                                    .lstrip()), "aliases expand")),
+    ("yaml-alias-self", _validate(_append_vars("x: &a [*a]\n"), "alias refers to")),
+    ("yaml-merge-self", _validate(_append_vars("x: &m {<<: *m}\n"), "alias refers to")),
     ("port-5000-digits", _validate(_append_vars(f"ansible_port: {BIG}\n"))),
     ("port-5000-digits-host", _validate(_write("hosts.yml", HOSTS.replace(
         "ansible_port: 1}", f"ansible_port: {BIG}}}", 1)))),
@@ -216,7 +220,7 @@ CASES: list[tuple[str, Case]] = [
     # --- inputs that are not regular files, or too big
     ("inventory-dev-zero", _inventory_is(lambda tmp: Path("/dev/zero"))),
     ("inventory-fifo", _inventory_is(lambda tmp: fifo(tmp / "hosts.yml"))),
-    ("inventory-sparse-9mib", _inventory_is(lambda tmp: sparse(tmp / "hosts.yml"))),
+    ("inventory-sparse-9mib", _inventory_is(lambda tmp: sparse(tmp / "hosts.yml"), "8 MiB")),
     ("inventory-dir-hosts-fifo", _validate(_fifo_at("hosts.yml"))),
     ("inventory-dir-hosts-is-dir", _validate(lambda inv: (
         (inv / "hosts.yml").unlink(), (inv / "hosts.yml").mkdir(), str(inv / "hosts.yml"))[2])),
@@ -226,7 +230,8 @@ CASES: list[tuple[str, Case]] = [
         os.symlink("/dev/zero", inv / "group_vars" / "workers.yml"),
         str(inv / "group_vars" / "workers.yml"))[1])),
     ("host-vars-fifo", _validate(_fifo_at("host_vars/w1.yml"))),
-    ("group-vars-sparse", _validate(lambda inv: str(sparse(inv / "group_vars" / "w.yml")))),
+    ("group-vars-sparse", _validate(lambda inv: str(sparse(inv / "group_vars" / "w.yml")),
+                                    "8 MiB")),
     # --- upgrade --plan --state FILE
     ("state-deep-json", _state_text("[" * 100000 + "]" * 100000)),
     ("state-deep-inside", _state_text('{"nodes": [' + NODE + ", " + "[" * 5000 + "]" * 5000
@@ -236,13 +241,13 @@ CASES: list[tuple[str, Case]] = [
                                                          "api_server": f"1.30.{BIG}"}))),
     ("state-5000-digit-minor", _state_text(json.dumps({**state_doc(),
                                                        "repository": {BIG: ["1.31.1"]}}))),
-    ("state-binary", _state_text(b"\x00\x01\x02{}")),
-    ("state-latin1", _state_text(b'{"api_server": "caf\xe9"}')),
-    ("state-utf16", _state_text(json.dumps(state_doc()).encode("utf-16"))),
+    ("state-binary", _state_text(b"\x00\x01\x02{}", "NUL byte")),
+    ("state-latin1", _state_text(b'{"api_server": "caf\xe9"}', "not UTF-8")),
+    ("state-utf16", _state_text(json.dumps(state_doc()).encode("utf-16"), "UTF-16")),
     ("state-fifo", _state(lambda tmp: fifo(tmp / "state.json"))),
     ("state-dev-zero", _state(lambda tmp: Path("/dev/zero"))),
-    ("state-sparse", _state(lambda tmp: sparse(tmp / "state.json"))),
-    ("state-directory", _state(lambda tmp: tmp)),
+    ("state-sparse", _state(lambda tmp: sparse(tmp / "state.json"), "8 MiB")),
+    ("state-directory", _state(lambda tmp: tmp, "regular file")),
     # --- 5000-digit and non-ASCII numbers in flags
     ("to-5000-digits", _flags("upgrade", "--to", f"1.{BIG}", "--plan", name="--to")),
     ("to-patch-5000-digits", _flags("upgrade", "--to", f"1.31.{BIG}", "--plan", name="--to")),
