@@ -435,12 +435,12 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
         inv.files.append(f)
         builder.add_vars(f, f"host {name}", "host", name, _read_yaml(f, "host_vars file"))
     builder.finish()
-    for name, f in _vars_files(base / "host_vars"):
-        if name not in inv.hosts:
-            inv.structure_problems.append(
-                f"{f}: host_vars for '{name}', which is not a host of the inventory"
-                + did_you_mean(name, list(inv.hosts))
-            )
+    stray = [(name, f) for name, f in _vars_files(base / "host_vars") if name not in inv.hosts]
+    for i, (name, f) in enumerate(stray):
+        # a suggestion searches every host name: only for the first 50, to stay linear
+        hint = did_you_mean(name, list(inv.hosts)) if i < 50 else ""
+        inv.structure_problems.append(
+            f"{f}: host_vars for '{name}', which is not a host of the inventory{hint}")
     return inv
 
 
