@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import yaml
 
 from provision.errors import UsageError, ValidationError
 from provision.paths import lab_inventory_dir
+from provision.safeload import BoundedSafeLoader, InputError, load_yaml
 
 GROUP_KEYS = ("hosts", "vars", "children")
 INVENTORY_FILENAMES = ("hosts.yml", "hosts.yaml", "inventory.yml", "inventory.yaml")
@@ -85,6 +86,17 @@ class Inventory:
     sources: list[VarSource] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
     structure_problems: list[str] = field(default_factory=list)
+    # (key, scope) -> position of its last source; built on first use by last_source()
+    _last: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
+    _last_size: int = field(default=-1, repr=False, compare=False)
+
+    def last_source(self, key: str, scopes: Iterable[str]) -> VarSource | None:
+        """The source of ``key`` written last among ``scopes`` ("host cp1", "group all")."""
+        if self._last_size != len(self.sources):
+            self._last = {(s.key, s.scope): i for i, s in enumerate(self.sources)}
+            self._last_size = len(self.sources)
+        found = [self._last[(key, s)] for s in scopes if (key, s) in self._last]
+        return self.sources[max(found)] if found else None
 
     @property
     def all_vars(self) -> dict[str, Any]:
@@ -145,18 +157,13 @@ def resolve_inventory_path(spec: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, what: str = "inventory file") -> Any:
+    """Parse one inventory or vars file: a bounded, regular UTF-8 file (``provision.safeload``);
+    every problem is a ValidationError naming the file (and line)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ValidationError([f"{path}: cannot read: {exc.strerror}"]) from exc
-    try:
-        return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError([f"{where}: YAML syntax error: {problem}"]) from exc
+        return load_yaml(path, what, loader=_LineLoader)
+    except InputError as exc:
+        raise ValidationError(exc.problems) from None
 
 
 class _LineDict(dict):
@@ -165,7 +172,7 @@ class _LineDict(dict):
     lines: dict[str, int]
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(BoundedSafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         mapping = _LineDict(super().construct_mapping(node, deep=deep))
         mapping.lines = {}
@@ -189,6 +196,10 @@ class _Builder:
         self.inv = inv
         self.group_vars: dict[str, list[VarSource]] = {}
         self.host_vars: dict[str, list[VarSource]] = {}
+        self._members: dict[str, set[str]] = {}  # group -> host names, for O(1) membership
+        self._edges: dict[tuple[str, str], str] = {}  # (parent, child) -> "file:line"
+        self._parents: dict[str, list[str]] = {}
+        self._ancestors: dict[str, list[str]] = {}
 
     def add_vars(self, file: Path, scope: str, kind: str, name: str, data: Any) -> None:
         if data is None:
@@ -204,12 +215,31 @@ class _Builder:
             target.setdefault(name, []).append(src)
             self.inv.sources.append(src)
 
-    def group(self, file: Path, name: str, body: Any, parent: str | None) -> None:
+    def add_child(self, parent: str, child: str, where: str) -> None:
+        if (parent, child) not in self._edges:
+            self._edges[(parent, child)] = where
+            self.inv.children.setdefault(parent, []).append(child)
+
+    def add_member(self, group: str, host: str) -> None:
+        members = self._members.get(group)
+        if members is None:
+            members = self._members[group] = set(self.inv.groups.setdefault(group, []))
+        if host not in members:
+            members.add(host)
+            self.inv.groups[group].append(host)
+
+    def group(self, file: Path, name: str, body: Any, parent: str | None,
+              line: int | None = None) -> None:
         inv = self.inv
+        if parent is not None and name == "all":
+            inv.structure_problems.append(
+                f"{file}:{line or '?'}: group {parent}: children: 'all' is the group of every "
+                f"host; it cannot be the child of another group")
+            return
         inv.groups.setdefault(name, [])
         inv.children.setdefault(name, [])
-        if parent is not None and name not in inv.children.setdefault(parent, []):
-            inv.children[parent].append(name)
+        if parent is not None:
+            self.add_child(parent, name, f"{file}:{line or '?'}")
         if body is None:
             return
         if not isinstance(body, dict):
@@ -233,39 +263,114 @@ class _Builder:
         for host_name, host_vars in hosts.items():
             host_name = str(host_name)
             inv.hosts.setdefault(host_name, Host(host_name))
-            if host_name not in inv.groups[name]:
-                inv.groups[name].append(host_name)
+            self.add_member(name, host_name)
             self.add_vars(file, f"host {host_name}", "host", host_name, host_vars)
         children = body.get("children") or {}
         if not isinstance(children, dict):
             inv.structure_problems.append(f"{file}: group {name}: 'children' must be a mapping")
             children = {}
         for child, child_body in children.items():
-            self.group(file, str(child), child_body, name)
+            self.group(file, str(child), child_body, name, _line(children, child))
+
+    def break_loops(self) -> None:
+        """Report (and drop) every child edge that closes a loop of groups: Ansible's group
+        graph must be acyclic, and walking a loop would never end. Iterative DFS: linear."""
+        children = self.inv.children
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        for start in list(children):
+            if start in state:
+                continue
+            path = [start]
+            state[start] = 1
+            stack = [(start, iter(list(children.get(start, []))))]
+            while stack:
+                node, kids = stack[-1]
+                child = next(kids, None)
+                if child is None:
+                    stack.pop()
+                    path.pop()
+                    state[node] = 2
+                elif state.get(child) == 1:
+                    loop = " -> ".join(path[path.index(child):] + [child])
+                    where = self._edges.get((node, child), str(self.inv.path))
+                    self.inv.structure_problems.append(
+                        f"{where}: group {node}: children: '{child}' makes a loop of groups "
+                        f"({loop}): a group cannot contain itself")
+                    children[node].remove(child)
+                elif child not in state:
+                    state[child] = 1
+                    path.append(child)
+                    stack.append((child, iter(list(children.get(child, [])))))
 
     def ancestors(self, group: str) -> list[str]:
-        """Groups in precedence order for a host in ``group``: parents before children."""
+        """Groups in precedence order for a host in ``group``: parents before children.
+        An iterative post-order walk up the (loop-free, see ``break_loops``) group graph,
+        memoised per group asked for."""
+        if group in self._ancestors:
+            return self._ancestors[group]
         order: list[str] = []
-
-        def visit(g: str) -> None:
-            for parent, kids in self.inv.children.items():
-                if g in kids and parent not in order:
-                    visit(parent)
-            if g not in order:
+        entered = {group}
+        stack = [(group, iter(self._parents.get(group, [])))]
+        while stack:
+            g, parents = stack[-1]
+            p = next(parents, None)
+            if p is None:
+                stack.pop()
                 order.append(g)
-
-        visit(group)
+            elif p not in entered:
+                entered.add(p)
+                stack.append((p, iter(self._parents.get(p, []))))
+        self._ancestors[group] = order
         return order
+
+    def close_groups(self) -> None:
+        """Every host of a child group becomes a member of its parents (for --limit by
+        group): a group's members, then each child's (closed) members in order, each once.
+        Memoised bottom-up, so the work is the size of the result."""
+        groups, children = self.inv.groups, self.inv.children
+        closed: dict[str, list[str]] = {}
+        for root in list(groups):
+            stack = [(root, False)]
+            while stack:
+                g, ready = stack.pop()
+                if g in closed:
+                    continue
+                kids = children.get(g, [])
+                if not ready:
+                    stack.append((g, True))
+                    stack.extend((k, False) for k in reversed(kids) if k not in closed)
+                    continue
+                members = list(groups.get(g, []))
+                seen = set(members)
+                for kid in kids:
+                    for h in closed[kid]:
+                        if h not in seen:
+                            seen.add(h)
+                            members.append(h)
+                closed[g] = members
+        for g in groups:
+            groups[g] = closed[g]
 
     def finish(self) -> None:
         inv = self.inv
         inv.groups.setdefault("all", [])
+        self.break_loops()
+        self._parents = {}
+        for parent, kids in inv.children.items():
+            for kid in kids:
+                self._parents.setdefault(kid, []).append(parent)
+        direct: dict[str, list[str]] = {name: [] for name in inv.hosts}
+        for g, members in inv.groups.items():
+            for n in members:
+                direct.setdefault(n, []).append(g)
         for name, host in inv.hosts.items():
-            host.groups = [g for g, members in inv.groups.items() if name in members]
+            host.groups = direct[name]
             order: list[str] = ["all"]
+            seen = {"all"}
             for g in host.groups:
                 for a in self.ancestors(g):
-                    if a not in order:
+                    if a not in seen:
+                        seen.add(a)
                         order.append(a)
             merged: dict[str, Any] = {}
             for g in order:
@@ -274,19 +379,8 @@ class _Builder:
             for src in self.host_vars.get(name, []):
                 merged[src.key] = src.value
             host.vars = merged
-            if name not in inv.groups["all"]:
-                inv.groups["all"].append(name)
-        # every host of a child group is a member of its parents (for --limit by group)
-        for group in list(inv.groups):
-            for member_group in self.descendants(group):
-                for h in inv.groups.get(member_group, []):
-                    if h not in inv.groups[group]:
-                        inv.groups[group].append(h)
-
-    def descendants(self, group: str) -> Iterator[str]:
-        for child in self.inv.children.get(group, []):
-            yield child
-            yield from self.descendants(child)
+            self.add_member("all", name)
+        self.close_groups()
 
 
 def _vars_files(directory: Path) -> list[tuple[str, Path]]:
@@ -310,7 +404,7 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
     inv = Inventory(path=path)
     builder = _Builder(inv)
     if path.is_dir():
-        main_files = [path / n for n in INVENTORY_FILENAMES if (path / n).is_file()]
+        main_files = [path / n for n in INVENTORY_FILENAMES if os.path.lexists(path / n)]
         if not main_files:
             raise ValidationError(
                 [f"{path}: no inventory file in directory (expected one of "
@@ -328,11 +422,7 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
         if not isinstance(data, dict):
             raise ValidationError([f"{f}: an inventory must be a YAML mapping with 'all:'"])
         for top, body in data.items():
-            builder.group(f, str(top), body, None if top == "all" else "all")
-            if top != "all":
-                inv.children.setdefault("all", [])
-                if top not in inv.children["all"]:
-                    inv.children["all"].append(str(top))
+            builder.group(f, str(top), body, None if top == "all" else "all", _line(data, top))
     for name, f in _vars_files(base / "group_vars"):
         inv.files.append(f)
         if name not in inv.groups:
@@ -340,17 +430,17 @@ def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
                 f"{f}: group_vars for '{name}', which is not a group of the inventory"
                 + did_you_mean(name, list(inv.groups) or ["all"])
             )
-        builder.add_vars(f, f"group {name}", "group", name, _read_yaml(f))
+        builder.add_vars(f, f"group {name}", "group", name, _read_yaml(f, "group_vars file"))
     for name, f in _vars_files(base / "host_vars"):
         inv.files.append(f)
-        builder.add_vars(f, f"host {name}", "host", name, _read_yaml(f))
+        builder.add_vars(f, f"host {name}", "host", name, _read_yaml(f, "host_vars file"))
     builder.finish()
-    for name, f in _vars_files(base / "host_vars"):
-        if name not in inv.hosts:
-            inv.structure_problems.append(
-                f"{f}: host_vars for '{name}', which is not a host of the inventory"
-                + did_you_mean(name, list(inv.hosts))
-            )
+    stray = [(name, f) for name, f in _vars_files(base / "host_vars") if name not in inv.hosts]
+    for i, (name, f) in enumerate(stray):
+        # a suggestion searches every host name: only for the first 50, to stay linear
+        hint = did_you_mean(name, list(inv.hosts)) if i < 50 else ""
+        inv.structure_problems.append(
+            f"{f}: host_vars for '{name}', which is not a host of the inventory{hint}")
     return inv
 
 

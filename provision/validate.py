@@ -7,6 +7,7 @@ validates, prints warnings to stderr and raises ``ValidationError`` (exit 2) on 
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 import shlex
@@ -200,8 +201,16 @@ def pool_networks(entries: Iterable[str]) -> list[Any]:
     return nets
 
 
-def _all_names() -> list[str]:
-    return sorted(set(BY_NAME) | set(role_options()) | ANSIBLE_PASSTHROUGH)
+@lru_cache(maxsize=1)
+def _all_names() -> tuple[str, ...]:
+    return tuple(sorted(set(BY_NAME) | set(role_options()) | ANSIBLE_PASSTHROUGH))
+
+
+@lru_cache(maxsize=4096)
+def _unknown_hint(key: str) -> str:
+    """The suggestion for an unknown variable (cached: the same typo on 2,000 hosts is one
+    difflib search, not 2,000)."""
+    return did_you_mean(key, _all_names()) or " (see the inventory reference in README)"
 
 
 def _check_source(src: VarSource) -> str | None:
@@ -209,9 +218,7 @@ def _check_source(src: VarSource) -> str | None:
     if var is None:
         if src.key in ANSIBLE_PASSTHROUGH:
             return None
-        return (f"{src.where}: {src.key}: unknown variable"
-                + (did_you_mean(src.key, _all_names()) or
-                   " (see the inventory reference in README)"))
+        return f"{src.where}: {src.key}: unknown variable" + _unknown_hint(src.key)
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"
     problem = check_value(var, src.value)
@@ -230,11 +237,13 @@ def _secret_leaves(value: Any) -> list[Any]:
 
 
 def _host_where(inv: Inventory, host: Host, key: str) -> str:
-    """The file (and line) where ``key`` was last set for ``host``."""
-    for src in reversed(inv.sources):
-        if src.key == key and (src.scope == f"host {host.name}" or
-                               src.scope.split(" ", 1)[1] in host.groups + ["all"]):
-            return f"{src.where}"
+    """The file (and line) where ``key`` was last set for ``host``: the latest source among
+    the host's own scope, its groups and ``all`` (an index lookup per scope, not a scan of
+    every source, so that reporting an error on every host stays linear)."""
+    src = inv.last_source(key, [f"host {host.name}", *(f"group {g}" for g in host.groups),
+                                "group all"])
+    if src is not None:
+        return src.where
     return f"{inv.files[0] if inv.files else inv.path}: host {host.name}"
 
 
@@ -269,6 +278,7 @@ def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[
                       f"({', '.join(sorted(modes))}): one cluster has one mode")
     mode = modes.pop() if len(modes) == 1 else "kubeadm"
     cps, workers = inv.control_plane, inv.workers
+    cp_names, worker_names = {h.name for h in cps}, {h.name for h in workers}
     if mode == "minikube" and len(inv.hosts) > 1:
         errors.append(f"{main_file}: provision_mode: minikube runs on exactly one host, the "
                       f"inventory has {len(inv.hosts)} ({', '.join(sorted(inv.hosts))})")
@@ -281,11 +291,11 @@ def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[
                             f"etcd quorum needs an odd number (3 tolerates one failure, "
                             f"{len(cps)} does not tolerate more)")
     for host in cps:
-        if host in workers:
+        if host.name in worker_names:
             errors.append(f"{main_file}: host {host.name}: is in both control_plane and "
                           f"workers; a control plane without workers runs workloads itself")
-    for name, host in inv.hosts.items():
-        if host not in cps and host not in workers:
+    for name in inv.hosts:
+        if name not in cp_names and name not in worker_names:
             warnings.append(f"{main_file}: host {name}: in neither control_plane nor workers; "
                             f"provision will not configure it")
     return errors
@@ -314,24 +324,56 @@ def _check_hosts(inv: Inventory) -> list[str]:
     return errors
 
 
+class _NodeAddresses:
+    """The IP addresses of the hosts (DNS names left out), sorted per IP version, so that the
+    hosts inside a network are found by bisection instead of testing every host."""
+
+    def __init__(self, inv: Inventory) -> None:
+        found: dict[int, list[tuple[int, int, str, Any]]] = {4: [], 6: []}
+        for i, (name, host) in enumerate(inv.hosts.items()):
+            try:
+                addr = ipaddress.ip_address(host.address)
+            except ValueError:
+                continue  # a DNS name
+            found[addr.version].append((int(addr), i, name, addr))
+        self.rows = {v: sorted(rows) for v, rows in found.items()}
+        self.keys = {v: [r[0] for r in rows] for v, rows in self.rows.items()}
+
+    def inside(self, net: Any) -> list[tuple[str, Any]]:
+        """(host name, address) of every host inside ``net``, in inventory order."""
+        keys, rows = self.keys[net.version], self.rows[net.version]
+        lo = bisect.bisect_left(keys, int(net.network_address))
+        hi = bisect.bisect_right(keys, int(net.broadcast_address))
+        return [(name, addr) for _, _, name, addr in sorted(rows[lo:hi], key=lambda r: r[1])]
+
+
 def _check_networks(inv: Inventory) -> list[str]:
     errors: list[str] = []
     reported: set[str] = set()
+    addresses = _NodeAddresses(inv)
+    searched: set[str] = set()  # pod CIDRs whose hosts were already looked for
+    parsed: dict[tuple[str, str], tuple[Any, Any] | None] = {}  # (pod, svc) -> networks
     for name, host in inv.hosts.items():
         pod, svc = _var(host, "pod_cidr"), _var(host, "service_cidr")
-        if _check_cidr(pod) or _check_cidr(svc):
+        pair = (pod, svc) if isinstance(pod, str) and isinstance(svc, str) else None
+        if pair is None or pair not in parsed:
+            nets = None if _check_cidr(pod) or _check_cidr(svc) else (
+                ipaddress.ip_network(pod), ipaddress.ip_network(svc))
+            if pair is not None:
+                parsed[pair] = nets
+        else:
+            nets = parsed[pair]
+        if nets is None:
             continue  # already reported per key
-        pod_net, svc_net = ipaddress.ip_network(pod), ipaddress.ip_network(svc)
-        if pod_net.overlaps(svc_net) and "overlap" not in reported:
+        pod_net, svc_net = nets
+        if "overlap" not in reported and pod_net.overlaps(svc_net):
             reported.add("overlap")
             errors.append(f"{_host_where(inv, host, 'pod_cidr')}: pod_cidr {pod} overlaps "
                           f"service_cidr {svc}: choose disjoint networks")
-        for other_name, other in inv.hosts.items():
-            try:
-                addr = ipaddress.ip_address(other.address)
-            except ValueError:
-                continue  # a DNS name
-            if addr in pod_net and f"node:{other_name}" not in reported:
+        inside = [] if pod in searched else addresses.inside(pod_net)
+        searched.add(pod)
+        for other_name, addr in inside:
+            if f"node:{other_name}" not in reported:
                 reported.add(f"node:{other_name}")
                 errors.append(f"{_host_where(inv, host, 'pod_cidr')}: pod_cidr {pod} contains "
                               f"the address {addr} of host {other_name}: pods would shadow "

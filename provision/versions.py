@@ -9,7 +9,7 @@ import re
 SUPPORTED_MINORS = range(28, 38)
 NEWEST_MINOR = max(SUPPORTED_MINORS)
 
-_VERSION = re.compile(r"^(1)\.(\d+)(?:\.(\d+))?$")
+_VERSION = re.compile(r"^(1)\.([0-9]{1,9})(?:\.([0-9]{1,9}))?$")  # bounded: no 5000-digit int
 
 
 def parse_version(text: str) -> tuple[int, int, int | None] | None:
@@ -23,7 +23,7 @@ def parse_version(text: str) -> tuple[int, int, int | None] | None:
 # An exact release as a comparable tuple: (1, 31, 2).
 Release = tuple[int, int, int]
 
-_RELEASE = re.compile(r"^v?(1)\.(\d+)\.(\d+)(?:-[0-9A-Za-z.~+]+)?$")
+_RELEASE = re.compile(r"^v?(1)\.([0-9]{1,9})\.([0-9]{1,9})(?:-[0-9A-Za-z.~+]+)?$")
 
 
 def parse_release(text: object) -> Release | None:

@@ -8,19 +8,20 @@ import click
 
 from provision import output
 from provision.commands._common import global_options, options
+from provision.doctor.options import FiniteFloatRange
 
 
 @global_options("inventory", "limit", "verbosity", "json", "extra_vars", refuses={
     "check": "doctor never changes anything on the hosts; run it without --check"})
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
-              help="HTTPS endpoint the hosts should reach (repeatable; WARN when not). "
+              help="HTTPS endpoint the hosts should reach (repeatable; WARN when not; http:// or https:// only). "
                    "Default: the download hosts the inventory's components need "
                    "(pkgs.k8s.io, registry.k8s.io, github.com, ...; download.docker.com only "
                    "with docker_source: docker-ce), FAIL when one is unreachable.")
 @click.option("--skip-network-checks", is_flag=True,
               help="Do not test outbound HTTPS from the hosts (air-gapped hosts, tests).")
-@click.option("--timeout", type=click.FloatRange(0.5, 300), default=10.0, show_default=True,
+@click.option("--timeout", type=FiniteFloatRange(0.5, 300), default=10.0, show_default=True,
               help="SSH connect timeout in seconds, per host.")
 def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int:
     """Preflight every host over SSH, in parallel, without changing anything.
@@ -43,10 +44,14 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     """
     from provision.commands._common import load_inventory
     from provision.doctor.engine import run_doctor
+    from provision.doctor.options import url_problems
     from provision.doctor.probe import DEFAULT_URLS
     from provision.doctor.report import render, summary_line
+    from provision.errors import UsageError
     from provision.validate import check_limit
 
+    if problems := url_problems(urls):
+        raise UsageError("\n".join(problems))  # before the inventory: nothing contacted
     opts = options()
     inv = load_inventory(opts)  # -i, -e, --limit: exit 2 before any host is contacted
     hosts = check_limit(inv, opts.limit)

@@ -32,19 +32,11 @@ def check_target(target: str) -> None:
 
 def read_state_file(path: str) -> tuple[Any, Any]:
     """(ClusterState, Repository) from a --state file; UsageError naming file and key."""
+    from provision.safeload import load_json
     from provision.upgrade.repository import repository_from_data
     from provision.upgrade.state import state_from_dict
 
-    p = Path(path)
-    try:
-        data = json.loads(p.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"{path}: state file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the state file: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}: not valid JSON: line {exc.lineno} column {exc.colno}: "
-                         f"{exc.msg}") from None
+    data = load_json(path, "state file")  # a bounded regular file: exit 2 naming it
     if not isinstance(data, dict) or "repository" not in data:
         raise UsageError(f"{path}: repository: missing (the released versions per minor the "
                          "package repository offers, e.g. {\"31\": [\"1.31.1\", \"1.31.2\"]})")

@@ -9,4 +9,5 @@ ssh.py        one paramiko session per host, strict host key checking
 local.py      ansible_connection: local (the controller itself)
 engine.py     all hosts in parallel, then the checks
 report.py     rich table or plain lines
+options.py    --url (http/https only) and --timeout (finite) checks
 """

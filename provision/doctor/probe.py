@@ -59,7 +59,8 @@ d=$(mktemp -d)
 i=0
 for u in __URLS__; do
   i=$((i+1))
-  ( c=$(curl -sS -o /dev/null -w '%{http_code}' --max-time __TIMEOUT__ "$u" 2>"$d/$i.err")
+  ( c=$(curl -sS --proto =http,https -o /dev/null -w '%{http_code}' \
+        --max-time __TIMEOUT__ "$u" 2>"$d/$i.err")
     echo "$? $c" > "$d/$i.out" ) &
 done
 wait

@@ -81,7 +81,7 @@ def sidecar_name(db_filename: str) -> str:
     return db_filename[:-3] + ".json"
 
 
-_DURATION = re.compile(r"^(\d+)\s*(s|m|min|h|d|w)$")
+_DURATION = re.compile(r"^([0-9]{1,6})\s*(s|m|min|h|d|w)$")  # bounded: fits a timedelta
 _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-_EVERY = re.compile(r"^(\d+)\s*(s|sec|m|min|h|d)$")
+_EVERY = re.compile(r"^([0-9]{1,9})\s*(s|sec|m|min|h|d)$")  # bounded, ASCII digits only
 NAMED = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", "quarterly",
          "semiannually")
 

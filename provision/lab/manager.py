@@ -27,6 +27,7 @@ from provision import paths
 from provision.errors import EXIT_UNREACHABLE, ProvisionError, UsageError
 from provision.lab import keys, state
 from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
+from provision.safeload import ascii_int
 
 MODES = ("kubeadm", "minikube")
 #: Root disk of a lab VM when --disk is not given: enough for doctor's disk check (20 GB
@@ -132,8 +133,8 @@ def node_resources(plan: LabPlan, name: str) -> tuple[int | None, int | None]:
 
 
 def _valid_size(text: str) -> bool:
-    return len(text) >= 2 and text[:-1].isdigit() and int(text[:-1]) > 0 \
-        and text[-1].upper() in "MGT"
+    number = ascii_int(text[:-1])  # bounded: no 5000-digit int, no Unicode digits
+    return number is not None and number > 0 and text[-1:].upper() in ("M", "G", "T")
 
 
 def backend(kind: str) -> ModuleType:
@@ -389,7 +390,8 @@ def down(progress: Progress = print) -> list[str]:
         return []
     removed: list[str] = []
     with state.locked():
-        st = state.load()
+        st = state.load(on_corrupt=lambda m: progress(
+            f"warning: {m}; removing what is labelled with this lab instead"))
         if st is not None:
             for rec in st.nodes:
                 progress(f"removing {rec.name}")

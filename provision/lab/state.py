@@ -6,14 +6,16 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provision import paths
+from provision.errors import UsageError
 from provision.lab.backend import NodeRecord
+from provision.safeload import InputError, load_json
 
 STATE_VERSION = 1
 
@@ -61,11 +63,59 @@ class LabState:
                    nodes=[NodeRecord.from_dict(n) for n in data.get("nodes", [])])
 
 
-def load() -> LabState | None:
+def _problem(data: Any) -> str | None:
+    """What makes ``data`` not a lab state written by ``save``, or None."""
+    if not isinstance(data, dict):
+        return f"expected an object, got {type(data).__name__}"
+    for key in ("kind", "arch", "mode", "user"):
+        if not isinstance(data.get(key), str):
+            return f"{key}: missing or not a string"
+    for key in ("control_planes", "workers"):
+        if not isinstance(data.get(key, []), list) or not all(
+                isinstance(n, str) for n in data.get(key, [])):
+            return f"{key}: expected a list of host names"
+    for key in ("image", "lab_id"):
+        if not isinstance(data.get(key, ""), str):
+            return f"{key}: expected a string"
+    nodes = data.get("nodes", [])
+    if not isinstance(nodes, list):
+        return "nodes: expected a list"
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict):
+            return f"nodes[{i}]: expected an object"
+        for key in ("name", "kind", "arch", "address", "ident"):
+            if not isinstance(node.get(key, ""), str) or key in ("name", "kind", "arch") \
+                    and key not in node:
+                return f"nodes[{i}].{key}: missing or not a string"
+        port = node.get("ssh_port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            return f"nodes[{i}].ssh_port: expected a port number"
+        if not isinstance(node.get("extra", {}), dict):
+            return f"nodes[{i}].extra: expected an object"
+    return None
+
+
+def load(*, on_corrupt: Callable[[str], None] | None = None) -> LabState | None:
+    """The lab's state, None when no lab is up. A state file that is not a regular file, not
+    JSON or not what ``save`` writes is a UsageError (exit 2) naming it; with ``on_corrupt``
+    (``lab down``, which finds what to remove by label) the message goes there and the
+    result is None."""
     path = state_file()
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    return LabState.from_dict(json.loads(path.read_text()))
+    try:
+        data = load_json(path, "lab state file")
+    except InputError as exc:
+        message = str(exc)  # names the file (and line)
+    else:
+        problem = _problem(data)
+        if problem is None:
+            return LabState.from_dict(data)
+        message = f"{path}: corrupt lab state file: {problem}"
+    if on_corrupt is None:
+        raise UsageError(f"{message}; 'provision lab down' removes the lab and this file")
+    on_corrupt(message)
+    return None
 
 
 def save(state: LabState) -> None:

@@ -19,7 +19,7 @@ from provision.versions import (
 # minor -> the released patch versions the repository offers, oldest first
 Repository = dict[int, tuple[Release, ...]]
 
-_MINOR_KEY = re.compile(r"(?:1\.)?(\d+)")
+_MINOR_KEY = re.compile(r"(?:1\.)?([0-9]{1,9})")
 
 
 class PlanError(UsageError):

@@ -339,13 +339,15 @@ def journal_from_dict(data: Any, source: str = "journal") -> Journal:
 
 def load_journal(path: str | Path) -> Journal | None:
     """The journal at ``path``, None when there is none; StateError when it is unreadable."""
+    from provision.safeload import InputError, loads_json, read_text
+
     p = Path(path)
     if not p.exists():
         return None
     try:
-        data = json.loads(p.read_text())
-    except (OSError, ValueError) as exc:
-        raise StateError([f"{p}: cannot read the upgrade journal: {exc}"]) from exc
+        data = loads_json(read_text(p, "upgrade journal"), str(p))
+    except InputError as exc:
+        raise StateError([f"{p}: cannot read the upgrade journal: {exc}"]) from None
     return journal_from_dict(data, str(p))
 
 

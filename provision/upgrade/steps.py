@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from provision.safeload import ascii_int
+
 SNAPSHOT = "snapshot"
 KUBEADM_INSTALL = "kubeadm-install"
 UPGRADE_APPLY = "upgrade-apply"
@@ -121,11 +123,10 @@ class Batch:
 def parse_batch(text: str) -> Batch:
     """'1', '3' or '25%' -> Batch; anything else raises ValueError with the reason."""
     value = text.strip()
-    digits = value[:-1] if value.endswith("%") else value
-    if not digits.isdigit():
-        raise ValueError(f"--batch {text!r}: expected a number of workers (e.g. 2) or a "
+    number = ascii_int(value[:-1] if value.endswith("%") else value)
+    if number is None:
+        raise ValueError(f"--batch {text[:40]!r}: expected a number of workers (e.g. 2) or a "
                          "percentage of them (e.g. 25%)")
-    number = int(digits)
     if value.endswith("%"):
         if not 1 <= number <= 100:
             raise ValueError(f"--batch {text!r}: a percentage must be between 1% and 100%")
