@@ -15,7 +15,8 @@ from provision.doctor.options import FiniteFloatRange
     "check": "doctor never changes anything on the hosts; run it without --check"})
 @click.command(name="doctor")
 @click.option("--url", "urls", multiple=True, metavar="URL",
-              help="HTTPS endpoint the hosts should reach (repeatable; WARN when not; http:// or https:// only). "
+              help="HTTP(S) endpoint the hosts should reach (repeatable; WARN when not; http:// or "
+                   "https:// only). "
                    "Default: the download hosts the inventory's components need "
                    "(pkgs.k8s.io, registry.k8s.io, github.com, ...; download.docker.com only "
                    "with docker_source: docker-ce), FAIL when one is unreachable.")
