@@ -18,7 +18,8 @@ every inventory host points at, runs the CLI with a timeout, and :func:`check_ca
 
 Tokens in argv, file contents, env values and expected strings are replaced before use:
 ``@TMP@`` the case directory, ``@PORT@`` the listener's port, ``@CANARY@`` the canary path
-prefix (``@TMP@/CANARY``; use it as ``@CANARY@-name`` to tell canaries apart), ``@INV@`` the
+prefix (``@TMP@/CANARY``; use it as ``@CANARY@-name`` to tell canaries apart), ``@PORT2@`` a
+second listener port (a second host must differ in address:port), ``@INV@`` the
 default inventory dir (``@TMP@/inv``).
 
 Reusable by other tests: ``from hostile_support import Case, run_case, check_case, ...``.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -42,7 +44,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 BIG_FILE = 64 << 20  # larger regular files are compared by size and mtime, not hashed
-DEFAULT_TIMEOUT = 30.0  # seconds; generous for a loaded 2-core box, still catches hangs
+DEFAULT_TIMEOUT = 20.0  # seconds: a hang guard, generous for a loaded 2-core box
+HANG_TIMEOUT = 5.0  # rows whose input blocks a reader forever (FIFO, /dev/zero)
 
 
 # --- file specs ----------------------------------------------------------------------------
@@ -86,51 +89,55 @@ Builder = Callable[[Path, int], None]  # (case dir, listener port) -> lays out m
 
 
 class Listener:
-    """A TCP listener on 127.0.0.1 (free port) standing in for every host. A thread accepts
-    and records every connection (then closes it), so an SSH, HTTP or Ansible attempt is seen
-    even if the client gives up quickly."""
+    """TCP listeners on 127.0.0.1 (free ports; ``port`` and ``port2``, for a second distinct
+    host) standing in for every host. A thread accepts and records every connection (then
+    closes it), so an SSH, HTTP or Ansible attempt is seen even if the client gives up
+    quickly."""
 
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.05)
-        self.port: int = self.sock.getsockname()[1]
+    def __init__(self, count: int = 2) -> None:
+        self.socks: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(64)
+            sock.setblocking(False)
+            self.socks.append(sock)
+        self.port: int = self.socks[0].getsockname()[1]
+        self.port2: int = self.socks[-1].getsockname()[1]
         self.accepted: list[tuple[str, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
-    def _serve(self) -> None:
-        while not self._stop.is_set():
+    def _accept_ready(self, timeout: float) -> None:
+        try:
+            ready, _, _ = select.select(self.socks, [], [], timeout)
+        except (OSError, ValueError):
+            return
+        for sock in ready:
             try:
-                conn, addr = self.sock.accept()
-            except TimeoutError:
-                continue
+                conn, addr = sock.accept()
             except OSError:
-                return
+                continue
             self.accepted.append(addr)
             conn.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self._accept_ready(0.05)
 
     def connections(self) -> list[tuple[str, int]]:
         """Connections accepted so far, after draining any still in the backlog."""
         self._stop.set()
         self._thread.join(timeout=5)
-        self.sock.setblocking(False)
-        while True:
-            try:
-                conn, addr = self.sock.accept()
-            except (BlockingIOError, OSError):
-                break
-            self.accepted.append(addr)
-            conn.close()
+        self._accept_ready(0)
         return list(self.accepted)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self.sock.close()
+        for sock in self.socks:
+            sock.close()
 
     def __enter__(self) -> Listener:
         return self
@@ -142,27 +149,27 @@ class Listener:
 # --- inventories ---------------------------------------------------------------------------
 
 
-def host_line(name: str, extra: str = "") -> str:
+def host_line(name: str, extra: str = "", port: str = "@PORT@") -> str:
     """A hosts.yml flow mapping for a host on the listener (``extra``: more ``k: v`` pairs)."""
     more = f", {extra}" if extra else ""
-    return f"{name}: {{ansible_host: 127.0.0.1, ansible_port: @PORT@{more}}}"
+    return f"{name}: {{ansible_host: 127.0.0.1, ansible_port: {port}{more}}}"
 
 
 def hosts_yml(control_planes: Iterable[str] = ("cp1",), workers: Iterable[str] = (),
               host_extra: Mapping[str, str] | None = None) -> str:
-    """A hosts.yml with every host at 127.0.0.1:@PORT@ (distinct hosts get distinct users so
-    the validator does not call them the same host)."""
+    """A hosts.yml with the first host at 127.0.0.1:@PORT@ and the others at @PORT2@ (only two
+    ports: give at most two hosts)."""
     host_extra = dict(host_extra or {})
     lines = ["all:", "  children:", "    control_plane:", "      hosts:"]
     for i, name in enumerate(control_planes):
-        lines.append("        " + host_line(name, host_extra.get(name, f"ansible_user: u{i}")))
+        lines.append("        " + host_line(name, host_extra.get(name, ""),
+                                            "@PORT@" if i == 0 else "@PORT2@"))
     workers = list(workers)
     lines.append("    workers:")
     if workers:
         lines.append("      hosts:")
-        for i, name in enumerate(workers):
-            lines.append("        " + host_line(name,
-                                                host_extra.get(name, f"ansible_user: w{i}")))
+        for name in workers:
+            lines.append("        " + host_line(name, host_extra.get(name, ""), "@PORT2@"))
     else:
         lines.append("      hosts: {}")
     return "\n".join(lines) + "\n"
@@ -178,6 +185,8 @@ def inventory(group_vars: str | bytes | FileSpec | None = None, *,
     replacing hosts.yml, ``host_vars`` as inv/host_vars/<name>.yml and ``extra`` files added
     as they are (paths relative to the case directory)."""
     base = f"provision_mode: {mode}\nkubernetes_version: \"{version}\"\n"
+    if mode == "kubeadm":  # one host, no MetalLB pool: the ingress cannot be a LoadBalancer
+        base += "ingress_nginx_service_mode: NodePort\n"
     files: dict[str, FileSpec] = {
         "inv/hosts.yml": hosts if hosts is not None else hosts_yml(workers=workers),
     }
@@ -248,21 +257,19 @@ class Result:
     after: dict[str, tuple[Any, ...]]
     elapsed: float = 0.0
 
-    def sub(self, text: str) -> str:
-        return substitute(text, self.root, 0)
 
-
-def substitute(text: str, root: Path, port: int) -> str:
+def substitute(text: str, root: Path, port: int, port2: int = 0) -> str:
     return (text.replace("@INV@", str(root / "inv")).replace("@CANARY@", str(root / "CANARY"))
-            .replace("@TMP@", str(root)).replace("@PORT@", str(port)))
+            .replace("@TMP@", str(root)).replace("@PORT2@", str(port2 or port))
+            .replace("@PORT@", str(port)))
 
 
-def lay_out(root: Path, files: Mapping[str, FileSpec], port: int) -> None:
+def lay_out(root: Path, files: Mapping[str, FileSpec], port: int, port2: int = 0) -> None:
     """Create ``files`` under ``root`` (parents as needed; parents first, so a Dir's mode is
     set after its children are written)."""
     dirs: list[tuple[Path, int]] = []
     for rel, spec in sorted(files.items()):
-        path = root / substitute(rel, root, port)
+        path = root / substitute(rel, root, port, port2)
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(spec, Dir):
             path.mkdir(parents=True, exist_ok=True)
@@ -270,11 +277,11 @@ def lay_out(root: Path, files: Mapping[str, FileSpec], port: int) -> None:
         elif isinstance(spec, Fifo):
             os.mkfifo(path, spec.mode)
         elif isinstance(spec, Symlink):
-            path.symlink_to(substitute(spec.target, root, port))
+            path.symlink_to(substitute(spec.target, root, port, port2))
         else:
             content, mode = (spec.content, spec.mode) if isinstance(spec, File) else (spec, 0o644)
             data = (content if isinstance(content, bytes)
-                    else substitute(content, root, port).encode())
+                    else substitute(content, root, port, port2).encode())
             path.write_bytes(data)
             path.chmod(mode)
     for path, mode in reversed(dirs):
@@ -352,13 +359,14 @@ def run_case(c: Case, root: Path) -> Result:
     root.mkdir(parents=True, exist_ok=True)
     (root / "state").mkdir(exist_ok=True)
     with Listener() as listener:
-        lay_out(root, c.files, listener.port)
+        lay_out(root, c.files, listener.port, listener.port2)
         if c.builder is not None:
             c.builder(root, listener.port)
         before = snapshot(root)
         env = base_env(root)
-        env.update({k: substitute(v, root, listener.port) for k, v in c.env.items()})
-        argv = [substitute(a, root, listener.port) for a in c.argv]
+        env.update({k: substitute(v, root, listener.port, listener.port2)
+                    for k, v in c.env.items()})
+        argv = [substitute(a, root, listener.port, listener.port2) for a in c.argv]
         start = time.monotonic()
         proc = subprocess.Popen(
             [sys.executable, "-m", "provision", *argv], cwd=root, env=env,
