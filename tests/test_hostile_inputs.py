@@ -14,6 +14,11 @@ until that branch is merged. Remove the marker after the merge: the row then mus
 
 from __future__ import annotations
 
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
 import pytest
 from hostile_support import (
     HANG_TIMEOUT,
@@ -22,9 +27,9 @@ from hostile_support import (
     Dir,
     Fifo,
     File,
+    Result,
     Symlink,
     case,
-    check_case,
     describe,
     inventory,
     problems,
@@ -94,7 +99,46 @@ ALIAS_BOMB = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
 CASES: list[Case] = []
 
 
+# Rows written with a branch's known_gap (loops share one) that already hold on this branch:
+# their marker is dropped, so they guard against regressions now.
+HOLDS_TODAY = {
+    "alias-bomb-group-vars",
+    "alias-bomb-hosts",
+    "certs-acme-domain-var-subst",
+    "certs-domain-semicolon",
+    "certs-domain-subst",
+    "certs-email-backtick",
+    "certs-email-newline",
+    "certs-renew-kdir-relative",
+    "certs-server-file",
+    "conn-key-dash",
+    "conn-port-fullwidth",
+    "conn-port-string-space",
+    "doctor-timeout-inf",
+    "huge-doctor-timeout",
+    "huge-etcd-keep",
+    "huge-etcd-max-age",
+    "huge-inventory-sparse",
+    "huge-lab-nodes",
+    "huge-version-unquoted",
+    "inventory-dev-urandom-link",
+    "inventory-hosts-fifo",
+    "inventory-hosts-is-dir",
+    "json-unknown-option",
+    "key-is-directory",
+    "limit-nope-certs-check",
+    "secret-acme-dns-env-list",
+    "state-binary",
+    "state-not-object",
+    "timer-every-newline",
+    "timer-max-age-newline",
+    "version-fullwidth-major",
+}
+
+
 def add(c: Case) -> None:
+    if c.id in HOLDS_TODAY:
+        c = replace(c, known_gap=None)
     CASES.append(c)
 
 
@@ -622,17 +666,39 @@ add(case("json-doctor-timeout-nan", inv(["--json", "doctor", "--timeout", "nan"]
 def test_table_is_big_and_ids_unique():
     assert len(CASES) >= 120
     assert len({c.id for c in CASES}) == len(CASES)
+    assert {c.id for c in CASES} >= HOLDS_TODAY
+    assert {c.known_gap for c in CASES} <= {None, "destroy", "globalopts", "inject", "keys",
+                                            "robust"}
+
+
+# Rows are independent subprocesses (own directory, own listener): run the selected ones a few
+# at a time, then assert row by row. PROVISION_TEST_HOSTILE_WORKERS=1 runs them one by one.
+WORKERS = int(os.environ.get("PROVISION_TEST_HOSTILE_WORKERS", "4"))
+
+
+@pytest.fixture(scope="module")
+def results(request, tmp_path_factory) -> dict[str, Result]:
+    selected = {item.callspec.params["row"].id for item in request.session.items
+                if getattr(item, "callspec", None) is not None
+                and isinstance(item.callspec.params.get("row"), Case)}
+    base = tmp_path_factory.mktemp("hostile")
+    with ThreadPoolExecutor(max_workers=max(1, WORKERS)) as pool:
+        futures = {c.id: pool.submit(run_case, c, base / c.id)
+                   for c in CASES if c.id in selected}
+    return {cid: f.result() for cid, f in futures.items()}
 
 
 @pytest.mark.parametrize("row", CASES, ids=[c.id for c in CASES])
-def test_hostile_input(row: Case, tmp_path):
+def test_hostile_input(row: Case, results: dict[str, Result]):
+    result = results[row.id]
+    found = problems(result)
     if row.known_gap:
-        result = run_case(row, tmp_path / "case")
-        if problems(result):
-            pytest.xfail(f"known gap, fixed on branch {row.known_gap}: " + "; ".join(
-                problems(result))[:500])
+        if found:
+            pytest.xfail(f"known gap, fixed on branch {row.known_gap}: "
+                         + "; ".join(found)[:500])
+        warnings.warn(f"{row.id} passes: remove known_gap={row.known_gap!r}", stacklevel=1)
         return
-    check_case(row, tmp_path / "case")
+    assert not found, describe(result)
 
 
 # --- the harness itself can fail (real over fake) -------------------------------------------
