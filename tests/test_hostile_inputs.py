@@ -118,7 +118,6 @@ HOLDS_TODAY = {
     "huge-doctor-timeout",
     "huge-etcd-keep",
     "huge-etcd-max-age",
-    "huge-inventory-sparse",
     "huge-lab-nodes",
     "huge-version-unquoted",
     "inventory-dev-urandom-link",
@@ -597,10 +596,13 @@ for cid, argv, key in [
 add(case("huge-lab-disk", ["lab", "up", "--kind", "vm", "--nodes", "0", "--disk", BIG + "G"],
          {}, "--disk", known_gap="robust"))
 add(case("huge-lab-nodes", ["lab", "up", "--nodes", BIG], {}, "--nodes", known_gap="robust"))
+# A 256 MiB sparse hosts.yml: refused without a traceback or a hang. (That it is refused by
+# its size before being read is not visible here without a timed assertion: today the whole
+# file is read, in 1-5 s; the robust branch's own tests prove the bound.)
 add(case("huge-inventory-sparse", inv("validate"),
          {**VALID, "inv/hosts.yml": File(b"")},
-         "hosts.yml", builder=lambda root, port: __import__("os").truncate(
-             root / "inv" / "hosts.yml", 1 << 30), known_gap="robust", timeout=10))
+         "hosts.yml",
+         builder=lambda root, port: os.truncate(root / "inv" / "hosts.yml", 256 << 20)))
 
 add(case("inventory-dev-zero", "-i /dev/zero validate", {}, "/dev/zero", known_gap="robust",
          timeout=HANG_TIMEOUT))
