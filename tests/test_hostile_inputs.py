@@ -60,8 +60,8 @@ BIG = "9" * 5000  # 5000 digits: above Python's int-string limit (4300)
 
 
 def one_host(**overrides: str) -> str:
-    """hosts.yml with cp1 on the listener; ``overrides`` are raw YAML values of cp1's vars
-    (``None``-like '' keeps a key out: pass ``ansible_host=None`` by omitting it instead)."""
+    """hosts.yml with cp1 (block style) on the listener; ``overrides`` replace or add cp1's
+    vars, each a raw YAML value (use :func:`yaml_dq` for strings with quotes or newlines)."""
     host_vars = {"ansible_host": "127.0.0.1", "ansible_port": "@PORT@"}
     host_vars.update(overrides)
     lines = ["all:", "  children:", "    control_plane:", "      hosts:", "        cp1:"]
