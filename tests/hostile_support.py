@@ -235,6 +235,9 @@ class Case:
     # message must name each of ``expect_if_refused``.
     contacts_ok: bool = False
     expect_if_refused: tuple[str, ...] = ()
+    # substrings that must not appear in any file the run created or changed (artifacts, logs,
+    # run dirs; e.g. an environment secret), nor in the output
+    forbid_in_files: tuple[str, ...] = ()
 
 
 def case(id: str, argv: str | Iterable[str], files: Mapping[str, FileSpec] | None = None,
@@ -387,6 +390,13 @@ def run_case(c: Case, root: Path) -> Result:
                   before=before, after=after, elapsed=elapsed)
 
 
+def written_files(r: Result) -> list[str]:
+    """Regular files (up to BIG_FILE) the run created or changed, relative to its root."""
+    return [rel for rel, entry in sorted(r.after.items())
+            if entry[0] == "file" and r.before.get(rel) != entry
+            and (r.root / rel).stat().st_size <= BIG_FILE]
+
+
 def canaries(root: Path) -> list[str]:
     """Canary files in ``root`` (``@CANARY@...`` is an absolute path there; a template or shell
     metacharacter that ran created one). Other new files are reported by the snapshot diff."""
@@ -422,6 +432,13 @@ def problems(r: Result) -> list[str]:
     if r.connections and not c.contacts_ok:
         found.append(f"{len(r.connections)} connection(s) to the host listener")
     found.extend(diff_snapshots(r.before, r.after, c.may_write))
+    for bad in c.forbid_in_files:
+        bad = substitute(bad, r.root, 0)
+        if bad in combined:
+            found.append(f"output contains {bad!r} (must not be echoed)")
+        for rel in written_files(r):
+            if bad.encode() in (r.root / rel).read_bytes():
+                found.append(f"{rel} contains {bad!r}")
     for name in canaries(r.root):
         found.append(f"canary {name} was created")
     return found

@@ -102,6 +102,8 @@ CASES: list[Case] = []
 # Rows written with a branch's known_gap (loops share one) that already hold on this branch:
 # their marker is dropped, so they guard against regressions now.
 HOLDS_TODAY = {
+    "limit-nope-certs-issue",
+    "limit-nope-certs-renew",
     "alias-bomb-group-vars",
     "alias-bomb-hosts",
     "certs-acme-domain-var-subst",
@@ -296,6 +298,30 @@ add(case("check-status", inv("--check status"), VALID, exit=(2, 3), contacts_ok=
 add(case("check-etcd-snapshot", inv("--check etcd snapshot"), VALID, exit=(2, 3),
          contacts_ok=True, may_write=("state", ".ansible"), expect_if_refused=("--check",),
          timeout=90))
+# More commands x global options, honoured (a run against the listener: exit 3) or refused
+# naming the option; never silently ignored in a way that writes here.
+for cid, argv, option in [
+    ("check-etcd-schedule", "--check etcd schedule --every 6h", "--check"),
+    ("check-etcd-fetch", "--check etcd fetch --dest d", "--check"),
+    ("check-etcd-verify", "--check etcd verify", "--check"),
+    ("check-certs-renew", "--check certs renew --yes", "--check"),
+    ("check-certs-issue", "--check certs issue --domain x.example.org --email a@b.org",
+     "--check"),
+    ("limit-cp1-etcd-list", "--limit cp1 etcd list", "--limit"),
+    ("limit-cp1-certs-check", "--limit cp1 certs check", "--limit"),
+]:
+    add(case(cid, inv(argv), VALID, exit=(2, 3), contacts_ok=True,
+             may_write=("state", ".ansible", "d"), expect_if_refused=(option,), timeout=60))
+for cid, argv in [
+    ("limit-nope-etcd-schedule", "--limit nope etcd schedule --every 6h"),
+    ("limit-nope-etcd-fetch", "--limit nope etcd fetch --dest d"),
+    ("limit-nope-etcd-verify", "--limit nope etcd verify"),
+    ("limit-nope-certs-renew", "--limit nope certs renew --yes"),
+    ("limit-nope-certs-issue", "--limit nope certs issue --domain x.example.org --email a@b.org"),
+]:
+    add(case(cid, inv(argv), VALID, "--limit", known_gap="destroy"))
+add(case("check-lab-down", "--check lab down", {"state/provision/lab/keep.txt": "k\n"},
+         "--check", known_gap="globalopts"))
 add(case("check-etcd-restore", inv("--check etcd restore --yes"), VALID, "--check"))
 add(case("check-lab-up", "--check lab up --nodes 0", {}, "--check", known_gap="globalopts"))
 add(case("limit-lab-up", "--limit x lab up --nodes 0", {}, "--limit", known_gap="globalopts"))
@@ -517,6 +543,17 @@ add(case("secret-s3-key-numeric", inv("validate"),
 add(case("secret-become-password-list", inv("validate"),
          gv("ansible_become_password: [Hunter2Secret]\n"), "ansible_become_password",
          forbid=("Hunter2Secret",), known_gap="keys"))
+# Secrets in artifacts: environment secrets and secret extra vars never reach the run dir, the
+# ansible-runner artifacts or the log (a run against the listener, so it ends unreachable).
+SECRET_ENV = {"AWS_SECRET_ACCESS_KEY": "EnvSecretAws4242", "VAULT_TOKEN": "EnvSecretVault4242"}
+add(case("secret-env-in-artifacts-bootstrap", inv("--check bootstrap --components base"), VALID,
+         exit=3, contacts_ok=True, may_write=("state", ".ansible"), env=SECRET_ENV,
+         forbid_in_files=tuple(SECRET_ENV.values()), known_gap="keys", timeout=60))
+add(case("secret-var-in-artifacts-etcd-snapshot", inv("etcd snapshot"),
+         gv("etcd_backup_s3_secret_key: VarSecretS3Key4242\n"), exit=3, contacts_ok=True,
+         may_write=("state", ".ansible"), env=SECRET_ENV,
+         forbid_in_files=("VarSecretS3Key4242", *SECRET_ENV.values()), known_gap="keys",
+         timeout=60))
 for cid, argv, var in [
     ("confirm-env-restore-documented", "etcd restore --help", "PROVISION_ETCD_RESTORE_YES"),
     ("confirm-env-upgrade-documented", "upgrade --help", "PROVISION_UPGRADE_YES"),
