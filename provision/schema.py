@@ -178,6 +178,10 @@ def markdown_table() -> str:
         allowed = ", ".join(f"`{c}`" for c in v.choices)
         if v.minimum is not None:
             allowed = f">= {v.minimum}"
+        if v.pattern is not None:
+            from provision.patterns import PATTERNS
+
+            allowed = PATTERNS[v.pattern].expected + ("" if v.templatable else "; no templates")
         rows.append(f"| `{v.name}` | {v.kind} | {default} | {allowed} | {v.description} |")
     return "\n".join(rows)
 
