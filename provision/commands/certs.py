@@ -10,7 +10,7 @@ import click
 from provision import output
 from provision.commands._common import options, print_summary
 from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
-from provision.patterns import click_type
+from provision.patterns import AsciiIntType, click_type
 
 CHECK_TASK = "Read the certificate end dates"
 
@@ -33,7 +33,7 @@ def cli() -> None:
               metavar="DIR", type=click_type("abs_path"),
               help="kubeadm's directory on the nodes (pki/ and *.conf): an absolute, "
                    "normalised path.")
-@click.option("--warn-days", default=30, show_default=True, type=click.IntRange(min=1),
+@click.option("--warn-days", default=30, show_default=True, type=AsciiIntType(minimum=1),
               help="WARN when fewer days than this are left.")
 @click.option("--json", "as_json", is_flag=True,
               help="Same as the global --json: one JSON object on stdout.")
@@ -159,7 +159,7 @@ def issue(**flags: Any) -> int:
               metavar="DIR", type=click_type("abs_path"),
               help="kubeadm's directory on the nodes (pki/ and *.conf): an absolute, "
                    "normalised path.")
-@click.option("--before-days", type=click.IntRange(min=1), metavar="N",
+@click.option("--before-days", type=AsciiIntType(minimum=1, maximum=36500), metavar="N",
               help="Renew a node's certificates when one has fewer than N days left "
                    "[kubeadm_certs_renew_before_days; default 30].")
 @click.option("--force", is_flag=True, help="Renew whatever is left.")

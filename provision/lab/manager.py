@@ -97,7 +97,9 @@ def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
 
 
 def _valid_size(text: str) -> bool:
-    return len(text) >= 2 and text[:-1].isdigit() and int(text[:-1]) > 0 \
+    from provision.patterns import is_ascii_digits  # isdigit() takes "２０"
+
+    return len(text) >= 2 and is_ascii_digits(text[:-1]) and int(text[:-1]) > 0 \
         and text[-1].upper() in "MGT"
 
 

@@ -120,9 +120,11 @@ class Batch:
 
 def parse_batch(text: str) -> Batch:
     """'1', '3' or '25%' -> Batch; anything else raises ValueError with the reason."""
-    value = text.strip()
+    from provision.patterns import is_ascii_digits
+
+    value = text
     digits = value[:-1] if value.endswith("%") else value
-    if not digits.isdigit():
+    if not is_ascii_digits(digits):  # ASCII digits only, no spaces (isdigit() takes "２")
         raise ValueError(f"--batch {text!r}: expected a number of workers (e.g. 2) or a "
                          "percentage of them (e.g. 25%)")
     number = int(digits)
