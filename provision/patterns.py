@@ -57,6 +57,7 @@ class Pattern:
     expected: str  # "a DNS name like registry.example.org"
     max_len: int = 255
     allow_empty: bool = False
+    allow_dash: bool = False  # may start with '-' (a list of options, e.g. SSH arguments)
     extra: Callable[[str], str | None] | None = None
 
     def problem(self, value: Any) -> str | None:
@@ -76,7 +77,7 @@ class Pattern:
         if has_control(value):
             return (f"{shown(value)} contains a newline or control character: "
                     f"expected {self.expected}")
-        if value.startswith("-"):
+        if value.startswith("-") and not self.allow_dash:
             return f"{shown(value)} starts with '-' (it would read as an option): " \
                    f"expected {self.expected}"
         if not re.fullmatch(self.regex, value, flags=re.ASCII):
@@ -147,7 +148,7 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             "a POSIX user name like ubuntu (or empty)", 32, allow_empty=True),
     Pattern("address", r".+", "an IPv4/IPv6 address or a DNS name", 253,
             extra=lambda v: address_problem(v)),
-    Pattern("calendar", r"[A-Za-z0-9_*.,:/~+ -]+",
+    Pattern("calendar", r"[A-Za-z0-9_*.,:/~+][A-Za-z0-9_*.,:/~+ -]*",
             "a systemd OnCalendar expression like daily or 'Mon *-*-* 03:00'", 256),
     Pattern("timespan", r"[0-9]+(?:\.[0-9]+)? ?[a-z]*(?: [0-9]+(?:\.[0-9]+)? ?[a-z]*)*",
             "a systemd time span like 1h, 30min or 0", 64),
@@ -165,7 +166,7 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             rf"/{_PATH_CHARS}+(?: [A-Za-z0-9._+-]+)?)",
             "auto, auto_silent or an absolute path like /usr/bin/python3", 4096),
     Pattern("single_line", r"[^\x00-\x1f\x7f]*",
-            "one line of text", 4096),
+            "one line of text", 4096, allow_empty=True, allow_dash=True),
 )}
 
 
