@@ -108,7 +108,9 @@ def _https_url(value: str) -> str | None:
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DNS_NAME = rf"(?:{_LABEL}\.)*{_LABEL}"
+# An SSH address may also be an alias of ~/.ssh/config or /etc/hosts: '_' is allowed there.
+_HOST_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_DNS_NAME = rf"(?:{_HOST_LABEL}\.)*{_HOST_LABEL}"
 _FQDN = rf"(?:{_LABEL}\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*"
 _PATH_CHARS = r"[A-Za-z0-9._/+@,=:~-]"
 _UNIT_SUFFIXES = ("service", "socket", "target", "timer", "path", "mount", "automount",
@@ -122,7 +124,7 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             32),
     Pattern("domain", rf"(?:\*\.)?{_FQDN}",
             "a DNS name like registry.example.org (*.example.org for dns-01)", 253),
-    Pattern("hostname", _DNS_NAME, "a DNS name like cp1.example.org", 253),
+    Pattern("hostname", _DNS_NAME, "a DNS name like cp1.example.org (or an SSH alias)", 253),
     Pattern("email", rf"[A-Za-z0-9._+-]+@{_FQDN}",
             "an e-mail address like ops@example.org", 254),
     Pattern("unit", rf"[A-Za-z0-9_.:@-]+?(?:\.(?:{'|'.join(_UNIT_SUFFIXES)}))?",

@@ -142,10 +142,10 @@ def check_value(var: Var, value: Any) -> str | None:
             return f'expected a version string like "1.31" or "1.31.2", got {_type_name(value)}'
         parsed = parse_version(value)
         if parsed is None:
-            return f"malformed version '{value}': expected \"1.31\" or \"1.31.2\" (no leading v)"
+            return f"malformed version {value!r}: expected \"1.31\" or \"1.31.2\" (no leading v)"
         if parsed[1] not in SUPPORTED_MINORS:
             lo, hi = min(SUPPORTED_MINORS), max(SUPPORTED_MINORS)
-            return (f"'{value}' is not a Kubernetes release provision supports "
+            return (f"{value!r} is not a Kubernetes release provision supports "
                     f"(1.{lo} to 1.{hi})")
         return None
     if kind in ("str", "path"):

@@ -88,7 +88,7 @@ def test_declared_pattern(name: str, value: str, accepted: bool) -> None:
 
 
 @pytest.mark.parametrize(("value", "fragment"), [
-    ("127.0.0.1", None), ("::1", None), ("fd00::10", None), ("cp1", None),
+    ("127.0.0.1", None), ("::1", None), ("fd00::10", None), ("cp1", None), ("node_1", None),
     ("cp1.example.org", None),
     ("[::1]", "without brackets"), ("10.0.0.1:22", "a port goes in ansible_port"),
     ("host:2222", "a port goes in ansible_port"), ("", "empty"), ("a\nb", "newline"),
