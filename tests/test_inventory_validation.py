@@ -345,7 +345,8 @@ INJECTION_CASES = [
      "{inv}/hosts.yml:5: host cp1: ansible_host: '-oProxyCommand=id' starts with '-' (it would "
      "read as an option): expected an IPv4/IPv6 address or a DNS name"),
     ("host-semicolon", hosts_text('cp1: {ansible_host: "a;id", ansible_port: PORT}'), {},
-     "{inv}/hosts.yml:5: host cp1: ansible_host: 'a;id' is not a DNS name like cp1.example.org (or an SSH alias)"),
+     "{inv}/hosts.yml:5: host cp1: ansible_host: 'a;id' is not a DNS name like cp1.example.org "
+     "(or an SSH alias)"),
     ("host-port", hosts_text('cp1: {ansible_host: "127.0.0.1:22", ansible_port: PORT}'), {},
      "{inv}/hosts.yml:5: host cp1: ansible_host: '127.0.0.1:22' is not an address: a port goes "
      "in ansible_port, not after ':'"),
@@ -353,7 +354,8 @@ INJECTION_CASES = [
      "{inv}/hosts.yml:5: host cp1: ansible_host: '[::1]': write an IPv6 address without "
      "brackets (e.g. ::1); the port goes in ansible_port"),
     ("host-empty", hosts_text('cp1: {ansible_host: "", ansible_port: PORT}'), {},
-     "{inv}/hosts.yml:5: host cp1: ansible_host: empty: expected an IPv4/IPv6 address or a DNS name"),
+     "{inv}/hosts.yml:5: host cp1: ansible_host: empty: expected an IPv4/IPv6 address or a "
+     "DNS name"),
     ("host-non-ascii", hosts_text('cp1: {ansible_host: "１27.0.0.1", ansible_port: PORT}'), {},
      "{inv}/hosts.yml:5: host cp1: ansible_host: '１27.0.0.1' has non-ASCII characters: "
      "expected an IPv4/IPv6 address or a DNS name"),
