@@ -124,6 +124,9 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             32),
     Pattern("domain", rf"(?:\*\.)?{_FQDN}",
             "a DNS name like registry.example.org (*.example.org for dns-01)", 253),
+    Pattern("node_name", r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}"
+            r"[a-z0-9])?)*", "a Kubernetes node name like cp1 or cp1.example.org (lower case)",
+            253),
     Pattern("hostname", _DNS_NAME, "a DNS name like cp1.example.org (or an SSH alias)", 253),
     Pattern("email", rf"[A-Za-z0-9._+-]+@{_FQDN}",
             "an e-mail address like ops@example.org", 254),

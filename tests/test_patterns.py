@@ -447,3 +447,28 @@ def test_role_checks_agree_with_the_declared_patterns(role_re: tuple[str, str, s
             expected = expected or (PATTERNS[pattern].problem(value) or "").find(
                 "normalised") >= 0
         assert bool(re.match(regex, value)) == expected, (role, value)
+
+
+def test_declared_role_option_patterns_fit_the_roles() -> None:
+    """Every pattern declared for a role option names a real option and pattern, and the
+    role's own default satisfies it (a template default only where the option is templatable)."""
+    from provision.schema import CONNECTION_PASSTHROUGH, ROLE_OPTION_PATTERNS, VARIABLES
+    from provision.validate import ANSIBLE_PASSTHROUGH, role_options
+
+    options = role_options()
+    for name, (pattern, templatable) in ROLE_OPTION_PATTERNS.items():
+        assert name in options, f"{name}: not an option of any role"
+        assert pattern in PATTERNS, f"{name}: unknown pattern {pattern}"
+        default = options[name].get("default")
+        if is_template(default):
+            assert templatable, f"{name}: the role default is a template: mark it templatable"
+        elif default is not None:
+            values = default if isinstance(default, list) else [default]
+            for value in values:
+                assert PATTERNS[pattern].ok(value), (name, value, PATTERNS[pattern].problem(value))
+    for var in VARIABLES:
+        if var.pattern is not None:
+            assert var.pattern in PATTERNS, var.name
+            if var.default is not None:
+                assert PATTERNS[var.pattern].ok(var.default), var.name
+    assert set(CONNECTION_PASSTHROUGH) <= ANSIBLE_PASSTHROUGH
