@@ -107,6 +107,24 @@ def _https_url(value: str) -> str | None:
     return None
 
 
+def _endpoint_host(value: str) -> str | None:
+    host, port = value, ""
+    if value.startswith("["):
+        host, port = value[1:value.index("]")], value[value.index("]") + 2:]
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port and not 1 <= int(port) <= 65535:
+        return f"{shown(value)}: the port must be 1-65535"
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    if ":" in host or not re.fullmatch(rf"(?:{_LABEL}\.)*{_LABEL}", host, re.ASCII):
+        return f"{shown(value)} is not HOST[:PORT] (an IPv6 address goes in brackets)"
+    return None
+
+
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 # An SSH address may also be an alias of ~/.ssh/config or /etc/hosts: '_' is allowed there.
 _HOST_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
@@ -161,6 +179,11 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             "a duration like 168h or 24h30m", 64),
     Pattern("listen", r"(?:[A-Za-z0-9.-]*|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}",
             "[ADDRESS]:PORT like :80 or 127.0.0.1:8080", 64),
+    Pattern("endpoint", r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?|[0-9A-Fa-f:.]+",
+            "HOST[:PORT] like k8s.example.org:6443, 10.0.0.10 or [fd00::10]:6443", 300,
+            extra=lambda v: _endpoint_host(v)),
+    Pattern("san", r"[A-Za-z0-9.:*-]+",
+            "a DNS name or an IP address like k8s.example.org or 198.51.100.7", 253),
     Pattern("host_port", r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}",
             "HOST:PORT like 1.1.1.1:53", 300),
     Pattern("image", r"[A-Za-z0-9][A-Za-z0-9._/:@-]*",

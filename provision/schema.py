@@ -74,9 +74,11 @@ VARIABLES: tuple[Var, ...] = (
     Var("service_cidr", "cidr", "10.96.0.0/12", "Service network CIDR."),
     Var("cni_plugin", "str", "flannel", "CNI plugin.", choices=("flannel", "calico")),
     Var("control_plane_endpoint", "str", None,
-        "Stable address[:port] of the API server (load balancer or DNS name) for HA clusters."),
+        "Stable address[:port] of the API server (load balancer or DNS name) for HA clusters.",
+        pattern="endpoint"),
     Var("apiserver_cert_extra_sans", "list", [],
-        "Extra SANs on the API server certificate (e.g. the OCI public IP).", elements="str"),
+        "Extra SANs on the API server certificate (e.g. the OCI public IP).", elements="str",
+        pattern="san"),
     # --- add-ons -------------------------------------------------------------------------
     Var("metallb_addresses", "ip_pool", [],
         "MetalLB address pool: CIDRs or `A-B` ranges. On OCI these must be secondary private "

@@ -74,6 +74,11 @@ PATTERN_CASES: dict[str, tuple[list[str], list[str]]] = {
                     ["python3", "/usr/bin/python3;id", "/usr/bin/python3\n", ""]),
     "plugin": (["ssh", "local", "community.docker.docker"],
                ["ssh;id", "SSH", "ssh\n", ""]),
+    "endpoint": (["k8s.example.org:6443", "10.0.0.10", "[fd00::10]:6443", "fd00::10",
+                  "lb.example.org"],
+                 ["a;b", "k8s:99999", "k8s:0", "a:b:c", "x\n:1", '"x', "-x:1", "k8s.example.org:"]),
+    "san": (["k8s.example.org", "198.51.100.7", "fd00::1", "*.example.org"],
+            ["a b", 'x"', "x\ny", "-x", ""]),
     "single_line": (["-o ProxyJump=bastion -o ServerAliveInterval=5", ""],
                     ["-o X=1\n-o Y=2", "a\rb"]),
 }
@@ -469,6 +474,7 @@ def test_declared_role_option_patterns_fit_the_roles() -> None:
     for var in VARIABLES:
         if var.pattern is not None:
             assert var.pattern in PATTERNS, var.name
-            if var.default is not None:
-                assert PATTERNS[var.pattern].ok(var.default), var.name
+            defaults = var.default if isinstance(var.default, list) else [var.default]
+            for value in (d for d in defaults if d is not None):
+                assert PATTERNS[var.pattern].ok(value), var.name
     assert set(CONNECTION_PASSTHROUGH) <= ANSIBLE_PASSTHROUGH
