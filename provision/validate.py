@@ -495,7 +495,7 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                           f"ssh_known_hosts_file: {known!r} is not a usable path (empty, or "
                           f"with quotes, backslashes or control characters)")
         key_file = host.key_file
-        if (key_file is not None and not _is_template(str(key_file)) and key_file.is_file()
+        if (key_file is not None and not is_template(str(key_file)) and key_file.is_file()
                 and key_file.stat().st_mode & 0o077):
             loose_keys.setdefault(key_file, []).append(name)
     for key_file, names in loose_keys.items():
