@@ -399,7 +399,8 @@ INJECTION_CASES = [
      "'/usr/bin/python3;id' is not auto, auto_silent or an absolute path like /usr/bin/python3"),
     ("become-template", ONE_CP, gv("ansible_become_password: \"{{ lookup('pipe', 'id') }}\"\n"),
      "{inv}/group_vars/all.yml:1: group all: ansible_become_password: "
-     + tpl("ansible_become_password")),
+     + tpl("ansible_become_password")
+     + " (the value is hidden: ansible_become_password is a secret)"),
     ("become-user-dash", ONE_CP, gv("ansible_become_user: -root\n"),
      "{inv}/group_vars/all.yml:1: group all: ansible_become_user: '-root' starts with '-' (it "
      "would read as an option): expected a POSIX user name like ubuntu or deploy_1 (a-z, 0-9, "
