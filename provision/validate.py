@@ -324,6 +324,23 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     return errors, warnings
 
 
+def _check_minikube_user(inv: Inventory) -> list[str]:
+    """minikube runs as a non-root user (DRV_AS_ROOT): minikube_user, else ansible_user, must
+    name one. The role refuses it too, but only after contacting the host."""
+    errors: list[str] = []
+    for host in inv.hosts.values():
+        user = host.vars.get("minikube_user") or host.vars.get("ansible_user")
+        if isinstance(user, str) and is_template(user):
+            continue  # minikube_user's own default is a template over ansible_user
+        if not user or user == "root":
+            key = "minikube_user" if host.vars.get("minikube_user") else "ansible_user"
+            got = "root" if user == "root" else "not set"
+            errors.append(f"{_host_where(inv, host, key)}: {key}: {got} (host {host.name}); "
+                          "minikube refuses the docker driver as root (DRV_AS_ROOT): set "
+                          "ansible_user (or minikube_user) to a non-root user with sudo")
+    return errors
+
+
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:
     errors: list[str] = []
     modes = {str(_var(h, "provision_mode")) for h in inv.hosts.values()}
@@ -336,6 +353,8 @@ def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[
     if mode == "minikube" and len(inv.hosts) > 1:
         errors.append(f"{main_file}: provision_mode: minikube runs on exactly one host, the "
                       f"inventory has {len(inv.hosts)} ({', '.join(sorted(inv.hosts))})")
+    if mode == "minikube":
+        errors += _check_minikube_user(inv)
     if mode == "kubeadm":
         if not cps:
             errors.append(f"{main_file}: group control_plane: kubeadm mode needs at least one "
