@@ -47,7 +47,8 @@ def finish_if_missing(run: Any, options: Any | None = None, **extra: Any) -> int
     text = line(options if options is not None else current_options(), detail)
     output.echo(text, err=True)
     return output.finish(output.result_object(
-        command=getattr(run, "command", None), exit_code=EXIT_FAILED, run_dir=str(getattr(run, "run_dir", "") or ""),
+        command=getattr(run, "command", None), exit_code=EXIT_FAILED,
+        run_dir=str(getattr(run, "run_dir", "") or ""),
         hosts=getattr(run, "hosts", {}) or {}, errors=[{"message": text}], cluster=False,
         **extra))
 

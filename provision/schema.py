@@ -20,6 +20,7 @@ from typing import Any
 #   ip_pool  - list of CIDRs or "A-B" address ranges
 #   duration - "30d", "12h", "15m"
 #   port     - int 1..65535
+#   host     - an IP address or DNS name, no port (provision.addresses)
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ VARIABLES: tuple[Var, ...] = (
         "`ansible_ssh_common_args`/`ansible_ssh_extra_args` or `ansible_host_key_checking: false` "
         "accepted; every run then warns. Anyone on the network path can impersonate such a host."),
     # --- Ansible's own connection variables (validated, not defined, by provision) ----------
-    Var("ansible_host", "str", None, "Address to connect to (default: the inventory name).",
+    Var("ansible_host", "host", None,
+        "Address to connect to: an IP address or DNS name, no port (that is `ansible_port`). "
+        "Default: the inventory name.",
         scope="host", tags=("ansible",)),
     Var("ansible_port", "port", 22, "SSH port.", tags=("ansible",)),
     Var("ansible_user", "str", None, "SSH user (a non-root user with passwordless sudo).",

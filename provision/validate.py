@@ -129,6 +129,13 @@ def check_value(var: Var, value: Any) -> str | None:
             return f"expected a mapping, got {_type_name(value)}"
     elif kind == "cidr":
         return _check_cidr(value)
+    elif kind == "host":
+        if not isinstance(value, str):
+            return f"expected an IP address or host name, got {_type_name(value)}"
+        if "{{" not in value:  # a Jinja template is Ansible's to resolve
+            from provision.addresses import host_problem
+
+            return host_problem(value)
     elif kind == "ip":
         try:
             ipaddress.ip_address(str(value))

@@ -25,10 +25,9 @@ def _run(command: str, playbook: str, extravars: dict[str, Any]
          ) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Validate the inventory (minikube mode: exit 2), run the playbook, return (RunResult,
     reports by host); a run stopped by the cluster check ends the command with its line."""
+    from provision.cluster import refuse_minikube
     from provision.runner import run_playbook
     from provision.validate import load_valid_inventory
-
-    from provision.cluster import refuse_minikube
 
     opts = options()
     inv = load_valid_inventory(opts.inventory)
