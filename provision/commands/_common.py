@@ -181,7 +181,7 @@ def finish_failed_read(run: Any, message: str) -> int:
     output.echo(message, err=True)
     return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
                                               run_dir=str(run.run_dir), hosts=run.hosts,
-                                              errors=run.errors))
+                                              errors=[*run.errors, {"message": message}]))
 
 
 def run_and_finish(opts: Options, command: str, playbook: str,
