@@ -69,6 +69,10 @@ def test_no_cluster_json_is_one_object_with_the_line_as_its_error(tmp_path: Path
     assert (obj["ok"], obj["exit_code"], obj["cluster"], obj["command"]) == (
         False, 1, False, "etcd list")
     assert obj["errors"][0]["message"].startswith(LINE.format(inv=inv))
+    jsonschema = pytest.importorskip("jsonschema")
+    from provision.output import schema
+
+    jsonschema.validate(obj, schema(), cls=jsonschema.Draft202012Validator)
 
 
 def test_minikube_status_without_minikube_says_no_cluster(tmp_path: Path) -> None:
