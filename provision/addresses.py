@@ -6,9 +6,6 @@ from __future__ import annotations
 import ipaddress
 import re
 
-# a DNS name (labels of letters, digits, '-' and '_'; an optional final dot)
-_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
-HOSTNAME_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*\.?$")
 # an inventory host name as init writes it (no ':' — Ansible reads NAME:PORT as a port)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
@@ -22,14 +19,11 @@ def is_ip(text: str) -> bool:
 
 
 def host_problem(value: object) -> str | None:
-    """Why ``value`` is not an IP address or DNS name (None when it is one)."""
-    text = str(value)
-    if is_ip(text) or HOSTNAME_RE.match(text):
-        return None
-    if ":" in text and not text.startswith("["):
-        return (f"'{text}' is not an IP address or host name (a port goes in ansible_port, "
-                "e.g. ansible_host: 127.0.0.1 with ansible_port: 32769)")
-    return f"'{text}' is not an IP address or host name"
+    """Why ``value`` is not what ansible_host may hold (None when it is): the declared
+    ``address`` check of the inventory schema (provision.patterns), one definition."""
+    from provision.patterns import address_problem
+
+    return address_problem(value)
 
 
 def split_endpoint(text: str) -> tuple[str, int | None]:

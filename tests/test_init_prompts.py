@@ -41,7 +41,7 @@ def test_endpoints_with_ports_and_ipv6() -> None:
     assert split_endpoint("fd00::5") == ("fd00::5", None)
     for bad, says in [("127.0.0.1:0", "1-65535"), ("h:22x", "1-65535"),
                       ("[fd00::5", "[IPv6 address]"), ("[10.0.0.1]:22", "[IPv6 address]"),
-                      ("fd00::zz", "not an IPv6"), ("bad host", "not an IP address"),
+                      ("fd00::zz", "not an IPv6"), ("bad host", "not a DNS name"),
                       ("[fd00::5]x", "[IPv6 address]:PORT")]:
         with pytest.raises(ValueError, match=says.replace("[", r"\[")):
             split_endpoint(bad)

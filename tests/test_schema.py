@@ -12,7 +12,7 @@ from provision.schema import BY_NAME, VARIABLES, markdown_table
 SPEC_TYPES = {"str": {"str"}, "path": {"path", "str"}, "int": {"int"}, "bool": {"bool"},
               "list": {"list"}, "dict": {"dict"}, "version": {"str", "raw"},
               "cidr": {"str"}, "ip": {"str"}, "ip_pool": {"list"}, "duration": {"str"},
-              "port": {"int"}, "host": {"str"}}
+              "port": {"int"}}
 
 
 def test_readme_inventory_reference_is_generated_from_the_schema():
