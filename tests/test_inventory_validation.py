@@ -265,7 +265,7 @@ def test_json_mode_reports_validation_errors(tmp_path, capsys, listener, no_cont
     obj = json.loads(out)
     assert code == 2 and obj["exit_code"] == 2 and obj["ok"] is False
     assert obj["command"] == "doctor"
-    assert "quote it" in obj["errors"][0]
+    assert "quote it" in obj["errors"][0]["message"]
     assert_no_connection(listener)
 
 

@@ -9,7 +9,7 @@ import click
 
 from provision import output
 from provision.commands._common import global_options, options, print_summary
-from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
+from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from provision.patterns import AsciiIntType, click_type
 
 CHECK_TASK = "Read the certificate end dates"
@@ -54,9 +54,11 @@ def check(kubernetes_dir: str, warn_days: int) -> int:
 
 def _control_planes(opts: Any, kubernetes_dir: str, command: str) -> tuple[Any, set[str]]:
     """The valid inventory and the selected control-plane hosts (exit 2 before any contact)."""
+    from provision.cluster import refuse_minikube
     from provision.commands._common import load_inventory
 
     inv = load_inventory(opts)
+    refuse_minikube(inv, command)
     if not inv.control_plane:
         raise UsageError(f"{inv.path}: no host in group 'control_plane': {command} works on "
                          "the PKI of the control-plane nodes")
@@ -73,13 +75,20 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
 
     from provision.certs import pki
     from provision.certs.events import task_results
+    from provision.cluster import line, missing
     from provision.runner import run_playbook
 
     output.echo(f"certs check: reading {len(pki.PKI_CERTS)} certificates under "
                 f"{kubernetes_dir} on {', '.join(sorted(selected))}", err=True)
     result = run_playbook(command="certs check", playbook="certs-check.yml", inventory=inv,
-                          extravars={"certs_check_items": pki.playbook_items(kubernetes_dir)},
+                          extravars={"certs_check_items": pki.playbook_items(kubernetes_dir),
+                                     "cluster_present_path": f"{kubernetes_dir}/admin.conf"},
                           limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
+    if (detail := missing(result)) is not None:  # no cluster: one line, no table
+        text = line(opts, detail)
+        output.echo(text, err=True)
+        return dict(exit_code=EXIT_FAILED, run_dir=str(result.run_dir), hosts=result.hosts,
+                    errors=[{"message": text}], cluster=False)
     now = datetime.now(UTC)
     rows: list[pki.CertStatus] = []
     for host, res in sorted(task_results(result.run_dir, CHECK_TASK).items()):
@@ -192,7 +201,8 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
 
     opts = options()
     inv, selected = _control_planes(opts, kubernetes_dir, "certs renew")
-    extravars: dict[str, Any] = {"kubeadm_certs_kubernetes_dir": kubernetes_dir}
+    extravars: dict[str, Any] = {"kubeadm_certs_kubernetes_dir": kubernetes_dir,
+                                 "cluster_present_path": f"{kubernetes_dir}/admin.conf"}
     if before_days is not None:
         extravars["kubeadm_certs_renew_before_days"] = before_days
     if force:
@@ -214,6 +224,10 @@ def renew(kubernetes_dir: str, before_days: int | None, force: bool, timer: bool
     result = run_playbook(command="certs renew", playbook="certs-renew.yml", inventory=inv,
                           extravars=extravars, limit=opts.limit, check=opts.check,
                           verbosity=opts.verbosity)
+    from provision.cluster import finish_if_missing
+
+    if (code := finish_if_missing(result, opts)) is not None:
+        return code
     print_summary(result)
     renewed = sorted(h for h, s in result.hosts.items() if s.get("changed"))
     if not result.ok:

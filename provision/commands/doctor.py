@@ -73,8 +73,9 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     stream = sys.stderr if output.JSON_MODE else sys.stdout
     render(report.results, stream, rich=stream.isatty())
     click.echo(summary_line(report.results, report.seconds, report.unreachable), err=True)
-    errors = [f"{r.host}: {r.check}: {r.message}" for r in report.results if r.status == "FAIL"]
+    errors = [{"host": r.host, "check": r.check, "message": r.message}
+              for r in report.results if r.status == "FAIL"]
     return output.finish(output.result_object(
         exit_code=report.exit_code, hosts=report.host_counts(), errors=errors,
         checks=[r.to_json() for r in report.results], unreachable=report.unreachable,
-        seconds=round(report.seconds, 3)))
+        elapsed_s=round(report.seconds, 3)))
