@@ -12,9 +12,10 @@ import yaml
 from simulator import rules
 
 from provision import pins
+from provision.cli import main
 from provision.paths import REPO_ROOT
 from provision.schema import BY_NAME
-from provision.versions import parse_version
+from provision.versions import SUPPORTED_MINORS, parse_version
 
 
 def test_no_pin_is_older_than_its_floor() -> None:
@@ -80,3 +81,24 @@ def test_eol_warning_only_past_the_declared_date() -> None:
     assert msg and "inv.yml" in msg and "2025-10-28" in msg
     assert "kubernetes.io/releases/1.31/" in msg
     assert pins.eol_warning("inv.yml", "1.37", 37, datetime.date(2030, 1, 1)) is None  # no date
+
+
+def test_schema_states_the_supported_range() -> None:
+    lo, hi = min(SUPPORTED_MINORS), max(SUPPORTED_MINORS)
+    assert f"1.{lo} to 1.{hi}" in BY_NAME["kubernetes_version"].description
+
+
+def test_validate_warns_but_accepts_a_version_past_upstream_support(tmp_path, capsys) -> None:
+    """`provision validate` (and every command that loads the inventory, doctor included)
+    names the file, line and hosts of a requested minor past its end of life; exit 0."""
+    (tmp_path / "hosts.yml").write_text(
+        'all:\n  vars:\n    kubernetes_version: "1.30"\n  children:\n    control_plane:\n'
+        "      hosts:\n        cp1: {ansible_host: 127.0.0.1, ansible_port: 2222}\n"
+        "    workers:\n      hosts:\n"
+        '        w1: {ansible_host: 127.0.0.2, ansible_port: 2222, kubernetes_version: "1.36"}\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", str(tmp_path), "validate"])
+    err = capsys.readouterr().err
+    assert (exc.value.code or 0) == 0, err
+    assert f"warning: {tmp_path}/hosts.yml:3: group all: host cp1: Kubernetes 1.30 is past " \
+        "upstream support (end of life 2025-07-15" in err
