@@ -84,6 +84,16 @@ PINS: tuple[Pin, ...] = (
         "etcd (the default minor). Real etcd 3.5.1 and 3.4 are the test binaries.",
         "tests/simulator/rules.py ETCD (kubeadm cmd/kubeadm/app/constants/constants.go per minor)",
         default="roles/etcd_snapshot/defaults/main.yml:etcd_version_fallback"),
+    Pin("containerd (minimum on nodes)", "1.6.0", "1.6.0",
+        "Not pinned (the distribution's package) and not checked on nodes yet (left): Kubernetes "
+        "1.26+ speaks only CRI v1, which needs containerd 1.6+. containerd 2.0 adds the "
+        "RuntimeConfig call (cgroup driver from the runtime); the kubelet's fallback for "
+        "containerd 1.x is to go in Kubernetes 1.37 (deferred from 1.36 to the end of containerd "
+        "1.7 support), so 1.37 needs containerd 2.x.",
+        "https://github.com/kubernetes/website/pull/38123 (1.26: CRI v1 only, containerd 1.6+); "
+        "https://github.com/kubernetes/website/pull/52107 (KubeletCgroupDriverFromCRI: containerd "
+        "v2.0.0); https://github.com/kubernetes/kubernetes/pull/136846 and "
+        "https://github.com/kubernetes/website/pull/54356 (fallback removal moved to 1.37)"),
     Pin("pause image (default minor)", "3.10", "3.10",
         "What kubeadm deploys for the default minor; the simulator must expect the same.",
         "https://github.com/kubernetes/kubernetes/blob/00886ac01fec1c8432967e8bb597828f46a9ba8b/"
