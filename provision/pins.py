@@ -145,14 +145,20 @@ def past_upstream_support(minor: int, today: datetime.date) -> datetime.date | N
     return eol if eol is not None and eol < today else None
 
 
-def eol_warning(where: str, version: str, minor: int, today: datetime.date) -> str | None:
-    """A warning sentence when 1.<minor> is past upstream support on ``today``; else None."""
+def eol_message(version: str, minor: int, today: datetime.date) -> str | None:
+    """'Kubernetes 1.30 is past upstream support (...)' on ``today``; else None."""
     eol = past_upstream_support(minor, today)
     if eol is None:
         return None
-    return (f"{where}: Kubernetes {version} is past upstream support (end of life "
+    return (f"Kubernetes {version} is past upstream support (end of life "
             f"{eol.isoformat()}, {KUBERNETES_EOL_SOURCE}1.{minor}/): no more security fixes; "
             "choose a supported minor for new clusters and upgrade existing ones")
+
+
+def eol_warning(where: str, version: str, minor: int, today: datetime.date) -> str | None:
+    """The same, prefixed with where the version was set."""
+    msg = eol_message(version, minor, today)
+    return f"{where}: {msg}" if msg else None
 
 
 def markdown_table() -> str:

@@ -102,3 +102,18 @@ def test_validate_warns_but_accepts_a_version_past_upstream_support(tmp_path, ca
     assert (exc.value.code or 0) == 0, err
     assert f"warning: {tmp_path}/hosts.yml:3: group all: host cp1: Kubernetes 1.30 is past " \
         "upstream support (end of life 2025-07-15" in err
+
+
+def test_doctor_row_warns_past_support_and_passes_otherwise() -> None:
+    from provision.doctor.checks import check_kubernetes_support
+    from provision.doctor.model import PASS, WARN
+
+    day = datetime.date(2026, 12, 5)
+    old = check_kubernetes_support("cp1", "1.30", day)
+    assert old and old.status == WARN and old.check == "kubernetes version"
+    assert old.message.startswith("Kubernetes 1.30 is past upstream support (end of life 2025")
+    current = check_kubernetes_support("cp1", "1.36.1", day)
+    assert current and current.status == PASS and "until 2027-06-28" in current.message
+    unknown = check_kubernetes_support("cp1", "1.37", day)
+    assert unknown and unknown.status == PASS and "no upstream end-of-life date" in unknown.message
+    assert check_kubernetes_support("cp1", "{{ v }}", day) is None
