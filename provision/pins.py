@@ -75,10 +75,14 @@ PINS: tuple[Pin, ...] = (
         "refreshing that template from it (left).",
         "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml",
         default="roles/cni/defaults/main.yml:cni_flannel_version"),
-    Pin("calico", "v3.28.2", "v3.28.2",
-        "Not reviewed in this change (no current calico release was verified here; left).",
-        "https://github.com/projectcalico/calico/blob/v3.28.2/manifests/calico.yaml",
-        default="roles/cni/defaults/main.yml:cni_calico_version"),
+    Pin("calico", "v3.32.1", "v3.32.0",
+        "Newest release (2026-06-24); its release notes cover Kubernetes 1.36 (MutatingAdmission"
+        "Policy v1 on 1.36+). The floor is the minor reviewed here (calico's support window was "
+        "not verified). Its manifest keeps the commented CALICO_IPV4POOL_CIDR the role sets.",
+        "https://github.com/projectcalico/calico/tree/v3.32.1 (commit 0ca9d1b9, "
+        "manifests/calico.yaml, release-notes/v3.32.1-release-notes.md)",
+        default="roles/cni/defaults/main.yml:cni_calico_version",
+        checksum="a1df919d9721cf667accdc3e72848911b0cb25cfab7d2478ad0c996302c95744"),
     Pin("etcd tools fallback", "3.5.15", "3.5.15",
         "etcdctl/etcdutl installed when the cluster's etcd version cannot be read: kubeadm 1.31's "
         "etcd (the default minor). Real etcd 3.5.1 and 3.4 are the test binaries.",
