@@ -48,7 +48,8 @@ VARIABLES: tuple[Var, ...] = (
         "(containerd, control plane, workers).", choices=("minikube", "kubeadm")),
     Var("kubernetes_version", "version", "1.31",
         'Kubernetes release, a quoted string: "1.31" (newest patch) or "1.31.2". '
-        "Unquoted 1.30 is the float 1.3 in YAML."),
+        "Unquoted 1.30 is the float 1.3 in YAML. 1.28 to 1.37 (provision/versions.py); "
+        "a minor past upstream end of life is a warning (provision/pins.py)."),
     Var("cluster_name", "str", "provision",
         "Cluster name (a DNS label), used in kubeconfig contexts and etcd snapshot file names.",
         pattern="cluster_name"),

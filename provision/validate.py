@@ -8,6 +8,7 @@ validates, prints warnings to stderr and raises ``ValidationError`` (exit 2) on 
 from __future__ import annotations
 
 import bisect
+import datetime
 import ipaddress
 import re
 import shlex
@@ -22,6 +23,7 @@ from provision.errors import UsageError, ValidationError
 from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
 from provision.paths import ROLES_DIR
 from provision.patterns import PATTERNS, address_problem, is_template
+from provision.pins import eol_warning
 from provision.redact import MASK, is_secret_var, redact_text
 from provision.schema import BY_NAME, CONNECTION_PASSTHROUGH, ROLE_OPTION_PATTERNS, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
@@ -321,6 +323,7 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_hosts(inv)
     errors += _check_networks(inv)
     errors += check_connection_security(inv, warnings)
+    warnings += version_support_warnings(inv)
     return errors, warnings
 
 
@@ -339,6 +342,24 @@ def _check_minikube_user(inv: Inventory) -> list[str]:
                           "minikube refuses the docker driver as root (DRV_AS_ROOT): set "
                           "ansible_user (or minikube_user) to a non-root user with sudo")
     return errors
+
+
+def version_support_warnings(inv: Inventory, today: datetime.date | None = None) -> list[str]:
+    """One warning per requested Kubernetes version past upstream end of life (provision.pins
+    declares the dates and their source); never an error: old clusters must stay manageable."""
+    by_version: dict[str, list[Host]] = {}
+    for host in inv.hosts.values():
+        value = _var(host, "kubernetes_version")
+        if isinstance(value, str) and parse_version(value) and not is_template(value):
+            by_version.setdefault(value, []).append(host)
+    out = []
+    for version, hosts in sorted(by_version.items()):
+        minor = parse_version(version)[1]  # type: ignore[index]
+        where = _at(inv, hosts[0], "kubernetes_version", [h.name for h in hosts])
+        msg = eol_warning(where, version, minor, today or datetime.date.today())
+        if msg:
+            out.append(msg)
+    return out
 
 
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import re
 
 # Minor releases provision knows how to configure (kubeadm config v1beta3 up to 1.30,
-# v1beta4 from 1.31). 1.37 is the newest release as of 2026-11.
+# v1beta4 from 1.31; kubeadm 1.36 removed v1beta3: kubernetes/kubernetes PR #136016). 1.37 is
+# the newest release as of 2026-11. The one range for new clusters (`kubernetes_version`) and
+# for upgrade sources and targets (`provision upgrade`); a minor past its upstream end of life
+# (provision/pins.py KUBERNETES_EOL) is accepted with a warning, never refused, so existing
+# clusters stay manageable and can be upgraded.
 SUPPORTED_MINORS = range(28, 38)
 NEWEST_MINOR = max(SUPPORTED_MINORS)
 

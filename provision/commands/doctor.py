@@ -32,7 +32,8 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     and disk; unallocated disk after a volume resize; swap; clock sync; cgroup version; ports
     already in use; firewall rules (OCI's iptables REJECT) for 6443, 10250, 80, 443 and pod
     traffic; HTTPS to registry.k8s.io, pkgs.k8s.io, download.docker.com from the host;
-    MetalLB addresses outside every node's subnet.
+    MetalLB addresses outside every node's subnet; the requested Kubernetes minor past its
+    upstream end of life (WARN).
 
     \b
     Examples:
