@@ -188,3 +188,15 @@ def test_ipvs_pod_to_service_passes_oci_reject_on_container_host(lab_host: Any) 
     assert_no_change(second, host)
     for needle in ("-s 10.244.0.0/16", "-d 10.96.0.0/12", "--dport 6443"):
         assert count_rule(lab, host, needle) == (1, 1), needle
+
+
+def test_calico_ip_in_ip_is_accepted() -> None:
+    """calico's manifest encapsulates pod traffic in IP-in-IP (protocol 4) by default: the
+    plan for calico accepts protocol 4 in INPUT (no port), rendered from the role's vars."""
+    fw = firewall()
+    cni = yaml.safe_load((REPO / "roles/base/vars/main.yml").read_text())["_base_cni_ports"]
+    rules = fw.firewall_rules(cni["calico"], [], [], ["INPUT"])
+    ipip = [r for r in rules if r["protocol"] == "4"]
+    assert [r["line"] for r in ipip] == [
+        '-A INPUT -p 4 -m comment --comment "provision: calico ip-in-ip" -j ACCEPT']
+    assert ipip[0]["destination_port"] is None
