@@ -171,7 +171,7 @@ def test_ipvs_pod_to_service_passes_oci_reject_on_container_host(lab_host: Any) 
     log = run_log(first)
     assert "rule(s) after the REJECT in INPUT are never reached" in log
     assert "--dport 8080" in log
-    for needle in ("-s 10.244.0.0/16", "-d 10.96.0.0/12"):
+    for needle in ("ipvs from pods 10.244.0.0/16", "ipvs to services 10.96.0.0/12"):
         assert count_rule(lab, host, needle) == (1, 1), needle
     live = ssh_ok(lab, host, "sudo iptables -S INPUT").splitlines()
     reject = next(i for i, line in enumerate(live) if "-j REJECT" in line)
@@ -186,7 +186,7 @@ def test_ipvs_pod_to_service_passes_oci_reject_on_container_host(lab_host: Any) 
 
     second = bootstrap(lab, "--components", "base", timeout=1800)
     assert_no_change(second, host)
-    for needle in ("-s 10.244.0.0/16", "-d 10.96.0.0/12", "--dport 6443"):
+    for needle in ("ipvs from pods", "ipvs to services", "--dport 6443"):
         assert count_rule(lab, host, needle) == (1, 1), needle
 
 
