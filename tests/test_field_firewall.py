@@ -127,6 +127,7 @@ CLIENT = (f"sudo ip netns exec {POD_NS} python3 -c \"import socket\n"
 
 @pytest.mark.container
 @pytest.mark.slow
+@pytest.mark.in_make_test  # about 2 min
 @pytest.mark.timeout(3600)
 def test_ipvs_pod_to_service_passes_oci_reject_on_container_host(lab_host: Any) -> None:
     """OCI rules.v4 with a user rule appended AFTER the final REJECT, kube_proxy_mode: ipvs.

@@ -58,6 +58,7 @@ def expired_then_extended_key(home: Path) -> tuple[SigningKey, str]:
     return SigningKey(home, fpr, gpg(home, "--armor", "--export", fpr)), old
 
 
+@pytest.mark.in_make_test  # about 1 min
 @pytest.mark.timeout(1800)
 def test_expired_repository_key_is_downloaded_again(lab_host: Any, tmp_path: Path) -> None:
     """With the expired copy in place, `apt-get update` of the repository fails with
