@@ -324,6 +324,7 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_networks(inv)
     errors += check_connection_security(inv, warnings)
     warnings += version_support_warnings(inv)
+    errors += _check_oci_s3_region(inv)
     return errors, warnings
 
 
@@ -554,6 +555,37 @@ def _at(inv: Inventory, host: Host, key: str, names: list[str] | None = None) ->
     where = _host_where(inv, host, key)
     hosts = ", ".join(names or [host.name])
     return where if where.endswith(f"host {hosts}") else f"{where}: host {hosts}"
+
+
+
+
+_OCI_S3_ENDPOINT = re.compile(r"\.compat\.objectstorage\.([a-z0-9-]+)\.oraclecloud\.com")
+
+
+def _check_oci_s3_region(inv: Inventory) -> list[str]:
+    """OCI Object Storage's S3 endpoint signs with its own region: the us-east-1 default (or
+    any other region than the endpoint's) fails every upload."""
+    errors: list[str] = []
+    for name, host in inv.hosts.items():
+        endpoint = host.vars.get("etcd_backup_s3_endpoint")
+        region = host.vars.get("etcd_backup_s3_region", "us-east-1")
+        if not isinstance(endpoint, str) or is_template(endpoint) or is_template(region):
+            continue
+        match = _OCI_S3_ENDPOINT.search(endpoint)
+        if "oraclecloud.com" not in endpoint or (match and match.group(1) == region):
+            continue
+        if not match and region != "us-east-1":
+            continue  # an OCI endpoint whose region we cannot read, with a region set
+        wanted = f" (the endpoint's region is {match.group(1)})" if match else ""
+        key = ("etcd_backup_s3_region" if "etcd_backup_s3_region" in host.vars
+               else "etcd_backup_s3_endpoint")
+        where = _host_where(inv, host, key)
+        where += "" if where.endswith(f"host {name}") else f": host {name}"
+        errors.append(f"{where}: "
+                      f"etcd_backup_s3_region: {region} does not match the OCI Object Storage "
+                      f"endpoint {endpoint}{wanted}: set etcd_backup_s3_region to the OCI "
+                      f"region identifier, e.g. eu-frankfurt-1")
+    return errors
 
 
 def load_valid_inventory(spec: str | None) -> Inventory:
