@@ -83,6 +83,10 @@ def test_retries_live_in_one_place(role: str) -> None:
     allowed = {"apply.yml"} | ({"smoke.yml"} if role == "ingress_nginx" else set())
     for path in task_files(role):
         for task in tasks_of(path):
+            if "ansible.builtin.get_url" in task:
+                # a download retries a flaky network (issue 15), never a 4xx or a checksum
+                assert "status_code" in str(task.get("until")), f"{path}: {task['name']}"
+                continue
             if "retries" in task or "until" in task:
                 assert path.name in allowed, f"{path}: {task['name']} retries"
                 assert "{{" in str(task["retries"]) and "{{" in str(task["delay"]), \
