@@ -244,7 +244,15 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_groups(inv, main_file, warnings)
     errors += _check_hosts(inv)
     errors += _check_networks(inv)
+    errors += _etcd_problems(inv)
     return errors, warnings
+
+
+def _etcd_problems(inv: Inventory) -> list[str]:
+    """etcd paths (never a system dir, normalised) and timer values (no injection)."""
+    from provision.etcd.checks import problems
+
+    return problems(inv.sources)
 
 
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:
