@@ -76,6 +76,7 @@ def dedicated_dir_problem(value: object) -> str | None:
 
 
 def overlaps(a: str, b: str) -> bool:
-    """True when normalised paths ``a`` and ``b`` are the same or one contains the other."""
-    a, b = posixpath.normpath(a), posixpath.normpath(b)
+    """True when absolute paths ``a`` and ``b``, normalised, are the same or one contains the
+    other (``//var/lib/etcd`` and ``/var/lib/etcd/../etcd`` are ``/var/lib/etcd``)."""
+    a, b = ("/" + posixpath.normpath(p).lstrip("/") for p in (a, b))
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")

@@ -620,13 +620,6 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     ``--check`` it stops after these checks and changes nothing (the restore playbook runs it
     on every node before any manifest is moved).
     """
-    snap = pick(cfg, args.snapshot)
-    db = Path(snap["path"])
-    sidecar.verify_file(db, snap["sidecar"])
-    st = snapshot_status(cfg, db)
-    if st["revision"] != snap["sidecar"]["revision"]:
-        raise Failure(f"{db}: status revision {st['revision']} != sidecar "
-                      f"{snap['sidecar']['revision']}")
     problem = paths.dedicated_dir_problem(args.data_dir)
     if problem:
         raise ConfigError(f"--data-dir: {problem}")
@@ -634,6 +627,13 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     if current and paths.overlaps(args.data_dir, current):
         raise ConfigError(f"--data-dir {args.data_dir}: is (or is inside, or contains) the "
                           f"current data dir {current}; restore only into a new data dir")
+    snap = pick(cfg, args.snapshot)
+    db = Path(snap["path"])
+    sidecar.verify_file(db, snap["sidecar"])
+    st = snapshot_status(cfg, db)
+    if st["revision"] != snap["sidecar"]["revision"]:
+        raise Failure(f"{db}: status revision {st['revision']} != sidecar "
+                      f"{snap['sidecar']['revision']}")
     target = Path(args.data_dir)
     if target.exists() or target.is_symlink():
         raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
