@@ -22,6 +22,9 @@ import yaml
 
 from provision.cli import main
 
+sys.path.insert(0, str(Path(__file__).parent))
+from test_inventory_validation import assert_no_connection  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 TOOL = REPO / "roles/etcd_snapshot/files/etcd-backup/etcd_backup.py"
 HOSTILE_TIMER = "daily\nUnit=ssh.service"
@@ -201,29 +204,7 @@ def test_good_etcd_values_pass(tmp_path, capsys):
 
 
 # --- etcd commands: bad flags are exit 2, nothing contacted, nothing written -----------------
-
-@pytest.fixture
-def listener():
-    """A recording loopback listener: every host's SSH port in the inventory."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(8)
-    s.setblocking(False)
-    yield s
-
-    s.close()
-
-
-def accepted(s: socket.socket) -> int:
-    n = 0
-    while True:
-        try:
-            conn, _ = s.accept()
-        except BlockingIOError:
-            return n
-        conn.close()
-        n += 1
-
+# A loopback listener is every host's SSH port: no command may connect to it.
 
 FLAG_CASES = [
     (["schedule", "--calendar", HOSTILE_TIMER], "--calendar"),
@@ -259,55 +240,54 @@ SUBCOMMANDS = [["snapshot"], ["schedule"], ["list"], ["fetch", "--dest", "@DEST@
                ["restore", "--yes"]]
 
 
-def _etcd(tmp_path: Path, listener, capsys, monkeypatch, pre: list[str], args: list[str]
+def _etcd(tmp_path: Path, capsys, monkeypatch, pre: list[str], args: list[str]
           ) -> tuple[int, str]:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
-    inv = _inventory(tmp_path, port=listener.getsockname()[1])
-    args = [a.replace("@DEST@", str(tmp_path / "dest")) for a in args]
-    code, out, err = run(["-i", str(inv), *pre, "etcd", *args], capsys)
+    with socket.create_server(("127.0.0.1", 0)) as port:
+        port.setblocking(False)
+        inv = _inventory(tmp_path, port=port.getsockname()[1])
+        args = [a.replace("@DEST@", str(tmp_path / "dest")) for a in args]
+        code, _, err = run(["-i", str(inv), *pre, "etcd", *args], capsys)
+        assert_no_connection(port)
     assert "Traceback" not in err
-    assert accepted(listener) == 0, "a host was contacted"
     assert not (tmp_path / "state" / "provision").exists(), "a run directory was created"
     assert not (tmp_path / "etcd-snapshots").exists() and not (tmp_path / "dest").exists()
     return code, err
 
 
 @pytest.mark.parametrize(("args", "flag"), FLAG_CASES)
-def test_bad_etcd_flags_are_exit_2_before_contact(tmp_path, listener, capsys, monkeypatch,
+def test_bad_etcd_flags_are_exit_2_before_contact(tmp_path, capsys, monkeypatch,
                                                    args, flag):
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, [], args)
+    code, err = _etcd(tmp_path, capsys, monkeypatch, [], args)
     assert code == 2 and flag in err, err
     assert len(err) < 2000
 
 
 @pytest.mark.parametrize("args", SUBCOMMANDS)
 @pytest.mark.parametrize("limit", ["nope", "w1", ",", "!cp1"])
-def test_every_etcd_subcommand_honours_or_refuses_limit(tmp_path, listener, capsys,
-                                                        monkeypatch, args, limit):
+def test_every_etcd_subcommand_honours_or_refuses_limit(tmp_path, capsys, monkeypatch, args, limit):
     """A --limit selecting no control-plane host (or restore's --limit at all) is exit 2
     naming --limit; nothing is contacted."""
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, ["--limit", limit], args)
+    code, err = _etcd(tmp_path, capsys, monkeypatch, ["--limit", limit], args)
     assert code == 2 and "--limit" in err, err
 
 
 @pytest.mark.parametrize("args", SUBCOMMANDS)
-def test_every_etcd_subcommand_refuses_check(tmp_path, listener, capsys, monkeypatch, args):
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, ["--check"], args)
+def test_every_etcd_subcommand_refuses_check(tmp_path, capsys, monkeypatch, args):
+    code, err = _etcd(tmp_path, capsys, monkeypatch, ["--check"], args)
     assert code == 2 and f"etcd {args[0]} does not support --check" in err, err
 
 
-def test_restore_refuses_limit_even_when_it_selects_every_member(tmp_path, listener, capsys,
-                                                                 monkeypatch):
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, ["--limit", "cp1"],
+def test_restore_refuses_limit_even_when_it_selects_every_member(tmp_path, capsys, monkeypatch):
+    code, err = _etcd(tmp_path, capsys, monkeypatch, ["--limit", "cp1"],
                       ["restore", "--yes"])
     assert code == 2 and "etcd restore does not support --limit" in err
 
 
-def test_restore_yes_environment_variable_does_not_skip_the_question(tmp_path, listener, capsys,
-                                                                     monkeypatch):
+def test_restore_yes_environment_variable_does_not_skip_the_question(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PROVISION_ETCD_RESTORE_YES", "1")
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, [], ["restore"])
+    code, err = _etcd(tmp_path, capsys, monkeypatch, [], ["restore"])
     assert code == 2 and "confirm with --yes" in err
 
 
@@ -317,7 +297,7 @@ def test_restore_help_says_no_environment_variable_skips_the_question(capsys):
 
 
 @pytest.mark.parametrize("case", ["dest-link", "host-link", "file-link", "dest-file"])
-def test_fetch_never_writes_through_a_symbolic_link(tmp_path, listener, capsys, monkeypatch,
+def test_fetch_never_writes_through_a_symbolic_link(tmp_path, capsys, monkeypatch,
                                                     case):
     world = tmp_path / "world"
     outside = precious(world / "outside")
@@ -334,7 +314,7 @@ def test_fetch_never_writes_through_a_symbolic_link(tmp_path, listener, capsys, 
         (dest / "cp1" / "mine.txt").write_text("mine")
         (dest / "cp1" / "etcd-c-cp1-20260101T000000Z.db").symlink_to(outside / "keep.txt")
     before = tree(world)
-    code, err = _etcd(tmp_path, listener, capsys, monkeypatch, [],
+    code, err = _etcd(tmp_path, capsys, monkeypatch, [],
                       ["fetch", "--dest", str(dest)])
     assert code == 2 and "--dest" in err, err
     assert tree(world) == before
