@@ -162,11 +162,18 @@ def test_snapshot_verify_list_fetch_on_a_lab_host(etcd_lab, tmp_path):
     assert row["verified"] == "restored" and row["keys"] == 3000 and row["tag"] == "manual"
 
     dest = tmp_path / "fetched"
+    (dest / "lab-1").mkdir(parents=True)
+    mine = dest / "lab-1" / "notes.txt"  # already there: fetch must not chmod it
+    mine.write_text("mine")
+    mine.chmod(0o644)
+    dest.chmod(0o755)
     rc, obj = cli_json(lab, "fetch", "--dest", str(dest))
     assert rc == 0, obj
     [fetched] = obj["fetched"]
     assert Path(fetched).name == Path(snap["snapshot"]).name
     assert (Path(fetched).stat().st_mode & 0o777) == 0o600
+    assert (Path(fetched).with_suffix(".json").stat().st_mode & 0o777) == 0o600
+    assert mine.stat().st_mode & 0o777 == 0o644 and dest.stat().st_mode & 0o777 == 0o755
     # a second fetch changes nothing
     rc, obj = cli_json(lab, "fetch", "--dest", str(dest))
     assert rc == 0 and obj["hosts"]["lab-1"]["changed"] == 0, obj

@@ -180,6 +180,8 @@ def test_system_relative_and_unnormalised_backup_dirs_are_refused(tmp_path, caps
     ("etcd_backup_schedule_accuracy", "１min"),
     ("etcd_backup_max_age", "30d\n"),
     ("etcd_backup_max_age", "9" * 5000 + "d"),
+    ("etcd_backup_keep", 10**4000),
+    ("etcd_backup_schedule_timeout", 0),
     ("etcd_snapshot_tag", "daily\n"),
     ("etcd_restore_data_dir", "//var/lib/etcd"),
     ("etcd_restore_data_dir", "/var/lib/etcd/../etcd"),

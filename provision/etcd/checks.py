@@ -12,9 +12,6 @@ from typing import Any
 
 from provision.etcd import naming, paths, schedule
 
-# key -> check returning a problem or None (templates are refused: the value must be known
-# before contact to be checked)
-
 
 def _schedule(check: Callable[[object, str], Any]) -> Callable[[object], str | None]:
     def run(value: object) -> str | None:
@@ -40,6 +37,8 @@ def _optional_dedicated(value: object) -> str | None:
     return None if value == "" else paths.dedicated_dir_problem(value)
 
 
+# key -> check returning a problem or None (templates are refused: the value must be known
+# before contact to be checked)
 CHECKS: dict[str, Callable[[object], str | None]] = {
     "etcd_backup_dir": paths.dedicated_dir_problem,
     "etcd_backup_config_dir": paths.dedicated_dir_problem,
@@ -53,6 +52,9 @@ CHECKS: dict[str, Callable[[object], str | None]] = {
     "etcd_backup_schedule_randomized_delay": _schedule(schedule.check_timespan),
     "etcd_backup_schedule_accuracy": _schedule(schedule.check_timespan),
     "etcd_backup_max_age": _naming(naming.parse_duration),
+    "etcd_backup_keep": _schedule(schedule.check_count),
+    "etcd_backup_schedule_timeout": _schedule(
+        lambda value, name: schedule.check_count(value, name, 1, 604_800)),
     "etcd_snapshot_tag": _naming(naming.validate_tag),
 }
 
