@@ -111,6 +111,9 @@ def _mib(n: int | None) -> str:
 def cli() -> None:
     """etcd snapshots: take, schedule, list, fetch, verify (restore drill), restore.
 
+    --limit selects control-plane hosts (exit 2 when it selects none; restore refuses it:
+    every member is restored together); --check is refused by every subcommand (exit 2).
+
     \b
     Examples:
       provision etcd snapshot --tag pre.upgrade
@@ -344,7 +347,8 @@ def _confirm(hosts: list[str], which: str, yes: bool) -> None:
               help="'latest' (the newest snapshot of any member), a snapshot file name "
                    "on the nodes, or a path on this machine (copied with its .json sidecar).")
 @click.option("--data-dir", help="New etcd data dir (default /var/lib/etcd-restored-<time>); "
-                                 "must not exist.")
+                                 "must not exist; absolute and normalised, never a system "
+                                 "directory nor the current data dir (or in/around it).")
 @click.option("--yes", is_flag=True, allow_from_autoenv=False,
               help="Do not ask for confirmation (destructive). Only this flag skips the "
                    "question: no environment variable does (PROVISION_ETCD_RESTORE_YES is "
