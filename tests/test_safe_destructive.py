@@ -426,3 +426,17 @@ def test_timer_template_keeps_a_hostile_value_on_one_inert_line():
     assert cal == "OnCalendar=daily\\x0aUnit=ssh.service\\\\"
     assert "%%h" in unit and not any(line.endswith("\\") and not line.endswith("\\\\")
                                      for line in unit.splitlines())
+
+
+def test_role_directory_check_is_the_same_code_run_on_the_node():
+    """roles/etcd_snapshot runs files/etcd-backup/paths.py (this very module) on the node
+    before it creates a directory: a system directory is refused there too."""
+    script = REPO / "roles/etcd_snapshot/files/etcd-backup/paths.py"
+    assert script.resolve() == (REPO / "provision/etcd/paths.py").resolve()
+    ok = subprocess.run([sys.executable, str(script), "/var/backups/etcd", "/etc/etcd-backup"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.strip() == ""
+    bad = subprocess.run([sys.executable, str(script), "/var/backups/etcd", "/etc/kubernetes",
+                          "//var/x"], capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert "'/etc/kubernetes'" in bad.stdout and "'//var/x'" in bad.stdout

@@ -80,3 +80,18 @@ def overlaps(a: str, b: str) -> bool:
     other (``//var/lib/etcd`` and ``/var/lib/etcd/../etcd`` are ``/var/lib/etcd``)."""
     a, b = ("/" + posixpath.normpath(p).lstrip("/") for p in (a, b))
     return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def main(argv: list[str]) -> int:
+    """``python3 paths.py DIR...``: the role's check on the node, before it creates a directory
+    (prints one line per problem; exit 1 when there is one)."""
+    problems = [f"{arg!r}: {dedicated_dir_problem(arg)}" for arg in argv
+                if dedicated_dir_problem(arg)]
+    print("; ".join(problems))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
