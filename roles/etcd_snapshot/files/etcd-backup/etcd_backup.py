@@ -623,6 +623,9 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     problem = paths.dedicated_dir_problem(args.data_dir)
     if problem:
         raise ConfigError(f"--data-dir: {problem}")
+    target = Path(args.data_dir)
+    if target.exists() or target.is_symlink():
+        raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
     current = args.current_data_dir
     if current and paths.overlaps(args.data_dir, current):
         raise ConfigError(f"--data-dir {args.data_dir}: is (or is inside, or contains) the "
@@ -634,9 +637,6 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     if st["revision"] != snap["sidecar"]["revision"]:
         raise Failure(f"{db}: status revision {st['revision']} != sidecar "
                       f"{snap['sidecar']['revision']}")
-    target = Path(args.data_dir)
-    if target.exists() or target.is_symlink():
-        raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
     if args.check:
         log(f"{db.name} passes its checks (sha256, snapshot status, revision "
             f"{st['revision']}); {target} is free")
