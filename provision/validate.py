@@ -325,6 +325,7 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += check_connection_security(inv, warnings)
     warnings += version_support_warnings(inv)
     errors += _check_oci_s3_region(inv)
+    errors += _etcd_problems(inv)
     return errors, warnings
 
 
@@ -361,6 +362,13 @@ def version_support_warnings(inv: Inventory, today: datetime.date | None = None)
         if msg:
             out.append(msg)
     return out
+
+
+def _etcd_problems(inv: Inventory) -> list[str]:
+    """etcd paths (never a system dir, normalised) and timer values (no injection)."""
+    from provision.etcd.checks import problems
+
+    return problems(inv.sources)
 
 
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:

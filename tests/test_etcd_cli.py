@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from provision.commands.etcd import check_fetched, list_rows
+from provision.commands.etcd import list_rows
 from provision.etcd import naming, sidecar
+from provision.etcd.fetchdest import check_fetched
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -62,6 +63,8 @@ def test_list_rows_show_verification_state():
 
 
 def test_fetched_files_are_checked_against_their_sidecars(tmp_path):
+    """Only the files this run fetched (the reports name them) are checked and set to 0600;
+    an unrelated file in the same directory keeps its mode."""
     import datetime as dt
 
     host = tmp_path / "cp1"
@@ -77,8 +80,11 @@ def test_fetched_files_are_checked_against_their_sidecars(tmp_path):
                              cluster_id="1", member_id="1", endpoint="e")
         (host / name.sidecar).write_text(sidecar.dumps(data))
     (host / bad.filename).write_bytes(b"snapshot-X")  # corrupted in transit
-    ok, problems = check_fetched(tmp_path)
+    (host / "notes.txt").write_text("mine")
+    (host / "notes.txt").chmod(0o644)
+    ok, problems = check_fetched(tmp_path, {"cp1": {"fetched": [good.filename, bad.filename]}})
     assert ok == [str(host / good.filename)]
     assert len(problems) == 1 and bad.filename in problems[0] and "sha256" in problems[0]
-    assert {p.stat().st_mode & 0o777 for p in host.iterdir()} == {0o600}
-    assert host.stat().st_mode & 0o777 == 0o700
+    modes = {p.name: p.stat().st_mode & 0o777 for p in host.iterdir()}
+    assert modes.pop("notes.txt") == 0o644
+    assert set(modes.values()) == {0o600}

@@ -162,11 +162,18 @@ def test_snapshot_verify_list_fetch_on_a_lab_host(etcd_lab, tmp_path):
     assert row["verified"] == "restored" and row["keys"] == 3000 and row["tag"] == "manual"
 
     dest = tmp_path / "fetched"
+    (dest / "lab-1").mkdir(parents=True)
+    mine = dest / "lab-1" / "notes.txt"  # already there: fetch must not chmod it
+    mine.write_text("mine")
+    mine.chmod(0o644)
+    dest.chmod(0o755)
     rc, obj = cli_json(lab, "fetch", "--dest", str(dest))
     assert rc == 0, obj
     [fetched] = obj["fetched"]
     assert Path(fetched).name == Path(snap["snapshot"]).name
     assert (Path(fetched).stat().st_mode & 0o777) == 0o600
+    assert (Path(fetched).with_suffix(".json").stat().st_mode & 0o777) == 0o600
+    assert mine.stat().st_mode & 0o777 == 0o644 and dest.stat().st_mode & 0o777 == 0o755
     # a second fetch changes nothing
     rc, obj = cli_json(lab, "fetch", "--dest", str(dest))
     assert rc == 0 and obj["hosts"]["lab-1"]["changed"] == 0, obj
@@ -266,3 +273,60 @@ def test_all_members_snapshots_each_member_of_a_three_member_cluster(lab_cluster
             assert Path(snaps[host]["snapshot"]).name in listed
     finally:
         server.close()
+
+
+TIMER = "/etc/systemd/system/etcd-backup.timer"
+INJECTED = "daily\nUnit=ssh.service"  # what the old code wrote into the timer on a lab host
+
+
+@pytest.mark.slow
+def test_schedule_refuses_an_injected_directive_and_writes_one_oncalendar_line(etcd_lab):
+    """Timer injection on a real systemd host. A newline in --calendar (before: accepted, it
+    wrote ``Unit=ssh.service`` into the timer) is exit 2 naming the flag, before contact; the
+    same value in the inventory is exit 2 naming the file and the key; given straight to the
+    playbook (past both), the role refuses it before writing a unit. A valid schedule writes a
+    timer with exactly the expected directives, one OnCalendar line, which systemd reads back;
+    the second run changes nothing."""
+    from provision.runner import run_playbook
+
+    lab = etcd_lab
+
+    def timer_exists() -> bool:
+        return lab.ssh("lab-1", f"test -e {TIMER} && echo yes || echo no").stdout.strip() == "yes"
+
+    rc, obj = cli_json(lab, "schedule", "--calendar", INJECTED)
+    assert rc == 2 and "--calendar" in " ".join(obj["errors"]), obj
+    assert not timer_exists()
+
+    gv = lab.inventory_dir / "group_vars" / "control_plane.yml"
+    saved = gv.read_text()
+    gv.write_text(yaml.safe_dump({**yaml.safe_load(saved), "etcd_backup_schedule": INJECTED}))
+    try:
+        rc, obj = cli_json(lab, "schedule")
+    finally:
+        gv.write_text(saved)
+    errors = " ".join(obj["errors"])
+    assert rc == 2 and str(gv) in errors and "etcd_backup_schedule" in errors, obj
+    assert not timer_exists()
+
+    res = run_playbook(command="test etcd schedule injection", playbook="etcd-schedule.yml",
+                       inventory=lab.inventory, quiet=True,
+                       extravars={"etcd_backup_schedule": INJECTED})
+    assert not res.ok
+    assert any("does not match its pattern" in f.message for f in res.failures), res.failures
+    assert not timer_exists()
+
+    args = ("schedule", "--calendar", "Mon,Thu 03:00", "--randomized-delay", "0")
+    rc, obj = cli_json(lab, *args)
+    assert rc == 0, obj
+    unit = lab.ssh("lab-1", f"cat {TIMER}").stdout
+    lines = [line for line in unit.splitlines() if line and not line.startswith(("#", "["))]
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "Description", "OnCalendar", "Persistent", "RandomizedDelaySec", "AccuracySec",
+        "WantedBy"], unit
+    assert [line for line in lines if line.startswith("OnCalendar=")] == [
+        "OnCalendar=Mon,Thu 03:00"]
+    show = lab.ssh("lab-1", "systemctl show etcd-backup.timer -p Unit -p TimersCalendar").stdout
+    assert "Unit=etcd-backup.service" in show and "OnCalendar=Mon,Thu *-*-* 03:00:00" in show, show
+    rc, obj = cli_json(lab, *args)
+    assert rc == 0 and obj["hosts"]["lab-1"]["changed"] == 0, obj

@@ -20,18 +20,71 @@ from provision import output
 from provision.commands._common import global_options, options, print_summary
 from provision.errors import EXIT_FAILED, UsageError
 
+# Global options a subcommand refuses (exit 2 naming the option, nothing contacted), and why.
+# Every other global option is honoured: --limit by _etcd_hosts, --json and -v by the runner.
+REFUSED: dict[str, dict[str, str]] = {
+    "snapshot": {"--check": "check mode would only skip the snapshot; `etcd list` shows "
+                            "what exists"},
+    "schedule": {"--check": "the timer values are checked against their patterns before any "
+                            "host is contacted; run without --check to install the timer"},
+    "list": {"--check": "it changes nothing anyway"},
+    "fetch": {"--check": "it changes nothing on the nodes and checks each file it writes"},
+    "verify": {"--check": "the restore drill is itself the check and changes no cluster "
+                          "state"},
+    "restore": {"--check": "it would move nothing and prove little; its checks always run "
+                           "first on every node and refuse before anything is touched",
+                "--limit": "every control-plane member is restored together (one new cluster "
+                           "from one snapshot); a partial restore would split the cluster"},
+}
 
-def _run(command: str, playbook: str, extravars: dict[str, Any]
-         ) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """Validate the inventory (minikube mode: exit 2), run the playbook, return (RunResult,
-    reports by host); a run stopped by the cluster check ends the command with its line."""
+
+def _refuse_options(sub: str, opts: Any) -> None:
+    """Exit 2 naming the first given global option that ``etcd sub`` refuses."""
+    given = {"--check": opts.check, "--limit": opts.limit is not None}
+    for option, why in REFUSED.get(sub, {}).items():
+        if given[option]:
+            raise UsageError(f"etcd {sub} does not support {option}: {why}; nothing was "
+                             "contacted")
+
+
+def _etcd_hosts(inv: Any, opts: Any) -> list[str]:
+    """The control-plane hosts this run touches: all, or those ``--limit`` selects (a pattern
+    selecting no control-plane host is exit 2 naming --limit)."""
+    from provision.validate import check_limit
+
+    cps = [h.name for h in inv.control_plane]
+    if opts.limit is None:
+        return cps
+    if not any(p.strip().lstrip("!") for p in opts.limit.replace(":", ",").split(",")):
+        raise UsageError(f"--limit {opts.limit!r}: names no host or group")
+    chosen = [h.name for h in check_limit(inv, opts.limit) if h.name in cps]
+    if not chosen:
+        raise UsageError(f"--limit {opts.limit}: selects no control-plane host (etcd runs on "
+                         f"{', '.join(cps) or 'none'}); nothing was contacted")
+    return chosen
+
+
+def _inventory(sub: str) -> tuple[Any, Any, list[str]]:
+    """(options, validated inventory, etcd hosts of this run); exit 2 before any contact
+    (minikube mode too: there is no etcd to reach, and nothing is downloaded)."""
     from provision.cluster import refuse_minikube
-    from provision.runner import run_playbook
     from provision.validate import load_valid_inventory
 
     opts = options()
+    _refuse_options(sub, opts)
     inv = load_valid_inventory(opts.inventory)
-    refuse_minikube(inv, command)  # before any contact (and any etcd download)
+    refuse_minikube(inv, f"etcd {sub}")
+    return opts, inv, _etcd_hosts(inv, opts)
+
+
+def _run(command: str, playbook: str, extravars: dict[str, Any],
+         checked: tuple[Any, Any, list[str]] | None = None
+         ) -> tuple[Any, dict[str, dict[str, Any]]]:
+    """Run the playbook on the etcd hosts (``checked``: what _inventory returned; else it is
+    called here) and return (RunResult, reports by host)."""
+    from provision.runner import run_playbook
+
+    opts, inv, _ = checked or _inventory(command.split()[-1])
     with tempfile.TemporaryDirectory(prefix="provision-etcd-") as report_dir:
         os.chmod(report_dir, 0o700)
         result = run_playbook(command=command, playbook=playbook, inventory=inv,
@@ -65,6 +118,9 @@ def _mib(n: int | None) -> str:
 def cli() -> None:
     """etcd snapshots: take, schedule, list, fetch, verify (restore drill), restore.
 
+    --limit selects control-plane hosts (exit 2 when it selects none; restore refuses it:
+    every member is restored together); --check is refused by every subcommand (exit 2).
+
     \b
     Examples:
       provision etcd snapshot --tag pre.upgrade
@@ -77,9 +133,11 @@ def cli() -> None:
     """
 
 
-@global_options("inventory", "limit", "check", "verbosity", "json")
+@global_options("inventory", "limit", "verbosity", "json",
+                refuses={"check": REFUSED["snapshot"]["--check"]})
 @cli.command()
-@click.option("--tag", default="", help="Tag in the file name (a-z, 0-9, '.'); kept by retention.")
+@click.option("--tag", default="",
+              help="Tag in the file name (1-32 of a-z, 0-9, '.'); kept by retention.")
 @click.option("--all-members", is_flag=True, help="Snapshot every healthy member, not just one.")
 @click.option("--verify-restore", is_flag=True, help="Run the restore drill on the new snapshot.")
 def snapshot(tag: str, all_members: bool, verify_restore: bool) -> int:
@@ -103,48 +161,35 @@ def snapshot(tag: str, all_members: bool, verify_restore: bool) -> int:
     return _finish(result, snapshots=snaps)
 
 
-@global_options("inventory", "limit", "check", "verbosity", "json")
+@global_options("inventory", "limit", "verbosity", "json",
+                refuses={"check": REFUSED["schedule"]["--check"]})
 @cli.command()
 @click.option("--every", help="Interval: 30s, 15m, 1h, 6h, 1d, daily, weekly…")
 @click.option("--calendar", help="A systemd OnCalendar expression, e.g. 'Mon,Thu 03:00'.")
-@click.option("--keep", type=int, help="Untagged snapshots kept (>= 1).")
+@click.option("--keep", metavar="N", help="Untagged snapshots kept (1..100000).")
 @click.option("--max-age", help="Untagged snapshots older than this are removed (30d, 12h).")
 @click.option("--verify-restore/--no-verify-restore", default=None,
               help="Run the restore drill after each scheduled snapshot.")
-@click.option("--randomized-delay", help="RandomizedDelaySec of the timer (e.g. 5min, 0).")
+@click.option("--randomized-delay",
+              help="RandomizedDelaySec of the timer: a systemd time span (e.g. 5min, 0).")
 @click.option("--disable", is_flag=True, help="Stop and remove the timer (snapshots are kept).")
-def schedule(every: str | None, calendar: str | None, keep: int | None, max_age: str | None,
+def schedule(every: str | None, calendar: str | None, keep: str | None, max_age: str | None,
              verify_restore: bool | None, randomized_delay: str | None, disable: bool) -> int:
-    """Install the etcd-backup systemd service and timer on the control-plane nodes."""
-    from provision.etcd import naming
-    from provision.etcd.schedule import ScheduleError, every_to_calendar
+    """Install the etcd-backup systemd service and timer on the control-plane nodes.
 
-    if every and calendar:
-        raise UsageError("--every and --calendar: give one of them")
-    extravars: dict[str, Any] = {"etcd_backup_schedule_enabled": not disable}
+    Each value written into the timer is checked against its pattern before any host is
+    contacted (exit 2 naming the flag): --calendar is a systemd calendar expression in ASCII
+    letters, digits, space and , : * / ~ . _ + -; --randomized-delay a systemd time span;
+    numbers are ASCII digits. The role checks them again and escapes them in the unit files.
+    """
+    from provision.etcd.schedule import ScheduleError, schedule_vars
+
     try:
-        if every:
-            extravars["etcd_backup_schedule"] = every_to_calendar(every)
-            if extravars["etcd_backup_schedule"].startswith("*:*:"):  # sub-minute interval
-                extravars["etcd_backup_schedule_accuracy"] = "1s"
-        if calendar:
-            extravars["etcd_backup_schedule"] = calendar
+        extravars = schedule_vars(every, calendar, keep, max_age, randomized_delay, disable)
     except ScheduleError as exc:
         raise UsageError(str(exc)) from exc
-    if keep is not None:
-        if keep < 1:
-            raise UsageError(f"--keep {keep}: must be at least 1")
-        extravars["etcd_backup_keep"] = keep
-    if max_age is not None:
-        try:
-            naming.parse_duration(max_age)
-        except ValueError as exc:
-            raise UsageError(f"--max-age: {exc}") from exc
-        extravars["etcd_backup_max_age"] = max_age
     if verify_restore is not None:
         extravars["etcd_backup_verify_restore"] = verify_restore
-    if randomized_delay is not None:
-        extravars["etcd_backup_schedule_randomized_delay"] = randomized_delay
     result, _ = _run("etcd schedule", "etcd-schedule.yml", extravars)
     if result.ok and not disable:
         when = extravars.get("etcd_backup_schedule", "the inventory's etcd_backup_schedule")
@@ -173,7 +218,8 @@ def list_rows(reports: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-@global_options("inventory", "limit", "check", "verbosity", "json")
+@global_options("inventory", "limit", "verbosity", "json",
+                refuses={"check": REFUSED["list"]["--check"]})
 @cli.command(name="list")
 def list_() -> int:
     """Snapshots per node and on the remote: time, size, revision, keys, verified, tag."""
@@ -195,38 +241,30 @@ def list_() -> int:
     return _finish(result, snapshots=rows)
 
 
-def check_fetched(dest: Path) -> tuple[list[str], list[str]]:
-    """SHA-256 and size of every fetched snapshot against its sidecar; 0600/0700 modes."""
-    from provision.etcd import sidecar
-
-    good, bad = [], []
-    os.chmod(dest, 0o700)
-    for host_dir in sorted(p for p in dest.iterdir() if p.is_dir()):
-        os.chmod(host_dir, 0o700)
-        for f in host_dir.iterdir():
-            os.chmod(f, 0o600)
-        for db in sorted(host_dir.glob("etcd-*.db")):
-            try:
-                sidecar.verify_file(db, sidecar.load(db.with_suffix(".json")))
-                good.append(str(db))
-            except sidecar.SidecarError as exc:
-                bad.append(str(exc))
-    return good, bad
-
-
-@global_options("inventory", "limit", "check", "verbosity", "json")
+@global_options("inventory", "limit", "verbosity", "json",
+                refuses={"check": REFUSED["fetch"]["--check"]})
 @cli.command()
-@click.option("--dest", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("etcd-snapshots"), show_default=True,
-              help="Controller directory; one subdirectory per node.")
+@click.option("--dest", type=click.Path(path_type=Path), default=Path("etcd-snapshots"),
+              show_default=True,
+              help="Controller directory (created 0700 when missing; never a symbolic link); "
+                   "one subdirectory per node.")
 @click.option("--all", "fetch_all", is_flag=True, help="Every snapshot, not just the newest.")
 def fetch(dest: Path, fetch_all: bool) -> int:
-    """Copy the newest (or every) snapshot and its sidecar here; checksums verified."""
-    dest = dest.resolve()
-    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    result, reports = _run("etcd fetch", "etcd-fetch.yml",
-                           {"etcd_fetch_dest": str(dest), "etcd_fetch_all": fetch_all})
-    good, bad = check_fetched(dest)
+    """Copy the newest (or every) snapshot and its sidecar here; checksums verified.
+
+    Only the files it writes are set to 0600; nothing else in --dest is touched.
+    """
+    from provision.etcd import fetchdest
+
+    dest = fetchdest.check_dest(dest)
+    checked = _inventory("fetch")
+    fetchdest.check_host_dirs(dest, checked[2])
+    fetchdest.make_dest(dest)
+    with fetchdest.private_umask():
+        result, reports = _run("etcd fetch", "etcd-fetch.yml",
+                               {"etcd_fetch_dest": str(dest), "etcd_fetch_all": fetch_all},
+                               checked)
+    good, bad = fetchdest.check_fetched(dest, reports)
     for path in good:
         output.echo(f"fetched {path} (sha256 matches its sidecar)")
     for problem in bad:
@@ -238,15 +276,25 @@ def fetch(dest: Path, fetch_all: bool) -> int:
     return output.finish(obj)
 
 
-@global_options("inventory", "limit", "check", "verbosity", "json")
+def _snapshot_name(which: str) -> str:
+    """'latest' or a snapshot file name (etcd-<cluster>-<node>-<time>[-<tag>].db)."""
+    from provision.etcd import naming
+
+    if which != "latest" and naming.parse(which) is None:
+        raise UsageError(f"--snapshot {naming.shown(which)}: a snapshot file name "
+                         "(etcd-<cluster>-<node>-<UTC time>[-<tag>].db) or 'latest'")
+    return which
+
+
+@global_options("inventory", "limit", "verbosity", "json",
+                refuses={"check": REFUSED["verify"]["--check"]})
 @cli.command()
 @click.option("--snapshot", "which", default="latest", show_default=True,
               help="Snapshot file name on the node, or 'latest'.")
 def verify(which: str) -> int:
     """Restore drill: restore into a throwaway dir, serve on loopback, compare, clean up."""
-    if which != "latest" and ("/" in which or not which.endswith(".db")):
-        raise UsageError(f"--snapshot {which!r}: a snapshot file name (etcd-….db) or 'latest'")
-    result, reports = _run("etcd verify", "etcd-verify.yml", {"etcd_verify_snapshot": which})
+    result, reports = _run("etcd verify", "etcd-verify.yml",
+                           {"etcd_verify_snapshot": _snapshot_name(which)})
     for host, r in sorted(reports.items()):
         d = r.get("restore_check")
         if d:
@@ -279,6 +327,25 @@ def check_controller_snapshot(path: Path) -> Path:
     return path
 
 
+CURRENT_DATA_DIR = "/var/lib/etcd"  # kubeadm's; the role compares with each member's own
+
+
+def check_data_dir(value: str) -> str:
+    """--data-dir: absolute, normalised, a directory of its own, not (in, around) the current
+    data dir. Two spellings of one directory (``//var/lib/etcd``, ``/var/lib/etcd/../etcd``)
+    are refused as not normalised before any comparison."""
+    from provision.etcd import paths
+
+    problem = paths.dedicated_dir_problem(value)
+    if problem is None and paths.overlaps(value, CURRENT_DATA_DIR):
+        problem = (f"{value} is, contains or is inside the current data dir "
+                   f"{CURRENT_DATA_DIR}")
+    if problem:
+        raise UsageError(f"--data-dir: {problem}; give a NEW directory, e.g. "
+                         "/var/lib/etcd-restored; nothing was changed")
+    return value
+
+
 def _confirm(hosts: list[str], which: str, yes: bool) -> None:
     import sys
 
@@ -292,14 +359,20 @@ def _confirm(hosts: list[str], which: str, yes: bool) -> None:
                   "is kept).", abort=True, err=True)
 
 
-@global_options("inventory", "limit", "check", "verbosity", "json")
+@global_options("inventory", "verbosity", "json",
+                refuses={"check": REFUSED["restore"]["--check"],
+                         "limit": REFUSED["restore"]["--limit"]})
 @cli.command()
 @click.option("--snapshot", "which", default="latest", show_default=True,
               help="'latest' (the newest snapshot of any member), a snapshot file name "
                    "on the nodes, or a path on this machine (copied with its .json sidecar).")
 @click.option("--data-dir", help="New etcd data dir (default /var/lib/etcd-restored-<time>); "
-                                 "must not exist.")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation (destructive).")
+                                 "must not exist; absolute and normalised, never a system "
+                                 "directory nor the current data dir (or in/around it).")
+@click.option("--yes", is_flag=True, allow_from_autoenv=False,
+              help="Do not ask for confirmation (destructive). Only this flag skips the "
+                   "question: no environment variable does (PROVISION_ETCD_RESTORE_YES is "
+                   "ignored).")
 def restore(which: str, data_dir: str | None, yes: bool) -> int:
     """Restore a snapshot: kubeadm's procedure, one control-plane node at a time.
 
@@ -310,32 +383,19 @@ def restore(which: str, data_dir: str | None, yes: bool) -> int:
     moves the manifests back, waits for etcd and the API server and restarts the kubelet;
     finally sets etcd.local.dataDir in the kubeadm-config ConfigMap to the new data dir.
     """
-    from provision.validate import load_valid_inventory
-
     extravars: dict[str, Any] = {"etcd_restore_confirmed": True}
     if which == "latest" or ("/" not in which and not Path(which).exists()):
-        if which != "latest" and not which.endswith(".db"):
-            raise UsageError(f"--snapshot {which!r}: 'latest', a snapshot file name "
-                             "(etcd-….db) or a path on this machine")
-        extravars["etcd_restore_snapshot"] = which
+        extravars["etcd_restore_snapshot"] = _snapshot_name(which)
     else:
         extravars["etcd_restore_snapshot"] = str(check_controller_snapshot(Path(which)))
     if data_dir is not None:
-        if not data_dir.startswith("/") or data_dir.rstrip("/") in ("", "/var/lib/etcd"):
-            raise UsageError(f"--data-dir {data_dir!r}: an absolute path of a NEW directory "
-                             "(never the current data dir)")
-        extravars["etcd_restore_data_dir"] = data_dir
-    opts = options()
-    if opts.check:
-        raise UsageError("etcd restore has no --check mode (it would move nothing and prove "
-                         "little); its checks always run first on every node and refuse before "
-                         "anything is touched")
-    inv = load_valid_inventory(opts.inventory)
-    hosts = [h.name for h in inv.control_plane]
+        extravars["etcd_restore_data_dir"] = check_data_dir(data_dir)
+    checked = _inventory("restore")
+    opts, inv, hosts = checked
     if not hosts:
         raise UsageError(f"{inv.path}: no hosts in group 'control_plane'; nothing to restore")
     _confirm(hosts, extravars["etcd_restore_snapshot"], yes)
-    result, reports = _run("etcd restore", "etcd-restore.yml", extravars)
+    result, reports = _run("etcd restore", "etcd-restore.yml", extravars, checked)
     for host, r in sorted(reports.items()):
         output.echo(f"{host}: restored {Path(r['snapshot']).name} (revision {r['revision']}) "
                     f"into {r['data_dir']}; kept the old data dir {r['old_data_dir']} and the "

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import shutil
+import os
+import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -16,6 +17,38 @@ from provision.commands._common import global_options
 from provision.errors import UsageError
 
 HEADER = "# Written by `provision init`. Reference: README.md, section 'Inventory reference'.\n"
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)  # one path component
+WRITTEN = ("hosts.yml", "group_vars/all.yml")  # the only files init writes (or replaces)
+
+
+def check_target(base_dir: str, name: str, force: bool) -> Path:
+    """DIR/NAME after every check that can refuse (UsageError naming the flag); reads only.
+
+    NAME is one path component, never '.', '..', absolute or containing '/'. With --force an
+    existing inventory directory is kept: only the files init writes are replaced, and none of
+    them (nor the directories on the way) may be a symbolic link or of another type.
+    """
+    if not NAME_RE.fullmatch(name):
+        raise UsageError(f"--name {name!r}: an inventory name is one word of a-z, 0-9, '-' "
+                         "and '_' (starting with a letter or digit, at most 63), written to "
+                         "DIR/NAME/; nothing was written")
+    base = Path(base_dir)
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"--dir {base_dir}: exists and is not a directory; nothing was written")
+    target = base / name
+    if not target.exists() and not target.is_symlink():
+        return target
+    if not force:
+        raise UsageError(f"{target}: exists; pass --force to overwrite it")
+    for rel in ("", "group_vars", *WRITTEN):
+        path = target / rel if rel else target
+        want_dir = rel in ("", "group_vars")
+        if path.is_symlink() or (path.exists() and path.is_dir() != want_dir):
+            kind = "a directory" if want_dir else "a regular file"
+            raise UsageError(f"--name {name}: {path} is not {kind} (or is a symbolic link): "
+                             "--force replaces only hosts.yml and group_vars/all.yml of an "
+                             "inventory directory; nothing was written")
+    return target
 
 
 def parse_host(spec: str, flag: str) -> tuple[str, str, int | None]:
@@ -177,7 +210,9 @@ def _none(text: str) -> Any:
               help="MetalLB address pool entry (repeat).")
 @click.option("--acme-email", help="ACME account e-mail.")
 @click.option("--acme-domain", help="Domain for the host certificate.")
-@click.option("--force", is_flag=True, help="Overwrite an existing inventory.")
+@click.option("--force", is_flag=True,
+              help="Replace hosts.yml and group_vars/all.yml of an existing inventory (other "
+                   "files in it are kept).")
 def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tuple[str, ...],
         ssh_user: str | None, ssh_key: str | None, port: int | None,
         known_hosts: str | None, mode: str | None,
@@ -199,6 +234,7 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
       provision init --name local --control-plane vm1=127.0.0.1:32769 --user ubuntu \\
           --key ~/.ssh/lab --known-hosts ~/.ssh/lab_known_hosts
     """
+    target = check_target(base_dir, name, force)  # before any prompt: nothing asked in vain
     answers = _answers({"control_planes": control_planes, "workers": workers,
                         "ssh_user": ssh_user, "ssh_key": ssh_key, "port": port, "mode": mode,
                         "kubernetes_version": kubernetes_version})
@@ -220,9 +256,6 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
         # without a MetalLB pool a LoadBalancer Service never gets an address
         group_vars["ingress_nginx_service_mode"] = (
             "hostNetwork" if len(cps) + len(wks) == 1 else "NodePort")
-    target = Path(base_dir) / name
-    if target.exists() and not force:
-        raise UsageError(f"{target}: exists; pass --force to overwrite it")
     hosts_doc, vars_doc = build(cps, wks, group_vars)
     return _write_validated(target, hosts_doc, vars_doc)
 
@@ -244,7 +277,8 @@ def _answers(given: dict[str, Any]) -> dict[str, Any]:
 
 
 def _write_validated(target: Path, hosts_doc: dict, vars_doc: dict) -> int:
-    """Write to a temp dir, validate there, and only then move into place."""
+    """Write to a temp dir, validate there, and only then put the two files in place
+    (each replaced atomically; nothing else in ``target`` is touched)."""
     import yaml
 
     from provision.errors import ValidationError
@@ -262,10 +296,22 @@ def _write_validated(target: Path, hosts_doc: dict, vars_doc: dict) -> int:
             raise ValidationError(fix)
         for w in warnings:
             output.echo(f"warning: {w.replace(str(stage), str(target))}", err=True)
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copytree(stage, target)
+        (target / "group_vars").mkdir(parents=True, exist_ok=True)
+        for rel in WRITTEN:
+            _replace_file(stage / rel, target / rel)
     output.echo(f"wrote {target}/hosts.yml and {target}/group_vars/all.yml")
     output.echo(f"next: provision -i {target} doctor")
     return output.finish(output.result_object(exit_code=0, inventory=str(target)))
+
+
+def _replace_file(src: Path, dest: Path) -> None:
+    """``dest`` gets ``src``'s content through a temp file in its directory and os.replace."""
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(src.read_text())
+        os.chmod(tmp, dest.stat().st_mode & 0o777 if dest.exists() else 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -15,10 +15,10 @@ UTC = dt.timezone.utc  # noqa: UP017  (nodes may run Python 3.8-3.10)
 
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _PART = re.compile(r"[^a-z0-9.]+")
-TAG_RE = re.compile(r"^[a-z0-9][a-z0-9.]{0,31}$")
+TAG_RE = re.compile(r"[a-z0-9][a-z0-9.]{0,31}", re.ASCII)  # whole string: fullmatch
 NAME_RE = re.compile(
     r"^etcd-(?P<series>[a-z0-9][a-z0-9.-]*?)-(?P<ts>\d{8}T\d{6}Z)(?:-(?P<tag>[a-z0-9][a-z0-9.]{0,31}))?"
-    r"\.db$"
+    r"\.db\Z", re.ASCII
 )
 TEMP_PREFIX = ".etcd-backup-tmp-"  # in-progress files; never match NAME_RE
 
@@ -47,10 +47,16 @@ def safe_part(value: str) -> str:
     return out
 
 
+def shown(value: object) -> str:
+    """A value for a message: its repr, cut short (a 5000-digit number is not echoed whole)."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def validate_tag(tag: str) -> str:
     """Tags are short: lower-case letters, digits and dots (no hyphen: it separates parts)."""
-    if tag and not TAG_RE.match(tag):
-        raise ValueError(f"tag {tag!r}: use 1-32 characters a-z, 0-9 and '.', starting with a "
+    if not isinstance(tag, str) or (tag and not TAG_RE.fullmatch(tag)):
+        raise ValueError(f"tag {shown(tag)}: use 1-32 characters a-z, 0-9 and '.', starting with a "
                          "letter or digit (e.g. 'pre.upgrade', 'daily')")
     return tag
 
@@ -81,14 +87,14 @@ def sidecar_name(db_filename: str) -> str:
     return db_filename[:-3] + ".json"
 
 
-_DURATION = re.compile(r"^([0-9]{1,6})\s*(s|m|min|h|d|w)$")  # bounded: fits a timedelta
+_DURATION = re.compile(r"([0-9]{1,6}) ?(s|m|min|h|d|w)", re.ASCII)  # whole string
 _UNIT_SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 def parse_duration(text: str) -> dt.timedelta:
     """'30d', '12h', '15m', '2w' -> timedelta (the schema's ``duration`` kind)."""
-    m = _DURATION.match(str(text).strip())
+    m = _DURATION.fullmatch(text) if isinstance(text, str) else None
     if not m or int(m[1]) <= 0:
-        raise ValueError(f"duration {text!r}: expected a positive number and a unit "
-                         "(s, m, h, d, w), e.g. '30d'")
+        raise ValueError(f"duration {shown(text)}: expected a positive number (ASCII digits, at "
+                         "most 6) and a unit (s, m, h, d, w), e.g. '30d'")
     return dt.timedelta(seconds=int(m[1]) * _UNIT_SECONDS[m[2]])

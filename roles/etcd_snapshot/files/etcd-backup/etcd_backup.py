@@ -15,6 +15,7 @@ by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard lib
   etcd-backup [--config FILE] restore NAME|latest --data-dir NEW --check
   etcd-backup [--config FILE] health
   etcd-backup [--config FILE] prune
+  etcd-backup [--config FILE] prepare
 
 Every command prints one JSON object on stdout; progress goes to stderr (the journal).
 Exit codes: 0 ok, 1 failed (nothing that looks like a valid snapshot is left behind, earlier
@@ -32,6 +33,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -42,6 +44,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import naming  # noqa: E402
+import paths  # noqa: E402
 import retention  # noqa: E402
 import sidecar  # noqa: E402
 
@@ -249,15 +252,51 @@ def count_keys(cfg: dict[str, Any], endpoint: str, *, rev: int | None = None,
 
 # --- the backup directory -----------------------------------------------------------------
 
-def ensure_dir(path: Path) -> None:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+def ours(name: str) -> bool:
+    """A name this tool writes in the backup directory (snapshot, sidecar, temp, lock)."""
+    if name.endswith(".json"):
+        name = name[:-5] + ".db"
+    return (naming.parse(name) is not None or name.startswith(naming.TEMP_PREFIX)
+            or name == LOCK_NAME)
+
+
+def prepare_dir(path: Path) -> dict[str, Any]:
+    """Create the backup directory 0700, or make an existing one 0700 root:root -- only when
+    it is dedicated (holds nothing but this tool's files). Refuses a system directory, a path
+    that is not normalised, a symbolic link and a shared directory it would have to chmod."""
+    problem = paths.dedicated_dir_problem(str(path))
+    if problem:
+        raise ConfigError(f"backup_dir: {problem}")
+    if path.is_symlink():
+        raise Failure(f"{path} is a symbolic link: give the real directory as backup_dir")
+    if not path.exists():
+        path.mkdir(parents=True, mode=0o700)
+        os.chmod(path, 0o700)  # mkdir's mode is masked by the umask
+        return {"backup_dir": str(path), "created": True, "changed": True}
+    if not path.is_dir():
+        raise Failure(f"{path} exists and is not a directory")
+    st = path.stat()
+    if stat.S_IMODE(st.st_mode) == 0o700 and (st.st_uid, st.st_gid) == (0, 0):
+        return {"backup_dir": str(path), "created": False, "changed": False}
+    foreign = sorted(p.name for p in path.iterdir() if not ours(p.name))
+    if foreign:
+        raise Failure(f"{path} is mode {stat.S_IMODE(st.st_mode):04o} (uid {st.st_uid}) and "
+                      f"holds files etcd-backup did not write ({', '.join(foreign[:3])}): "
+                      "refusing to chmod a directory that is not dedicated to snapshots; "
+                      "choose another backup_dir (etcd_backup_dir)")
+    os.chown(path, 0, 0)
     os.chmod(path, 0o700)
+    log(f"made the snapshot directory {path} 0700 root:root")
+    return {"backup_dir": str(path), "created": False, "changed": True}
+
+
+LOCK_NAME = ".etcd-backup.lock"
 
 
 @contextlib.contextmanager
 def locked(backup_dir: Path):
-    ensure_dir(backup_dir)
-    fd = os.open(backup_dir / ".etcd-backup.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    prepare_dir(backup_dir)
+    fd = os.open(backup_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -624,6 +663,16 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     ``--check`` it stops after these checks and changes nothing (the restore playbook runs it
     on every node before any manifest is moved).
     """
+    problem = paths.dedicated_dir_problem(args.data_dir)
+    if problem:
+        raise ConfigError(f"--data-dir: {problem}")
+    target = Path(args.data_dir)
+    if target.exists() or target.is_symlink():
+        raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
+    current = args.current_data_dir
+    if current and paths.overlaps(args.data_dir, current):
+        raise ConfigError(f"--data-dir {args.data_dir}: is (or is inside, or contains) the "
+                          f"current data dir {current}; restore only into a new data dir")
     snap = pick(cfg, args.snapshot)
     db = Path(snap["path"])
     sidecar.verify_file(db, snap["sidecar"])
@@ -631,9 +680,6 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     if st["revision"] != snap["sidecar"]["revision"]:
         raise Failure(f"{db}: status revision {st['revision']} != sidecar "
                       f"{snap['sidecar']['revision']}")
-    target = Path(args.data_dir)
-    if target.exists():
-        raise Failure(f"{target} exists: restore only into a new data dir (the old one is kept)")
     if args.check:
         log(f"{db.name} passes its checks (sha256, snapshot status, revision "
             f"{st['revision']}); {target} is free")
@@ -711,6 +757,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     r = sub.add_parser("restore", help="restore a checked snapshot into a new data dir")
     r.add_argument("snapshot", help="snapshot file name, path or 'latest'")
     r.add_argument("--data-dir", required=True, help="new data dir (must not exist)")
+    r.add_argument("--current-data-dir", default="",
+                   help="the member's data dir now (refused as, in or around --data-dir)")
     r.add_argument("--check", action="store_true",
                    help="only check the snapshot and the target; change nothing")
     r.add_argument("--name", default="", help="member name (kubeadm: the node name)")
@@ -722,12 +770,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sh.add_argument("snapshot", nargs="?", default="latest")
     sub.add_parser("health", help="is the local etcd member reachable")
     sub.add_parser("prune", help="apply retention now")
+    sub.add_parser("prepare", help="create the backup directory 0700 (only a dedicated one)")
     return ap.parse_args(argv)
 
 
 COMMANDS = {"snapshot": cmd_snapshot, "verify": cmd_verify, "list": cmd_list,
             "health": cmd_health, "prune": cmd_prune, "restore": cmd_restore,
-            "show": cmd_show}
+            "show": cmd_show, "prepare": lambda cfg, args: prepare_dir(Path(cfg["backup_dir"]))}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,1 @@
+../../../../provision/etcd/paths.py
