@@ -267,7 +267,44 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_hosts(inv)
     errors += _check_networks(inv)
     errors += check_connection_security(inv, warnings)
+    errors += _check_oci_s3(inv)
     return errors, warnings
+
+
+# --- OCI Object Storage's S3 endpoint needs its region -----------------------------------------
+
+# https://docs.oracle.com/iaas/Content/Object/Tasks/s3compatibleapi.htm: the endpoint is
+# <namespace>.compat.objectstorage.<region>.oraclecloud.com and requests must be signed for
+# that region; the AWS default us-east-1 is refused by OCI.
+_OCI_S3 = re.compile(r"^(?:https?://)?[^/]*\.compat\.objectstorage\.([a-z0-9-]+)\.oraclecloud\.com"
+                     r"(?:[:/]|$)", re.IGNORECASE)
+
+
+def _check_oci_s3(inv: Inventory) -> list[str]:
+    """An OCI S3-compatible endpoint with the us-east-1 default (or another region than the
+    endpoint's) is refused: uploads would fail at the first scheduled backup."""
+    errors: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for name, host in inv.hosts.items():
+        endpoint = host.vars.get("etcd_backup_s3_endpoint", "")
+        region = host.vars.get("etcd_backup_s3_region", "us-east-1")
+        if not isinstance(endpoint, str) or not isinstance(region, str) or _is_template(endpoint):
+            continue
+        match = _OCI_S3.match(endpoint.strip())
+        if not match or _is_template(region) or (endpoint, region) in seen:
+            continue
+        seen.add((endpoint, region))
+        wanted = match.group(1).lower()
+        if region.strip().lower() == wanted:
+            continue
+        key = "etcd_backup_s3_region"
+        where = (_host_where(inv, host, key) if key in host.vars
+                 else _host_where(inv, host, "etcd_backup_s3_endpoint"))
+        got = "the default us-east-1" if key not in host.vars else repr(region)
+        errors.append(f"{where}: host {name}: {key}: {got} does not match the OCI Object "
+                      f"Storage endpoint {endpoint} (region {wanted}): set "
+                      f"{key}: {wanted}")
+    return errors
 
 
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:
