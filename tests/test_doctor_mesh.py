@@ -89,7 +89,9 @@ def test_node_address_prefers_ansible_host_then_a_real_interface() -> None:
     assert mesh.node_address("10.0.0.10", ip) == ("10.0.0.10", "10.0.0.0/24")
     # OCI: the inventory uses the public IP, which is NAT and not on the interface
     assert mesh.node_address("129.146.1.2", ip) == ("10.0.0.10", "10.0.0.0/24")
-    assert mesh.node_address("127.0.0.3", ip) == ("127.0.0.3", "127.0.0.0/8")
+    assert mesh.node_address("127.0.0.3", ip, local=True) == ("127.0.0.3", "127.0.0.0/8")
+    # a lab or tunnel: 127.0.0.1 over SSH is a port forward, not the node's address
+    assert mesh.node_address("127.0.0.1", ip) == ("10.0.0.10", "10.0.0.0/24")
 
 
 def _free(addr: str, port: int, kind: int) -> bool:

@@ -167,7 +167,8 @@ def run_mesh(hosts: Sequence[Host], gathered: dict[str, Gathered], *,
         return []
     members = []
     for h in hosts:
-        address, subnet = mesh.node_address(h.address, gathered[h.name].sections.get("ipaddr", ""))
+        address, subnet = mesh.node_address(h.address, gathered[h.name].sections.get("ipaddr", ""),
+                                            local=h.connection == "local")
         members.append(mesh.MeshHost(h.name, address, _is_control_plane(h), subnet))
     if len({m.address for m in members}) < len(members):
         return []

@@ -44,10 +44,12 @@ class Flow:
     why: str
 
 
-def node_address(ansible_host: str, ip_addr_text: str) -> tuple[str, str]:
+def node_address(ansible_host: str, ip_addr_text: str, *, local: bool = False
+                 ) -> tuple[str, str]:
     """(address, subnet) other nodes reach this host on: ``ansible_host`` when it is one of
-    the host's own addresses (or inside the subnet of one, e.g. 127.0.0.2 on lo), else the
-    first address of a real interface (OCI: the public IP is NAT, not on the interface)."""
+    the host's own addresses, else the first address of a real interface (OCI: the public IP
+    is NAT, not on the interface; a lab: 127.0.0.1 is an SSH port forward). A loopback
+    ``ansible_host`` counts only for ``ansible_connection: local`` hosts (127.0.0.2 on lo)."""
     from provision.doctor.netchecks import IGNORED_IFACE_PREFIXES
 
     ifaces: list[tuple[str, ipaddress.IPv4Interface]] = []
@@ -64,6 +66,8 @@ def node_address(ansible_host: str, ip_addr_text: str) -> tuple[str, str]:
         wanted = None
     if wanted is not None:
         for _, iface in ifaces:
+            if wanted.is_loopback and not local:
+                break
             if wanted in iface.network and (iface.ip == wanted or iface.ip.is_loopback):
                 return str(wanted), str(iface.network)
     for name, iface in ifaces:
