@@ -1,6 +1,9 @@
 """What the user sees at the end of a command: a short summary, or one JSON object (--json).
 
-With ``--json`` stdout carries exactly one JSON object; progress and logs go to stderr.
+With ``--json`` stdout carries exactly one JSON object; progress and logs go to stderr. Its
+shape is ``provision/schemas/result.schema.json`` (every command, success and error paths;
+tests/test_json_schema.py checks them all): errors are always objects ``{message, host?,
+task?, ...}`` (:func:`error_objects`), elapsed time is always ``elapsed_s``.
 """
 
 from __future__ import annotations
@@ -37,10 +40,26 @@ def result_object(
         "command": command or COMMAND,
         "run_dir": run_dir or "",
         "hosts": hosts or {},
-        "errors": errors or [],
+        "errors": error_objects(errors or []),
     }
     obj.update(extra)
     return obj
+
+
+def error_objects(errors: list[Any]) -> list[dict[str, Any]]:
+    """Every error as an object: a plain message ``"text"`` becomes ``{"message": "text"}``;
+    objects are kept (they carry ``message`` and, where known, ``host``/``task``)."""
+    return [dict(e) if isinstance(e, dict) else {"message": str(e)} for e in errors]
+
+
+SCHEMA = "schemas/result.schema.json"  # inside the provision package
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every --json object follows."""
+    from importlib.resources import files
+
+    return json.loads(files("provision").joinpath(SCHEMA).read_text())
 
 
 def emit_json(obj: dict[str, Any]) -> None:
@@ -50,6 +69,7 @@ def emit_json(obj: dict[str, Any]) -> None:
 
 def finish(obj: dict[str, Any]) -> int:
     """End a command: print the JSON object in --json mode; return the exit code."""
+    obj["errors"] = error_objects(obj.get("errors") or [])  # run results pass through here
     if JSON_MODE:
         emit_json(obj)
     return int(obj["exit_code"])

@@ -8,6 +8,7 @@ validates, prints warnings to stderr and raises ``ValidationError`` (exit 2) on 
 from __future__ import annotations
 
 import bisect
+import datetime
 import ipaddress
 import re
 import shlex
@@ -21,8 +22,10 @@ import yaml
 from provision.errors import UsageError, ValidationError
 from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
 from provision.paths import ROLES_DIR
+from provision.patterns import PATTERNS, address_problem, is_template
+from provision.pins import eol_warning
 from provision.redact import MASK, is_secret_var, redact_text
-from provision.schema import BY_NAME, Var
+from provision.schema import BY_NAME, CONNECTION_PASSTHROUGH, ROLE_OPTION_PATTERNS, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
 
 # Ansible's own connection/behaviour variables that are passed through (not toolkit schema).
@@ -61,12 +64,54 @@ def known_variable(name: str) -> Var | None:
     if spec is None:
         return None
     kind = _SPEC_KINDS.get(str(spec.get("type", "str")), "raw")
+    pattern, templatable = ROLE_OPTION_PATTERNS.get(name, (None, False))
+    # an option whose role default is a template may be templated in the inventory too
+    templatable = templatable or (pattern is None and is_template(spec.get("default")))
     return Var(name, kind, spec.get("default"), str(spec.get("description", "")),
-               choices=tuple(spec.get("choices") or ()), elements=spec.get("elements"))
+               choices=tuple(spec.get("choices") or ()), elements=spec.get("elements"),
+               pattern=pattern, templatable=templatable)
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+def connection_variable(name: str) -> Var | None:
+    """Ansible's own pass-through variables as schema entries tagged "connection"."""
+    if name not in ANSIBLE_PASSTHROUGH:
+        return None
+    return Var(name, "raw", None, "", tags=("ansible", "connection"),
+               pattern=CONNECTION_PASSTHROUGH.get(name))
+
+
+_SECRET_CONNECTION = frozenset({"ansible_become_password", "ansible_password"})
+
+
+def _refuses_templates(var: Var) -> bool:
+    """A template is refused where Ansible would run it on the controller before our check
+    (connection variables) or where it would skip a declared check (pattern, choices, a type
+    other than a free string), unless the schema marks the variable templatable."""
+    if var.templatable:
+        return False
+    return ("connection" in var.tags or var.pattern is not None or bool(var.choices)
+            or var.kind not in ("str", "path", "raw", "list", "dict"))
+
+
+def _template_problem(var: Var) -> str:
+    if "connection" in var.tags:
+        why = "templates in connection variables run on your machine before any check"
+    else:
+        why = (f"a template would be evaluated by Ansible on your machine and skip the check "
+               f"of {var.name}")
+    return f"Jinja templates ({{{{ }}}}, {{% %}}, {{# #}}) are not allowed here: {why}; " \
+           "write the value itself"
+
+
+def _pattern_problem(var: Var, value: Any) -> str | None:
+    if var.pattern is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        problem = PATTERNS[var.pattern].problem(item)
+        if problem:
+            return problem if not isinstance(value, list) else f"element {problem}"
+    return None
 
 
 def _type_name(value: Any) -> str:
@@ -83,8 +128,15 @@ def _type_name(value: Any) -> str:
 
 def check_value(var: Var, value: Any) -> str | None:
     """What is wrong with ``value`` for ``var``, or None when it is valid."""
-    if value is None or _is_template(value) or var.kind == "raw":
+    if value is None:
         return None
+    if is_template(value):
+        return _template_problem(var) if _refuses_templates(var) else None
+    if var.name in _SECRET_CONNECTION:
+        return None  # a secret: never echoed, nothing rendered from it on a host
+    if var.kind == "raw":
+        return _pattern_problem(var, value) if isinstance(value, str) else (
+            None if var.pattern is None else f"expected a string, got {_type_name(value)}")
     kind = var.kind
     if kind == "version":
         if isinstance(value, float | int) and not isinstance(value, bool):
@@ -95,15 +147,18 @@ def check_value(var: Var, value: Any) -> str | None:
             return f'expected a version string like "1.31" or "1.31.2", got {_type_name(value)}'
         parsed = parse_version(value)
         if parsed is None:
-            return f"malformed version '{value}': expected \"1.31\" or \"1.31.2\" (no leading v)"
+            return f"malformed version {value!r}: expected \"1.31\" or \"1.31.2\" (no leading v)"
         if parsed[1] not in SUPPORTED_MINORS:
             lo, hi = min(SUPPORTED_MINORS), max(SUPPORTED_MINORS)
-            return (f"'{value}' is not a Kubernetes release provision supports "
+            return (f"{value!r} is not a Kubernetes release provision supports "
                     f"(1.{lo} to 1.{hi})")
         return None
     if kind in ("str", "path"):
         if not isinstance(value, str):
             return f"expected a string, got {_type_name(value)}"
+        problem = _pattern_problem(var, value)
+        if problem:
+            return problem
     elif kind == "int" or kind == "port":
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected an integer, got {_type_name(value)}"
@@ -124,6 +179,9 @@ def check_value(var: Var, value: Any) -> str | None:
         if var.elements == "str" and any(not isinstance(v, str) for v in value):
             bad = next(v for v in value if not isinstance(v, str))
             return f"expected a list of strings, found {_type_name(bad)}"
+        problem = _pattern_problem(var, value)
+        if problem:
+            return problem
     elif kind == "dict":
         if not isinstance(value, dict):
             return f"expected a mapping, got {_type_name(value)}"
@@ -214,10 +272,8 @@ def _unknown_hint(key: str) -> str:
 
 
 def _check_source(src: VarSource) -> str | None:
-    var = known_variable(src.key)
+    var = known_variable(src.key) or connection_variable(src.key)
     if var is None:
-        if src.key in ANSIBLE_PASSTHROUGH:
-            return None
         return f"{src.where}: {src.key}: unknown variable" + _unknown_hint(src.key)
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"
@@ -267,44 +323,44 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_hosts(inv)
     errors += _check_networks(inv)
     errors += check_connection_security(inv, warnings)
-    errors += _check_oci_s3(inv)
+    warnings += version_support_warnings(inv)
+    errors += _check_oci_s3_region(inv)
     return errors, warnings
 
 
-# --- OCI Object Storage's S3 endpoint needs its region -----------------------------------------
-
-# https://docs.oracle.com/iaas/Content/Object/Tasks/s3compatibleapi.htm: the endpoint is
-# <namespace>.compat.objectstorage.<region>.oraclecloud.com and requests must be signed for
-# that region; the AWS default us-east-1 is refused by OCI.
-_OCI_S3 = re.compile(r"^(?:https?://)?[^/]*\.compat\.objectstorage\.([a-z0-9-]+)\.oraclecloud\.com"
-                     r"(?:[:/]|$)", re.IGNORECASE)
-
-
-def _check_oci_s3(inv: Inventory) -> list[str]:
-    """An OCI S3-compatible endpoint with the us-east-1 default (or another region than the
-    endpoint's) is refused: uploads would fail at the first scheduled backup."""
+def _check_minikube_user(inv: Inventory) -> list[str]:
+    """minikube runs as a non-root user (DRV_AS_ROOT): minikube_user, else ansible_user, must
+    name one. The role refuses it too, but only after contacting the host."""
     errors: list[str] = []
-    seen: set[tuple[str, str]] = set()
-    for name, host in inv.hosts.items():
-        endpoint = host.vars.get("etcd_backup_s3_endpoint", "")
-        region = host.vars.get("etcd_backup_s3_region", "us-east-1")
-        if not isinstance(endpoint, str) or not isinstance(region, str) or _is_template(endpoint):
-            continue
-        match = _OCI_S3.match(endpoint.strip())
-        if not match or _is_template(region) or (endpoint, region) in seen:
-            continue
-        seen.add((endpoint, region))
-        wanted = match.group(1).lower()
-        if region.strip().lower() == wanted:
-            continue
-        key = "etcd_backup_s3_region"
-        where = (_host_where(inv, host, key) if key in host.vars
-                 else _host_where(inv, host, "etcd_backup_s3_endpoint"))
-        got = "the default us-east-1" if key not in host.vars else repr(region)
-        errors.append(f"{where}: host {name}: {key}: {got} does not match the OCI Object "
-                      f"Storage endpoint {endpoint} (region {wanted}): set "
-                      f"{key}: {wanted}")
+    for host in inv.hosts.values():
+        user = host.vars.get("minikube_user") or host.vars.get("ansible_user")
+        if isinstance(user, str) and is_template(user):
+            continue  # minikube_user's own default is a template over ansible_user
+        if not user or user == "root":
+            key = "minikube_user" if host.vars.get("minikube_user") else "ansible_user"
+            got = "root" if user == "root" else "not set"
+            errors.append(f"{_host_where(inv, host, key)}: {key}: {got} (host {host.name}); "
+                          "minikube refuses the docker driver as root (DRV_AS_ROOT): set "
+                          "ansible_user (or minikube_user) to a non-root user with sudo")
     return errors
+
+
+def version_support_warnings(inv: Inventory, today: datetime.date | None = None) -> list[str]:
+    """One warning per requested Kubernetes version past upstream end of life (provision.pins
+    declares the dates and their source); never an error: old clusters must stay manageable."""
+    by_version: dict[str, list[Host]] = {}
+    for host in inv.hosts.values():
+        value = _var(host, "kubernetes_version")
+        if isinstance(value, str) and parse_version(value) and not is_template(value):
+            by_version.setdefault(value, []).append(host)
+    out = []
+    for version, hosts in sorted(by_version.items()):
+        minor = parse_version(version)[1]  # type: ignore[index]
+        where = _at(inv, hosts[0], "kubernetes_version", [h.name for h in hosts])
+        msg = eol_warning(where, version, minor, today or datetime.date.today())
+        if msg:
+            out.append(msg)
+    return out
 
 
 def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[str]:
@@ -319,6 +375,8 @@ def _check_groups(inv: Inventory, main_file: Path, warnings: list[str]) -> list[
     if mode == "minikube" and len(inv.hosts) > 1:
         errors.append(f"{main_file}: provision_mode: minikube runs on exactly one host, the "
                       f"inventory has {len(inv.hosts)} ({', '.join(sorted(inv.hosts))})")
+    if mode == "minikube":
+        errors += _check_minikube_user(inv)
     if mode == "kubeadm":
         if not cps:
             errors.append(f"{main_file}: group control_plane: kubeadm mode needs at least one "
@@ -344,6 +402,8 @@ def _check_hosts(inv: Inventory) -> list[str]:
     for name, host in inv.hosts.items():
         if host.connection in ("local", "docker"):
             continue
+        if any(is_template(host.vars.get(k)) for k in ("ansible_host", "ansible_port")):
+            continue  # refused by the per-key checks; never evaluated
         try:
             endpoint = (host.address, host.port)
         except (TypeError, ValueError):
@@ -354,8 +414,15 @@ def _check_hosts(inv: Inventory) -> list[str]:
                           f"under another name")
         else:
             seen[endpoint] = name
+        if "ansible_host" not in host.vars and host.connection in ("ssh", "paramiko"):
+            problem = address_problem(name)
+            if problem:
+                main = inv.files[0] if inv.files else inv.path
+                errors.append(f"{main}: host {name}: the inventory name is the SSH address "
+                              f"(no ansible_host): {problem}")
+                continue
         key = host.key_file
-        if key is not None and not _is_template(str(key)) and not key.is_file():
+        if key is not None and not is_template(str(key)) and not key.is_file():
             errors.append(f"{_host_where(inv, host, 'ansible_ssh_private_key_file')}: "
                           f"host {name}: ansible_ssh_private_key_file: {key} does not exist")
     return errors
@@ -469,7 +536,7 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                           f"ssh_known_hosts_file: {known!r} is not a usable path (empty, or "
                           f"with quotes, backslashes or control characters)")
         key_file = host.key_file
-        if (key_file is not None and not _is_template(str(key_file)) and key_file.is_file()
+        if (key_file is not None and not is_template(str(key_file)) and key_file.is_file()
                 and key_file.stat().st_mode & 0o077):
             loose_keys.setdefault(key_file, []).append(name)
     for key_file, names in loose_keys.items():
@@ -488,6 +555,37 @@ def _at(inv: Inventory, host: Host, key: str, names: list[str] | None = None) ->
     where = _host_where(inv, host, key)
     hosts = ", ".join(names or [host.name])
     return where if where.endswith(f"host {hosts}") else f"{where}: host {hosts}"
+
+
+
+
+_OCI_S3_ENDPOINT = re.compile(r"\.compat\.objectstorage\.([a-z0-9-]+)\.oraclecloud\.com")
+
+
+def _check_oci_s3_region(inv: Inventory) -> list[str]:
+    """OCI Object Storage's S3 endpoint signs with its own region: the us-east-1 default (or
+    any other region than the endpoint's) fails every upload."""
+    errors: list[str] = []
+    for name, host in inv.hosts.items():
+        endpoint = host.vars.get("etcd_backup_s3_endpoint")
+        region = host.vars.get("etcd_backup_s3_region", "us-east-1")
+        if not isinstance(endpoint, str) or is_template(endpoint) or is_template(region):
+            continue
+        match = _OCI_S3_ENDPOINT.search(endpoint)
+        if "oraclecloud.com" not in endpoint or (match and match.group(1) == region):
+            continue
+        if not match and region != "us-east-1":
+            continue  # an OCI endpoint whose region we cannot read, with a region set
+        wanted = f" (the endpoint's region is {match.group(1)})" if match else ""
+        key = ("etcd_backup_s3_region" if "etcd_backup_s3_region" in host.vars
+               else "etcd_backup_s3_endpoint")
+        where = _host_where(inv, host, key)
+        where += "" if where.endswith(f"host {name}") else f": host {name}"
+        errors.append(f"{where}: "
+                      f"etcd_backup_s3_region: {region} does not match the OCI Object Storage "
+                      f"endpoint {endpoint}{wanted}: set etcd_backup_s3_region to the OCI "
+                      f"region identifier, e.g. eu-frankfurt-1")
+    return errors
 
 
 def load_valid_inventory(spec: str | None) -> Inventory:

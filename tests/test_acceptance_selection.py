@@ -35,7 +35,16 @@ def selected(expression: str) -> list[str]:
     ]),
 ], ids=["clusters", "certificates"])
 def test_acceptance_expression_selects_exactly(expression: str, expected: list[str]) -> None:
-    assert selected(expression) == expected
+    chosen = selected(expression)
+    if expression == "pebble or acme":
+        # the fast validation/quoting tests of the acme variables join by name (issue 13);
+        # they are welcome, but only from these files
+        extra = {t for t in chosen if not t.startswith("tests/test_acme_pebble.py::")}
+        assert {t.split("::")[0] for t in extra} <= {
+            "tests/test_hostile_inputs.py", "tests/test_inventory_validation.py",
+            "tests/test_patterns.py", "tests/test_secrets.py"}, sorted(extra)
+        chosen = sorted(set(chosen) - extra)
+    assert chosen == expected
 
 
 def test_acceptance_upgrade_selects_every_upgrade_scenario() -> None:

@@ -7,6 +7,7 @@ change."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import shlex
 import subprocess
@@ -20,15 +21,19 @@ import yaml
 from simulator.fixtures import lab_sh
 from test_simulator_lab import INIT_CONFIG
 
+from provision import pins
 from provision.runner import run_playbook
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = REPO / "tests"
 ROLES = ("metallb", "ingress_nginx", "cert_manager")
 DATA = TESTS / "data" / "addons"
-FIXTURES = {"metallb": "metallb-native-v0.14.9.yaml",
-            "ingress_nginx": "ingress-nginx-controller-v1.11.3-cloud.yaml",
+# reduced copies of the pinned releases (provision/pins.py); cert-manager's is of v1.16.2 (the
+# v1.21.1 release asset could not be obtained here), so the tests install that version
+FIXTURES = {"metallb": "metallb-native-v0.16.1.yaml",
+            "ingress_nginx": "ingress-nginx-controller-v1.15.1-cloud.yaml",
             "cert_manager": "cert-manager-v1.16.2.yaml"}
+FIXTURE_VERSIONS = {"cert_manager_version": "v1.16.2"}
 
 
 def task_files(role: str) -> list[Path]:
@@ -261,7 +266,20 @@ def simulated_cluster(sim_lab_node: Any) -> tuple[Any, str]:
 
 
 def addon_vars(**extra: Any) -> dict[str, Any]:
+    """The add-on variables for the simulated tests; each manifest's checksum is the sha256 of
+    the fixture its URL names, so the roles' checksum verification runs too."""
+    values = _addon_values(**extra)
+    for role in ROLES:
+        url = str(values[f"{role}_manifest_url"])
+        if f"{role}_manifest_checksum" not in values and url.startswith(f"file://{FIXTURE_DIR}/"):
+            digest = hashlib.sha256((DATA / url.rsplit("/", 1)[1]).read_bytes()).hexdigest()
+            values[f"{role}_manifest_checksum"] = f"sha256:{digest}"
+    return values
+
+
+def _addon_values(**extra: Any) -> dict[str, Any]:
     return {
+        **FIXTURE_VERSIONS,
         "metallb_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['metallb']}",
         "ingress_nginx_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['ingress_nginx']}",
         "cert_manager_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['cert_manager']}",
@@ -338,11 +356,11 @@ def test_simulated_addons_in_order_with_waits_then_no_change(sim_lab_node, k8s_s
 
     # order: each add-on is installed, waited for, then configured; MetalLB before ingress
     # (its address), ingress before cert-manager (HTTP-01 through it)
-    assert pos("Apply metallb-native-v0.14.9.yaml") < \
+    assert pos(f"Apply metallb-native-{pins.BY_COMPONENT['MetalLB'].version}.yaml") < \
         pos("Wait for the MetalLB controller Deployment") < pos("Apply metallb-config.yaml") < \
         pos("Apply ingress-nginx.yaml") < \
         pos("Wait until Available, deployment/ingress-nginx-controller") < \
-        pos("Apply cert-manager-v1.16.2.yaml") < \
+        pos(f"Apply cert-manager-{FIXTURE_VERSIONS['cert_manager_version']}.yaml") < \
         pos("Wait for the cert-manager Deployments") < pos("Apply cluster-issuers.yaml") < \
         pos("Apply default-certificate.yaml")
 

@@ -135,8 +135,9 @@ def test_certs_renew_asks_first_and_refuses_bad_input(tmp_path: Path) -> None:
 
 
 def test_certs_renew_fails_clearly_on_a_host_without_kubeadm(tmp_path: Path) -> None:
-    """Real playbook over a local connection: no admin.conf -> the role stops, naming the host
-    and the file; exit 1; the re-check is not run."""
+    """Real playbook over a local connection: no admin.conf -> the shared cluster check
+    (playbooks/tasks/cluster-present.yml) stops the run with the one "no cluster" line naming
+    the host and the file; exit 1; the re-check is not run."""
     env = {"XDG_STATE_HOME": str(tmp_path / "state"), "PATH": f"{Path(sys.executable).parent}"
            ":/usr/bin:/bin", "HOME": str(tmp_path)}
     inv = tmp_path / "hosts.yml"
@@ -147,8 +148,9 @@ def test_certs_renew_fails_clearly_on_a_host_without_kubeadm(tmp_path: Path) -> 
                str(tmp_path / "k8s"), env=env)
     assert proc.returncode == 1, proc.stderr
     obj = json.loads(proc.stdout)
-    assert obj["renew"]["ok"] is False and "certificates" not in obj
-    assert f"cp1: {tmp_path}/k8s/admin.conf is missing" in proc.stderr
+    assert obj["ok"] is False and obj["cluster"] is False and "certificates" not in obj
+    assert f"no cluster: run `provision -i {inv} bootstrap` first" in proc.stderr
+    assert f"cp1 has no {tmp_path}/k8s/admin.conf" in proc.stderr
 
 
 # --- role hygiene --------------------------------------------------------------------------------

@@ -178,6 +178,20 @@ def test_firewall_unreadable_rules_warn():
     assert [(r.status, "a password is required" in r.message) for r in res] == [(WARN, True)]
 
 
+def test_firewall_unreadable_hint_names_the_real_cause():
+    """Under qemu-user (arm64 lab containers) iptables-nft cannot talk to the kernel: the hint
+    is docker_daemon_options, not 'needs root'; sudo refusals still say root/sudo."""
+    nft = ("iptables-save v1.8.9 (nf_tables): Failed to initialize nft: Protocol not "
+           "supported\nrc=1")
+    [r] = n.check_firewall(KUBEADM_W, {"iptables": nft})
+    assert r.status == WARN and "docker_daemon_options" in r.message
+    assert "root" not in r.message.replace("(", " ").split("; ")[-1].split(" (")[0]
+    [r] = n.check_firewall(KUBEADM_W, {"iptables": "sudo: a password is required\nrc=1"})
+    assert r.message.endswith("needs root or passwordless sudo")
+    [r] = n.check_firewall(KUBEADM_W, {"iptables": "sh: 1: iptables-save: not found\nrc=127"})
+    assert r.message.endswith("iptables-save is not installed, so no firewall rules were read")
+
+
 def test_firewall_without_rules_passes():
     res = _firewall(KUBEADM_CP, "")
     assert {r.status for r in res.values()} == {PASS}

@@ -35,7 +35,8 @@ def test_bad_flags_exit_2_and_touch_nothing(tmp_path, args, message):
     cp = run(*args, tmp_path=tmp_path)
     assert cp.returncode == 2, cp.stderr
     obj = json.loads(cp.stdout)
-    assert obj["exit_code"] == 2 and message in " ".join(obj["errors"]) + cp.stderr
+    said = " ".join(e["message"] for e in obj["errors"]) + cp.stderr
+    assert obj["exit_code"] == 2 and message in said
     assert not (tmp_path / "provision").exists(), "a run directory was created"
 
 

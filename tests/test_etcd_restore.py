@@ -243,7 +243,7 @@ def snapshot_pair(d: Path) -> Path:
 def assert_refused(cp: subprocess.CompletedProcess[str], tmp_path: Path, *words: str) -> None:
     assert cp.returncode == 2, cp.stderr
     obj = json.loads(cp.stdout)
-    text = " ".join(obj["errors"]) + cp.stderr
+    text = " ".join(e["message"] for e in obj["errors"]) + cp.stderr
     assert obj["exit_code"] == 2 and all(w in text for w in words), text
     assert not (tmp_path / "provision").exists(), "a run directory was created"
 

@@ -286,7 +286,7 @@ def test_json_from_the_environment_covers_an_unknown_command(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROVISION_JSON", "1")
     code, out, _ = invoke(["frobnicate"], capsys)
-    assert code == 2 and "No such command" in json.loads(out)["errors"][0]
+    assert code == 2 and "No such command" in json.loads(out)["errors"][0]["message"]
 
 
 def test_issue_19_flags_where_users_put_them(world: SimpleNamespace,

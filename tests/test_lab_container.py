@@ -89,6 +89,44 @@ def test_inventory_data_checks_host_keys(monkeypatch: pytest.MonkeyPatch, tmp_pa
     assert all_vars["ansible_user"] == "provision"
 
 
+def test_an_emulated_arch_lab_inventory_carries_the_docker_options_that_work(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """arm64 containers on an amd64 machine run under qemu-user: the lab's inventory sets
+    the daemon options tests/test_bootstrap_arm64.py proves (iptables/ip6tables off, no
+    default bridge) and no image check; native containers keep docker's defaults. (The full
+    `make demo DEMO_ARCH=arm64`, about 30 min, is not run here.)"""
+    import platform
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+
+    def lab(arch: str, kind: str = "container") -> dict:
+        st = state.LabState(kind=kind, arch=arch, mode="minikube", user="provision",
+                            control_planes=["lab-1"],
+                            nodes=[NodeRecord("lab-1", kind, arch, 40001)])
+        return manager.inventory_data(st)[1]
+
+    arm = lab("arm64")
+    assert arm["docker_daemon_options"] == {"iptables": False, "ip6tables": False,
+                                            "bridge": "none"}
+    assert arm["docker_verify_image"] == ""
+    for native in (lab("amd64"), lab("arm64", kind="vm")):  # a VM runs its own kernel
+        assert "docker_daemon_options" not in native and "docker_verify_image" not in native
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")  # an arm64 workstation
+    assert "docker_daemon_options" not in lab("arm64")
+    from provision.validate import load_inventory, validate
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    inv_dir = manager.write_inventory(state.LabState(
+        kind="container", arch="arm64", mode="minikube", user="provision",
+        control_planes=["lab-1"], nodes=[NodeRecord("lab-1", "container", "arm64", 40001)]))
+    keys_dir = tmp_path / "provision" / "lab"
+    (keys_dir / "id_ed25519").write_text("k")
+    (keys_dir / "id_ed25519").chmod(0o600)
+    errors, _ = validate(load_inventory(inv_dir))
+    assert not [e for e in errors if "docker_" in e], errors
+
+
 _listening = port_is_listening
 
 

@@ -102,7 +102,7 @@ def test_validate_says_one_host_not_one_hosts(tmp_path, capsys, monkeypatch):
     (tmp_path / "key").write_text("k")
     (tmp_path / "key").chmod(0o600)  # validation refuses a key others can read
     (tmp_path / "hosts.yml").write_text(
-        "all:\n  vars:\n    provision_mode: minikube\n"
+        "all:\n  vars:\n    provision_mode: minikube\n    ansible_user: ubuntu\n"
         f"    ansible_ssh_private_key_file: {tmp_path / 'key'}\n"
         "  children:\n    control_plane:\n      hosts:\n        vm1: {ansible_host: 10.0.0.1}\n")
     with pytest.raises(SystemExit) as done:

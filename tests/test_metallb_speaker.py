@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-UPSTREAM = REPO / "tests/data/addons/metallb-native-v0.14.9.yaml"
+UPSTREAM = REPO / "tests/data/addons/metallb-native-v0.16.1.yaml"
 
 
 def _filter():
@@ -33,7 +33,7 @@ def test_speaker_gets_ignore_exclude_lb_and_nothing_else_changes() -> None:
     upstream = UPSTREAM.read_text()
     assert "--ignore-exclude-lb" not in speaker_args(upstream)  # upstream's default
     out = _filter()(upstream, True)
-    assert speaker_args(out) == ["--port=7472", "--log-level=info", "--ignore-exclude-lb"]
+    assert speaker_args(out) == ["--port=9120", "--log-level=info", "--ignore-exclude-lb"]
     before = [d for d in yaml.safe_load_all(upstream) if d]
     after = list(yaml.safe_load_all(out))
     assert len(before) == len(after)

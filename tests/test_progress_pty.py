@@ -155,3 +155,36 @@ def test_without_a_terminal_a_long_task_is_shown_and_still_running_lines_follow(
     text = stream.getvalue()
     assert "PLAY Slow play" in text and "TASK base : Wait for apt" in text
     assert "still running after" in text and "Wait for apt on h1" in text
+
+
+UPGRADE_DRIVER = Path(__file__).parent / "upgrade_interrupt_driver.py"
+
+
+def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_path,
+                                                                          monkeypatch):
+    """`provision upgrade` interrupted in a hop (simulated discovery and hop playbook, see
+    tests/upgrade_interrupt_driver.py): "interrupted", exit 130, the resume command."""
+    import os
+
+    state = tmp_path / "state"
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n"
+                   "    workers:\n      hosts:\n        w-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n")
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           "XDG_STATE_HOME": str(state)}
+    child = pexpect.spawn(sys.executable, [str(UPGRADE_DRIVER), str(inv), "20"], env=env,
+                          dimensions=(24, 220), encoding="utf-8", timeout=180)
+    child.expect(rf"DRIVER TASK {SLEEP_TASK}")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 130, screen
+    assert f"interrupted at task '{SLEEP_TASK}'" in screen
+    assert "Summary (interrupted):" in screen and "INTERRUPTED" in screen
+    assert f"to resume: provision -i {inv} upgrade --to 1.32 --yes" in screen
+    assert "done in" not in screen

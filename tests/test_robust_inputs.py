@@ -323,7 +323,7 @@ def test_hostile_input_is_exit_2_naming_it(isolated: Path, capsys: pytest.Captur
     if as_json:
         obj = json.loads(out)  # exactly one JSON object: json.loads refuses trailing data
         assert isinstance(obj, dict) and obj["exit_code"] == 2 and obj["ok"] is False
-        message = "\n".join(obj["errors"])
+        message = "\n".join(e["message"] for e in obj["errors"])
     else:
         message = err
     for name in names:

@@ -149,10 +149,14 @@ COMMIT
 def test_final_reject_chains() -> None:
     fw = _firewall()
     assert fw.final_reject_chains(OCI) == ["INPUT", "FORWARD"]
-    # a REJECT that is not the last rule, or only in another table, does not count
+    # a catch-all REJECT counts also with rules after it (they are never reached); a
+    # conditional REJECT that is not the last rule, or one only in another table, does not
     later = OCI.replace("-A FORWARD -j REJECT --reject-with icmp-host-prohibited",
                         "-A FORWARD -j REJECT\n-A FORWARD -j ACCEPT")
-    assert fw.final_reject_chains(later) == ["INPUT"]
+    assert fw.final_reject_chains(later) == ["INPUT", "FORWARD"]
+    conditional = OCI.replace("-A FORWARD -j REJECT --reject-with icmp-host-prohibited",
+                              "-A FORWARD -p tcp -j REJECT\n-A FORWARD -j ACCEPT")
+    assert fw.final_reject_chains(conditional) == ["INPUT"]
     assert fw.final_reject_chains("*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n") == []
     assert fw.final_reject_chains("") == []
 

@@ -330,8 +330,8 @@ def test_status_cli_bad_inventory_exits_2_naming_the_file(
     assert code == 2, err
     obj = json.loads(out)
     assert obj["exit_code"] == 2 and obj["command"] == "status" and obj["ok"] is False
-    assert any(str(inv) in e and "kubernetes_version" in e and "cp1" in e
-               for e in obj["errors"]), obj
+    assert any(str(inv) in e["message"] and "kubernetes_version" in e["message"]
+               and "cp1" in e["message"] for e in obj["errors"]), obj
     assert not (tmp_path / "provision").exists()
 
 
@@ -412,7 +412,7 @@ def test_status_cli_json_shape_and_exit_codes_from_a_report(
     assert [(n["name"], n["host"]) for n in obj["status"]["nodes"]] == [
         ("cp1", "cp-host"), ("w1", "w-host")]
     assert obj["status"]["unreachable"] == (["w-host"] if case == "unreachable" else [])
-    assert obj["errors"] == obj["status"]["problems"]
+    assert obj["errors"] == [{"message": p} for p in obj["status"]["problems"]]
     assert "Reading the cluster (read-only)" in err and "NODE" in err  # human text on stderr
 
 

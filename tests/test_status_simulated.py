@@ -69,7 +69,7 @@ def test_status_single_node_ready_then_cordoned_then_kubelet_stopped_simulated(
     rc, obj, err = status(lab, "--check", "--limit", host)
     assert rc == 0 and obj["status"]["nodes"] == st["nodes"], err[-4000:]
     rc, obj, err = status(lab, "--limit", "nope")
-    assert rc == 2 and "--limit nope" in obj["errors"][0] and not obj["hosts"]
+    assert rc == 2 and "--limit nope" in obj["errors"][0]["message"] and not obj["hosts"]
 
     # the same discovery with its repository lookup (the default, as `upgrade` runs it)
     # still plans from what status showed
@@ -100,7 +100,7 @@ def test_status_single_node_ready_then_cordoned_then_kubelet_stopped_simulated(
     assert obj["status"]["problems"] == [
         f"node {name} is cordoned (SchedulingDisabled): `kubectl uncordon {name}` when its "
         "maintenance is over"]
-    assert obj["errors"][0] == obj["status"]["problems"][0] and not obj["ok"]
+    assert obj["errors"][0]["message"] == obj["status"]["problems"][0] and not obj["ok"]
 
     node.sh("systemctl stop kubelet")
     wait_for(lambda: not sim.state()["nodes"][name]["ready"], 30, "node NotReady")

@@ -243,7 +243,7 @@ def test_upgrade_1_28_to_1_31_three_hops_simulated(upgrade_lab: Any) -> None:
     took = time.monotonic() - started
     assert rc == 0, f"{obj.get('errors')}\n{err[-4000:]}"
     print(f"three hops, 3 nodes: {took:.0f}s; per hop: "
-          f"{[(h['hop'], h['seconds'], h['nodes']) for h in obj['hops']]}", file=sys.stderr)
+          f"{[(h['hop'], h['elapsed_s'], h['nodes']) for h in obj['hops']]}", file=sys.stderr)
     assert [h["ok"] for h in obj["hops"]] == [True] * 3
     ul.assert_at(CHAIN[-1])
     ul.assert_applies_one_minor_each(CHAIN)

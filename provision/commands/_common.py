@@ -169,14 +169,19 @@ def print_summary(result: Any) -> None:
 
 def finish_failed_read(run: Any, message: str) -> int:
     """A read-only run (discovery, status) that produced no report: the summary, ``message``
-    on stderr, and the run's exit code (1 when it has none)."""
+    on stderr, and the run's exit code (1 when it has none). A run stopped by the cluster
+    check (no cluster yet) ends with its one line instead (provision/cluster.py)."""
+    from provision.cluster import finish_if_missing
     from provision.errors import EXIT_FAILED
 
+    code = finish_if_missing(run)
+    if code is not None:
+        return code
     print_summary(run)
     output.echo(message, err=True)
     return output.finish(output.result_object(exit_code=run.exit_code or EXIT_FAILED,
                                               run_dir=str(run.run_dir), hosts=run.hosts,
-                                              errors=run.errors))
+                                              errors=[*run.errors, {"message": message}]))
 
 
 def run_and_finish(opts: Options, command: str, playbook: str,

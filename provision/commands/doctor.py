@@ -32,11 +32,11 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     and disk; unallocated disk after a volume resize; swap; clock sync; cgroup version; ports
     already in use; firewall rules (OCI's iptables REJECT) for 6443, 10250, 80, 443 and pod
     traffic; HTTPS to registry.k8s.io, pkgs.k8s.io, download.docker.com from the host;
-    MetalLB addresses outside every node's subnet; node-to-node (kubeadm, 2+ hosts): a
-    listener on each host's free cluster ports (6443, 10250, etcd between control planes,
-    8472/udp flannel or 179/tcp calico, 7946 tcp/udp with a MetalLB pool, the ingress
-    NodePort) probed from every other host; a FAIL names the pair, the port and the OCI
-    security-list rule to add.
+    MetalLB addresses outside every node's subnet; the requested Kubernetes minor past its
+    upstream end of life (WARN); node-to-node (kubeadm, 2+ hosts): a listener on each host's
+    free cluster ports (6443, 10250, etcd between control planes, 8472/udp flannel or
+    179/tcp calico, 7946 tcp/udp with a MetalLB pool, the ingress NodePort) probed from every
+    other host; a FAIL names the pair, the port and the OCI security-list rule to add.
 
     \b
     Examples:
@@ -77,8 +77,9 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     stream = sys.stderr if output.JSON_MODE else sys.stdout
     render(report.results, stream, rich=stream.isatty())
     click.echo(summary_line(report.results, report.seconds, report.unreachable), err=True)
-    errors = [f"{r.host}: {r.check}: {r.message}" for r in report.results if r.status == "FAIL"]
+    errors = [{"host": r.host, "check": r.check, "message": r.message}
+              for r in report.results if r.status == "FAIL"]
     return output.finish(output.result_object(
         exit_code=report.exit_code, hosts=report.host_counts(), errors=errors,
         checks=[r.to_json() for r in report.results], unreachable=report.unreachable,
-        seconds=round(report.seconds, 3)))
+        elapsed_s=round(report.seconds, 3)))

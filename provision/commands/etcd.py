@@ -23,12 +23,15 @@ from provision.errors import EXIT_FAILED, UsageError
 
 def _run(command: str, playbook: str, extravars: dict[str, Any]
          ) -> tuple[Any, dict[str, dict[str, Any]]]:
-    """Validate the inventory, run the playbook, return (RunResult, reports by host)."""
+    """Validate the inventory (minikube mode: exit 2), run the playbook, return (RunResult,
+    reports by host); a run stopped by the cluster check ends the command with its line."""
+    from provision.cluster import refuse_minikube
     from provision.runner import run_playbook
     from provision.validate import load_valid_inventory
 
     opts = options()
     inv = load_valid_inventory(opts.inventory)
+    refuse_minikube(inv, command)  # before any contact (and any etcd download)
     with tempfile.TemporaryDirectory(prefix="provision-etcd-") as report_dir:
         os.chmod(report_dir, 0o700)
         result = run_playbook(command=command, playbook=playbook, inventory=inv,
@@ -40,6 +43,10 @@ def _run(command: str, playbook: str, extravars: dict[str, Any]
                 reports[p.stem] = json.loads(p.read_text() or "{}")
             except ValueError:
                 reports[p.stem] = {"ok": False, "error": f"unreadable report: {p.read_text()!r}"}
+    from provision.cluster import finish_if_missing
+
+    if (code := finish_if_missing(result, opts)) is not None:  # no cluster: one line, exit 1
+        click.get_current_context().exit(code)
     print_summary(result)
     return result, reports
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -16,25 +18,141 @@ from provision.errors import UsageError
 HEADER = "# Written by `provision init`. Reference: README.md, section 'Inventory reference'.\n"
 
 
-def parse_host(spec: str, flag: str) -> tuple[str, str]:
-    """'cp1=10.0.0.10' -> ('cp1', '10.0.0.10'); a bare address names itself."""
+def parse_host(spec: str, flag: str) -> tuple[str, str, int | None]:
+    """'cp1=10.0.0.10' -> ('cp1', '10.0.0.10', None); 'vm1=127.0.0.1:32769' ->
+    ('vm1', '127.0.0.1', 32769); 'cp1=[fd00::10]:2222' -> ('cp1', 'fd00::10', 2222); a bare
+    address (no port) names itself. UsageError naming the flag and what is expected."""
+    from provision.addresses import NAME_RE, split_endpoint
+
+    example = "expected NAME=ADDRESS[:PORT], e.g. cp1=10.0.0.10 or cp1=[fd00::10]:2222"
     name, sep, addr = spec.partition("=")
     if not sep:
         name, addr = spec, spec
     if not name or not addr or any(c.isspace() for c in spec):
-        raise UsageError(f"{flag} {spec!r}: expected NAME=ADDRESS, e.g. cp1=10.0.0.10")
-    return name, addr
+        raise UsageError(f"{flag} {spec!r}: {example}")
+    try:
+        address, port = split_endpoint(addr)
+    except ValueError as exc:
+        raise UsageError(f"{flag} {spec!r}: {exc}") from None
+    if not sep:
+        name = address
+    if not NAME_RE.match(name):
+        raise UsageError(f"{flag} {spec!r}: host name {name!r}: letters, digits, '.', '_' "
+                         "and '-' (an IPv6 address needs a name: NAME=[ADDR]); " + example)
+    return name, address, port
 
 
-def build(control_planes: list[tuple[str, str]], workers: list[tuple[str, str]],
+def parse_hosts(text: str, flag: str) -> list[tuple[str, str, int | None]]:
+    """A comma-separated answer (or one flag value each) -> parsed hosts, names unique."""
+    hosts = [parse_host(s.strip(), flag) for s in text.split(",") if s.strip()]
+    names = [h[0] for h in hosts]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        raise UsageError(f"{flag}: host {dup!r} is given twice")
+    return hosts
+
+
+def build(control_planes: list[tuple[str, ...]], workers: list[tuple[str, ...]],
           group_vars: dict) -> tuple[dict, dict]:
-    """The hosts.yml and group_vars/all.yml documents (pure)."""
-    def hosts(pairs: list[tuple[str, str]]) -> dict:
-        return {name: ({"ansible_host": addr} if addr != name else None) for name, addr in pairs}
+    """The hosts.yml and group_vars/all.yml documents (pure). A host is (name, address) or
+    (name, address, port): the address goes to ansible_host (unless it is the name), the
+    port to ansible_port."""
+    def entry(host: tuple[str, ...]) -> dict | None:
+        name, addr, port = (*host, None)[:3]
+        out = {**({"ansible_host": addr} if addr != name else {}),
+               **({"ansible_port": port} if port is not None else {})}
+        return out or None
+
+    def hosts(pairs: list[tuple[str, ...]]) -> dict:
+        return {h[0]: entry(h) for h in pairs}
 
     inventory = {"all": {"children": {"control_plane": {"hosts": hosts(control_planes)},
                                       "workers": {"hosts": hosts(workers)}}}}
     return inventory, {k: v for k, v in group_vars.items() if v not in (None, [], "")}
+
+
+KEY_CANDIDATES = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
+USER_RE = r"^[a-z_][a-z0-9_.-]{0,31}$"
+
+
+def _re_ask(check: Callable[[str], Any]) -> Callable[[str], Any]:
+    """A click.prompt value_proc: ``check``'s UsageError/ValueError makes click say why and
+    ask the same question again (the answers given so far are kept)."""
+    def proc(text: str) -> Any:
+        try:
+            return check(text.strip())
+        except (UsageError, ValueError) as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return proc
+
+
+def _check_user(text: str) -> str:
+    import re
+
+    if not re.match(USER_RE, text):
+        raise ValueError(f"{text!r}: a login name (lower case letters, digits, '_', '-', '.')")
+    if text == "root":
+        raise ValueError("root: use a non-root user with passwordless sudo")
+    return text
+
+
+def _check_key(text: str) -> str:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{text}: no such file (the SSH private key for the hosts; create "
+                         "one with ssh-keygen -t ed25519)")
+    return text
+
+
+def _check_version(text: str) -> str:
+    from provision.schema import BY_NAME
+    from provision.validate import check_value
+
+    problem = check_value(BY_NAME["kubernetes_version"], text)
+    if problem:
+        raise ValueError(problem)
+    return text
+
+
+def _check_port(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{text!r}: a port number 1-65535")
+    return int(text)
+
+
+def ask_missing(answers: dict[str, Any]) -> dict[str, Any]:
+    """On a terminal: ask for every answer not given as a flag, checking each one as it is
+    given (a bad answer is asked again; nothing is lost). Returns the completed answers."""
+    a = dict(answers)
+    if not a["control_planes"]:
+        a["control_planes"] = click.prompt(
+            "Control-plane hosts (NAME=ADDR[:PORT], comma separated)",
+            value_proc=_re_ask(lambda t: parse_hosts(t, "control-plane") or _none(t)))
+        if not a["workers"]:
+            a["workers"] = click.prompt(
+                "Worker hosts (NAME=ADDR[:PORT], comma separated; empty for none)", default="",
+                show_default=False, value_proc=_re_ask(lambda t: parse_hosts(t, "worker")))
+    a["ssh_user"] = a["ssh_user"] or click.prompt("SSH user", default="ubuntu",
+                                                  value_proc=_re_ask(_check_user))
+    if a["port"] is None:
+        a["port"] = click.prompt("SSH port (for hosts without :PORT)", default="22",
+                                 value_proc=_re_ask(_check_port))
+    if not a["ssh_key"]:
+        found = next((k for k in KEY_CANDIDATES if Path(k).expanduser().is_file()), None)
+        a["ssh_key"] = click.prompt("SSH private key", default=found,
+                                    value_proc=_re_ask(_check_key))
+    if not a["mode"]:
+        several = len(a["control_planes"]) + len(a["workers"]) > 1
+        a["mode"] = click.prompt("Mode", type=click.Choice(["minikube", "kubeadm"]),
+                                 default="kubeadm" if several else "minikube")
+    if not a["kubernetes_version"]:
+        a["kubernetes_version"] = click.prompt("Kubernetes version (1.N or 1.N.P)",
+                                               default="1.31", value_proc=_re_ask(_check_version))
+    return a
+
+
+def _none(text: str) -> Any:
+    raise ValueError("give at least one control-plane host, e.g. cp1=10.0.0.10")
 
 
 @global_options("json", refuses={"inventory": "init writes a new inventory: use --dir/--name"})
@@ -48,6 +166,11 @@ def build(control_planes: list[tuple[str, str]], workers: list[tuple[str, str]],
 @click.option("--worker", "workers", multiple=True, metavar="NAME=ADDR", help="A worker host.")
 @click.option("--user", "ssh_user", help="SSH user (non-root, passwordless sudo).")
 @click.option("--key", "ssh_key", type=click.Path(), help="SSH private key file.")
+@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
+              help="SSH port of every host without its own :PORT [ansible_port; default 22].")
+@click.option("--known-hosts", "known_hosts", type=click.Path(dir_okay=False), metavar="FILE",
+              help="known_hosts file with the hosts' keys [ssh_known_hosts_file; default "
+                   "~/.ssh/known_hosts].")
 @click.option("--mode", type=click.Choice(["minikube", "kubeadm"]), help="Cluster mode.")
 @click.option("--kubernetes-version", help='Kubernetes version, e.g. 1.31 or 1.31.2.')
 @click.option("--metallb-addresses", multiple=True, metavar="CIDR|A-B",
@@ -56,12 +179,16 @@ def build(control_planes: list[tuple[str, str]], workers: list[tuple[str, str]],
 @click.option("--acme-domain", help="Domain for the host certificate.")
 @click.option("--force", is_flag=True, help="Overwrite an existing inventory.")
 def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tuple[str, ...],
-        ssh_user: str | None, ssh_key: str | None, mode: str | None,
+        ssh_user: str | None, ssh_key: str | None, port: int | None,
+        known_hosts: str | None, mode: str | None,
         kubernetes_version: str | None, metallb_addresses: tuple[str, ...],
         acme_email: str | None, acme_domain: str | None, force: bool) -> int:
     """Write inventory/NAME/hosts.yml and group_vars/all.yml, then validate them.
 
-    Missing answers are prompted for on a terminal; in scripts pass flags.
+    Missing answers are prompted for on a terminal, each checked as it is given (a bad
+    answer is asked again); in scripts pass flags. ADDR is an IP address or DNS name,
+    optionally with :PORT (IPv6 with a port: [ADDR]:PORT), written as ansible_host and
+    ansible_port.
 
     \b
     Examples:
@@ -69,25 +196,18 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
           --user ubuntu --key ~/.ssh/oci --kubernetes-version 1.31
       provision init --name prod --control-plane cp1=10.0.0.10 --worker w1=10.0.0.11 \\
           --user ubuntu --key ~/.ssh/id_ed25519 --metallb-addresses 10.0.0.200-10.0.0.210
+      provision init --name local --control-plane vm1=127.0.0.1:32769 --user ubuntu \\
+          --key ~/.ssh/lab --known-hosts ~/.ssh/lab_known_hosts
     """
-    interactive = sys.stdin.isatty()
-    if not control_planes:
-        if not interactive:
-            raise UsageError("--control-plane NAME=ADDR is required (no terminal to prompt on)")
-        control_planes = tuple(click.prompt("Control-plane hosts (NAME=ADDR, comma separated)")
-                               .split(","))
-        if not workers:
-            answer = click.prompt("Worker hosts (NAME=ADDR, comma separated; empty for none)",
-                                  default="", show_default=False)
-            workers = tuple(w for w in answer.split(",") if w.strip())
-    if interactive:
-        ssh_user = ssh_user or click.prompt("SSH user", default="ubuntu")
-        ssh_key = ssh_key or click.prompt("SSH private key", default="~/.ssh/id_ed25519")
-        mode = mode or click.prompt("Mode", type=click.Choice(["minikube", "kubeadm"]),
-                                    default="kubeadm" if workers else "minikube")
-    cps = [parse_host(s.strip(), "--control-plane") for s in control_planes]
-    wks = [parse_host(s.strip(), "--worker") for s in workers]
+    answers = _answers({"control_planes": control_planes, "workers": workers,
+                        "ssh_user": ssh_user, "ssh_key": ssh_key, "port": port, "mode": mode,
+                        "kubernetes_version": kubernetes_version})
+    cps, wks = answers["control_planes"], answers["workers"]
+    ssh_user, ssh_key, mode = answers["ssh_user"], answers["ssh_key"], answers["mode"]
+    kubernetes_version = answers["kubernetes_version"]
     group_vars = {
+        "ansible_port": answers["port"] if answers["port"] not in (None, 22) else None,
+        "ssh_known_hosts_file": known_hosts,
         "provision_mode": mode or ("minikube" if len(cps) + len(wks) == 1 else "kubeadm"),
         "kubernetes_version": kubernetes_version or "1.31",
         "ansible_user": ssh_user,
@@ -105,6 +225,22 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
         raise UsageError(f"{target}: exists; pass --force to overwrite it")
     hosts_doc, vars_doc = build(cps, wks, group_vars)
     return _write_validated(target, hosts_doc, vars_doc)
+
+
+def _answers(given: dict[str, Any]) -> dict[str, Any]:
+    """The flags parsed (UsageError naming the flag), then on a terminal the missing answers
+    asked for; without a terminal --control-plane is required."""
+    answers = {
+        "control_planes": [h for s in given["control_planes"]
+                           for h in parse_hosts(s, "--control-plane")],
+        "workers": [h for s in given["workers"] for h in parse_hosts(s, "--worker")],
+        **{k: given[k] for k in ("ssh_user", "ssh_key", "port", "mode", "kubernetes_version")},
+    }
+    if sys.stdin.isatty():
+        return ask_missing(answers)
+    if not answers["control_planes"]:
+        raise UsageError("--control-plane NAME=ADDR is required (no terminal to prompt on)")
+    return answers
 
 
 def _write_validated(target: Path, hosts_doc: dict, vars_doc: dict) -> int:

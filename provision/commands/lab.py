@@ -126,7 +126,7 @@ def reboot_cmd(name: str) -> int:
     seconds = manager.reboot(name, progress=lambda m: output.echo(m, err=True))
     output.echo(f"{name}: back after {seconds:.1f}s")
     return output.finish(output.result_object(exit_code=0, host=name,
-                                              seconds=round(seconds, 2)))
+                                              elapsed_s=round(seconds, 2)))
 
 
 @global_options(refuses={**NO_INVENTORY, "json": "its output is the shell's or the command's"})

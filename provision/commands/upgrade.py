@@ -16,7 +16,7 @@ import click
 
 from provision import output
 from provision.commands._common import global_options
-from provision.errors import EXIT_FAILED, EXIT_OK, UsageError
+from provision.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, UsageError
 from provision.versions import SUPPORTED_MINORS, parse_version
 
 
@@ -170,10 +170,19 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
         plan = plan_upgrade(state, target, repo, batch=workers_at_a_time)
         output.echo(render.text(plan))
         return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
-    return live(target, plan_only, yes, workers_at_a_time)
+    return live(target, plan_only, yes, workers_at_a_time, batch_text=batch)
 
 
-def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
+def resume_line(opts: Any, target: str, batch_text: str) -> str:
+    """The command that resumes an interrupted upgrade: the same one, confirmed (--yes)."""
+    import shlex
+
+    words = ["provision", *(["-i", str(opts.inventory)] if opts.inventory else []), "upgrade",
+             "--to", target, *(["--batch", batch_text] if batch_text != "1" else []), "--yes"]
+    return shlex.join(words)
+
+
+def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = "1") -> int:
     """Discover, plan, confirm, execute (the hops) and summarise."""
     from provision.commands._common import finish_failed_read, options
     from provision.paths import state_home
@@ -213,21 +222,32 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any) -> int:
     journal, hops = execute.run(inv, journal, found, say=output.echo, copy=copy,
                                 verbosity=opts.verbosity)
     failed = [h for h in hops if not h.ok]
+    stopped = next((h.interrupted for h in hops if h.interrupted), None)
+    if stopped is not None:
+        stopped = {**stopped, "resume": resume_line(opts, target, batch_text)}
     output.echo("")
-    output.echo("Summary:")
+    output.echo("Summary:" if stopped is None else "Summary (interrupted):")
     for h in hops:
-        status = "done (earlier run)" if h.skipped else "ok" if h.ok else "FAILED"
+        status = ("done (earlier run)" if h.skipped else "ok" if h.ok else
+                  "INTERRUPTED" if h.interrupted else "FAILED")
         nodes = ", ".join(f"{n} {s:.0f}s" for n, s in h.nodes.items())
         output.echo(f"  hop {h.index} -> {h.to}: {status} in {h.seconds:.1f}s"
                     + (f" ({nodes})" if nodes else ""))
     for h in failed:
+        if h.interrupted:
+            where = h.interrupted
+            output.echo(f"  interrupted at task '{where.get('task') or '?'}'"
+                        + (f" on {', '.join(where['hosts'])}" if where.get("hosts") else ""))
         for e in h.errors:
             output.echo(f"  FAILED on {e['host']} at task '{e['task']}':")
             for line in str(e["message"]).splitlines()[:8]:
                 output.echo(f"      {line}")
         output.echo(f"  Log: {h.run_dir}/artifacts/run/stdout")
         output.echo("Run the same command again to resume from the first unfinished step.")
-    code = EXIT_FAILED if failed else EXIT_OK
+    if stopped is not None:
+        output.echo(f"to resume: {stopped['resume']}")
+    code = EXIT_INTERRUPTED if stopped is not None else EXIT_FAILED if failed else EXIT_OK
     return output.finish(output.result_object(
         exit_code=code, plan=render.to_json(plan), hops=[h.as_dict() for h in hops],
-        journal=str(copy), errors=[e for h in failed for e in h.errors]))
+        journal=str(copy), errors=[e for h in failed for e in h.errors],
+        **({"interrupted": stopped} if stopped is not None else {})))

@@ -56,16 +56,18 @@ def live(inv: Any, target: str, plan_only: bool, yes: bool, verbosity: int, *,
                               inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
                               extravars={"minikube_kubernetes_release": hop.target})
         hops.append({"hop": hop.index, "to": hop.target, "ok": result.ok,
-                     "seconds": round(time.monotonic() - began, 1),
+                     "elapsed_s": round(time.monotonic() - began, 1),
                      "run_dir": str(result.run_dir)})
         if not result.ok:
             print_summary(result)
-            output.echo(f"hop {hop.index} to {hop.target} FAILED; the profile is at the last "
+            what = "was interrupted" if result.interrupted else "FAILED"
+            output.echo(f"hop {hop.index} to {hop.target} {what}; the profile is at the last "
                         "finished hop: run the same command again to continue.", err=True)
             return output.finish(output.result_object(
                 exit_code=result.exit_code or EXIT_FAILED, plan=plan_json(profile, plan),
-                hops=hops, errors=result.errors))
-        output.echo(f"hop {hop.index} -> {hop.target}: ok in {hops[-1]['seconds']:.1f}s")
+                hops=hops, errors=result.errors,
+                **({"interrupted": result.interrupted} if result.interrupted else {})))
+        output.echo(f"hop {hop.index} -> {hop.target}: ok in {hops[-1]['elapsed_s']:.1f}s")
     final = plan.target
     output.echo(f"minikube now runs Kubernetes {'.'.join(map(str, final))}. Set "
                 f"kubernetes_version: \"{'.'.join(map(str, final))}\" in the inventory so a "

@@ -7,10 +7,13 @@ tests feed recorded outputs.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
 from provision.doctor.netchecks import check_firewall, check_ports, check_urls
+from provision.pins import KUBERNETES_EOL, eol_message
+from provision.versions import parse_version
 
 GIB = 1024**3
 GB = 1000**3
@@ -261,3 +264,19 @@ def run_checks(spec: HostSpec, sections: dict[str, str]) -> list[CheckResult]:
     results += check_firewall(spec, sections)
     results += check_urls(spec, sections)
     return results
+
+
+def check_kubernetes_support(host: str, version: object,
+                             today: datetime.date) -> CheckResult | None:
+    """WARN (never FAIL) when the requested Kubernetes minor is past its upstream end of life
+    (dates and source: provision/pins.py); None for a value validation has not accepted."""
+    parsed = parse_version(version) if isinstance(version, str) else None
+    if parsed is None:
+        return None
+    warning = eol_message(str(version), parsed[1], today)
+    if warning:
+        return CheckResult(host, "kubernetes version", WARN, warning)
+    eol = KUBERNETES_EOL.get(parsed[1])
+    until = f"supported upstream until {eol.isoformat()}" if eol else \
+        "no upstream end-of-life date declared (provision/pins.py)"
+    return CheckResult(host, "kubernetes version", PASS, f"Kubernetes {version}: {until}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +11,7 @@ from typing import Any
 
 from provision.connection import connection_spec
 from provision.doctor import mesh
-from provision.doctor.checks import run_checks
+from provision.doctor.checks import check_kubernetes_support, run_checks
 from provision.doctor.local import gather_local, unsupported
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
 from provision.doctor.netchecks import (
@@ -130,6 +131,9 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
         report.results.append(g.connection)
         if g.reason == "ok":
             report.results += run_checks(specs[host.name], g.sections)
+            support = check_kubernetes_support(host.name, _var(host, "kubernetes_version"),
+                                               datetime.date.today())
+            report.results += [support] if support else []
             subnets[host.name] = node_subnets(g.sections.get("ipaddr", ""))
     unchecked = [h.name for h in hosts if h.name not in subnets]
     report.results += check_metallb(list(metallb_pool), subnets, unchecked=unchecked)

@@ -99,6 +99,25 @@ def firewall_ports(spec: HostSpec) -> list[tuple[int, str, str]]:
     return ports
 
 
+NO_NFTABLES = ("the kernel offers no nf_tables to this host (an emulator such as qemu-user "
+               "for another architecture cannot pass netlink netfilter through): dockerd's own "
+               "iptables setup fails the same way, so set docker_daemon_options: {iptables: "
+               "false, ip6tables: false, bridge: none} (the lab does for arm64 containers)")
+
+
+def unreadable_hint(output: str) -> str:
+    """What an unreadable ``iptables-save`` means, from its output (pure)."""
+    text = output.lower()
+    if "protocol not supported" in text or "failed to initialize nft" in text:
+        return NO_NFTABLES
+    if "command not found" in text or "not found" in text and "iptables" in text:
+        return "iptables-save is not installed, so no firewall rules were read"
+    if any(w in text for w in ("password is required", "permission denied", "must be root",
+                               "not permitted", "sudo:")):
+        return "needs root or passwordless sudo"
+    return "the firewall rules were not checked"
+
+
 def check_firewall(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
     text = s.get("iptables", "")
     rc = re.search(r"rc=(\d+)\s*$", text)
@@ -109,7 +128,7 @@ def check_firewall(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
     if not readable:
         reason = body.strip().splitlines()[-1] if body.strip() else "no output"
         return [CheckResult(spec.name, "firewall", WARN,
-                            f"cannot read iptables rules ({reason}); needs root or sudo")]
+                            f"cannot read iptables rules ({reason}); {unreadable_hint(body)}")]
     tables = parse_iptables_save(body)
     results = [_port_result(spec, tables, port, proto, why)
                for port, proto, why in firewall_ports(spec)]

@@ -202,7 +202,27 @@ def inventory_data(st: state.LabState) -> tuple[dict[str, Any], dict[str, Any]]:
     }
     if st.mode == "kubeadm":  # lab hosts have no spare addresses for a MetalLB pool
         all_yml["ingress_nginx_service_mode"] = "NodePort"
+    if emulated(st):
+        all_yml.update(EMULATED_VARS)
     return hosts_yml, all_yml
+
+
+# qemu-user (an arm64 container on an amd64 machine) passes no netlink netfilter through, so
+# iptables-nft and dockerd's NAT setup fail there ("Failed to initialize nft: Protocol not
+# supported"): the emulated dockerd runs only without its iptables rules and default bridge
+# (as tests/test_bootstrap_arm64.py proves), and it cannot run containers (no image check).
+EMULATED_VARS: dict[str, Any] = {
+    "docker_daemon_options": {"iptables": False, "ip6tables": False, "bridge": "none"},
+    "docker_verify_image": "",
+}
+
+
+def emulated(st: state.LabState) -> bool:
+    """Lab hosts whose binaries run under qemu-user: containers of another architecture."""
+    import platform
+
+    native = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+    return st.kind == "container" and st.arch != native.get(platform.machine().lower(), "")
 
 
 def write_inventory(st: state.LabState) -> Path:

@@ -86,12 +86,15 @@ class HopResult:
     run_dir: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
     nodes: dict[str, float] = field(default_factory=dict)  # node -> seconds of its steps
+    #: Set when Ctrl-C/SIGTERM stopped the hop's run: where it was (runner.RunResult's).
+    interrupted: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"hop": self.index, "to": self.to, "ok": self.ok, "skipped": self.skipped,
-                "seconds": round(self.seconds, 1), "run_dir": self.run_dir,
+                "elapsed_s": round(self.seconds, 1), "run_dir": self.run_dir,
                 "nodes": {n: round(s, 1) for n, s in self.nodes.items()},
-                "errors": self.errors}
+                "errors": self.errors,
+                **({"interrupted": self.interrupted} if self.interrupted else {})}
 
 
 def _seconds(at: str) -> float:
@@ -178,7 +181,8 @@ def run(inventory: Any, journal: Journal, d: Discovery, *, say: Callable[[str], 
         took = time.monotonic() - started
         results.append(HopResult(hop.index, hop.target, result.ok, took,
                                  run_dir=str(result.run_dir), errors=result.errors,
-                                 nodes=node_times(journal, hop.index)))
+                                 nodes=node_times(journal, hop.index),
+                                 interrupted=result.interrupted))
         if not result.ok:
             break
         say(f"Hop {hop.index} done in {took:.1f}s")

@@ -158,13 +158,56 @@ def etcdctl(cfg: dict[str, Any], *args: str, endpoint: str | None = None,
     return cmd + list(args)
 
 
+# --- which tool checks and restores a snapshot (etcd 3.4 to 3.7) ------------------------------
+# etcd-io/etcd CHANGELOG/CHANGELOG-3.6.md: "Removed etcdctl snapshot status" and "Removed etcdctl
+# snapshot restore" (etcd PR #13809): from 3.6 only etcdutl does them; 3.5 has both; 3.4 has no
+# etcdutl (etcdctl does both). --bump-revision and --mark-compacted on snapshot restore: etcdutl
+# from 3.5.10 (CHANGELOG-3.5.md, v3.5.10, PR #16165) and in 3.6 (CHANGELOG-3.6.md, PR #16029);
+# etcdctl 3.4 from 3.4.27 (CHANGELOG-3.4.md, v3.4.27, PR #16193). etcd's disaster-recovery guide
+# (etcd-io/website content/en/docs/v3.6/op-guide/recovery.md, "Restoring with revision bump")
+# asks for both with Kubernetes: revisions never go backwards and every watch is ended, so the
+# informers' caches are rebuilt; its example bumps by 1'000'000'000 (a week at < 1500 writes/s).
+RESTORE_BUMP_REVISION = 1_000_000_000
+BUMP_SINCE = {"etcdutl": (3, 5, 10), "etcdctl": (3, 4, 27)}
+
+
+def parse_tool_version(text: str) -> tuple[int, int, int] | None:
+    """'etcdutl version: 3.6.5\nAPI version: 3.6' -> (3, 6, 5); None when there is none."""
+    for line in text.splitlines():
+        name, _, value = line.partition(" version:")
+        if name.strip() in ("etcdutl", "etcdctl") and value.strip():
+            parts = value.strip().split("-")[0].split(".")
+            if len(parts) == 3 and all(p.isdigit() for p in parts):
+                return int(parts[0]), int(parts[1]), int(parts[2])
+    return None
+
+
+def offline_tool(cfg: dict[str, Any], what: str) -> tuple[str, str, tuple[int, int, int] | None]:
+    """(path, 'etcdutl' or 'etcdctl', version) of the tool for `snapshot status|restore`:
+    etcdutl whenever it is installed; etcdctl only before 3.6 (3.4 has no etcdutl)."""
+    for name in ("etcdutl", "etcdctl"):
+        if name == "etcdutl" and not Path(cfg["etcdutl"]).exists():
+            continue
+        version = parse_tool_version(run([cfg[name], "version"], cfg, f"{name} version").stdout)
+        if name == "etcdctl" and (version is None or version >= (3, 6, 0)):
+            shown = ".".join(map(str, version)) if version else "of unknown version"
+            raise Failure(f"snapshot {what}: {cfg['etcdutl']} is not installed and etcdctl "
+                          f"{shown} has no 'snapshot {what}' (etcdutl's since etcd 3.6)")
+        return cfg[name], name, version
+    raise Failure(f"snapshot {what}: no etcdutl or etcdctl")  # pragma: no cover
+
+
+def bump_flags(name: str, version: tuple[int, int, int] | None) -> list[str]:
+    """The revision bump etcd recommends for a restore under Kubernetes, when the tool has it."""
+    if version is None or version < BUMP_SINCE[name]:
+        return []
+    return ["--bump-revision", str(RESTORE_BUMP_REVISION), "--mark-compacted"]
+
+
 def snapshot_status(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`etcdutl snapshot status -w json` (3.5+), `etcdctl snapshot status` on 3.4."""
-    if Path(cfg["etcdutl"]).exists():
-        cmd = [cfg["etcdutl"], "snapshot", "status", str(path), "-w", "json"]
-    else:
-        cmd = [cfg["etcdctl"], "snapshot", "status", str(path), "-w", "json"]
-    cp = run(cmd, cfg, "snapshot status")
+    """`etcdutl snapshot status -w json` (3.5+; the only one from 3.6), etcdctl's on 3.4."""
+    tool, _, _ = offline_tool(cfg, "status")
+    cp = run([tool, "snapshot", "status", str(path), "-w", "json"], cfg, "snapshot status")
     try:
         st = json.loads(cp.stdout)
         return {"hash": int(st["hash"]), "revision": int(st["revision"]),
@@ -369,7 +412,7 @@ def restore_drill(cfg: dict[str, Any], db: Path, data: dict[str, Any]) -> dict[s
     try:
         client, peer = _free_port(), _free_port()
         peer_url, client_url = f"http://127.0.0.1:{peer}", f"http://127.0.0.1:{client}"
-        tool = cfg["etcdutl"] if Path(cfg["etcdutl"]).exists() else cfg["etcdctl"]
+        tool, _, _ = offline_tool(cfg, "restore")  # no bump: compared with the sidecar below
         run([tool, "snapshot", "restore", str(db), "--data-dir", str(work / "data"),
              "--name", "verify", "--initial-cluster", f"verify={peer_url}",
              "--initial-cluster-token", "etcd-backup-verify",
@@ -600,16 +643,24 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     peer = args.initial_advertise_peer_urls
     if not args.name or not peer:
         raise ConfigError("restore: --name and --initial-advertise-peer-urls are required")
-    tool = cfg["etcdutl"] if Path(cfg["etcdutl"]).exists() else cfg["etcdctl"]
+    tool, name, version = offline_tool(cfg, "restore")
+    bump = bump_flags(name, version)
     run([tool, "snapshot", "restore", str(db), "--data-dir", str(target), "--name", args.name,
          "--initial-cluster", args.initial_cluster or f"{args.name}={peer}",
-         "--initial-cluster-token", args.token, "--initial-advertise-peer-urls", peer],
+         "--initial-cluster-token", args.token, "--initial-advertise-peer-urls", peer, *bump],
         cfg, "snapshot restore")
     os.chmod(target, 0o700)
-    log(f"restored {db.name} (revision {st['revision']}) into {target}")
+    if bump:
+        log(f"restored {db.name} (revision {st['revision']}, bumped by "
+            f"{RESTORE_BUMP_REVISION} and marked compacted) into {target}")
+    else:
+        log(f"restored {db.name} (revision {st['revision']}) into {target}; {name} "
+            f"{'.'.join(map(str, version or ()))} cannot bump the revision (needs "
+            f"{'.'.join(map(str, BUMP_SINCE[name]))}+): watchers may see old revisions again")
     return {"snapshot": str(db), "data_dir": str(target), "revision": st["revision"],
             "keys": snap["sidecar"]["keys"], "token": args.token, "checked": True,
-            "sha256": snap["sidecar"]["sha256"]}
+            "sha256": snap["sidecar"]["sha256"],
+            "bump_revision": RESTORE_BUMP_REVISION if bump else 0}
 
 
 def cmd_show(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:

@@ -1,0 +1,178 @@
+"""Pinned component versions, their floors and why: the one place (pure data, no I/O).
+
+Every pin names the role default (or schema default) that must equal it and the upstream source
+it was read from; tests/test_pins.py fails when a pin is older than its floor, when a role
+default disagrees, or when README's table (``python -m provision.pins --markdown``, between the
+``pins:start``/``pins:end`` markers) is stale. A stale pin is thus a visible decision: moving a
+floor or a pin means editing this file and saying why.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import sys
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Pin:
+    component: str
+    version: str
+    floor: str
+    why: str
+    source: str
+    # where the pin lives: "roles/<role>/defaults/main.yml:<variable>" or "schema:<variable>";
+    # empty for expectations that no role default holds (checked elsewhere, see tests)
+    default: str = ""
+    # sha256 of the exact release manifest the role downloads ("" when none was verified)
+    checksum: str = ""
+
+
+INGRESS_RELEASE_NOTES = "https://github.com/kubernetes/ingress-nginx/blob/controller-v1.15.1/README.md"
+
+PINS: tuple[Pin, ...] = (
+    Pin("Kubernetes (default minor, new clusters)", "1.31", "1.31",
+        "Kept at 1.31 (upstream end of life 2025-10-28: `validate` and `doctor` warn). The newest "
+        "minor every pinned add-on documents is 1.35 (ingress-nginx v1.15.1 lists 1.31-1.35); "
+        "moving the default needs the simulator, golden files and tests at 1.35 (left for later).",
+        "https://github.com/kubernetes/website/blob/28d3e1316ac03edac98c3f2f14eb9b281a17f511/"
+        "data/releases/schedule.yaml (1.31 endOfLifeDate 2025-10-28); " + INGRESS_RELEASE_NOTES,
+        default="schema:kubernetes_version"),
+    Pin("ingress-nginx controller", "v1.15.1", "v1.12.1",
+        "Final release: the project was retired in March 2026 (no further fixes). Floor: "
+        "CVE-2025-1974 (critical, admission controller RCE) fixed in v1.11.5 / v1.12.1 "
+        "(kubernetes/ingress-nginx#13082); 1.11 is out of support. v1.15.1 documents "
+        "Kubernetes 1.31-1.35. Its admission Jobs carry ttlSecondsAfterFinished: 0.",
+        "https://github.com/kubernetes/ingress-nginx/tree/controller-v1.15.1 (commit 0a5901f3, "
+        "deploy/static/provider/cloud/deploy.yaml, README.md supported versions table, "
+        "changelog/controller-1.15.1.md)",
+        default="roles/ingress_nginx/defaults/main.yml:ingress_nginx_version",
+        checksum="502fddca66b09c20dd48b6d0a792a9671cd663a3a0d2a8bda5ae990d13b6c5b2"),
+    Pin("MetalLB", "v0.16.1", "v0.16.0",
+        "Floor: before v0.16.0 the CRDs' ASN maximum is invalid on Kubernetes 1.36 (metallb#3035); "
+        "v0.16.1 fixes BGPPeer localASN (int32 -> int64, metallb#3054). 0.14 is out of support.",
+        "https://github.com/metallb/metallb/tree/v0.16.1 (commit 791dfcc6, "
+        "config/manifests/metallb-native.yaml, website/content/release-notes/_index.md)",
+        default="roles/metallb/defaults/main.yml:metallb_version",
+        checksum="bf25feebb7582ca7df845efd52ffbc2960d6cbf4cfc972f47fded9f788b67f0b"),
+    Pin("cert-manager", "v1.21.1", "v1.20.0",
+        "Newest release (2026-07-29); cert-manager supports its two newest minors (1.21, 1.20). "
+        "v1.21.1 fixes reported dependency vulnerabilities (\"All users should upgrade\"). The "
+        "manifest is a release asset, not in the repository: its checksum is not verified here.",
+        "https://github.com/cert-manager/cert-manager/releases/tag/v1.21.1 (tag commit 24e33194); "
+        "https://github.com/cert-manager/website/pull/2202 (1.21 release notes)",
+        default="roles/cert_manager/defaults/main.yml:cert_manager_version"),
+    Pin("minikube", "v1.38.1", "v1.38.0",
+        "Newest release; its constants say Kubernetes v1.28.0-v1.35.1 (default v1.35.1). kubectl "
+        "is installed at the cluster's exact Kubernetes release (minikube_kubernetes_release), "
+        "checksum from dl.k8s.io's .sha256 file; minikube's own from the release's .sha256.",
+        "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go",
+        default="roles/minikube/defaults/main.yml:minikube_version"),
+    Pin("flannel", "v0.26.1", "v0.26.1",
+        "Not moved: the role renders its own copy of v0.26.1's kube-flannel.yml; the newest "
+        "release is v0.28.9 (2026-08-07, flannel-cni-plugin v1.9.1-flannel3): bumping means "
+        "refreshing that template from it (left).",
+        "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml",
+        default="roles/cni/defaults/main.yml:cni_flannel_version"),
+    Pin("calico", "v3.32.1", "v3.32.0",
+        "Newest release (2026-06-24); its release notes cover Kubernetes 1.36 (MutatingAdmission"
+        "Policy v1 on 1.36+). The floor is the minor reviewed here (calico's support window was "
+        "not verified). Its manifest keeps the commented CALICO_IPV4POOL_CIDR the role sets.",
+        "https://github.com/projectcalico/calico/tree/v3.32.1 (commit 0ca9d1b9, "
+        "manifests/calico.yaml, release-notes/v3.32.1-release-notes.md)",
+        default="roles/cni/defaults/main.yml:cni_calico_version",
+        checksum="a1df919d9721cf667accdc3e72848911b0cb25cfab7d2478ad0c996302c95744"),
+    Pin("etcd tools fallback", "3.5.15", "3.5.15",
+        "etcdctl/etcdutl installed when the cluster's etcd version cannot be read: kubeadm 1.31's "
+        "etcd (the default minor). Real etcd 3.5.1 and 3.4 are the test binaries.",
+        "tests/simulator/rules.py ETCD (kubeadm cmd/kubeadm/app/constants/constants.go per minor)",
+        default="roles/etcd_snapshot/defaults/main.yml:etcd_version_fallback"),
+    Pin("containerd (minimum on nodes)", "1.6.0", "1.6.0",
+        "Not pinned (the distribution's package) and not checked on nodes yet (left): Kubernetes "
+        "1.26+ speaks only CRI v1, which needs containerd 1.6+. containerd 2.0 adds the "
+        "RuntimeConfig call (cgroup driver from the runtime); the kubelet's fallback for "
+        "containerd 1.x is to go in Kubernetes 1.37 (deferred from 1.36 to the end of containerd "
+        "1.7 support), so 1.37 needs containerd 2.x.",
+        "https://github.com/kubernetes/website/pull/38123 (1.26: CRI v1 only, containerd 1.6+); "
+        "https://github.com/kubernetes/website/pull/52107 (KubeletCgroupDriverFromCRI: containerd "
+        "v2.0.0); https://github.com/kubernetes/kubernetes/pull/136846 and "
+        "https://github.com/kubernetes/website/pull/54356 (fallback removal moved to 1.37)"),
+    Pin("pause image (default minor)", "3.10", "3.10",
+        "What kubeadm deploys for the default minor; the simulator must expect the same.",
+        "https://github.com/kubernetes/kubernetes/blob/00886ac01fec1c8432967e8bb597828f46a9ba8b/"
+        "cmd/kubeadm/app/constants/constants.go (PauseVersion)"),
+    Pin("CoreDNS (default minor)", "v1.11.3", "v1.11.3",
+        "What kubeadm deploys for the default minor; the simulator must expect the same.",
+        "https://github.com/kubernetes/kubernetes/blob/00886ac01fec1c8432967e8bb597828f46a9ba8b/"
+        "cmd/kubeadm/app/constants/constants.go (CoreDNSVersion)"),
+)
+
+BY_COMPONENT = {p.component: p for p in PINS}
+
+#: Upstream end of life per Kubernetes minor, from the kubernetes.io release pages
+#: (https://kubernetes.io/releases/1.NN/, "End Of Life Date") and, for 1.28, 1.29 and 1.31,
+#: kubernetes/website data/releases/schedule.yaml at 28d3e131. Minors not listed (1.32, 1.37)
+#: have no date verified here: no warning is given for them.
+KUBERNETES_EOL: dict[int, datetime.date] = {
+    28: datetime.date(2024, 10, 28),
+    29: datetime.date(2025, 2, 28),
+    30: datetime.date(2025, 7, 15),
+    31: datetime.date(2025, 10, 28),
+    33: datetime.date(2026, 6, 28),
+    34: datetime.date(2026, 10, 27),
+    35: datetime.date(2027, 2, 28),
+    36: datetime.date(2027, 6, 28),
+}
+KUBERNETES_EOL_SOURCE = "https://kubernetes.io/releases/"
+
+_NUMBERS = re.compile(r"^v?([0-9]+(?:\.[0-9]+)*)")
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """'v1.15.1' -> (1, 15, 1); '3.10' -> (3, 10). ValueError on anything else."""
+    m = _NUMBERS.match(text)
+    if not m:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(part) for part in m.group(1).split("."))
+
+
+def below_floor() -> list[str]:
+    """Every pin older than its floor, as a sentence (empty: all pins at or above)."""
+    return [f"{p.component}: pinned {p.version} is older than its floor {p.floor}"
+            for p in PINS if version_key(p.version) < version_key(p.floor)]
+
+
+def past_upstream_support(minor: int, today: datetime.date) -> datetime.date | None:
+    """The end-of-life date of Kubernetes 1.<minor> when it is before ``today``; else None."""
+    eol = KUBERNETES_EOL.get(minor)
+    return eol if eol is not None and eol < today else None
+
+
+def eol_message(version: str, minor: int, today: datetime.date) -> str | None:
+    """'Kubernetes 1.30 is past upstream support (...)' on ``today``; else None."""
+    eol = past_upstream_support(minor, today)
+    if eol is None:
+        return None
+    return (f"Kubernetes {version} is past upstream support (end of life "
+            f"{eol.isoformat()}, {KUBERNETES_EOL_SOURCE}1.{minor}/): no more security fixes; "
+            "choose a supported minor for new clusters and upgrade existing ones")
+
+
+def eol_warning(where: str, version: str, minor: int, today: datetime.date) -> str | None:
+    """The same, prefixed with where the version was set."""
+    msg = eol_message(version, minor, today)
+    return f"{where}: {msg}" if msg else None
+
+
+def markdown_table() -> str:
+    """README's pinned-versions table (kept in sync by a test)."""
+    rows = ["| component | version | floor | why | source |", "|---|---|---|---|---|"]
+    for p in PINS:
+        rows.append(f"| {p.component} | `{p.version}` | `{p.floor}` | {p.why} | {p.source} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    if "--markdown" in sys.argv:
+        print(markdown_table())
