@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.slow  # one ansible-playbook run (~20-60 s on a loaded machine)
+pytestmark = [pytest.mark.slow, pytest.mark.in_make_test]  # one ansible-playbook run, 3-60 s
 
 
 class _Echo(BaseHTTPRequestHandler):
