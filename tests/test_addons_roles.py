@@ -127,7 +127,7 @@ def test_cloudflare_token_tasks_are_no_log() -> None:
 def test_readmes_state_the_supported_releases_and_the_oci_steps() -> None:
     metallb = (REPO / "roles/metallb/README.md").read_text()
     assert "v0.13 and later" in metallb and "memberlist" in metallb
-    assert "secondary private IP" in metallb and "does not answer ARP" in metallb
+    assert "secondary private IP" in metallb and "ignores ARP" in metallb
     assert "Assign Secondary Private IP Address" in metallb
     assert "allow-shared-ip" in metallb
     assert "hostNetwork" in (REPO / "roles/ingress_nginx/README.md").read_text()

@@ -33,7 +33,10 @@ def cli(urls: tuple[str, ...], skip_network_checks: bool, timeout: float) -> int
     already in use; firewall rules (OCI's iptables REJECT) for 6443, 10250, 80, 443 and pod
     traffic; HTTPS to registry.k8s.io, pkgs.k8s.io, download.docker.com from the host;
     MetalLB addresses outside every node's subnet; the requested Kubernetes minor past its
-    upstream end of life (WARN).
+    upstream end of life (WARN); node-to-node (kubeadm, 2+ hosts): a listener on each host's
+    free cluster ports (6443, 10250, etcd between control planes, 8472/udp flannel or
+    179/tcp calico, 7946 tcp/udp with a MetalLB pool, the ingress NodePort) probed from every
+    other host; a FAIL names the pair, the port and the OCI security-list rule to add.
 
     \b
     Examples:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provision.connection import connection_spec
+from provision.doctor import mesh
 from provision.doctor.checks import check_kubernetes_support, run_checks
 from provision.doctor.local import gather_local, unsupported
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
@@ -117,17 +118,7 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
     script = build_script(tuple(dict.fromkeys(u for sp in specs.values() for u in sp.urls)))
 
     def one(host: Host) -> Gathered:
-        try:
-            if host.connection == "local":
-                g = gather_local(host.name, script)
-            elif host.connection in SSH_CONNECTIONS:
-                g = gather(target(host), script, timeout=connect_timeout)
-            else:
-                g = unsupported(host.name, host.connection)
-        except Exception as exc:  # noqa: BLE001 - one host's surprise must not hide the others
-            g = Gathered(host.name, CheckResult(host.name, "ssh", FAIL,
-                                                f"doctor error: {type(exc).__name__}: {exc}"),
-                         "error")
+        g = run_script(host, script, connect_timeout)
         if on_host_done:
             on_host_done(g)
         return g
@@ -148,5 +139,80 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
     report.results += check_metallb(list(metallb_pool), subnets, unchecked=unchecked)
     report.results += check_metallb_assigned(list(metallb_pool), subnets,
                                              unchecked=unchecked)
+    report.results += run_mesh([h for h in hosts if report.gathered[h.name].reason == "ok"],
+                               report.gathered, connect_timeout=connect_timeout,
+                               metallb_pool=bool(metallb_pool), max_workers=max_workers)
     report.seconds = time.monotonic() - started
     return report
+
+
+def run_script(host: Host, script: str, connect_timeout: float = CONNECT_TIMEOUT) -> Gathered:
+    """Run one doctor script on a host (SSH, or sh for ansible_connection local)."""
+    try:
+        if host.connection == "local":
+            return gather_local(host.name, script)
+        if host.connection in SSH_CONNECTIONS:
+            return gather(target(host), script, timeout=connect_timeout)
+        return unsupported(host.name, host.connection)
+    except Exception as exc:  # noqa: BLE001 - one host's surprise must not hide the others
+        return Gathered(host.name, CheckResult(host.name, "ssh", FAIL,
+                                               f"doctor error: {type(exc).__name__}: {exc}"),
+                        "error")
+
+
+def run_mesh(hosts: Sequence[Host], gathered: dict[str, Gathered], *,
+             connect_timeout: float = CONNECT_TIMEOUT, metallb_pool: bool = False,
+             max_workers: int = MAX_WORKERS) -> list[CheckResult]:
+    """Node-to-node probes between the reachable hosts of a kubeadm inventory (see
+    provision.doctor.mesh): listeners on every host, then probes from every host, then the
+    listeners are stopped. Skipped for minikube, one host, or hosts sharing one address (the
+    same machine)."""
+    if len(hosts) < 2 or any(_var(h, "provision_mode") != "kubeadm" for h in hosts):
+        return []
+    members = []
+    for h in hosts:
+        address, subnet = mesh.node_address(h.address, gathered[h.name].sections.get("ipaddr", ""),
+                                            local=h.connection == "local")
+        members.append(mesh.MeshHost(h.name, address, _is_control_plane(h), subnet))
+    if len({m.address for m in members}) < len(members):
+        return []
+    first = hosts[0]
+    ingress_nodeport = (bool(_var(first, "ingress_nginx_enabled"))
+                        and first.vars.get("ingress_nginx_service_mode") == "NodePort")
+    node_port = int(first.vars.get("ingress_nginx_http_node_port", 30080)) \
+        if ingress_nodeport else None
+    cni = str(_var(first, "cni_plugin"))
+    flows = mesh.plan(members, cni_plugin=cni, metallb_pool=metallb_pool, node_port=node_port)
+    by_name = {h.name: h for h in hosts}
+    workers = max(1, min(max_workers, len(hosts)))
+
+    def listen(m: mesh.MeshHost) -> tuple[str, tuple[set[str], dict[str, str], int | None]]:
+        items = mesh.listen_ports(flows, m.name)
+        if not items:
+            return m.name, (set(), {}, None)
+        g = run_script(by_name[m.name], mesh.listener_script(m.address, items), connect_timeout)
+        return m.name, mesh.parse_listener(g.sections.get("mesh", ""))
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        listeners = dict(pool.map(listen, members))
+    addresses = {m.name: m.address for m in members}
+
+    def probe(m: mesh.MeshHost) -> tuple[str, dict[tuple[str, int, str], str]]:
+        targets = [(addresses[f.dst], f.port, f.proto) for f in flows
+                   if f.src == m.name and f"{f.port}/{f.proto}" in listeners[f.dst][0]]
+        if not targets:
+            return m.name, {}
+        g = run_script(by_name[m.name], mesh.prober_script(targets), connect_timeout)
+        return m.name, mesh.parse_probes(g.sections.get("mesh", ""))
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            probed = dict(pool.map(probe, members))
+    finally:
+        stops = [(by_name[n], pid) for n, (_, _, pid) in listeners.items() if pid]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda hp: run_script(hp[0], mesh.stop_script(hp[1]),
+                                                connect_timeout), stops))
+    listening = {n: (ready, busy) for n, (ready, busy, _) in listeners.items()}
+    return mesh.verdicts(members, flows, listening, probed,
+                         calico_ipip=cni == "calico")

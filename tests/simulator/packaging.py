@@ -151,8 +151,13 @@ def host_arch() -> str:
     ).stdout.strip()
 
 
-def catalog(minors: list[int] | None = None) -> dict[int, list[Package]]:
-    """Packages in each per-minor repository."""
+def catalog(minors: list[int] | None = None,
+            omit: dict[int, tuple[str, ...]] | None = None) -> dict[int, list[Package]]:
+    """Packages in each per-minor repository; ``omit`` leaves packages out of a minor's
+    repository, like kubernetes-cni on the release day of several minors ("kubelet : Depends:
+    kubernetes-cni (>= 1.2.0) but it is not installable": v1.30
+    https://github.com/kubernetes/release/issues/3575, v1.34
+    https://github.com/kubernetes/kubernetes/issues/133735)."""
     out: dict[int, list[Package]] = {}
     for minor in minors or sorted(rules.RELEASES):
         pkgs = [
@@ -162,7 +167,7 @@ def catalog(minors: list[int] | None = None) -> dict[int, list[Package]]:
         ]
         pkgs.append(Package("cri-tools", rules.CRI_TOOLS[minor], minor))
         pkgs.append(Package("kubernetes-cni", rules.KUBERNETES_CNI[minor], minor))
-        out[minor] = pkgs
+        out[minor] = [p for p in pkgs if p.name not in (omit or {}).get(minor, ())]
     return out
 
 
@@ -304,6 +309,40 @@ def make_signing_key(home: Path) -> SigningKey:
     return SigningKey(home, fpr, armored)
 
 
+def make_extended_signing_key(home: Path) -> tuple[SigningKey, str]:
+    """A key first published with an expiry date that has passed, then extended (same
+    fingerprint, new self-signature): what pkgs.k8s.io did on 2024-11-02, when hosts that kept
+    the old copy of the key got ``EXPKEYSIG 234654DA9A296436`` from apt
+    (https://github.com/kubernetes/release/issues/3818; the v1.24-v1.27 Release.key showed
+    ``[expired: 2024-11-02]``, https://github.com/kubernetes/kubernetes/issues/128609).
+
+    Returns the key (``armored``: the extended public key, what Release.key serves now) and the
+    expired copy (ASCII armored) a host downloaded before.
+    """
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    env = dict(os.environ, GNUPGHOME=str(home))
+    gpg = ["gpg", "--batch", "--pinentry-mode", "loopback", "--passphrase", ""]
+    subprocess.run(
+        [*gpg, "--faked-system-time", "20200101T000000", "--quick-gen-key",
+         "provision simulator repo <sim@provision.invalid>", "ed25519", "sign", "1d"],
+        env=env, check=True, capture_output=True,
+    )
+    listing = subprocess.run(
+        ["gpg", "--batch", "--with-colons", "--list-secret-keys"],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    fpr = next(line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr"))
+
+    def export() -> str:
+        return subprocess.run(["gpg", "--batch", "--armor", "--export", fpr], env=env,
+                              check=True, capture_output=True, text=True).stdout
+
+    expired = export()
+    subprocess.run([*gpg, "--quick-set-expire", fpr, "0"], env=env, check=True,
+                   capture_output=True)
+    return SigningKey(home, fpr, export()), expired
+
+
 def _sign(key: SigningKey, directory: Path) -> None:
     env = dict(os.environ, GNUPGHOME=str(key.gnupghome))
     base = [
@@ -423,11 +462,13 @@ def build_repo(
     minors: list[int] | None = None,
     arches: list[str] | None = None,
     key: SigningKey | None = None,
+    omit: dict[int, tuple[str, ...]] | None = None,
 ) -> Repo:
-    """Build the debs (cached in deb_cache) and the per-minor repositories under root."""
+    """Build the debs (cached in deb_cache) and the per-minor repositories under root
+    (``omit``: packages left out of a minor's repository, see :func:`catalog`)."""
     arches = arches or [host_arch()]
     deb_cache.mkdir(parents=True, exist_ok=True)
-    cat = catalog(minors)
+    cat = catalog(minors, omit)
     jobs = {p.filename(a): (p, a) for pkgs in cat.values() for p in pkgs for a in arches}
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(
