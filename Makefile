@@ -61,5 +61,10 @@ collection: setup
 collection-install: setup
 	$(BIN)/python -m provision.collection install --out dist --path $(COLLECTIONS_PATH)
 
+# The execution environment's build context (ee/execution-environment.yml, ansible-builder v3)
+# in build/ee; then: docker build -t provision-ee:<version> build/ee (pulls the base image).
+ee: setup
+	$(BIN)/python -m provision.collection ee --context build/ee
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache dist
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

@@ -8,6 +8,11 @@ install --offline``. ``make collection`` / ``make collection-install`` call thes
 
     python -m provision.collection build [--out DIR]
     python -m provision.collection install [--path DIR] [--out DIR]
+    python -m provision.collection ee [--context DIR]
+
+``ee``: the execution environment's build context (``ee/execution-environment.yml``, staged
+with the tarball as ``collections/provision-kubernetes.tar.gz``) by ``ansible-builder
+create``; ``make ee``.
 """
 
 from __future__ import annotations
@@ -137,10 +142,13 @@ def readme(roles: list[str]) -> str:
 
 
 def galaxy(*args: str) -> subprocess.CompletedProcess[str]:
-    exe = shutil.which("ansible-galaxy", path=str(Path(sys.executable).parent)) or \
-        shutil.which("ansible-galaxy") or "ansible-galaxy"
-    return subprocess.run([exe, "collection", *args], capture_output=True, text=True,
-                          check=False, timeout=600)
+    return subprocess.run([_tool("ansible-galaxy"), "collection", *args], capture_output=True,
+                          text=True, check=False, timeout=600)
+
+
+def base_image() -> str:
+    data = yaml.safe_load((EE_DIR / "execution-environment.yml").read_text())
+    return str(data["images"]["base_image"]["name"])
 
 
 def build(out: Path, version: str = __version__) -> Path:
@@ -166,16 +174,55 @@ def install(tarball: Path, path: Path) -> Path:
     return path / "ansible_collections" / NAMESPACE / NAME
 
 
+EE_DIR = REPO / "ee"
+EE_TARBALL = f"{NAMESPACE}-{NAME}.tar.gz"  # the name ee/requirements.yml installs
+
+
+def _tool(name: str) -> str:
+    return shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(
+        name) or name
+
+
+def ee_context(context: Path, version: str = __version__) -> Path:
+    """``ansible-builder create`` of ee/execution-environment.yml into ``context``, with
+    the collection built now (its version: the Python package's)."""
+    with tempfile.TemporaryDirectory(prefix="provision-ee-") as tmp:
+        stage = Path(tmp) / "ee"
+        shutil.copytree(EE_DIR, stage)
+        (stage / "collections").mkdir()
+        tarball = build(Path(tmp) / "dist", version)
+        shutil.copy(tarball, stage / "collections" / EE_TARBALL)
+        try:
+            proc = subprocess.run(
+                [_tool("ansible-builder"), "create", "-f",
+                 str(stage / "execution-environment.yml"), "-c", str(context),
+                 "--output-filename", "Containerfile"],
+                capture_output=True, text=True, check=False, timeout=600)
+        except FileNotFoundError:
+            raise RuntimeError("ansible-builder is not installed (pip install "
+                               "ansible-builder)") from None
+        if proc.returncode != 0:
+            raise RuntimeError(f"ansible-builder create failed:\n{proc.stdout}{proc.stderr}")
+    return context
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m provision.collection",
                                      description=f"Build or install the {FQCN} collection.")
-    parser.add_argument("action", choices=("build", "install"))
+    parser.add_argument("action", choices=("build", "install", "ee"))
     parser.add_argument("--out", type=Path, default=REPO / "dist",
                         help="where the tarball goes (default: dist/)")
     parser.add_argument("--path", type=Path, default=Path.home() / ".ansible" / "collections",
                         help="collections path to install into (default: ~/.ansible/collections)")
+    parser.add_argument("--context", type=Path, default=REPO / "build" / "ee",
+                        help="ee: the build context directory (default: build/ee)")
     args = parser.parse_args(argv)
     try:
+        if args.action == "ee":
+            print(ee_context(args.context))
+            print(f"build the image (needs a registry to pull {base_image()}): docker build "
+                  f"-t provision-ee:{__version__} {args.context}")
+            return 0
         tarball = build(args.out)
         print(tarball)
         if args.action == "install":

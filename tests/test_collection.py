@@ -106,6 +106,8 @@ def play(tmp_path: Path, env: dict[str, str], *args: str) -> dict:
     return json.loads(proc.stdout)
 
 
+@pytest.mark.slow  # about 30-70 s: ansible-galaxy build + install, two ansible-playbook runs
+@pytest.mark.in_make_test  # the only proof that the collection works without the CLI
 def test_collection_builds_installs_and_runs_from_a_user_playbook(tmp_path: Path) -> None:
     """`python -m provision.collection install` (ansible-galaxy build + install --offline)
     into a temp collections path; a user playbook (outside the repo, no roles path) runs
@@ -152,6 +154,39 @@ def test_collection_builds_installs_and_runs_from_a_user_playbook(tmp_path: Path
     assert out["stats"]["localhost"]["changed"] == 0
     assert base64.b64decode(json.loads((report / "kubeconfig.json").read_text())[
         "kubeconfig"]) == admin.read_bytes()
+
+
+@pytest.mark.slow  # about 20-30 s: the collection build and ansible-builder create
+@pytest.mark.in_make_test
+def test_execution_environment_build_context_by_ansible_builder(tmp_path: Path) -> None:
+    """`python -m provision.collection ee`: the real `ansible-builder create` (v3) writes
+    the build context of ee/execution-environment.yml: a Containerfile from the declared base
+    image that installs ansible-core and ansible-runner, and _build/ with the requirements
+    and the collection tarball of this version; the image's galaxy step (`ansible-galaxy
+    collection install -r requirements.yml` in _build) replayed here offline installs
+    provision.kubernetes. The image build itself is not run: it pulls the base image and
+    packages from registries this test machine cannot reach."""
+    ee = yaml.safe_load((REPO / "ee" / "execution-environment.yml").read_text())
+    assert ee["version"] == 3
+    context = tmp_path / "context"
+    assert col.main(["ee", "--context", str(context)]) == 0
+    containerfile = (context / "Containerfile").read_text()
+    assert f'ARG EE_BASE_IMAGE="{ee["images"]["base_image"]["name"]}"' in containerfile
+    assert "ansible-core>=" in containerfile and "ansible-runner>=" in containerfile
+    assert "ansible-galaxy collection install" in containerfile
+    build = context / "_build"
+    assert {p.name for p in build.iterdir()} >= {"requirements.yml", "requirements.txt",
+                                                 "bindep.txt", "collections", "scripts"}
+    assert (build / "collections" / col.EE_TARBALL).is_file()
+    cp = tmp_path / "collections"
+    exe = shutil.which("ansible-galaxy", path=str(Path(sys.executable).parent))
+    proc = subprocess.run([exe or "ansible-galaxy", "collection", "install", "-r",
+                           "requirements.yml", "--offline", "-p", str(cp)], cwd=build,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    manifest = cp / "ansible_collections" / "provision" / "kubernetes" / "MANIFEST.json"
+    assert json.loads(manifest.read_text())["collection_info"]["version"] == (
+        provision.__version__)
 
 
 @pytest.mark.parametrize("argv", [["bogus"], ["build", "--nope"]])
