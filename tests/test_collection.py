@@ -143,7 +143,7 @@ def test_collection_builds_installs_and_runs_from_a_user_playbook(tmp_path: Path
         not in json.dumps(out)
     got = json.loads((report / "kubeconfig.json").read_text())
     assert base64.b64decode(got["kubeconfig"]) == admin.read_bytes()
-    assert (got["mode"], got["files"]) == ("kubeadm", {})
+    assert (got["mode"], got["context"], got["files"]) == ("kubeadm", None, {})
     assert stat.S_IMODE((report / "kubeconfig.json").stat().st_mode) == 0o600
 
     (report / "kubeconfig.json").unlink()

@@ -213,7 +213,8 @@ def test_build_from_a_report_notes_the_tunnel_and_the_certificate_name() -> None
     assert extra == {"tls_server_name": "kubernetes"} and "apiserver_cert_extra_sans" in notes[0]
     cfg, _, notes = build(report, None, _Host(), "prod", kc.parse_server("https://127.0.0.1:6443"))
     assert "ssh -N -L 6443:127.0.0.1:6443 ubuntu@203.0.113.10" in notes[0]
-    mk = {"mode": "minikube", "kubeconfig": base64.b64encode(MINIKUBE_CONF.encode()).decode(),
+    mk = {"mode": "minikube", "context": "minikube",
+          "kubeconfig": base64.b64encode(MINIKUBE_CONF.encode()).decode(),
           "files": {p: base64.b64encode(c).decode() for p, c in MINIKUBE_FILES.items()}}
     cfg, extra, notes = build(mk, None, _Host(), "lab", None)
     assert cfg["clusters"][0]["cluster"]["server"] == "https://127.0.0.1:8443"

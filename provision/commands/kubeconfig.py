@@ -203,7 +203,7 @@ def build(report: dict[str, Any], inv: Any, first: Any, name: str, wanted: Any
     try:
         admin = kc.load(base64.b64decode(report["kubeconfig"]).decode("utf-8"), where)
         files = {p: base64.b64decode(c) for p, c in (report.get("files") or {}).items()}
-        context = "minikube" if minikube else None
+        context = (report.get("context") or "minikube") if minikube else None
         cluster, _ = kc.admin_parts(admin, where, context)
         original = kc.server_of(cluster, where)
         endpoint = first.vars.get("control_plane_endpoint")
