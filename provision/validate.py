@@ -21,8 +21,9 @@ import yaml
 from provision.errors import UsageError, ValidationError
 from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
 from provision.paths import ROLES_DIR
+from provision.patterns import PATTERNS, address_problem, is_template
 from provision.redact import MASK, is_secret_var, redact_text
-from provision.schema import BY_NAME, Var
+from provision.schema import BY_NAME, CONNECTION_PASSTHROUGH, ROLE_OPTION_PATTERNS, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
 
 # Ansible's own connection/behaviour variables that are passed through (not toolkit schema).
@@ -61,12 +62,54 @@ def known_variable(name: str) -> Var | None:
     if spec is None:
         return None
     kind = _SPEC_KINDS.get(str(spec.get("type", "str")), "raw")
+    pattern, templatable = ROLE_OPTION_PATTERNS.get(name, (None, False))
+    # an option whose role default is a template may be templated in the inventory too
+    templatable = templatable or (pattern is None and is_template(spec.get("default")))
     return Var(name, kind, spec.get("default"), str(spec.get("description", "")),
-               choices=tuple(spec.get("choices") or ()), elements=spec.get("elements"))
+               choices=tuple(spec.get("choices") or ()), elements=spec.get("elements"),
+               pattern=pattern, templatable=templatable)
 
 
-def _is_template(value: Any) -> bool:
-    return isinstance(value, str) and "{{" in value
+def connection_variable(name: str) -> Var | None:
+    """Ansible's own pass-through variables as schema entries tagged "connection"."""
+    if name not in ANSIBLE_PASSTHROUGH:
+        return None
+    return Var(name, "raw", None, "", tags=("ansible", "connection"),
+               pattern=CONNECTION_PASSTHROUGH.get(name))
+
+
+_SECRET_CONNECTION = frozenset({"ansible_become_password", "ansible_password"})
+
+
+def _refuses_templates(var: Var) -> bool:
+    """A template is refused where Ansible would run it on the controller before our check
+    (connection variables) or where it would skip a declared check (pattern, choices, a type
+    other than a free string), unless the schema marks the variable templatable."""
+    if var.templatable:
+        return False
+    return ("connection" in var.tags or var.pattern is not None or bool(var.choices)
+            or var.kind not in ("str", "path", "raw", "list", "dict"))
+
+
+def _template_problem(var: Var) -> str:
+    if "connection" in var.tags:
+        why = "templates in connection variables run on your machine before any check"
+    else:
+        why = (f"a template would be evaluated by Ansible on your machine and skip the check "
+               f"of {var.name}")
+    return f"Jinja templates ({{{{ }}}}, {{% %}}, {{# #}}) are not allowed here: {why}; " \
+           "write the value itself"
+
+
+def _pattern_problem(var: Var, value: Any) -> str | None:
+    if var.pattern is None:
+        return None
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        problem = PATTERNS[var.pattern].problem(item)
+        if problem:
+            return problem if not isinstance(value, list) else f"element {problem}"
+    return None
 
 
 def _type_name(value: Any) -> str:
@@ -83,8 +126,15 @@ def _type_name(value: Any) -> str:
 
 def check_value(var: Var, value: Any) -> str | None:
     """What is wrong with ``value`` for ``var``, or None when it is valid."""
-    if value is None or _is_template(value) or var.kind == "raw":
+    if value is None:
         return None
+    if is_template(value):
+        return _template_problem(var) if _refuses_templates(var) else None
+    if var.name in _SECRET_CONNECTION:
+        return None  # a secret: never echoed, nothing rendered from it on a host
+    if var.kind == "raw":
+        return _pattern_problem(var, value) if isinstance(value, str) else (
+            None if var.pattern is None else f"expected a string, got {_type_name(value)}")
     kind = var.kind
     if kind == "version":
         if isinstance(value, float | int) and not isinstance(value, bool):
@@ -95,15 +145,18 @@ def check_value(var: Var, value: Any) -> str | None:
             return f'expected a version string like "1.31" or "1.31.2", got {_type_name(value)}'
         parsed = parse_version(value)
         if parsed is None:
-            return f"malformed version '{value}': expected \"1.31\" or \"1.31.2\" (no leading v)"
+            return f"malformed version {value!r}: expected \"1.31\" or \"1.31.2\" (no leading v)"
         if parsed[1] not in SUPPORTED_MINORS:
             lo, hi = min(SUPPORTED_MINORS), max(SUPPORTED_MINORS)
-            return (f"'{value}' is not a Kubernetes release provision supports "
+            return (f"{value!r} is not a Kubernetes release provision supports "
                     f"(1.{lo} to 1.{hi})")
         return None
     if kind in ("str", "path"):
         if not isinstance(value, str):
             return f"expected a string, got {_type_name(value)}"
+        problem = _pattern_problem(var, value)
+        if problem:
+            return problem
     elif kind == "int" or kind == "port":
         if isinstance(value, bool) or not isinstance(value, int):
             return f"expected an integer, got {_type_name(value)}"
@@ -124,6 +177,9 @@ def check_value(var: Var, value: Any) -> str | None:
         if var.elements == "str" and any(not isinstance(v, str) for v in value):
             bad = next(v for v in value if not isinstance(v, str))
             return f"expected a list of strings, found {_type_name(bad)}"
+        problem = _pattern_problem(var, value)
+        if problem:
+            return problem
     elif kind == "dict":
         if not isinstance(value, dict):
             return f"expected a mapping, got {_type_name(value)}"
@@ -214,10 +270,8 @@ def _unknown_hint(key: str) -> str:
 
 
 def _check_source(src: VarSource) -> str | None:
-    var = known_variable(src.key)
+    var = known_variable(src.key) or connection_variable(src.key)
     if var is None:
-        if src.key in ANSIBLE_PASSTHROUGH:
-            return None
         return f"{src.where}: {src.key}: unknown variable" + _unknown_hint(src.key)
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"
@@ -307,6 +361,8 @@ def _check_hosts(inv: Inventory) -> list[str]:
     for name, host in inv.hosts.items():
         if host.connection in ("local", "docker"):
             continue
+        if any(is_template(host.vars.get(k)) for k in ("ansible_host", "ansible_port")):
+            continue  # refused by the per-key checks; never evaluated
         try:
             endpoint = (host.address, host.port)
         except (TypeError, ValueError):
@@ -317,8 +373,15 @@ def _check_hosts(inv: Inventory) -> list[str]:
                           f"under another name")
         else:
             seen[endpoint] = name
+        if "ansible_host" not in host.vars and host.connection in ("ssh", "paramiko"):
+            problem = address_problem(name)
+            if problem:
+                main = inv.files[0] if inv.files else inv.path
+                errors.append(f"{main}: host {name}: the inventory name is the SSH address "
+                              f"(no ansible_host): {problem}")
+                continue
         key = host.key_file
-        if key is not None and not _is_template(str(key)) and not key.is_file():
+        if key is not None and not is_template(str(key)) and not key.is_file():
             errors.append(f"{_host_where(inv, host, 'ansible_ssh_private_key_file')}: "
                           f"host {name}: ansible_ssh_private_key_file: {key} does not exist")
     return errors
@@ -432,7 +495,7 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                           f"ssh_known_hosts_file: {known!r} is not a usable path (empty, or "
                           f"with quotes, backslashes or control characters)")
         key_file = host.key_file
-        if (key_file is not None and not _is_template(str(key_file)) and key_file.is_file()
+        if (key_file is not None and not is_template(str(key_file)) and key_file.is_file()
                 and key_file.stat().st_mode & 0o077):
             loose_keys.setdefault(key_file, []).append(name)
     for key_file, names in loose_keys.items():

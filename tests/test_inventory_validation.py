@@ -318,3 +318,183 @@ def test_bad_limit_is_refused_before_contact(tmp_path, capsys, listener, no_cont
                                              expected):
     assert_refused(tmp_path, capsys, listener, ["--limit", limit, "bootstrap"], ONE_CP, {},
                    expected)
+
+
+# --- injection (issue 13): declared patterns and templates, refused before any contact ----------
+
+TPL = "templates in connection variables run on your machine before any check"
+NOT_CHECKED = "Jinja templates ({{ }}, {% %}, {# #}) are not allowed here: "
+
+
+def tpl_msg(key: str, connection: bool = True) -> str:
+    why = TPL if connection else (f"a template would be evaluated by Ansible on your machine "
+                                  f"and skip the check of {key}")
+    return NOT_CHECKED + why + "; write the value itself"
+
+
+def tpl(key: str, connection: bool = True) -> str:
+    """tpl_msg escaped for the str.format of assert_refused."""
+    return tpl_msg(key, connection).replace("{", "{{").replace("}", "}}")
+
+
+INJECTION_CASES = [
+    ("host-newline", hosts_text('cp1: {ansible_host: "10.0.0.1\\nx", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: '10.0.0.1\\nx' contains a newline or control "
+     "character: expected an IPv4/IPv6 address or a DNS name"),
+    ("host-dash", hosts_text('cp1: {ansible_host: "-oProxyCommand=id", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: '-oProxyCommand=id' starts with '-' (it would "
+     "read as an option): expected an IPv4/IPv6 address or a DNS name"),
+    ("host-semicolon", hosts_text('cp1: {ansible_host: "a;id", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: 'a;id' is not a DNS name like cp1.example.org "
+     "(or an SSH alias)"),
+    ("host-port", hosts_text('cp1: {ansible_host: "127.0.0.1:22", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: '127.0.0.1:22' is not an address: a port goes "
+     "in ansible_port, not after ':'"),
+    ("host-brackets", hosts_text('cp1: {ansible_host: "[::1]", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: '[::1]': write an IPv6 address without "
+     "brackets (e.g. ::1); the port goes in ansible_port"),
+    ("host-empty", hosts_text('cp1: {ansible_host: "", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: empty: expected an IPv4/IPv6 address or a "
+     "DNS name"),
+    ("host-non-ascii", hosts_text('cp1: {ansible_host: "１27.0.0.1", ansible_port: PORT}'), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: '１27.0.0.1' has non-ASCII characters: "
+     "expected an IPv4/IPv6 address or a DNS name"),
+    ("host-template", hosts_text(
+        "cp1: {ansible_host: \"{{ lookup('pipe', 'touch CANARY') }}\", ansible_port: PORT}"), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_host: " + tpl("ansible_host")),
+    ("name-as-address", hosts_text('"-oProxyCommand=id": {ansible_port: PORT}'), {},
+     "{inv}/hosts.yml: host -oProxyCommand=id: the inventory name is the SSH address (no "
+     "ansible_host): '-oProxyCommand=id' starts with '-' (it would read as an option): "
+     "expected a DNS name like cp1.example.org (or an SSH alias)"),
+    ("port-template", hosts_text(host("cp1", port="'{{ 22 }}'")), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_port: " + tpl("ansible_port")),
+    ("port-non-ascii", hosts_text(host("cp1", port="'２２'")), {},
+     "{inv}/hosts.yml:5: host cp1: ansible_port: expected an integer, got a string '２２'"),
+    ("user-newline", ONE_CP, gv('ansible_user: "ubuntu\\nroot"\n'),
+     "{inv}/group_vars/all.yml:1: group all: ansible_user: 'ubuntu\\nroot' contains a newline "
+     "or control character: expected a POSIX user name like ubuntu or deploy_1 (a-z, 0-9, '_', "
+     "'.', '-'; at most 32)"),
+    ("user-dash", ONE_CP, gv('ansible_user: "-oops"\n'),
+     "{inv}/group_vars/all.yml:1: group all: ansible_user: '-oops' starts with '-' (it would "
+     "read as an option): expected a POSIX user name like ubuntu or deploy_1 (a-z, 0-9, '_', "
+     "'.', '-'; at most 32)"),
+    ("user-template", ONE_CP, gv("ansible_user: \"{{ lookup('env', 'USER') }}\"\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_user: " + tpl("ansible_user")),
+    ("key-template", ONE_CP,
+     gv("ansible_ssh_private_key_file: \"{{ lookup('pipe', 'id') }}\"\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_ssh_private_key_file: "
+     + tpl("ansible_ssh_private_key_file")),
+    ("proxycommand-template", ONE_CP, gv(
+        "ansible_ssh_common_args: \"-o ProxyCommand='{{ lookup(\\\"pipe\\\", \\\"id\\\") }}'\"\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_ssh_common_args: "
+     + tpl("ansible_ssh_common_args")),
+    ("ssh-args-newline", ONE_CP, gv('ansible_ssh_extra_args: "-o A=1\\n-o B=2"\n'),
+     "{inv}/group_vars/all.yml:1: group all: ansible_ssh_extra_args: '-o A=1\\n-o B=2' "
+     "contains a newline or control character: expected one line of text"),
+    ("connection-template", ONE_CP, gv('ansible_connection: "{{ \'local\' }}"\n'),
+     "{inv}/group_vars/all.yml:1: group all: ansible_connection: "
+     + tpl("ansible_connection")),
+    ("interpreter-semicolon", ONE_CP, gv("ansible_python_interpreter: /usr/bin/python3;id\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_python_interpreter: "
+     "'/usr/bin/python3;id' is not auto, auto_silent or an absolute path like /usr/bin/python3"),
+    ("become-template", ONE_CP, gv("ansible_become_password: \"{{ lookup('pipe', 'id') }}\"\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_become_password: "
+     + tpl("ansible_become_password")
+     + " (the value is hidden: ansible_become_password is a secret)"),
+    ("become-user-dash", ONE_CP, gv("ansible_become_user: -root\n"),
+     "{inv}/group_vars/all.yml:1: group all: ansible_become_user: '-root' starts with '-' (it "
+     "would read as an option): expected a POSIX user name like ubuntu or deploy_1 (a-z, 0-9, "
+     "'_', '.', '-'; at most 32)"),
+    ("version-newline", ONE_CP, gv('kubernetes_version: "1.31\\n"\n'),
+     "{inv}/group_vars/all.yml:1: group all: kubernetes_version: malformed version '1.31\\n': "
+     'expected "1.31" or "1.31.2" (no leading v)'),
+    ("version-space", ONE_CP, gv('kubernetes_version: " 1.31"\n'),
+     "{inv}/group_vars/all.yml:1: group all: kubernetes_version: malformed version ' 1.31': "
+     'expected "1.31" or "1.31.2" (no leading v)'),
+    ("version-fullwidth", ONE_CP, gv('kubernetes_version: "1.３１"\n'),
+     "{inv}/group_vars/all.yml:1: group all: kubernetes_version: malformed version '1.３１': "
+     'expected "1.31" or "1.31.2" (no leading v)'),
+    ("version-template", ONE_CP, gv('kubernetes_version: "{{ \'1.31\' }}"\n'),
+     "{inv}/group_vars/all.yml:1: group all: kubernetes_version: "
+     + tpl("kubernetes_version", connection=False)),
+    ("choices-template", ONE_CP, gv('provision_mode: "{{ \'kubeadm\' }}"\n'),
+     "{inv}/group_vars/all.yml:1: group all: provision_mode: "
+     + tpl("provision_mode", connection=False)),
+    ("int-template", ONE_CP, gv('etcd_backup_keep: "{{ 3 }}"\n'),
+     "{inv}/group_vars/all.yml:1: group all: etcd_backup_keep: "
+     + tpl("etcd_backup_keep", connection=False)),
+    ("docker-user-semicolon", ONE_CP, gv("docker_users: ['root; touch x']\n"),
+     "{inv}/group_vars/all.yml:1: group all: docker_users: element 'root; touch x' is not a "
+     "POSIX user name like ubuntu or deploy_1 (a-z, 0-9, '_', '.', '-'; at most 32)"),
+    ("docker-user-newline", ONE_CP, gv('docker_users: ["ubuntu\\nroot"]\n'),
+     "{inv}/group_vars/all.yml:1: group all: docker_users: element 'ubuntu\\nroot' contains a "
+     "newline or control character: expected a POSIX user name like ubuntu or deploy_1 (a-z, "
+     "0-9, '_', '.', '-'; at most 32)"),
+    ("cluster-name-path", ONE_CP, gv("cluster_name: '../../etc/x y'\n"),
+     "{inv}/group_vars/all.yml:1: group all: cluster_name: '../../etc/x y' is not a DNS label: "
+     "lower-case letters, digits and '-', at most 63, e.g. prod"),
+    ("acme-domain-newline", ONE_CP, gv('acme_domain: "a.example.org\\nx"\n'),
+     "{inv}/group_vars/all.yml:1: group all: acme_domain: 'a.example.org\\nx' contains a "
+     "newline or control character: expected a DNS name like registry.example.org "
+     "(*.example.org for dns-01)"),
+    ("acme-service", ONE_CP, gv("acme_service: x$(touch y)\n"),
+     "{inv}/group_vars/all.yml:1: group all: acme_service: 'x$(touch y)' is not a systemd unit "
+     "name like nginx or docker-registry.service (letters, digits, ':', '_', '.', '@', '-')"),
+    ("prune-schedule-newline", ONE_CP, gv('docker_prune_schedule: "daily\\nUnit=ssh.service"\n'),
+     "{inv}/group_vars/all.yml:1: group all: docker_prune_schedule: 'daily\\nUnit=ssh.service' "
+     "contains a newline or control character: expected a systemd OnCalendar expression like "
+     "daily or 'Mon *-*-* 03:00'"),
+    ("certs-dir", ONE_CP, gv("kubeadm_certs_kubernetes_dir: /etc/kubernetes;id\n"),
+     "{inv}/group_vars/all.yml:1: group all: kubeadm_certs_kubernetes_dir: "
+     "'/etc/kubernetes;id' is not an absolute path like /etc/kubernetes (letters, digits and "
+     "._/+@,=:~- only)"),
+    ("data-root-relative", ONE_CP, gv("docker_data_root: data/docker\n"),
+     "{inv}/group_vars/all.yml:1: group all: docker_data_root: 'data/docker' is not an "
+     "absolute path like /etc/kubernetes (letters, digits and ._/+@,=:~- only)"),
+]
+
+
+@pytest.mark.parametrize("command", ["validate", "bootstrap"])
+@pytest.mark.parametrize(("hosts_yml", "files", "expected"),
+                         [c[1:] for c in INJECTION_CASES], ids=[c[0] for c in INJECTION_CASES])
+def test_injection_is_refused_before_contact(tmp_path, capsys, listener, no_contact, command,
+                                             hosts_yml, files, expected):
+    assert_refused(tmp_path, capsys, listener, [command], hosts_yml, files, expected)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("ansible_host", "{{ lookup('pipe', 'touch CANARY') }}"),
+    ("ansible_user", "{{ lookup('pipe', 'touch CANARY') }}"),
+    ("ansible_ssh_common_args", "-o ProxyCommand='{{ lookup(\"pipe\", \"touch CANARY\") }}'"),
+    ("ansible_ssh_private_key_file", "{{ lookup('pipe', 'touch CANARY') }}"),
+])
+def test_template_in_connection_variable_never_runs_on_check(tmp_path, capsys, listener,
+                                                             monkeypatch, key, value):
+    """`bootstrap --check` with a pipe lookup in a connection variable: exit 2, the message
+    says why, no playbook runs (run_playbook fails the test) and the canary is not created."""
+    import provision.runner
+
+    def boom(*a, **k):
+        raise AssertionError("a playbook ran despite a template in a connection variable")
+
+    monkeypatch.setattr(provision.runner, "run_playbook", boom)
+    canary = tmp_path / "canary"
+    text = value.replace("CANARY", str(canary)).replace('"', '\\"')
+    inv = write_inventory(tmp_path, listener.getsockname()[1], hosts_text(
+        "cp1: {ansible_host: 127.0.0.1, ansible_port: PORT, " + f'{key}: "{text}"' + "}"), {})
+    code, out, err = run_cli(["-i", str(inv), "--check", "bootstrap"], capsys)
+    assert code == 2, err
+    assert f"{key}: " + tpl_msg(key) in err
+    assert not canary.exists()
+    assert_no_connection(listener)
+
+
+def test_ipv6_address_and_templatable_role_option_pass(tmp_path, capsys, listener):
+    """IPv6 literals are addresses; a role option whose default is a template may be one."""
+    inv = write_inventory(tmp_path, listener.getsockname()[1], hosts_text(
+        "cp1: {ansible_host: '::1', ansible_port: PORT}"), gv(
+        'acme_cert_path: "/etc/ssl/{{ acme_domain }}.pem"\n'
+        "ansible_ssh_common_args: -o ServerAliveInterval=5\ndocker_users: [ubuntu, first.last]\n"
+        "cluster_name: prod-1\n"))
+    code, out, err = run_cli(["-i", str(inv), "validate"], capsys)
+    assert code == 0, err

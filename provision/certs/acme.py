@@ -10,11 +10,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provision.patterns import PATTERNS
+
 CHALLENGES = ("http-01", "dns-01")
 DEFAULT_SERVER = "https://acme-staging-v02.api.letsencrypt.org/directory"
-DOMAIN_RE = re.compile(r"^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
-                       r"[A-Za-z0-9-]{2,63}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+$")
+# The declared pattern of each value the role renders into its scripts, units and file names.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+VAR_PATTERNS = {"acme_domain": "domain", "acme_email": "email", "acme_server": "https_url",
+                "acme_dns_provider": "dns_provider_or_empty", "acme_service": "unit"}
 
 FLAG_TO_VAR = {"domain": "acme_domain", "email": "acme_email", "server": "acme_server",
                "challenge": "acme_challenge", "dns_provider": "acme_dns_provider",
@@ -47,21 +50,20 @@ def check_host(host: str, values: dict[str, Any], extravars: dict[str, Any]) -> 
     def bad(key: str, message: str) -> None:
         problems.append(f"host {host}: {_where(key, extravars)}: {message}")
 
-    domain = str(values.get("acme_domain") or "")
-    if "{{" in domain:
-        domain = ""  # templated in the inventory: checked by the role
-    elif not domain:
+    domain = values.get("acme_domain") or ""
+    if not domain:
         bad("acme_domain", "no domain: give --domain or set acme_domain")
-    elif not DOMAIN_RE.match(domain):
-        bad("acme_domain", f"'{domain}' is not a DNS name")
-    email = str(values.get("acme_email") or "")
-    if not email:
+    if not values.get("acme_email"):
         bad("acme_email", "no contact e-mail: give --email or set acme_email")
-    elif "{{" not in email and not EMAIL_RE.match(email):
-        bad("acme_email", f"'{email}' is not an e-mail address")
-    server = str(values.get("acme_server") or "")
-    if not server.startswith("https://") and "{{" not in server:
-        bad("acme_server", f"'{server}' is not an https:// ACME directory URL")
+    for key, name in VAR_PATTERNS.items():
+        value = values.get(key)
+        if value not in (None, ""):
+            problem = PATTERNS[name].problem(value)
+            if problem:
+                bad(key, problem)
+                if key == "acme_domain":
+                    domain = ""
+    domain = str(domain)
     challenge = values.get("acme_challenge")
     if challenge not in CHALLENGES:
         bad("acme_challenge", f"'{challenge}' is not one of {', '.join(CHALLENGES)}")
@@ -73,6 +75,11 @@ def check_host(host: str, values: dict[str, Any], extravars: dict[str, Any]) -> 
     env = values.get("acme_dns_env")
     if env is not None and not isinstance(env, dict):
         bad("acme_dns_env", "expected a mapping of environment variables")
+    elif env:
+        names = [str(k) for k in env if not ENV_NAME.fullmatch(str(k))]
+        if names:  # the names only: the values are secrets
+            bad("acme_dns_env", f"{', '.join(repr(n) for n in names)}: an environment variable "
+                                "name is letters, digits and '_' (not starting with a digit)")
     return problems
 
 

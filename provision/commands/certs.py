@@ -10,6 +10,7 @@ import click
 from provision import output
 from provision.commands._common import global_options, options, print_summary
 from provision.errors import EXIT_OK, EXIT_USAGE, UsageError
+from provision.patterns import AsciiIntType, click_type
 
 CHECK_TASK = "Read the certificate end dates"
 
@@ -30,8 +31,10 @@ def cli() -> None:
 @global_options("inventory", "limit", "check", "verbosity", "json")
 @cli.command(name="check")
 @click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
-              metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
-@click.option("--warn-days", default=30, show_default=True, type=click.IntRange(min=1),
+              metavar="DIR", type=click_type("abs_path"),
+              help="kubeadm's directory on the nodes (pki/ and *.conf): an absolute, "
+                   "normalised path.")
+@click.option("--warn-days", default=30, show_default=True, type=AsciiIntType(minimum=1),
               help="WARN when fewer days than this are left.")
 def check(kubernetes_dir: str, warn_days: int) -> int:
     """Show the expiry of every kubeadm certificate on each control-plane node.
@@ -53,8 +56,6 @@ def _control_planes(opts: Any, kubernetes_dir: str, command: str) -> tuple[Any, 
     """The valid inventory and the selected control-plane hosts (exit 2 before any contact)."""
     from provision.commands._common import load_inventory
 
-    if not kubernetes_dir.startswith("/"):
-        raise UsageError(f"--kubernetes-dir {kubernetes_dir}: expected an absolute path")
     inv = load_inventory(opts)
     if not inv.control_plane:
         raise UsageError(f"{inv.path}: no host in group 'control_plane': {command} works on "
@@ -103,16 +104,19 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
 
 @global_options("inventory", "limit", "check", "verbosity", "json", "extra_vars")
 @cli.command(name="issue")
-@click.option("--domain", metavar="NAME", help="Domain of the certificate [acme_domain].")
+@click.option("--domain", metavar="NAME", type=click_type("domain"),
+              help="Domain of the certificate [acme_domain]; *.NAME needs dns-01.")
 @click.option("--challenge", type=click.Choice(["http-01", "dns-01"]),
               help="Challenge type [acme_challenge; default http-01].")
-@click.option("--email", metavar="ADDR", help="ACME account contact [acme_email].")
-@click.option("--server", metavar="URL",
+@click.option("--email", metavar="ADDR", type=click_type("email"),
+              help="ACME account contact [acme_email].")
+@click.option("--server", metavar="URL", type=click_type("https_url"),
               help="ACME directory URL [acme_server; default Let's Encrypt staging].")
-@click.option("--dns-provider", metavar="CODE",
+@click.option("--dns-provider", metavar="CODE", type=click_type("dns_provider"),
               help="lego DNS provider for dns-01 [acme_dns_provider]; its credentials come "
                    "from acme_dns_env in the inventory.")
-@click.option("--service", metavar="UNIT", help="systemd service to reload [acme_service].")
+@click.option("--service", metavar="UNIT", type=click_type("unit"),
+              help="systemd service to reload [acme_service], e.g. nginx or nginx.service.")
 def issue(**flags: Any) -> int:
     """Get a host certificate from an ACME CA (lego), install it for a service, renew it.
 
@@ -135,9 +139,6 @@ def issue(**flags: Any) -> int:
     from provision.validate import check_limit
 
     opts = options()
-    domain = flags.get("domain")
-    if domain is not None and not acme.DOMAIN_RE.match(domain):
-        raise UsageError(f"--domain {domain}: not a DNS name")
     inv = load_inventory(opts)
     selected = check_limit(inv, opts.limit)
     extravars = acme.issue_vars(flags)
@@ -153,8 +154,10 @@ def issue(**flags: Any) -> int:
 @global_options("inventory", "limit", "check", "verbosity", "json", "extra_vars")
 @cli.command(name="renew")
 @click.option("--kubernetes-dir", default="/etc/kubernetes", show_default=True,
-              metavar="DIR", help="kubeadm's directory on the nodes (pki/ and *.conf).")
-@click.option("--before-days", type=click.IntRange(min=1), metavar="N",
+              metavar="DIR", type=click_type("abs_path"),
+              help="kubeadm's directory on the nodes (pki/ and *.conf): an absolute, "
+                   "normalised path.")
+@click.option("--before-days", type=AsciiIntType(minimum=1, maximum=36500), metavar="N",
               help="Renew a node's certificates when one has fewer than N days left "
                    "[kubeadm_certs_renew_before_days; default 30].")
 @click.option("--force", is_flag=True, show_envvar=True,

@@ -190,7 +190,9 @@ def parse_size(text: str) -> int:
     units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     num, suffix = (t[:-1], t[-1]) if t and t[-1] in units else (t, "")
-    if not num.isdigit() or int(num) <= 0:
+    from provision.patterns import is_ascii_digits  # isdigit() takes "２０"
+
+    if not is_ascii_digits(num) or int(num) <= 0:
         raise UsageError(f"--disk {text!r}: expected a size like 20G or 4096M")
     return int(num) * units[suffix]
 

@@ -122,7 +122,7 @@ class Batch:
 
 def parse_batch(text: str) -> Batch:
     """'1', '3' or '25%' -> Batch; anything else raises ValueError with the reason."""
-    value = text.strip()
+    value = text  # no strip: ' 2' is refused like '２'
     number = ascii_int(value[:-1] if value.endswith("%") else value)
     if number is None:
         raise ValueError(f"--batch {text[:40]!r}: expected a number of workers (e.g. 2) or a "
