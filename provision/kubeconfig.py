@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 import yaml
 
-# cluster_name ends up in a file name (~/.kube/config-<name>) and in kubeconfig names
-NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 _DNS_RE = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                      r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 # kubeconfig keys naming a file, and the key that embeds its content
@@ -43,11 +41,14 @@ class Server:
 
 
 def check_name(name: Any, where: str = "cluster_name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise KubeconfigError(
-            f"{where}: {name!r} is not a usable kubeconfig/file name (lowercase letters, "
-            "digits, '.', '_', '-'; starts and ends with a letter or digit; at most 63)")
-    return name
+    """cluster_name ends up in a file name (~/.kube/config-<name>) and in kubeconfig names:
+    the declared pattern (provision/patterns.py)."""
+    from provision.patterns import pattern
+
+    problem = pattern("cluster_name").problem(name)
+    if problem:
+        raise KubeconfigError(f"{where}: {problem}")
+    return str(name)
 
 
 def check_host(host: str) -> str:
@@ -62,6 +63,12 @@ def check_host(host: str) -> str:
 
 def parse_server(value: str, what: str = "--server") -> Server:
     """``https://HOST:PORT`` (HOST a DNS name, an IPv4 address or a bracketed IPv6 one)."""
+    from provision.patterns import has_control, is_template
+
+    if not isinstance(value, str) or not value.isascii() or has_control(value) or \
+            is_template(value) or len(value) > 300:
+        raise KubeconfigError(f"{what} {value!r}: expected https://HOST:PORT (ASCII, one "
+                              "line, no template)")
     try:
         parts = urlsplit(value)
         port = parts.port

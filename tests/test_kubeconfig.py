@@ -140,6 +140,9 @@ def test_merge_replaces_only_our_entries_and_keeps_the_current_context() -> None
     ("https://h:99999", "Port out of range"),
     ("https://bad_host$(id):6443", "not an IP address or DNS name"),
     ("https://[::1:6443", "Invalid IPv6 URL"),
+    ("https://a.example\n:6443", "ASCII, one line"),
+    ("https://ａ.example:6443", "ASCII, one line"),
+    ("https://{{ lookup('pipe','id') }}:6443", "no template"),
 ])
 def test_server_is_validated(value: str, message: str) -> None:
     with pytest.raises(kc.KubeconfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -165,7 +168,7 @@ def test_server_forms_and_defaults() -> None:
                               [], True) is None
 
 
-@pytest.mark.parametrize("name", ["Prod", "-x", "a/b", "a b", "x" * 64, "", 5])
+@pytest.mark.parametrize("name", ["Prod", "-x", "a/b", "a b", "x" * 64, "", 5, "a_b", "a\n"])
 def test_cluster_name_is_validated(name: object) -> None:
     with pytest.raises(kc.KubeconfigError, match="cluster_name"):
         kc.check_name(name)
@@ -237,6 +240,7 @@ def _inventory(tmp_path: Path, extra: str = "") -> Path:
     (["--limit", "cp1"], "", "--limit"),
     (["--check"], "", "--check"),
     ([], "  vars:\n    cluster_name: Bad/Name\n", "cluster_name: 'Bad/Name' is not"),
+    (["--server", "https://a.example\n:6443"], "", "--server"),
     (["--merge"], "", "not a kubeconfig"),
 ])
 def test_usage_errors_exit_2_before_contact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
