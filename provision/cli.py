@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "etcd": ("provision.commands.etcd:cli", "etcd snapshots: take, schedule, verify, restore."),
     "certs": ("provision.commands.certs:cli", "Host ACME certificates and the cluster PKI."),
     "status": ("provision.commands.status:cli", "Show the cluster's nodes and versions."),
+    "registry": ("provision.commands.registry:cli",
+                 "A private docker registry (ACME certificate, basic auth) the hosts trust."),
     "kubeconfig": ("provision.commands.kubeconfig:cli",
                    "Write the cluster's admin kubeconfig on this machine (use kubectl here)."),
     "lab": ("provision.commands.lab:cli", "Throwaway lab hosts (containers or VMs) to try on."),
