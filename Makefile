@@ -11,7 +11,7 @@ TEST_SELECTION ?= (not slow and not vm and not arm64) or in_make_test
 PYTEST_ARGS ?= --durations=40
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-all lint bench e2e clean testenv
+.PHONY: setup demo test test-all lint bench e2e clean testenv collection collection-install ee
 
 setup: $(VENV)/.installed
 
@@ -51,5 +51,20 @@ bench: setup
 e2e: setup
 	$(BIN)/pytest tests/e2e -m e2e -rs -v $(PYTEST_ARGS)
 
+# The Ansible collection provision.kubernetes, generated from roles/ and playbooks/ into a temp
+# dir: dist/provision-kubernetes-<version>.tar.gz; collection-install also installs it
+# (COLLECTIONS_PATH, default ~/.ansible/collections).
+COLLECTIONS_PATH ?= $(HOME)/.ansible/collections
+collection: setup
+	$(BIN)/python -m provision.collection build --out dist
+
+collection-install: setup
+	$(BIN)/python -m provision.collection install --out dist --path $(COLLECTIONS_PATH)
+
+# The execution environment's build context (ee/execution-environment.yml, ansible-builder v3)
+# in build/ee; then: docker build -t provision-ee:<version> build/ee (pulls the base image).
+ee: setup
+	$(BIN)/python -m provision.collection ee --context build/ee
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build

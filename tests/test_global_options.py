@@ -44,6 +44,7 @@ ARGS: dict[str, list[str]] = {
     "certs issue": ["--domain", "reg.example.org", "--email", "ops@example.org",
                     "--server", "https://acme.example.org/directory", "--limit", "cp1"],
     "certs renew": ["--yes"],
+    "registry": ["--domain", "reg.example.org", "--email", "ops@example.org", "--user", "ci"],
     "etcd restore": ["--yes"],
     "etcd fetch": ["--dest", "{tmp}/fetched"],
     "lab reboot": ["lab-1"],
@@ -83,6 +84,7 @@ def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
     inv.mkdir()
     (inv / "hosts.yml").write_text(HOSTS)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("PROVISION_REGISTRY_PASSWORD", "a-registry-password")  # registry --user
     for var in ("PROVISION_INVENTORY", "PROVISION_LIMIT", "PROVISION_CHECK", "PROVISION_JSON"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(output, "JSON_MODE", False)

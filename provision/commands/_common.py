@@ -187,8 +187,9 @@ def finish_failed_read(run: Any, message: str) -> int:
 def run_and_finish(opts: Options, command: str, playbook: str,
                    extravars: dict[str, Any] | None = None, *,
                    tags: list[str] | None = None, inventory: Any = None,
-                   **extra: Any) -> int:
-    """Validate the inventory (exit 2 before contact), run the playbook, summarise, exit code."""
+                   after_ok: str | None = None, **extra: Any) -> int:
+    """Validate the inventory (exit 2 before contact), run the playbook, summarise, exit code.
+    ``after_ok``: a line printed after the summary when every host succeeded."""
     from provision.runner import run_playbook
     from provision.validate import check_limit
 
@@ -201,6 +202,8 @@ def run_and_finish(opts: Options, command: str, playbook: str,
     print_summary(result)
     if result.unreachable_hosts:
         output.echo(f"unreachable: {', '.join(result.unreachable_hosts)}", err=True)
+    if after_ok and result.ok and not opts.check:
+        output.echo(after_ok)
     obj = result.to_json()
     obj.update(extra)
     return output.finish(obj)

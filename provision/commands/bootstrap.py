@@ -4,7 +4,7 @@ cert-manager); ``--components`` selects a subset."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -128,4 +128,16 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
     echo(f"bootstrap: components {','.join(selected)} (mode {inv.mode})")
     return run_and_finish(opts, "bootstrap", "bootstrap.yml",
                           {"provision_components": selected}, inventory=inv,
-                          components=selected)
+                          components=selected, after_ok=kubeconfig_hint(opts, selected))
+
+
+def kubeconfig_hint(opts: Any, selected: list[str]) -> str | None:
+    """The next step after a bootstrap that built the cluster: kubectl from this machine."""
+    import shlex
+
+    if "cluster" not in selected:
+        return None
+    inventory = f"-i {shlex.quote(str(opts.inventory))} " if opts.inventory else ""
+    return ("Use kubectl from this machine: "
+            f"provision {inventory}kubeconfig  (writes ~/.kube/config-<cluster_name>; "
+            "--merge for ~/.kube/config)")
