@@ -288,4 +288,4 @@ def test_check_mode_is_refused(tmp_path):
     cp = subprocess.run([sys.executable, "-m", "provision", "-i", str(tmp_path / "x"), "--check",
                          "--json", "etcd", "restore", "--yes"], cwd=REPO, capture_output=True,
                         text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
-    assert_refused(cp, tmp_path, "etcd restore does not support --check")
+    assert_refused(cp, tmp_path, "--check is not supported by `provision etcd restore`")

@@ -61,7 +61,6 @@ OPTIONS: dict[str, tuple[list[str], str]] = {
     "inventory": (["-i", "{inv}"], "-i"),
     "extra_vars": (["-e", "etcd_backup_keep=5"], "-e"),
 }
-ETCD_LIMIT = pytest.mark.xfail(strict=False, reason="etcd limit handled on branch destroy")
 
 
 def leaves() -> list[str]:
@@ -247,7 +246,7 @@ def test_an_undeclared_command_refuses_every_global_option_but_json(
     assert ran == [1] and output.JSON_MODE
 
 
-LIMITED = [pytest.param(leaf, marks=[ETCD_LIMIT] if leaf.startswith("etcd") else [], id=leaf)
+LIMITED = [pytest.param(leaf, id=leaf)
            for leaf in LEAVES]
 
 

@@ -30,6 +30,7 @@ def _inventory(tmp_path: Path, mode: str = "kubeadm") -> Path:
         "vars": {"provision_mode": mode},
         "children": {"control_plane": {"hosts": {"localcp": {
             "ansible_connection": "local", "ansible_become": False,
+            "ansible_user": "provision",  # minikube mode refuses root (DRV_AS_ROOT)
             "ansible_python_interpreter": sys.executable}}}}}}))
     return inv
 

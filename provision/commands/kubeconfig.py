@@ -18,7 +18,7 @@ import click
 
 from provision import output
 from provision.commands._common import global_options
-from provision.errors import EXIT_FAILED, EXIT_UNREACHABLE, ProvisionError, UsageError
+from provision.errors import ProvisionError, UsageError
 
 
 def default_path(name: str, merge: bool) -> Path:
@@ -162,14 +162,10 @@ def cli(merge: bool, server: str | None, output_path: str | None) -> int:
 
     output.echo(f"Reading the admin kubeconfig from {first.name} (read-only) ...", err=True)
     report, run = fetch(inv, first.name, opts.verbosity)
-    if report is None:
-        from provision.commands._common import print_summary
+    if report is None:  # summary, the reason in errors, the run's exit code (3 unreachable)
+        from provision.commands._common import finish_failed_read
 
-        print_summary(run)
-        code = EXIT_UNREACHABLE if run.unreachable_hosts else (run.exit_code or EXIT_FAILED)
-        output.echo("no kubeconfig written", err=True)
-        return output.finish(output.result_object(exit_code=code, run_dir=str(run.run_dir),
-                                                  hosts=run.hosts, errors=run.errors))
+        return finish_failed_read(run, "no kubeconfig written")
     cfg, result, notes = build(report, inv, first, name, wanted)
     text = kc.dump(kc.merge(existing, cfg) if merge else cfg)
     try:
