@@ -162,6 +162,8 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
     Pattern("https_url", r"https://[A-Za-z0-9._~:/?#\[\]@!&()*+,;=%-]+",
             "an https:// ACME directory URL", 2048,
             extra=_https_url),
+    Pattern("mirror_url", r"https?://[A-Za-z0-9._~:/\[\]@%-]+",
+            "a registry mirror URL like https://mirror.example.org", 2048),
     Pattern("dns_provider", r"[a-z0-9][a-z0-9._-]*",
             "a lego DNS provider code like cloudflare or route53", 64),
     Pattern("dns_provider_or_empty", r"[a-z0-9][a-z0-9._-]*",

@@ -72,15 +72,16 @@ def known_variable(name: str) -> Var | None:
                pattern=pattern, templatable=templatable)
 
 
+_SECRET_CONNECTION = frozenset({"ansible_become_password", "ansible_password"})
+
+
 def connection_variable(name: str) -> Var | None:
     """Ansible's own pass-through variables as schema entries tagged "connection"."""
     if name not in ANSIBLE_PASSTHROUGH:
         return None
-    return Var(name, "raw", None, "", tags=("ansible", "connection"),
+    kind = "str" if name in _SECRET_CONNECTION else "raw"  # a password is a string
+    return Var(name, kind, None, "", tags=("ansible", "connection"),
                pattern=CONNECTION_PASSTHROUGH.get(name))
-
-
-_SECRET_CONNECTION = frozenset({"ansible_become_password", "ansible_password"})
 
 
 def _refuses_templates(var: Var) -> bool:
@@ -132,8 +133,8 @@ def check_value(var: Var, value: Any) -> str | None:
         return None
     if is_template(value):
         return _template_problem(var) if _refuses_templates(var) else None
-    if var.name in _SECRET_CONNECTION:
-        return None  # a secret: never echoed, nothing rendered from it on a host
+    if var.name in _SECRET_CONNECTION:  # a secret: only its type, never its value
+        return None if isinstance(value, str) else f"expected a string, got {_type_name(value)}"
     if var.kind == "raw":
         return _pattern_problem(var, value) if isinstance(value, str) else (
             None if var.pattern is None else f"expected a string, got {_type_name(value)}")

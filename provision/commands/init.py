@@ -15,6 +15,7 @@ import click
 from provision import output
 from provision.commands._common import global_options
 from provision.errors import UsageError
+from provision.patterns import AsciiIntType, click_type
 
 HEADER = "# Written by `provision init`. Reference: README.md, section 'Inventory reference'.\n"
 NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}", re.ASCII)  # one path component
@@ -188,6 +189,17 @@ def _none(text: str) -> Any:
     raise ValueError("give at least one control-plane host, e.g. cp1=10.0.0.10")
 
 
+def _version_flag(ctx: click.Context, param: click.Parameter, value: str | None
+                  ) -> str | None:
+    """--kubernetes-version: "1.N" or "1.N.P" in ASCII digits (exit 2 naming the flag)."""
+    from provision.versions import parse_version
+
+    if value is not None and parse_version(value) is None:
+        raise click.BadParameter(f"malformed version {value!r}: expected 1.31 or 1.31.2 "
+                                 "(ASCII digits, no spaces, no leading v)")
+    return value
+
+
 @global_options("json", refuses={"inventory": "init writes a new inventory: use --dir/--name"})
 @click.command(name="init")
 @click.option("--name", default="default", show_default=True,
@@ -197,19 +209,23 @@ def _none(text: str) -> Any:
 @click.option("--control-plane", "control_planes", multiple=True, metavar="NAME=ADDR",
               help="A control-plane host (repeat for HA).")
 @click.option("--worker", "workers", multiple=True, metavar="NAME=ADDR", help="A worker host.")
-@click.option("--user", "ssh_user", help="SSH user (non-root, passwordless sudo).")
-@click.option("--key", "ssh_key", type=click.Path(), help="SSH private key file.")
-@click.option("--port", type=click.IntRange(1, 65535), metavar="PORT",
+@click.option("--user", "ssh_user", type=click_type("user"),
+              help="SSH user (non-root, passwordless sudo).")
+@click.option("--key", "ssh_key", type=click_type("controller_path"),
+              help="SSH private key file.")
+@click.option("--port", type=AsciiIntType(minimum=1, maximum=65535), metavar="PORT",
               help="SSH port of every host without its own :PORT [ansible_port; default 22].")
-@click.option("--known-hosts", "known_hosts", type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--known-hosts", "known_hosts", type=click_type("controller_path"), metavar="FILE",
               help="known_hosts file with the hosts' keys [ssh_known_hosts_file; default "
                    "~/.ssh/known_hosts].")
 @click.option("--mode", type=click.Choice(["minikube", "kubeadm"]), help="Cluster mode.")
-@click.option("--kubernetes-version", help='Kubernetes version, e.g. 1.31 or 1.31.2.')
+@click.option("--kubernetes-version", callback=_version_flag,
+              help='Kubernetes version, e.g. 1.31 or 1.31.2.')
 @click.option("--metallb-addresses", multiple=True, metavar="CIDR|A-B",
               help="MetalLB address pool entry (repeat).")
-@click.option("--acme-email", help="ACME account e-mail.")
-@click.option("--acme-domain", help="Domain for the host certificate.")
+@click.option("--acme-email", type=click_type("email"), help="ACME account e-mail.")
+@click.option("--acme-domain", type=click_type("domain"),
+              help="Domain for the host certificate.")
 @click.option("--force", is_flag=True,
               help="Replace hosts.yml and group_vars/all.yml of an existing inventory (other "
                    "files in it are kept).")
