@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from tests.simulator import packaging
+from simulator import packaging
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = [
