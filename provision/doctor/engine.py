@@ -66,9 +66,7 @@ def host_spec(host: Host, urls: Sequence[str] | None,
 
 def target(host: Host) -> Target:
     """The SSH target from the one connection spec Ansible runs use too (same known_hosts)."""
-    spec = connection_spec(host)
-    return Target(spec.name, spec.address, spec.port, spec.user, spec.key_file,
-                  spec.known_hosts_file, check_host_key=spec.check_host_key)
+    return connection_spec(host)
 
 
 @dataclass

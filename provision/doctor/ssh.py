@@ -12,9 +12,9 @@ import logging
 import socket
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from provision.connection import ConnectionSpec
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult
 from provision.doctor.probe import MARKER, parse_sections
 
@@ -22,15 +22,9 @@ CONNECT_TIMEOUT = 10.0
 SCRIPT_TIMEOUT = 120.0
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    address: str
-    port: int
-    user: str
-    key_file: Path | None
-    known_hosts_file: Path
-    check_host_key: bool = True  # False only with provision_insecure_ssh_host_keys: true
+# doctor connects with the one connection spec Ansible runs use too (check_host_key is False
+# only with provision_insecure_ssh_host_keys: true)
+Target = ConnectionSpec
 
 
 @dataclass
