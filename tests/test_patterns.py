@@ -410,10 +410,15 @@ def test_systemd_reads_the_escaped_values(tmp_path: Path) -> None:
         and "nvalid" not in proc.stderr, proc.stderr
 
 
-def test_systemd_quote_copies_are_identical() -> None:
-    """One filter, copied into each role that writes unit files (role plugins are per role)."""
+def test_systemd_quote_is_one_file_shared_by_every_role_that_writes_units() -> None:
+    """One filter (roles/acme_cert's); the other roles that write unit files link to it, as
+    roles/etcd_snapshot links to provision/etcd (role plugins are looked up per role)."""
     copies = sorted(ROLES.glob("*/filter_plugins/systemd_quote.py"))
     assert len(copies) == 3
+    source = ROLES / "acme_cert" / "filter_plugins" / "systemd_quote.py"
+    assert not source.is_symlink()
+    assert all(p == source or (p.is_symlink() and p.resolve() == source.resolve())
+               for p in copies)
     assert len({p.read_bytes() for p in copies}) == 1
 
 
