@@ -104,6 +104,28 @@ def test_upgrade_minikube_discovery_report_errors_name_the_source() -> None:
         30: ((1, 30, 4),), 31: ((1, 31, 0), (1, 31, 2))}
 
 
+
+def test_minikube_prereleases_are_skipped_not_read_as_releases() -> None:
+    """minikube lists prereleases beside releases (kubernetes/minikube
+    cmd/minikube/cmd/config/kubernetes_version.go: "including prereleases";
+    pkg/minikube/constants/constants_kubernetes_versions.go has "v1.33.0-rc.1"). The planner
+    skips them: the newest 1.31 patch of ["v1.31.0-rc.1", "v1.30.4"] does not exist, and a
+    plan to 1.31 is refused rather than started with a release candidate."""
+    listed = ["v1.33.0-rc.1", "v1.32.4", "v1.32.0", "v1.32.0-rc.2", "v1.31.0-rc.1",
+              "v1.31.0-beta.0", "v1.30.4", "v1.30.0-alpha.3"]
+    assert releases_from_list(listed, "r") == {
+        30: ((1, 30, 4),), 32: ((1, 32, 0), (1, 32, 4))}
+    with pytest.raises(PlanError, match="only prereleases listed"):
+        releases_from_list(["v1.31.0-rc.1"], "r")
+    # a Debian revision or any other suffix is not a minikube release either
+    with pytest.raises(PlanError, match="not a Kubernetes release: '1.31.2-1.1'"):
+        releases_from_list(["v1.31.0", "1.31.2-1.1"], "r")
+    profile = profile_from_report(report("v1.30.4", releases=listed), "discovery.json")
+    with pytest.raises(PlanError):  # 1.31 has only prereleases: no hop through it
+        plan_minikube(profile, "1.31")
+    newest = profile_from_report(report("v1.32.0", releases=listed), "discovery.json")
+    assert [h.to_version for h in plan_minikube(newest, "1.32").hops] == [(1, 32, 4)]
+
 def docker_reachable() -> bool:
     return shutil.which("docker") is not None and subprocess.run(
         ["docker", "version"], capture_output=True).returncode == 0

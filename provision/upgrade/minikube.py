@@ -11,6 +11,7 @@ between, the given patch for the last) apply unchanged.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,13 +31,27 @@ class Profile:
     releases: Repository  # what this minikube can start, per minor
 
 
+# A semver prerelease ("v1.31.0-rc.1", "v1.33.0-alpha.3"). minikube's `config defaults
+# kubernetes-version` lists constants.ValidKubernetesVersions within [Oldest, Newest] "including
+# prereleases" (kubernetes/minikube cmd/minikube/cmd/config/kubernetes_version.go,
+# supportedKubernetesVersions; pkg/minikube/constants/constants_kubernetes_versions.go lists
+# "v1.33.0-rc.1" beside "v1.33.0"). A prerelease is never an upgrade target: skipped, not read
+# as the release it precedes.
+_PRERELEASE = re.compile(r"v?1\.[0-9]{1,6}\.[0-9]{1,6}-(?:alpha|beta|rc)\.[0-9]{1,6}", re.ASCII)
+
+
 def releases_from_list(versions: Sequence[Any], source: str) -> Repository:
-    """["v1.31.0", "v1.30.4", ...] -> {31: ((1, 31, 0),), 30: (...)}; bad entries refuse."""
+    """["v1.31.0", "v1.31.0-rc.1", "v1.30.4", ...] -> {31: ((1, 31, 0),), 30: (...)}.
+    Prereleases are skipped; any other entry that is not a release refuses."""
     repo: dict[int, set[Release]] = {}
-    bad = [repr(v) for v in versions if parse_release(v) is None]
+    stable = [v for v in versions if not (isinstance(v, str) and _PRERELEASE.fullmatch(v))]
+    bad = [repr(v) for v in stable
+           if parse_release(v) is None or (isinstance(v, str) and "-" in v)]
     if bad:
         raise PlanError([f"{source}: not a Kubernetes release: {', '.join(bad)}"])
-    for v in versions:
+    if not stable:
+        raise PlanError([f"{source}: only prereleases listed: {', '.join(map(str, versions))}"])
+    for v in stable:
         rel = parse_release(v)
         assert rel is not None
         repo.setdefault(rel[1], set()).add(rel)
