@@ -177,18 +177,34 @@ def test_simulator_upgrade_apply_one_minor_only() -> None:
 
 
 def test_simulator_upgrade_apply_needs_kubeadm_of_target_version() -> None:
+    """policy.go: a target patch above kubeadm's is skippable (--force), a target minor above
+    kubeadm's is mandatory; the simulator's own exact-release rule is labelled [simulator]."""
     with pytest.raises(RuleError, match="Upgrade kubeadm first"):
-        rules.check_upgrade_apply(V("1.29.10"), V("1.30.6"), V("1.29.10"))
-    with pytest.raises(RuleError, match="must be exactly the target"):
+        rules.check_upgrade_apply(V("1.30.5"), V("1.30.6"), V("1.30.5"))
+    with pytest.raises(RuleError, match=r"higher than the kubeadm minor release \(30 > 29\)"):
+        rules.check_upgrade_apply(V("1.29.10"), V("1.30.6"), V("1.29.10"), force=True)
+    with pytest.raises(RuleError, match=r"\[simulator\].*must be exactly the target"):
         rules.check_upgrade_apply(V("1.30.5"), V("1.30.5"), V("1.30.6"))
 
 
-def test_simulator_upgrade_apply_refuses_downgrade() -> None:
-    with pytest.raises(RuleError, match="Downgrades are not supported"):
-        rules.check_upgrade_apply(V("1.31.2"), V("1.30.6"), V("1.30.6"))
-    with pytest.raises(RuleError, match="without --force"):
-        rules.check_upgrade_apply(V("1.31.3"), V("1.31.2"), V("1.31.2"))
-    rules.check_upgrade_apply(V("1.31.3"), V("1.31.2"), V("1.31.2"), force=True)
+def test_simulator_upgrade_apply_downgrade_policy_matches_kubeadm() -> None:
+    """SIMULATED kubeadm policy.go: a one-minor downgrade is NOT refused (only more than one
+    minor is "too low"); the old simulator refused it."""
+    rules.check_upgrade_apply(V("1.31.2"), V("1.30.6"), V("1.30.6"))
+    rules.check_upgrade_apply(V("1.31.3"), V("1.31.2"), V("1.31.2"))
+    with pytest.raises(RuleError, match="is too low; kubeadm can downgrade only 1 minor"):
+        rules.check_upgrade_apply(V("1.31.2"), V("1.29.10"), V("1.29.10"))
+
+
+def test_simulator_upgrade_apply_force_bypasses_only_skippable_errors() -> None:
+    """apply/preflight.go: skippable errors fail with "Can be bypassed if you pass the --force
+    flag" and pass with --force; mandatory errors ("fatal errors") fail even with --force."""
+    kubelets = {"w1": V("1.27.16")}
+    with pytest.raises(RuleError, match="Can be bypassed if you pass the --force flag"):
+        rules.check_upgrade_apply(V("1.30.6"), V("1.31.2"), V("1.31.2"), {"w1": V("1.27.16")})
+    rules.check_upgrade_apply(V("1.30.6"), V("1.31.2"), V("1.31.2"), kubelets, force=True)
+    with pytest.raises(RuleError, match="(?s)fatal errors.*too high"):
+        rules.check_upgrade_apply(V("1.29.10"), V("1.31.2"), V("1.31.2"), force=True)
 
 
 def test_simulator_upgrade_apply_same_version_reapply_allowed() -> None:
@@ -196,12 +212,17 @@ def test_simulator_upgrade_apply_same_version_reapply_allowed() -> None:
 
 
 def test_simulator_upgrade_apply_refuses_too_old_kubelets() -> None:
+    """kubeadm >= 1.29 tolerates kubelets 3 minors behind the target (PR #120825), 1 before."""
     kubelets = {"w1": V("1.27.16"), "cp": V("1.30.6")}
     with pytest.raises(RuleError, match=r"kubelets .* too old .*v1\.27\.16"):
         rules.check_upgrade_apply(V("1.30.6"), V("1.31.2"), V("1.31.2"), kubelets)
     rules.check_upgrade_apply(
         V("1.30.6"), V("1.31.2"), V("1.31.2"), {"w1": V("1.28.15"), "cp": V("1.30.6")}
     )
+    with pytest.raises(RuleError, match=r"too old .*v1\.26\.15"):
+        rules.check_upgrade_apply(V("1.27.16"), V("1.28.15"), V("1.28.15"), {"w": V("1.26.15")})
+    assert rules.kubeadm_kubelet_skew(V("1.28.15")) == 1
+    assert rules.kubeadm_kubelet_skew(V("1.29.0")) == 3
 
 
 def test_simulator_upgrade_node_needs_kubeadm_at_cluster_minor() -> None:
@@ -213,11 +234,12 @@ def test_simulator_upgrade_node_needs_kubeadm_at_cluster_minor() -> None:
 
 
 # ------------------------------------------------------------------ version skew
-def test_simulator_kubelet_never_newer_than_apiserver() -> None:
+def test_simulator_kubelet_never_newer_minor_than_apiserver() -> None:
+    """Minor versions compared (kubeadm preflight/checks.go KubeletVersionCheck): a kubelet
+    newer by a patch passes (the old simulator refused 1.31.3 under 1.31.2)."""
     with pytest.raises(RuleError, match="newer than kube-apiserver"):
         rules.check_kubelet_skew(V("1.31.2"), V("1.30.6"))
-    with pytest.raises(RuleError, match="newer than kube-apiserver"):
-        rules.check_kubelet_skew(V("1.31.3"), V("1.31.2"))
+    rules.check_kubelet_skew(V("1.31.3"), V("1.31.2"))
     rules.check_kubelet_skew(V("1.31.2"), V("1.31.2"))
 
 
@@ -242,6 +264,7 @@ def test_simulator_kubectl_skew_warning() -> None:
 
 def test_simulator_join_kubelet_version_preflight() -> None:
     rules.check_join_versions(V("1.31.2"), V("1.31.2"), V("1.31.2"))
+    rules.check_join_versions(V("1.31.2"), V("1.31.2"), V("1.31.3"))  # a newer patch passes
     with pytest.raises(RuleError, match="KubeletVersion.*higher than the control plane"):
         rules.check_join_versions(V("1.30.6"), V("1.30.6"), V("1.31.2"))
     with pytest.raises(RuleError, match="kubelet not found"):

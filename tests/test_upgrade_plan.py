@@ -189,6 +189,17 @@ def test_kubelet_newer_than_the_api_server_is_refused():
     assert skew.POLICY_URL in msg
 
 
+def test_kubelet_newer_by_a_patch_is_allowed_as_kubeadm_allows_it():
+    """The skew policy and kubeadm compare minor versions (kubernetes/kubernetes
+    cmd/kubeadm/app/phases/upgrade/policy.go: `.Minor()`): a kubelet or kubelet package at
+    1.29.11 under an API server at 1.29.10 is a state real tools accept; the planner does too."""
+    assert skew.kubelet_problem(v("1.29.11"), [v("1.29.10")], "w-1") is None
+    assert skew.kubelet_problem(v("1.30.0"), [v("1.29.10")], "w-1") is not None
+    w = Node("w-1", "worker", v("1.29.11"), Packages(v("1.29.11"), v("1.29.11"), v("1.29.11")))
+    plan = plan_upgrade(cluster("1.29.10", "cp-1=1.29.10", w), "1.30", REPO)
+    assert [format_release(h.to_version) for h in plan.hops] == ["1.30.6"]
+
+
 def test_kubelet_package_newer_than_the_api_server_is_refused():
     w = Node("w-1", "worker", v("1.29.10"), Packages(v("1.30.6"), v("1.30.6"), v("1.30.6")))
     assert "w-1: kubelet package 1.30.6 is newer than kube-apiserver 1.29.10" in refusal(
@@ -299,7 +310,7 @@ def test_at_target_with_a_worker_a_patch_behind_levels_only_that_worker():
 @pytest.mark.parametrize("api, kubelet, allowed", [
     ("1.28.0", "1.25.0", True), ("1.28.0", "1.24.0", False), ("1.27.0", "1.25.0", True),
     ("1.27.0", "1.24.0", False), ("1.31.3", "1.28.15", True), ("1.31.3", "1.27.16", False),
-    ("1.31.3", "1.31.3", True), ("1.31.3", "1.32.0", False), ("1.31.2", "1.31.3", False),
+    ("1.31.3", "1.31.3", True), ("1.31.3", "1.32.0", False), ("1.31.2", "1.31.3", True),
 ])
 def test_kubelet_skew(api, kubelet, allowed):
     assert (skew.kubelet_problem(v(kubelet), [v(api)]) is None) is allowed

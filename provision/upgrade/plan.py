@@ -86,7 +86,7 @@ def check_state(state: ClusterState) -> tuple[list[str], list[str]]:
         if p := skew.kubelet_problem(node.kubelet, apis, node.name):
             problems.append(p)
         pk = node.packages
-        if pk.kubelet and pk.kubelet > api:
+        if pk.kubelet and pk.kubelet[:2] > api[:2]:
             problems.append(f"{node.name}: kubelet package {_r(pk.kubelet)} is newer than "
                             f"kube-apiserver {_r(api)}; a restart would break the version "
                             "skew policy")

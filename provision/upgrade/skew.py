@@ -54,10 +54,13 @@ def apiserver_problem(apiservers: Sequence[Release]) -> str | None:
 
 def kubelet_problem(kubelet: Release, apiservers: Sequence[Release],
                     node: str = "") -> str | None:
-    """kubelet not newer than any kube-apiserver, and at most 3 (2 before 1.28) minors older."""
+    """kubelet not newer than any kube-apiserver, and at most 3 (2 before 1.28) minors older.
+    Minor versions are compared, as the policy and kubeadm do (kubeadm's
+    cmd/kubeadm/app/phases/upgrade/policy.go compares `.Minor()`): a kubelet newer by a patch
+    (1.31.3 under an API server at 1.31.2) is allowed."""
     where = f" on {node}" if node else ""
     oldest, newest = min(apiservers), max(apiservers)
-    if kubelet > oldest:
+    if kubelet[:2] > oldest[:2]:
         return (f"kubelet {format_release(kubelet)}{where} is newer than kube-apiserver "
                 f"{format_release(oldest)}: no component may be newer than the API server "
                 f"(version skew policy: {POLICY_URL})")

@@ -31,10 +31,12 @@ Sources for the rules (read with the team's search tool on 2026-11-21):
 * Version skew policy (kubernetes.io/releases/version-skew-policy): kubelet must not be newer
   than kube-apiserver and may be up to three minors older (two before kube-apiserver 1.28);
   kubectl is supported within one minor (older or newer) of kube-apiserver (kubectl warns).
-* kubeadm upgrade (cmd/kubeadm/app/phases/upgrade/policy.go): one minor at a time
-  ("kubeadm can upgrade only 1 minor version at a time"), no downgrade of more than a patch
-  within the minor without --force, target not newer than kubeadm ("Upgrade kubeadm first").
-  The simulator additionally requires the kubeadm binary's minor.patch to EQUAL the target.
+* kubeadm upgrade (cmd/kubeadm/app/phases/upgrade/policy.go, apply/preflight.go): one minor at
+  a time up ("too high") and down ("too low"; a one-minor downgrade passes), target minor not
+  above kubeadm's (mandatory); target patch above kubeadm's, kubeadm newer than the target
+  minor and kubelets older than the kubeadm skew (1 minor to 1.28, 3 from 1.29: PR #120825)
+  are skippable with --force. The simulator additionally requires (unless --force) the kubeadm
+  binary's release to EQUAL the target.
 * kubectl drain (k8s.io/kubectl/pkg/drain/filters.go): DaemonSet pods need
   --ignore-daemonsets, pods without controller need --force, emptyDir needs
   --delete-emptydir-data; mirror (static) pods are skipped; evictions get HTTP 429 when a PDB
@@ -172,11 +174,13 @@ def max_kubelet_skew(apiserver: Version) -> int:
 
 
 def check_kubelet_skew(kubelet: Version, apiserver: Version, node: str = "") -> None:
-    """Refuse a kubelet newer than the API server or older than the skew policy allows."""
+    """Refuse a kubelet of a newer minor than the API server, or older than the skew policy
+    allows. Minor versions only, as kubeadm's preflight KubeletVersionCheck compares them
+    (kubernetes/kubernetes cmd/kubeadm/app/preflight/checks.go: `kubeletVersion.Major() >
+    k8sVersion.Major() || kubeletVersion.Minor() > k8sVersion.Minor()`): a kubelet newer by a
+    patch is accepted."""
     where = f' on node "{node}"' if node else ""
-    if (kubelet.major, kubelet.minor) > (apiserver.major, apiserver.minor) or (
-        kubelet.minor == apiserver.minor and kubelet.patch > apiserver.patch
-    ):
+    if (kubelet.major, kubelet.minor) > (apiserver.major, apiserver.minor):
         raise RuleError(
             f"kubelet {kubelet}{where} is newer than kube-apiserver {apiserver}: "
             "the version skew policy never allows a kubelet newer than the API server"
@@ -236,6 +240,18 @@ def resolve_init_version(requested: str | None, kubeadm: Version) -> Version:
     return v
 
 
+def kubeadm_kubelet_skew(kubeadm: Version) -> int:
+    """Minors a kubelet may lag the upgrade target in kubeadm's policy: 1 up to kubeadm 1.28,
+    3 from 1.29 (kubernetes/kubernetes PR #120825 "kubeadm: adjust kubeadm skew policy for
+    upgrades", released in 1.29; policy.go MaximumAllowedMinorVersionKubeletSkew was 1)."""
+    return 3 if (kubeadm.major, kubeadm.minor) >= (1, 29) else 1
+
+
+def _format_errs(errs: list[str]) -> str:
+    """kubeadmutil.FormatErrMsg: one "\t- <error>\n" line per error."""
+    return "".join(f"\t- {e}\n" for e in errs)
+
+
 def check_upgrade_apply(
     cluster: Version,
     target: Version,
@@ -243,56 +259,89 @@ def check_upgrade_apply(
     kubelets: dict[str, Version] | None = None,
     force: bool = False,
 ) -> None:
-    """Refuse `kubeadm upgrade apply <target>` like kubeadm's upgrade policy does."""
-    if target.minor > cluster.minor + 1 or target.major != cluster.major:
-        raise RuleError(
+    """Refuse `kubeadm upgrade apply <target>` as kubeadm's version policy does.
+
+    Source: kubernetes/kubernetes cmd/kubeadm/app/phases/upgrade/policy.go
+    (EnforceVersionPolicies: Mandatory and Skippable errors) and
+    cmd/kubeadm/app/cmd/phases/upgrade/apply/preflight.go (enforceVersionPolicies, 1.32+:
+    mandatory errors always fail, skippable ones fail unless --force). Mandatory: more than one
+    minor up ("too high"), more than one minor down ("too low" — a ONE-minor downgrade is not
+    refused), a target minor above kubeadm's. Skippable: a target patch above kubeadm's
+    ("Upgrade kubeadm first"), kubeadm of a newer minor than the target, kubelets too old
+    (kubeadm_kubelet_skew). Stricter than kubeadm (said in the message): without --force the
+    kubeadm binary must be exactly the target release.
+    """
+    mandatory: list[str] = []
+    skippable: list[str] = []
+    if target.major != cluster.major or target.minor > cluster.minor + 1:
+        mandatory.append(
             f'Specified version to upgrade to "{target}" is too high; kubeadm can upgrade only '
-            f"1 minor version at a time (cluster version is {cluster})"
+            "1 minor version at a time"
         )
-    if target.minor < cluster.minor:
-        raise RuleError(
-            f'Specified version to upgrade to "{target}" is at least one minor release lower '
-            f'than the cluster version "{cluster}". Downgrades are not supported'
+    if target.minor < cluster.minor - 1:
+        mandatory.append(
+            f'Specified version to downgrade to "{target}" is too low; kubeadm can downgrade '
+            "only 1 minor version at a time"
         )
-    if target < cluster and not force:
-        raise RuleError(
-            f'Specified version to upgrade to "{target}" is lower than the cluster version '
-            f'"{cluster}". Downgrading is not supported without --force'
+    if kubeadm < target:
+        if target.minor > kubeadm.minor:
+            mandatory.append(
+                f'Specified version to upgrade to "{target}" is at least one minor release '
+                f"higher than the kubeadm minor release ({target.minor} > {kubeadm.minor}). "
+                "Such an upgrade is not supported"
+            )
+        else:
+            skippable.append(
+                f'Specified version to upgrade to "{target}" is higher than the kubeadm version '
+                f'"{kubeadm}". Upgrade kubeadm first using the tool you used to install kubeadm'
+            )
+    if kubeadm.major > target.major or kubeadm.minor > target.minor:
+        skippable.append(
+            f"Kubeadm version {kubeadm} can only be used to upgrade to Kubernetes version "
+            f"{kubeadm.major}.{kubeadm.minor}"
         )
-    if target > kubeadm:
-        raise RuleError(
-            f'Specified version to upgrade to "{target}" is higher than the kubeadm version '
-            f'"{kubeadm}". Upgrade kubeadm first using the tool you used to install kubeadm'
-        )
-    if target != kubeadm:
-        raise RuleError(
-            f'[simulator] kubeadm {kubeadm} must be exactly the target version "{target}": '
-            "install the kubeadm package of the target version before `kubeadm upgrade apply`"
-        )
+    skew = kubeadm_kubelet_skew(kubeadm)
     too_old = sorted(
-        {
-            str(v)
-            for v in (kubelets or {}).values()
-            if target.minor - v.minor > max_kubelet_skew(target)
-        }
+        {str(v) for v in (kubelets or {}).values() if target.minor > v.minor + skew}
     )
     if too_old:
-        raise RuleError(
+        skippable.append(
             "There are kubelets in this cluster that are too old that have these versions "
             f"[{' '.join(too_old)}]"
+        )
+    if mandatory:
+        raise RuleError(
+            "the version argument is invalid due to these fatal errors:\n\n"
+            f"{_format_errs(mandatory)}\nPlease fix the misalignments highlighted above and "
+            "try upgrading again"
+        )
+    if skippable and not force:
+        raise RuleError(
+            "the version argument is invalid due to these errors:\n\n"
+            f"{_format_errs(skippable)}\nCan be bypassed if you pass the --force flag"
+        )
+    if target != kubeadm and not force:
+        raise RuleError(
+            f'[simulator] kubeadm {kubeadm} must be exactly the target version "{target}": '
+            "install the kubeadm package of the target version before `kubeadm upgrade apply` "
+            "(stricter than kubeadm, which accepts an older target patch)"
         )
 
 
 def check_upgrade_node(cluster: Version, kubeadm: Version) -> None:
-    """`kubeadm upgrade node` needs a kubeadm at the cluster's (already upgraded) minor."""
+    """`kubeadm upgrade node` needs a kubeadm at the cluster's (already upgraded) minor.
+    STRICTER than kubeadm, whose `upgrade node` has no kubeadm-vs-cluster version check
+    (cmd/kubeadm/app/cmd/upgrade/node.go): kept so a product that forgets to install the
+    kubeadm package before `upgrade node` fails here; the messages say "[simulator]"."""
     if kubeadm.minor < cluster.minor:
         raise RuleError(
-            f"kubeadm {kubeadm} is older than the cluster version {cluster}: upgrade kubeadm "
+            f"[simulator] kubeadm {kubeadm} is older than the cluster version {cluster}: "
+            "upgrade kubeadm "
             "on this node to the cluster's version before `kubeadm upgrade node`"
         )
     if kubeadm.minor > cluster.minor:
         raise RuleError(
-            f"kubeadm {kubeadm} is newer than the cluster version {cluster}: run "
+            f"[simulator] kubeadm {kubeadm} is newer than the cluster version {cluster}: run "
             f"`kubeadm upgrade apply {kubeadm}` on the first control-plane node first"
         )
 
@@ -306,7 +355,7 @@ def check_join_versions(cluster: Version, kubeadm: Version, kubelet: Version | N
         )
     if kubelet is None:
         raise RuleError("[ERROR FileExisting-kubelet]: kubelet not found in system path")
-    if kubelet > cluster:
+    if (kubelet.major, kubelet.minor) > (cluster.major, cluster.minor):  # preflight/checks.go
         raise RuleError(
             "[ERROR KubeletVersion]: the kubelet version is higher than the control plane "
             "version. This is not a supported version skew and may lead to a malfunctional "
