@@ -381,6 +381,48 @@ def test_simulator_pdb_other_selector_or_namespace_does_not_block() -> None:
     rules.check_eviction(pods[0], [other_ns], pods)
 
 
+def _not_ready(p: dict) -> dict:
+    p["status"]["conditions"][0]["status"] = "False"
+    return p
+
+
+def test_simulator_eviction_of_a_not_ready_pod_follows_eviction_go() -> None:
+    """SIMULATED eviction API (kubernetes/kubernetes pkg/registry/core/pod/storage/
+    eviction.go): a not-Ready pod is evicted only while its PDB is still met
+    (currentHealthy >= desiredHealthy > 0) or with unhealthyPodEvictionPolicy AlwaysAllow;
+    a crash-looping single replica under minAvailable: 1 gets 429 (the old simulator evicted
+    every not-Ready pod)."""
+    single = [_not_ready(pod("db-0", "ReplicaSet", labels={"app": "web"}))]
+    with pytest.raises(rules.EvictionError, match="needs 1 healthy pods and has 0") as exc:
+        rules.check_eviction(single[0], [pdb({"minAvailable": 1})], single)
+    assert exc.value.code == 429
+    rules.check_eviction(
+        single[0], [pdb({"minAvailable": 1, "unhealthyPodEvictionPolicy": "AlwaysAllow"})],
+        single)
+    # the budget is still met by the two Ready replicas: the not-Ready one may go
+    three = [pod(f"w{i}", "ReplicaSet", labels={"app": "web"}) for i in range(3)]
+    _not_ready(three[0])
+    rules.check_eviction(three[0], [pdb({"minAvailable": 2})], three)
+    # a Pending or terminating pod never looks at PDBs
+    single[0]["status"]["phase"] = "Pending"
+    rules.check_eviction(single[0], [pdb({"minAvailable": 1})], single)
+
+
+def test_simulator_eviction_under_two_pdbs_is_500() -> None:
+    """eviction.go: "This pod has more than one PodDisruptionBudget, which the eviction
+    subresource does not support." with HTTP 500; a PDB with an empty selector matches
+    nothing."""
+    pods = [pod(f"w{i}", "ReplicaSet", labels={"app": "web"}) for i in range(3)]
+    second = pdb({"maxUnavailable": 1})
+    second["metadata"]["name"] = "q"
+    with pytest.raises(rules.EvictionError, match="more than one PodDisruptionBudget") as exc:
+        rules.check_eviction(pods[0], [pdb({"maxUnavailable": 1}), second], pods)
+    assert exc.value.code == 500
+    empty = {"metadata": {"name": "e", "namespace": "default"},
+             "spec": {"selector": {}, "minAvailable": 3}}
+    rules.check_eviction(pods[0], [pdb({"maxUnavailable": 1}), empty], pods)
+
+
 def test_simulator_selector_expressions() -> None:
     sel = {
         "matchExpressions": [

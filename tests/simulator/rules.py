@@ -849,8 +849,9 @@ def _scaled(value: int | str, total: int) -> int:
     return int(value)
 
 
-def disruptions_allowed(pdb: dict, pods: list[dict]) -> int:
-    """status.disruptionsAllowed of a policy/v1 PodDisruptionBudget over the given pods."""
+def pdb_status(pdb: dict, pods: list[dict]) -> tuple[int, int, int]:
+    """(currentHealthy, desiredHealthy, disruptionsAllowed) of a policy/v1 PDB over the pods,
+    as the disruption controller computes them (healthy = Ready)."""
     ns = pdb["metadata"]["namespace"]
     selected = [
         p
@@ -865,7 +866,13 @@ def disruptions_allowed(pdb: dict, pods: list[dict]) -> int:
         desired = expected - _scaled(spec["maxUnavailable"], expected)
     else:
         desired = _scaled(spec.get("minAvailable", 1), expected)
-    return max(0, healthy - max(0, desired))
+    desired = max(0, desired)
+    return healthy, desired, max(0, healthy - desired)
+
+
+def disruptions_allowed(pdb: dict, pods: list[dict]) -> int:
+    """status.disruptionsAllowed of a policy/v1 PodDisruptionBudget over the given pods."""
+    return pdb_status(pdb, pods)[2]
 
 
 def pod_ready(pod: dict) -> bool:
@@ -875,15 +882,68 @@ def pod_ready(pod: dict) -> bool:
     return False
 
 
+class EvictionError(RuleError):
+    """An eviction the API refuses; ``code`` is the HTTP status (429 or 500)."""
+
+    def __init__(self, message: str, code: int, reason: str) -> None:
+        super().__init__(message)
+        self.code, self.reason = code, reason
+
+
 def check_eviction(pod: dict, pdbs: list[dict], pods: list[dict]) -> None:
-    """Refuse an eviction that would violate a PodDisruptionBudget (the API answers 429)."""
-    for pdb in pdbs:
-        if pdb["metadata"]["namespace"] != pod["metadata"]["namespace"]:
-            continue
-        if not selector_matches(pdb["spec"].get("selector"), pod["metadata"].get("labels")):
-            continue
-        if pod_ready(pod) and disruptions_allowed(pdb, pods) <= 0:
-            raise RuleError("Cannot evict pod as it would violate the pod's disruption budget.")
+    """Refuse an eviction as the API server's eviction subresource does.
+
+    Source: kubernetes/kubernetes pkg/registry/core/pod/storage/eviction.go (EvictionREST.Create,
+    canIgnorePDB, getPodDisruptionBudgets, checkAndDecrement; the unhealthyPodEvictionPolicy
+    branch is GA since 1.31, KEP-3017):
+    * a Pending, Succeeded or Failed pod, or one already terminating, is deleted without
+      looking at PDBs;
+    * a PDB whose selector is nil or empty matches nothing;
+    * more than one matching PDB: 500 "This pod has more than one PodDisruptionBudget, which
+      the eviction subresource does not support.";
+    * a pod that is not Ready is deleted when its PDB has unhealthyPodEvictionPolicy
+      AlwaysAllow, or (IfHealthyBudget, the default) when currentHealthy >= desiredHealthy > 0;
+      otherwise, like a Ready pod, it needs disruptionsAllowed > 0;
+    * disruptionsAllowed == 0: 429 "Cannot evict pod as it would violate the pod's disruption
+      budget." with the cause "The disruption budget NAME needs D healthy pods and has C
+      currently".
+    """
+    status = pod.get("status") or {}
+    if status.get("phase") in ("Pending", "Succeeded", "Failed") or pod["metadata"].get(
+        "deletionTimestamp"
+    ):
+        return
+    matching = [
+        pdb
+        for pdb in pdbs
+        if pdb["metadata"]["namespace"] == pod["metadata"]["namespace"]
+        and pdb["spec"].get("selector")  # nil or empty selects nothing here
+        and selector_matches(pdb["spec"].get("selector"), pod["metadata"].get("labels"))
+    ]
+    if len(matching) > 1:
+        raise EvictionError(
+            "This pod has more than one PodDisruptionBudget, which the eviction subresource "
+            "does not support.",
+            500,
+            "InternalError",
+        )
+    if not matching:
+        return
+    pdb = matching[0]
+    current, desired, allowed = pdb_status(pdb, pods)
+    if not pod_ready(pod):
+        if pdb["spec"].get("unhealthyPodEvictionPolicy") == "AlwaysAllow":
+            return
+        if current >= desired and desired > 0:
+            return
+    if allowed <= 0:
+        raise EvictionError(
+            "Cannot evict pod as it would violate the pod's disruption budget. (cause: The "
+            f"disruption budget {pdb['metadata']['name']} needs {desired} healthy pods and has "
+            f"{current} currently)",
+            429,
+            "TooManyRequests",
+        )
 
 
 # --------------------------------------------------------------------------------------------

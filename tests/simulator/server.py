@@ -1130,7 +1130,10 @@ class Cluster:
             self.check_kind_known(group, version, resource)
             scope_ns = "" if resource in CLUSTER_SCOPED else ns
             if sub == "eviction" and resource == "pods" and method == "POST":
-                return self.evict(ns or "default", name or "")
+                dry = "All" in (query.get("dryRun") or []) or (
+                    (body or {}).get("deleteOptions") or {}
+                ).get("dryRun") == ["All"]
+                return self.evict(ns or "default", name or "", dry_run=dry)
             if name is None and method == "GET":
                 return self.list(resource, scope_ns, group, version, query)
             if name is None and method == "POST":
@@ -1299,7 +1302,10 @@ class Cluster:
             "items": items,
         }
 
-    def evict(self, ns: str, name: str) -> dict:
+    def evict(self, ns: str, name: str, dry_run: bool = False) -> dict:
+        """POST .../pods/NAME/eviction; ``dry_run`` (?dryRun=All or deleteOptions.dryRun)
+        answers as the real eviction would and deletes nothing (eviction.go
+        propagateDryRun: the dry run passes the PDB check and skips the delete)."""
         pod = self.get("pods", ns, name)
         if not pod:
             raise ApiError(404, f'pods "{name}" not found', "NotFound")
@@ -1308,9 +1314,12 @@ class Cluster:
         pods = [self.pod_view(p) for p in self.items("pods")]
         try:
             rules.check_eviction(self.pod_view(pod), self.items("poddisruptionbudgets"), pods)
-        except RuleError as exc:
-            self.log("eviction", node, "refused", pod=f"{ns}/{name}")
-            raise ApiError(429, str(exc), "TooManyRequests") from exc
+        except rules.EvictionError as exc:
+            self.log("eviction", node, "refused", pod=f"{ns}/{name}", code=exc.code)
+            raise ApiError(exc.code, str(exc), exc.reason) from exc
+        if dry_run:
+            self.log("eviction", node, "dry-run", pod=f"{ns}/{name}")
+            return _status(201, "evicted (dry run)", "") | {"status": "Success"}
         del self.objects[("pods", ns, name)]
         self.log("eviction", node, pod=f"{ns}/{name}")
         self.reconcile()
