@@ -126,10 +126,16 @@ def confirm(yes: bool) -> bool:
               help="Act without asking for confirmation.")
 @click.option("--batch", default="1", show_default=True, metavar="N|P%",
               help="Workers upgraded at a time: a count or a percentage of the workers.")
+@click.option("--drain-fallback", type=click.Choice(["none", "disable-eviction"]),
+              default="none", show_default=True,
+              help="When the eviction API keeps refusing a drain: stop and name the pods "
+                   "(none), or delete them without eviction, ignoring every "
+                   "PodDisruptionBudget (disable-eviction; opt-in, never the default).")
 @click.option("--state", "state_file", metavar="FILE",
               help="With --plan: plan from this discovered-state JSON instead of the live "
                    "cluster (offline and testing aid; format in docs/upgrade.md).")
-def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | None) -> int:
+def cli(target: str, plan_only: bool, yes: bool, batch: str, drain_fallback: str,
+        state_file: str | None) -> int:
     """Upgrade a kubeadm cluster one minor version at a time: plan, snapshot, drain, resume.
 
     Discovers the versions on the inventory's control_plane and workers hosts (read-only),
@@ -170,19 +176,23 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, state_file: str | N
         plan = plan_upgrade(state, target, repo, batch=workers_at_a_time)
         output.echo(render.text(plan))
         return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
-    return live(target, plan_only, yes, workers_at_a_time, batch_text=batch)
+    return live(target, plan_only, yes, workers_at_a_time, batch_text=batch,
+                drain_fallback=drain_fallback)
 
 
-def resume_line(opts: Any, target: str, batch_text: str) -> str:
+def resume_line(opts: Any, target: str, batch_text: str, drain_fallback: str = "none") -> str:
     """The command that resumes an interrupted upgrade: the same one, confirmed (--yes)."""
     import shlex
 
     words = ["provision", *(["-i", str(opts.inventory)] if opts.inventory else []), "upgrade",
-             "--to", target, *(["--batch", batch_text] if batch_text != "1" else []), "--yes"]
+             "--to", target, *(["--batch", batch_text] if batch_text != "1" else []),
+             *(["--drain-fallback", drain_fallback] if drain_fallback != "none" else []),
+             "--yes"]
     return shlex.join(words)
 
 
-def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = "1") -> int:
+def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = "1",
+         drain_fallback: str = "none") -> int:
     """Discover, plan, confirm, execute (the hops) and summarise."""
     from provision.commands._common import finish_failed_read, options
     from provision.paths import state_home
@@ -194,6 +204,9 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = 
     opts = options()
     inv = load_valid_inventory(opts.inventory)
     if inv.mode == "minikube":  # `minikube start --kubernetes-version`, one minor a hop
+        if drain_fallback != "none":
+            raise UsageError("--drain-fallback: minikube mode has no drain (one node, "
+                             "upgraded in place by `minikube start`); nothing was done")
         from provision.commands import upgrade_minikube
 
         return upgrade_minikube.live(inv, target, plan_only, yes, opts.verbosity,
@@ -220,11 +233,12 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = 
     journal = found.state.journal or new_journal(plan, started=execute.now())
     copy = state_home() / "upgrade" / "journal.json"
     journal, hops = execute.run(inv, journal, found, say=output.echo, copy=copy,
-                                verbosity=opts.verbosity)
+                                verbosity=opts.verbosity, extravars={
+                                    "kubeadm_upgrade_node_drain_fallback": drain_fallback})
     failed = [h for h in hops if not h.ok]
     stopped = next((h.interrupted for h in hops if h.interrupted), None)
     if stopped is not None:
-        stopped = {**stopped, "resume": resume_line(opts, target, batch_text)}
+        stopped = {**stopped, "resume": resume_line(opts, target, batch_text, drain_fallback)}
     output.echo("")
     output.echo("Summary:" if stopped is None else "Summary (interrupted):")
     for h in hops:

@@ -702,8 +702,30 @@ def _res_for(ctx: Ctx, doc: dict) -> tuple:
     return (group, version, found[2], found[3], kind)
 
 
+def cmd_create_raw(ctx: Ctx) -> None:
+    """`kubectl create --raw URI -f FILE|-`: POST the file's body to the URI and print the
+    answer (real kubectl: k8s.io/kubectl/pkg/cmd/create/create.go RunCreate with --raw); an
+    API error prints "Error from server (Reason): message" and exits 1."""
+    a = ctx.args
+    if not a.filename or len(a.filename) != 1:
+        raise Fail("error: --raw requires exactly one -f")
+    if a.filename[0] == "-":
+        text = sys.stdin.read()
+    else:
+        with open(a.filename[0], encoding="utf-8") as fh:
+            text = fh.read()
+    try:
+        answer = ctx.api.post(a.raw, json.loads(text))
+    except ApiFailure as exc:
+        raise Fail(f"Error from server ({exc.reason or 'InternalError'}): {exc.message}") from None
+    out(json.dumps(answer))
+
+
 def cmd_apply(ctx: Ctx, create_only: bool) -> None:
     a = ctx.args
+    if create_only and a.raw:
+        cmd_create_raw(ctx)
+        return
     if create_only and a.targets[:1] in (["namespace"], ["ns"]) and len(a.targets) == 2:
         name = a.targets[1]
         doc = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}

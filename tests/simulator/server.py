@@ -294,6 +294,7 @@ class Cluster:
         meta = pod["metadata"]
         ready = (
             bool(pod["spec"].get("nodeName"))
+            and not meta.get("_crashloop")  # seeded crash-looping: Running, never Ready
             and time.time() - meta.get("_scheduled", 0) >= self.settings["pod_ready_seconds"]
         )
         pod["status"] = {
@@ -1381,9 +1382,11 @@ class Cluster:
                 vols = [{"name": "scratch", "emptyDir": {}}] if spec.get("emptyDir") else []
                 self.new_pod(ns, spec["name"], spec.get("node", ""), owner, labels, vols)
                 self.objects[("pods", ns, spec["name"])]["metadata"]["_scheduled"] = 0
+                if spec.get("crashloop"):
+                    self.objects[("pods", ns, spec["name"])]["metadata"]["_crashloop"] = True
             for spec in p.get("pdbs") or []:
                 pdb_spec: dict = {"selector": {"matchLabels": spec["selector"]}}
-                for k in ("minAvailable", "maxUnavailable"):
+                for k in ("minAvailable", "maxUnavailable", "unhealthyPodEvictionPolicy"):
                     if k in spec:
                         pdb_spec[k] = spec[k]
                 self.put(

@@ -1,0 +1,48 @@
+"""Upgrade drain against the SIMULATED eviction API (tests/simulator: kube-apiserver's
+eviction.go rules, see tests/simulator/README.md): the product finds the pods that would block
+a drain with server-side dry-run evictions before anything is cordoned, names them, and an
+unhealthyPodEvictionPolicy AlwaysAllow budget lets the same upgrade through. Real: the lab
+hosts, Ansible, apt/dpkg, systemd, etcd; simulated: Kubernetes (kubeadm, kubelet, kubectl)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from test_upgrade_simulated import upgrade_lab  # noqa: F401  (the fixture)
+
+pytestmark = [pytest.mark.container, pytest.mark.etcd]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
+        upgrade_lab: Any) -> None:  # noqa: F811
+    """A crash-looping single replica under minAvailable: 1 (Running, never Ready): the
+    eviction API answers 429 (the budget needs 1 healthy pod and has 0), so the hop stops at
+    w1's drain step naming default/db-0 and the API's cause, and w1 is never cordoned (the old
+    simulator evicted every not-Ready pod; the old product cordoned and retried until the drain
+    timeout). With unhealthyPodEvictionPolicy: AlwaysAllow the same command completes."""
+    ul = upgrade_lab(workers=1, minor=30)
+    cp, w1 = ul.lab.hosts
+    ul.sim.seed(pods=[{"name": "db-0", "node": w1, "owner": "ReplicaSet", "owner_name": "db",
+                       "labels": {"app": "db"}, "crashloop": True}],
+                pdbs=[{"name": "db", "selector": {"app": "db"}, "minAvailable": 1}])
+    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    text = json.dumps(obj.get("errors")) + err
+    assert rc == 1, err[-4000:]
+    assert "would be blocked" in text and "default/db-0" in text, text[-4000:]
+    assert "needs 1 healthy pods and has 0" in text, text[-4000:]
+    assert not [c for c in ul.sim.calls("cordon") if c["node"] == w1], ul.sim.calls("cordon")
+    assert ul.cordoned() == []
+    refused = [c for c in ul.sim.calls("eviction", node=w1) if c.get("result") == "refused"]
+    assert refused, ul.sim.calls("eviction")
+
+    ul.ssh(cp, "sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf delete pdb db "
+               "-n default")
+    ul.sim.seed(pdbs=[{"name": "db", "selector": {"app": "db"}, "minAvailable": 1,
+                       "unhealthyPodEvictionPolicy": "AlwaysAllow"}])
+    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    assert rc == 0, f"{obj.get('errors')}\n{err[-4000:]}"
+    ul.assert_at("1.31.3")
