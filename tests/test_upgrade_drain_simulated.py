@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from test_upgrade_simulated import upgrade_lab  # noqa: F401  (the fixture)
+from test_upgrade_simulated import upgrade_lab, write_host_vars  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.container, pytest.mark.etcd]
 
@@ -23,7 +23,9 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     eviction API answers 429 (the budget needs 1 healthy pod and has 0), so the hop stops at
     w1's drain step naming default/db-0 and the API's cause, and w1 is never cordoned (the old
     simulator evicted every not-Ready pod; the old product cordoned and retried until the drain
-    timeout). With unhealthyPodEvictionPolicy: AlwaysAllow the same command completes."""
+    timeout). The run with --to 1.31 names the inventory line that still says 1.30. With
+    unhealthyPodEvictionPolicy: AlwaysAllow and kubernetes_version: 1.31 in the inventory,
+    `provision upgrade` WITHOUT --to (the declared version) completes."""
     ul = upgrade_lab(workers=1, minor=30)
     cp, w1 = ul.lab.hosts
     ul.sim.seed(pods=[{"name": "db-0", "node": w1, "owner": "ReplicaSet", "owner_name": "db",
@@ -34,6 +36,7 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     assert rc == 1, err[-4000:]
     assert "would be blocked" in text and "default/db-0" in text, text[-4000:]
     assert "needs 1 healthy pods and has 0" in text, text[-4000:]
+    assert "declares kubernetes_version: 1.30" in text and "set it to 1.31" in text, text[-3000:]
     assert not [c for c in ul.sim.calls("cordon") if c["node"] == w1], ul.sim.calls("cordon")
     assert ul.cordoned() == []
     refused = [c for c in ul.sim.calls("eviction", node=w1) if c.get("result") == "refused"]
@@ -43,6 +46,8 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
                "-n default")
     ul.sim.seed(pdbs=[{"name": "db", "selector": {"app": "db"}, "minAvailable": 1,
                        "unhealthyPodEvictionPolicy": "AlwaysAllow"}])
-    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    write_host_vars(ul.lab, {"kubernetes_version": "1.31"})
+    rc, obj, err = ul.cli("--yes")  # no --to: the inventory's declared version
     assert rc == 0, f"{obj.get('errors')}\n{err[-4000:]}"
+    assert "target 1.31: the inventory's kubernetes_version" in err, err[-3000:]
     ul.assert_at("1.31.3")

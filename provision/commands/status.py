@@ -104,6 +104,7 @@ def run_limit(inv: Any, limit: str | None) -> str | None:
 def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
     from provision import status
     from provision.commands.upgrade import run_report_playbook
+    from provision.upgrade.declared import declared, drift_warning
 
     output.echo("Reading the cluster (read-only) ...", err=True)
     data, _, run = run_report_playbook(
@@ -116,6 +117,10 @@ def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = Fa
     if limit:
         data = limit_report(data, expected)
     st = status.from_report(data, expected)
+    if drift := drift_warning(declared(inv), st.cluster_version):  # the one declared version
+        import dataclasses
+
+        st = dataclasses.replace(st, warnings=(*st.warnings, drift))
     output.echo(status.text(st))
     if run.errors and not run.unreachable_hosts:  # a host failed a read: say where
         from provision.commands._common import print_summary

@@ -119,8 +119,9 @@ def confirm(yes: bool) -> bool:
              "to choose how many workers are drained at a time; an interrupted run resumes",
     "extra_vars": "the plan is computed from the inventory's variables; set them there"})
 @click.command(name="upgrade")
-@click.option("--to", "target", required=True, metavar="1.N[.P]",
-              help="Target version: a minor (its newest patch) or an exact patch.")
+@click.option("--to", "target", metavar="1.N[.P]",
+              help="Target version: a minor (its newest patch) or an exact patch. Default: "
+                   "the inventory's kubernetes_version (the one declared version).")
 @click.option("--plan", "plan_only", is_flag=True, help="Only print the plan; change nothing.")
 @click.option("--yes", is_flag=True, show_envvar=True,
               help="Act without asking for confirmation.")
@@ -134,7 +135,7 @@ def confirm(yes: bool) -> bool:
 @click.option("--state", "state_file", metavar="FILE",
               help="With --plan: plan from this discovered-state JSON instead of the live "
                    "cluster (offline and testing aid; format in docs/upgrade.md).")
-def cli(target: str, plan_only: bool, yes: bool, batch: str, drain_fallback: str,
+def cli(target: str | None, plan_only: bool, yes: bool, batch: str, drain_fallback: str,
         state_file: str | None) -> int:
     """Upgrade a kubeadm cluster one minor version at a time: plan, snapshot, drain, resume.
 
@@ -160,7 +161,10 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, drain_fallback: str
     from provision.upgrade.plan import plan_upgrade
     from provision.upgrade.steps import parse_batch
 
-    check_target(target)
+    if target is not None:
+        check_target(target)
+    elif state_file:
+        raise UsageError("--state plans offline, without the inventory: give --to")
     if options().check and not plan_only:
         output.echo("--check: only the plan is printed (as with --plan); nothing is changed",
                     err=True)
@@ -172,6 +176,7 @@ def cli(target: str, plan_only: bool, yes: bool, batch: str, drain_fallback: str
     if state_file and not plan_only:
         raise UsageError("--state only plans: add --plan (executing needs the live cluster)")
     if state_file:
+        assert target is not None
         state, repo = read_state_file(state_file)
         plan = plan_upgrade(state, target, repo, batch=workers_at_a_time)
         output.echo(render.text(plan))
@@ -191,7 +196,24 @@ def resume_line(opts: Any, target: str, batch_text: str, drain_fallback: str = "
     return shlex.join(words)
 
 
-def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = "1",
+def declared_target(inv: Any, target: str | None) -> tuple[str, list[str]]:
+    """The target (``--to``, else the inventory's declared kubernetes_version) and the notes
+    to show: which version was taken from where, or the inventory line that is now stale."""
+    from provision.upgrade.declared import declared, stale_note
+
+    decl = declared(inv)
+    if target is None:
+        if decl is None:
+            raise UsageError(f"{inv.path}: kubernetes_version is not a version (1.N or 1.N.P): "
+                             "give --to or fix the inventory; nothing was done")
+        check_target(decl.version)
+        return decl.version, [f"target {decl.version}: the inventory's kubernetes_version "
+                              f"({decl.where})"]
+    note = stale_note(target, decl)
+    return target, [note] if note else []
+
+
+def live(target: str | None, plan_only: bool, yes: bool, batch: Any, batch_text: str = "1",
          drain_fallback: str = "none") -> int:
     """Discover, plan, confirm, execute (the hops) and summarise."""
     from provision.commands._common import finish_failed_read, options
@@ -203,6 +225,9 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = 
 
     opts = options()
     inv = load_valid_inventory(opts.inventory)
+    target, notes = declared_target(inv, target)
+    for note in notes:
+        output.echo(f"Note: {note}", err=True)
     if inv.mode == "minikube":  # `minikube start --kubernetes-version`, one minor a hop
         if drain_fallback != "none":
             raise UsageError("--drain-fallback: minikube mode has no drain (one node, "
@@ -224,11 +249,12 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = 
     output.echo("")
     output.echo(render.text(plan))
     if plan_only or plan.nothing_to_do:
-        return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan)))
+        return output.finish(output.result_object(exit_code=EXIT_OK, plan=render.to_json(plan),
+                                                  notes=notes))
     if not confirm(yes):
         output.echo("Not confirmed: nothing was changed.")
         return output.finish(output.result_object(exit_code=EXIT_FAILED, plan=render.to_json(
-            plan), errors=["not confirmed"]))
+            plan), errors=["not confirmed"], notes=notes))
     # an unfinished journal is what the plan resumed (discovery drops finished ones)
     journal = found.state.journal or new_journal(plan, started=execute.now())
     copy = state_home() / "upgrade" / "journal.json"
@@ -261,7 +287,10 @@ def live(target: str, plan_only: bool, yes: bool, batch: Any, batch_text: str = 
     if stopped is not None:
         output.echo(f"to resume: {stopped['resume']}")
     code = EXIT_INTERRUPTED if stopped is not None else EXIT_FAILED if failed else EXIT_OK
+    if code == EXIT_OK:
+        for note in notes[-1:] if notes and not notes[-1].startswith("target ") else []:
+            output.echo(f"Note: {note}")
     return output.finish(output.result_object(
         exit_code=code, plan=render.to_json(plan), hops=[h.as_dict() for h in hops],
-        journal=str(copy), errors=[e for h in failed for e in h.errors],
+        journal=str(copy), errors=[e for h in failed for e in h.errors], notes=notes,
         **({"interrupted": stopped} if stopped is not None else {})))
