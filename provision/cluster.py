@@ -12,6 +12,7 @@ from typing import Any
 from provision.errors import EXIT_FAILED, UsageError
 
 MARK = "no cluster:"
+OLDER = "older than the cluster:"  # playbooks/tasks/version-not-older.yml (bootstrap)
 
 
 def missing(run: Any) -> str | None:
@@ -20,6 +21,16 @@ def missing(run: Any) -> str | None:
         text = str(getattr(f, "message", "")).strip()
         if text.startswith(MARK):
             return " ".join(text[len(MARK):].split())
+    return None
+
+
+def older_than_cluster(run: Any) -> str | None:
+    """bootstrap's refusal of a kubernetes_version older than the running cluster (the task
+    file's message, one line), else None. The caller exits 2: the inventory is wrong."""
+    for f in getattr(run, "failures", None) or []:
+        text = " ".join(str(getattr(f, "message", "")).split())
+        if text.startswith(OLDER):
+            return text
     return None
 
 

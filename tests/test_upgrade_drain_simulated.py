@@ -25,7 +25,9 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     simulator evicted every not-Ready pod; the old product cordoned and retried until the drain
     timeout). The run with --to 1.31 names the inventory line that still says 1.30. With
     unhealthyPodEvictionPolicy: AlwaysAllow and kubernetes_version: 1.31 in the inventory,
-    `provision upgrade` WITHOUT --to (the declared version) completes."""
+    `provision upgrade` WITHOUT --to (the declared version) completes. A later bootstrap whose
+    inventory says 1.30 again is refused with exit 2 naming both versions, and changes
+    nothing (packages, cluster version)."""
     ul = upgrade_lab(workers=1, minor=30)
     cp, w1 = ul.lab.hosts
     ul.sim.seed(pods=[{"name": "db-0", "node": w1, "owner": "ReplicaSet", "owner_name": "db",
@@ -50,4 +52,13 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     rc, obj, err = ul.cli("--yes")  # no --to: the inventory's declared version
     assert rc == 0, f"{obj.get('errors')}\n{err[-4000:]}"
     assert "target 1.31: the inventory's kubernetes_version" in err, err[-3000:]
+    ul.assert_at("1.31.3")
+
+    write_host_vars(ul.lab, {"kubernetes_version": "1.30"})
+    proc = ul.lab.cli("-i", "lab", "--json", "bootstrap", "--components", "cluster",
+                      timeout=1800)
+    assert proc.returncode == 2, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert ("older than the cluster: kubernetes_version 1.30 is older than the 1.31.3"
+            in proc.stderr), proc.stderr[-3000:]
+    assert "Set kubernetes_version to 1.31" in proc.stderr
     ul.assert_at("1.31.3")

@@ -199,6 +199,15 @@ def run_and_finish(opts: Options, command: str, playbook: str,
                           extravars=run_extravars(opts, command, extravars),
                           limit=opts.limit, check=opts.check,
                           verbosity=opts.verbosity, tags=tags)
+    from provision.cluster import older_than_cluster
+
+    if (refusal := older_than_cluster(result)) is not None:  # bootstrap: exit 2, both versions
+        from provision.errors import EXIT_USAGE
+
+        output.echo(refusal, err=True)
+        return output.finish(output.result_object(
+            command=command, exit_code=EXIT_USAGE, run_dir=str(result.run_dir),
+            hosts=result.hosts, errors=[{"message": refusal}]))
     print_summary(result)
     if result.unreachable_hosts:
         output.echo(f"unreachable: {', '.join(result.unreachable_hosts)}", err=True)
