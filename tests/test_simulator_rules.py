@@ -473,3 +473,20 @@ def test_simulator_job_template_selector_completions_are_immutable() -> None:
                                                selector={"matchLabels": {"a": "c"}}))
     assert [c["field"] for c in causes] == ["spec.selector", "spec.completions"]
     assert causes[1]["message"] == "Invalid value: 2: field is immutable"
+
+
+def test_simulator_addons_wait_for_the_last_control_plane() -> None:
+    """SIMULATED kubeadm (postupgrade.go UnupgradedControlPlaneInstances; apply/addons.go and
+    node/addons.go shouldUpgradeAddons): CoreDNS and kube-proxy are upgraded by `upgrade apply`
+    only when every other control plane already runs the same kube-apiserver image, else by
+    the last control plane's `upgrade node` (the old simulator always upgraded them in apply)."""
+    old, new = "registry.k8s.io/kube-apiserver:v1.30.6", "registry.k8s.io/kube-apiserver:v1.31.3"
+    assert rules.unupgraded_control_planes({"cp1": new, "cp2": old, "cp3": old}, "cp1") == [
+        "cp2", "cp3"]
+    assert rules.unupgraded_control_planes({"cp1": new, "cp2": new, "cp3": old}, "cp2") == [
+        "cp3"]
+    assert rules.unupgraded_control_planes({"cp1": new, "cp2": new, "cp3": new}, "cp3") == []
+    assert rules.unupgraded_control_planes({"cp1": new}, "cp1") == []
+    assert rules.addons_skipped_message(["cp2", "cp3"]) == (
+        "[upgrade/addon] Skipping upgrade of addons because control plane instances [cp2 cp3] "
+        "have not been upgraded")

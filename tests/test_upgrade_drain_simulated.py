@@ -62,3 +62,42 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
             in proc.stderr), proc.stderr[-3000:]
     assert "Set kubernetes_version to 1.31" in proc.stderr
     ul.assert_at("1.31.3")
+
+
+@pytest.fixture
+def ha_upgrade_lab(lab_cluster: Any, k8s_sim: Any, tmp_path: Any):
+    from test_upgrade_simulated import UpgradeLab
+
+    ul = UpgradeLab(lab_cluster(control_planes=2, workers=0), k8s_sim, tmp_path, 30)
+    yield ul
+    ul.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_upgrade_ha_addons_wait_for_the_last_control_plane_and_resume_simulated(
+        ha_upgrade_lab: Any) -> None:
+    """Simulated HA cluster (2 control planes) 1.30 -> 1.31: `upgrade apply` on cp1 skips
+    CoreDNS and kube-proxy because cp2 still runs the old kube-apiserver (kubeadm's
+    UnupgradedControlPlaneInstances); cp2's `upgrade node` upgrades them, and when that addon
+    phase fails once the hop stops at cp2's upgrade-node step, kube-proxy is still old, and the
+    same command resumes and completes the add-ons (verify sees kube-proxy at 1.31.3)."""
+    ul = ha_upgrade_lab
+    cp1, cp2 = ul.lab.hosts
+    ul.sim.fault("kubeadm-upgrade-node-addons", node=cp2, count=1)
+    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    text = json.dumps(obj.get("errors")) + err
+    assert rc == 1, err[-4000:]
+    assert f"step upgrade-node failed on {cp2}" in text, text[-4000:]
+    addons = ul.sim.calls("kubeadm-addons")
+    assert [(c["node"], c["result"], c.get("nodes")) for c in addons] == [
+        (cp1, "skipped", [cp2])], addons
+    assert ul.sim.state()["components"]["kube-proxy"] == {"*": "v1.30.6"}
+    assert ul.cordoned() == []
+
+    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    assert rc == 0, f"{obj.get('errors')}\n{err[-4000:]}"
+    ul.assert_at("1.31.3")
+    assert [(c["node"], c["result"]) for c in ul.sim.calls("kubeadm-addons")] == [
+        (cp1, "skipped"), (cp2, "ok")]
+    ul.assert_applies_one_minor_each(["1.30.6", "1.31.3"])

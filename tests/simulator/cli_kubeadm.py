@@ -768,9 +768,9 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
             "dry_run": args.dry_run,
         }
 
-        def call(stage: str) -> None:
+        def call(stage: str) -> dict:
             try:
-                api.post("/sim/kubeadm/upgrade-apply", {**request, "stage": stage})
+                return api.post("/sim/kubeadm/upgrade-apply", {**request, "stage": stage}) or {}
             except ApiFailure as exc:
                 raise Fail(
                     exc.message
@@ -785,7 +785,9 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
         ccfg["kubernetesVersion"] = str(target)
         upgrade_local_control_plane(api, node, ccfg, target, args.timeout)
         out("[upgrade/postupgrade] Applying the new configuration and addons")
-        call("commit")
+        answer = call("commit")
+        if answer.get("addons_skipped"):
+            out(rules.addons_skipped_message(answer["addons_skipped"]))
         out(f'\n[upgrade/successful] SUCCESS! Your cluster was upgraded to "{target}". Enjoy!\n')
         out(
             "[upgrade/kubelet] Now that your control plane is upgraded, please proceed with "
@@ -808,6 +810,15 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
             upgrade_local_control_plane(
                 api, node, answer["cluster_configuration"], version, args.timeout
             )
+            try:
+                addons = api.post("/sim/kubeadm/upgrade-node-addons", {"node": node})
+            except ApiFailure as exc:
+                raise Fail(f"[upgrade/addon] FATAL: {exc.message}") from None
+            if addons.get("addons_skipped"):
+                out(rules.addons_skipped_message(addons["addons_skipped"]))
+            else:
+                out("[upgrade/addon] Applied essential addon: CoreDNS")
+                out("[upgrade/addon] Applied essential addon: kube-proxy")
         else:
             out("[upgrade] Skipping phase. Not a control plane node.")
         write_file(f"{KUBELET_DIR}/config.yaml", answer["kubelet_config"] or "{}\n")

@@ -328,6 +328,25 @@ def check_upgrade_apply(
         )
 
 
+def unupgraded_control_planes(apiserver_images: dict[str, str], node: str) -> list[str]:
+    """The control-plane nodes whose kube-apiserver image differs from ``node``'s (already
+    upgraded) one. Source: kubernetes/kubernetes cmd/kubeadm/app/phases/upgrade/
+    postupgrade.go UnupgradedControlPlaneInstances (kube-apiserver Pods by label
+    component=kube-apiserver, image per node compared with this node's), used by
+    shouldUpgradeAddons in cmd/kubeadm/app/cmd/phases/upgrade/apply/addons.go and
+    .../upgrade/node/addons.go: CoreDNS and kube-proxy are upgraded only when the list is
+    empty, i.e. by the apply on a single control plane or by the LAST control plane's
+    `upgrade node` in HA."""
+    mine = apiserver_images.get(node)
+    return sorted(n for n, image in apiserver_images.items() if n != node and image != mine)
+
+
+def addons_skipped_message(nodes: list[str]) -> str:
+    """The line kubeadm prints (apply/addons.go, node/addons.go; Go's %v of a []string)."""
+    return (f"[upgrade/addon] Skipping upgrade of addons because control plane instances "
+            f"[{' '.join(nodes)}] have not been upgraded")
+
+
 def check_upgrade_node(cluster: Version, kubeadm: Version) -> None:
     """`kubeadm upgrade node` needs a kubeadm at the cluster's (already upgraded) minor.
     STRICTER than kubeadm, whose `upgrade node` has no kubeadm-vs-cluster version check

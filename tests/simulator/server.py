@@ -930,15 +930,43 @@ class Cluster:
             ccfg = self.cluster_configuration()
             ccfg["kubernetesVersion"] = str(target)
             self._store_cluster_config(ccfg)
-            proxy_cm = self.get("configmaps", "kube-system", "kube-proxy")
-            import yaml
-
-            self._addons(
-                target, ccfg, yaml.safe_load(proxy_cm["data"]["config.conf"]) if proxy_cm else {}
-            )
-            self.log("kubeadm-upgrade-apply", node, **{"from": str(cluster), "target": str(target)})
+            skipped = self._upgrade_addons_unless_cps_left(node, target, ccfg)
+            self.log("kubeadm-upgrade-apply", node, **{"from": str(cluster), "target": str(target)},
+                     addons_skipped=skipped)
             self._fault_error("kubeadm-upgrade-apply", node, "after")
-            return {"from": str(cluster), "to": str(target)}
+            return {"from": str(cluster), "to": str(target), "addons_skipped": skipped}
+
+    def _upgrade_addons_unless_cps_left(self, node: str, version: Version, ccfg: dict) -> list:
+        """CoreDNS and kube-proxy to ``version`` unless other control planes still run an
+        older kube-apiserver (rules.unupgraded_control_planes); the skipped nodes."""
+        images = {
+            p["spec"].get("nodeName", ""): p["spec"]["containers"][0]["image"]
+            for p in self.items("pods", "kube-system")
+            if p["metadata"].get("labels", {}).get("component") == "kube-apiserver"
+        }
+        left = rules.unupgraded_control_planes(images, node)
+        if left:
+            self.log("kubeadm-addons", node, "skipped", nodes=left, version=str(version))
+            return left
+        proxy_cm = self.get("configmaps", "kube-system", "kube-proxy")
+        import yaml
+
+        self._addons(
+            version, ccfg, yaml.safe_load(proxy_cm["data"]["config.conf"]) if proxy_cm else {}
+        )
+        self.log("kubeadm-addons", node, version=str(version))
+        return []
+
+    def upgrade_node_addons(self, p: dict) -> dict:
+        """The addon phase of `kubeadm upgrade node` on a control plane (after its static pods
+        run the new version): the last control plane upgrades CoreDNS and kube-proxy."""
+        node = p["node"]
+        with self.lock:
+            self.require_api()
+            self._fault_error("kubeadm-upgrade-node-addons", node)
+            version = self.cluster_version()
+            return {"addons_skipped": self._upgrade_addons_unless_cps_left(
+                node, version, self.cluster_configuration())}
 
     def upgrade_node(self, p: dict) -> dict:
         node = p["node"]
@@ -1585,6 +1613,7 @@ class Handler(BaseHTTPRequestHandler):
             "kubeadm/join": c.kubeadm_join,
             "kubeadm/upgrade-apply": c.upgrade_apply,
             "kubeadm/upgrade-node": c.upgrade_node,
+            "kubeadm/upgrade-node-addons": c.upgrade_node_addons,
             "kubeadm/token-create": c.token_create,
             "kubeadm/upload-certs": c.upload_certs,
             "kubeadm/reset": c.kubeadm_reset,
