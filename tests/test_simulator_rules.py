@@ -490,3 +490,19 @@ def test_simulator_addons_wait_for_the_last_control_plane() -> None:
     assert rules.addons_skipped_message(["cp2", "cp3"]) == (
         "[upgrade/addon] Skipping upgrade of addons because control plane instances [cp2 cp3] "
         "have not been upgraded")
+
+
+def test_simulator_upgrade_health_check_rules() -> None:
+    """SIMULATED kubeadm CheckClusterHealth (cmd/kubeadm/app/phases/upgrade/health.go):
+    CreateJob with its timeout (15s, 1m0s from 1.36: kubernetes#136273), NotReady control
+    planes named, missing static pod manifests named."""
+    assert rules.health_check_errors(V("1.35.0"), [], True, "j", []) == []
+    errs = dict(rules.health_check_errors(V("1.35.0"), ["cp2"], False, "upgrade-health-check-1",
+                                          ["/etc/kubernetes/manifests/kube-apiserver.yaml"]))
+    assert errs["CreateJob"].startswith('Job "upgrade-health-check-1" in the namespace '
+                                        '"kube-system" did not complete in 15s')
+    assert errs["ControlPlaneNodesReady"] == (
+        "there are NotReady control-planes in the cluster: [cp2]")
+    assert "Manifest files not found: [/etc/kubernetes/manifests/kube-apiserver.yaml]" in errs[
+        "StaticPodManifest"]
+    assert rules.health_check_timeout(V("1.36.0")) == "1m0s"

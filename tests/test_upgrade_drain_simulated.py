@@ -7,6 +7,7 @@ hosts, Ansible, apt/dpkg, systemd, etcd; simulated: Kubernetes (kubeadm, kubelet
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -19,7 +20,9 @@ pytestmark = [pytest.mark.container, pytest.mark.etcd]
 @pytest.mark.timeout(3600)
 def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
         upgrade_lab: Any) -> None:  # noqa: F811
-    """A crash-looping single replica under minAvailable: 1 (Running, never Ready): the
+    """kubeadm's upgrade health-check Job times out once: `upgrade plan` is retried and the
+    hop goes on with one apply. A crash-looping single replica under minAvailable: 1 (Running,
+    never Ready): the
     eviction API answers 429 (the budget needs 1 healthy pod and has 0), so the hop stops at
     w1's drain step naming default/db-0 and the API's cause, and w1 is never cordoned (the old
     simulator evicted every not-Ready pod; the old product cordoned and retried until the drain
@@ -30,6 +33,9 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     nothing (packages, cluster version)."""
     ul = upgrade_lab(workers=1, minor=30)
     cp, w1 = ul.lab.hosts
+    # kubeadm's upgrade health check Job times out once: `upgrade plan` is retried (the same
+    # retries as apply), then apply runs exactly once
+    ul.sim.fault("upgrade-health-check", node=cp, count=1)
     ul.sim.seed(pods=[{"name": "db-0", "node": w1, "owner": "ReplicaSet", "owner_name": "db",
                        "labels": {"app": "db"}, "crashloop": True}],
                 pdbs=[{"name": "db", "selector": {"app": "db"}, "minAvailable": 1}])
@@ -43,6 +49,9 @@ def test_upgrade_drain_dry_run_names_a_crashlooping_pod_before_cordon_simulated(
     assert ul.cordoned() == []
     refused = [c for c in ul.sim.calls("eviction", node=w1) if c.get("result") == "refused"]
     assert refused, ul.sim.calls("eviction")
+    checks = [c["result"] for c in ul.sim.calls("upgrade-health-check")]
+    assert checks[:2] == ["failed", "ok"] and "failed" not in checks[1:], checks
+    assert [c["result"] for c in ul.applies()] == ["ok"]
 
     ul.ssh(cp, "sudo -n kubectl --kubeconfig /etc/kubernetes/admin.conf delete pdb db "
                "-n default")
@@ -77,13 +86,28 @@ def ha_upgrade_lab(lab_cluster: Any, k8s_sim: Any, tmp_path: Any):
 @pytest.mark.timeout(3600)
 def test_upgrade_ha_addons_wait_for_the_last_control_plane_and_resume_simulated(
         ha_upgrade_lab: Any) -> None:
-    """Simulated HA cluster (2 control planes) 1.30 -> 1.31: `upgrade apply` on cp1 skips
+    """Simulated HA cluster (2 control planes) 1.30 -> 1.31. First cp2's kubelet is stopped:
+    the upgrade refuses (exit 2) naming the NotReady control plane before any snapshot or
+    apply. Then `upgrade apply` on cp1 skips
     CoreDNS and kube-proxy because cp2 still runs the old kube-apiserver (kubeadm's
     UnupgradedControlPlaneInstances); cp2's `upgrade node` upgrades them, and when that addon
     phase fails once the hop stops at cp2's upgrade-node step, kube-proxy is still old, and the
     same command resumes and completes the add-ons (verify sees kube-proxy at 1.31.3)."""
     ul = ha_upgrade_lab
     cp1, cp2 = ul.lab.hosts
+    # a NotReady control plane stops a new upgrade before any change (kubeadm's health check
+    # would refuse it after the snapshot and the kubeadm install)
+    ul.ssh(cp2, "sudo -n systemctl stop kubelet")
+    deadline = time.monotonic() + 300
+    while ul.sim.state()["nodes"][cp2]["ready"] and time.monotonic() < deadline:
+        time.sleep(2)
+    rc, obj, err = ul.cli("--to", "1.31", "--yes")
+    assert rc == 2, err[-3000:]
+    assert f"control plane {cp2} is NotReady" in err + json.dumps(obj.get("errors")), err[-3000:]
+    assert ul.applies() == [] and ul.snapshots() == []
+    ul.ssh(cp2, "sudo -n systemctl start kubelet")
+    while not ul.sim.state()["nodes"][cp2]["ready"] and time.monotonic() < deadline + 300:
+        time.sleep(2)
     ul.sim.fault("kubeadm-upgrade-node-addons", node=cp2, count=1)
     rc, obj, err = ul.cli("--to", "1.31", "--yes")
     text = json.dumps(obj.get("errors")) + err

@@ -216,3 +216,19 @@ def test_upgrade_journal_progress_follows_records_and_keeps_the_copy(tmp_path: P
                      "[hop 1 -> 1.29.10] FAILED: failed to drain w-1: pods/x blocked"]
     assert json.loads(copy.read_text()) == journal_to_dict(journal)
     assert stat.S_IMODE(copy.stat().st_mode) == 0o600
+
+
+def test_upgrade_a_notready_control_plane_stops_a_new_upgrade_before_any_change() -> None:
+    """kubeadm's upgrade health check refuses NotReady control planes (health.go
+    ControlPlaneNodesReady); the product names the node before the snapshot or any install.
+    A resumed upgrade is not stopped (its own step may have made the node NotReady)."""
+    cp = node("cp-1", "v1.28.15", cp=True)
+    cp["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    workers = [node("w-1", "v1.28.15"), node("w-2", "v1.28.15")]
+    workers[0]["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    d = discover.from_report(report(nodes_json={"items": [cp, *workers]}))
+    assert d.not_ready == ("cp-1",)  # a NotReady worker is drained, not refused
+    problem = discover.health_problem(d)
+    assert problem and problem.startswith("control plane cp-1 is NotReady")
+    assert "nothing was changed" in problem
+    assert discover.health_problem(discover.from_report(report())) is None

@@ -219,7 +219,7 @@ def live(target: str | None, plan_only: bool, yes: bool, batch: Any, batch_text:
     from provision.commands._common import finish_failed_read, options
     from provision.paths import state_home
     from provision.upgrade import execute, render
-    from provision.upgrade.discover import describe, lock_problem
+    from provision.upgrade.discover import describe, health_problem, lock_problem
     from provision.upgrade.plan import new_journal, plan_upgrade
     from provision.validate import load_valid_inventory
 
@@ -243,7 +243,7 @@ def live(target: str | None, plan_only: bool, yes: bool, batch: Any, batch_text:
         return finish_failed_read(run, "discovery failed: nothing was changed")
     for line in describe(found):
         output.echo(line)
-    if problem := lock_problem(found):
+    if problem := lock_problem(found) or health_problem(found):
         raise UsageError(problem)
     plan = plan_upgrade(found.state, target, found.repository, batch=batch)
     output.echo("")

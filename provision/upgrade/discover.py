@@ -39,6 +39,7 @@ class Discovery:
     locks: dict[str, str] = field(default_factory=dict)  # node -> lock label value
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> held packages
     finished_lock: str = ""  # lock id of a finished journal (its lock may be left over)
+    not_ready: tuple[str, ...] = ()  # control-plane nodes whose Ready condition is not True
 
     def host(self, node: str) -> str:
         return self.hosts[node]
@@ -152,8 +153,30 @@ def from_report(report: Mapping[str, Any], source: str = "discovery") -> Discove
              if LOCK_LABEL in (obj["metadata"].get("labels") or {})}
     state = ClusterState(api, tuple(nodes), journal)
     first = hosts[state.first_control_plane.name] if state.control_planes else ""
+    not_ready = tuple(sorted(
+        n.name for n in nodes if n.role == "control-plane" and _not_ready(cluster_nodes[n.name])))
     return Discovery(state, repository_from_packages(report.get("repository") or {}), hosts,
-                     first, locks, held, finished_lock)
+                     first, locks, held, finished_lock, not_ready)
+
+
+def _not_ready(obj: Mapping[str, Any]) -> bool:
+    """A Ready condition whose status is not True (health.go getNotReadyNodes: a node without
+    a Ready condition is not counted)."""
+    return any(c.get("type") == "Ready" and c.get("status") != "True"
+               for c in obj.get("status", {}).get("conditions") or [])
+
+
+def health_problem(d: Discovery) -> str | None:
+    """A new upgrade stops before any change when a control plane is NotReady: kubeadm's
+    upgrade health check (cmd/kubeadm/app/phases/upgrade/health.go, ControlPlaneNodesReady)
+    would refuse `upgrade plan` and `upgrade apply` anyway, after the snapshot and the
+    kubeadm install. A resumed upgrade is not stopped here (a control plane may be NotReady
+    because its own step failed; kubeadm names it then)."""
+    if not d.not_ready or d.state.journal is not None:
+        return None
+    return (f"control plane {', '.join(d.not_ready)} is NotReady: kubeadm's upgrade health "
+            "check (ControlPlaneNodesReady) would refuse the upgrade. Bring it back (`provision "
+            "status` shows why), then run the same command again; nothing was changed")
 
 
 def lock_problem(d: Discovery) -> str | None:

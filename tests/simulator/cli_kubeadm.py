@@ -731,6 +731,8 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
         '[upgrade/config] Reading configuration from the "kubeadm-config" ConfigMap in '
         'namespace "kube-system"...'
     )
+    if args.action in ("plan", "apply") and not args.dry_run:
+        upgrade_health_check(args, api, node, kubeadm)
     if args.action == "plan":
         target = Version.parse(args.version) if args.version else kubeadm
         out(f"[upgrade/versions] Cluster version: {cluster}")
@@ -829,6 +831,31 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
         )
         return
     raise Fail(f"[simulator] kubeadm upgrade {args.action} is not simulated")
+
+
+def upgrade_health_check(args: argparse.Namespace, api: Api, node: str,
+                         kubeadm: Version) -> None:
+    """`kubeadm upgrade plan|apply` run CheckClusterHealth first (rules.health_check_errors;
+    --ignore-preflight-errors names a check, or all, to make it a warning)."""
+    out("[upgrade] Running cluster health checks")
+    answer = api.post("/sim/kubeadm/upgrade-health", {"node": node})
+    missing = [f"{MANIFESTS}/{c}.yaml" for c in COMPONENTS
+               if not os.path.exists(host_path(f"{MANIFESTS}/{c}.yaml"))]
+    errors = rules.health_check_errors(kubeadm, answer["not_ready"], answer["job_completes"],
+                                       answer["job"], missing)
+    ignored = {s.lower() for s in ",".join(args.ignore_preflight_errors or []).split(",") if s}
+    real = [(n, m) for n, m in errors if n.lower() not in ignored and "all" not in ignored]
+    for n, m in errors:
+        if (n, m) not in real:
+            out(f"\t[WARNING {n}]: {m}")
+    if real:
+        raise Fail(
+            "[preflight] Some fatal errors occurred:\n"
+            + "\n".join(f"\t[ERROR {n}]: {m}" for n, m in real)
+            + "\n[preflight] If you know what you are doing, you can make a check non-fatal "
+            "with `--ignore-preflight-errors=...`\nTo see the stack trace of this error "
+            "execute with --v=5 or higher"
+        )
 
 
 def upgrade_local_control_plane(

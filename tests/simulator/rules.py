@@ -328,6 +328,48 @@ def check_upgrade_apply(
         )
 
 
+def health_check_timeout(kubeadm: Version) -> str:
+    """The CreateJob check's timeout as kubeadm prints it: 15s (health.go `timeout = 15 *
+    time.Second`), 1m0s from kubeadm 1.36 (kubernetes/kubernetes PR #136273 "kubeadm: bump
+    the CreateJob check timeout to 1 minute", merged 2026-01-16 for 1.36)."""
+    return "1m0s" if (kubeadm.major, kubeadm.minor) >= (1, 36) else "15s"
+
+
+def health_check_errors(
+    kubeadm: Version,
+    not_ready_control_planes: list[str],
+    job_completes: bool,
+    job_name: str,
+    missing_manifests: list[str],
+) -> list[tuple[str, str]]:
+    """`kubeadm upgrade plan|apply` preflight CheckClusterHealth (kubernetes/kubernetes
+    cmd/kubeadm/app/phases/upgrade/health.go): CreateJob (a Job with the pause image in
+    kube-system must complete within health_check_timeout), ControlPlaneNodesReady, and
+    StaticPodManifest. (name, message) per failed check, as RunChecks reports them."""
+    errors: list[tuple[str, str]] = []
+    if not job_completes:
+        errors.append((
+            "CreateJob",
+            f'Job "{job_name}" in the namespace "kube-system" did not complete in '
+            f"{health_check_timeout(kubeadm)}: no condition of type Complete",
+        ))
+    if not_ready_control_planes:
+        errors.append((
+            "ControlPlaneNodesReady",
+            "there are NotReady control-planes in the cluster: "
+            f"[{' '.join(not_ready_control_planes)}]",
+        ))
+    if missing_manifests:
+        errors.append((
+            "StaticPodManifest",
+            "The control plane seems to be Static Pod-hosted, but some of the manifests don't "
+            "seem to exist on disk. This probably means you're running 'kubeadm upgrade' on a "
+            "remote machine, which is not supported for a Static Pod-hosted cluster. Manifest "
+            f"files not found: [{' '.join(missing_manifests)}]",
+        ))
+    return errors
+
+
 def unupgraded_control_planes(apiserver_images: dict[str, str], node: str) -> list[str]:
     """The control-plane nodes whose kube-apiserver image differs from ``node``'s (already
     upgraded) one. Source: kubernetes/kubernetes cmd/kubeadm/app/phases/upgrade/

@@ -957,6 +957,28 @@ class Cluster:
         self.log("kubeadm-addons", node, version=str(version))
         return []
 
+    def upgrade_health(self, p: dict) -> dict:
+        """The cluster side of kubeadm's upgrade health check (rules.health_check_errors):
+        the upgrade-health-check Job completes unless every node is unschedulable (its pod
+        stays Pending, kubeadm#3050) or a fault "upgrade-health-check" makes it time out;
+        control-plane nodes that are NotReady are listed."""
+        node = p["node"]
+        with self.lock:
+            self.require_api()
+            nodes = [self.node_view(n) for n in self.items("nodes")]
+            not_ready = sorted(
+                n["metadata"]["name"] for n in nodes
+                if "node-role.kubernetes.io/control-plane" in n["metadata"].get("labels", {})
+                and n["status"]["conditions"][0]["status"] != "True"
+            )
+            schedulable = any(not n["spec"].get("unschedulable") for n in nodes)
+            fault = self.consume_fault("upgrade-health-check", node)
+            job = f"upgrade-health-check-{int(time.time() * 1000) % 100000:05d}"
+            completes = schedulable and fault is None
+            self.log("upgrade-health-check", node, "ok" if completes and not not_ready
+                     else "failed", job_completes=completes, not_ready=not_ready)
+            return {"job": job, "job_completes": completes, "not_ready": not_ready}
+
     def upgrade_node_addons(self, p: dict) -> dict:
         """The addon phase of `kubeadm upgrade node` on a control plane (after its static pods
         run the new version): the last control plane upgrades CoreDNS and kube-proxy."""
@@ -1614,6 +1636,7 @@ class Handler(BaseHTTPRequestHandler):
             "kubeadm/upgrade-apply": c.upgrade_apply,
             "kubeadm/upgrade-node": c.upgrade_node,
             "kubeadm/upgrade-node-addons": c.upgrade_node_addons,
+            "kubeadm/upgrade-health": c.upgrade_health,
             "kubeadm/token-create": c.token_create,
             "kubeadm/upload-certs": c.upload_certs,
             "kubeadm/reset": c.kubeadm_reset,
