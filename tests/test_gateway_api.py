@@ -335,6 +335,35 @@ def test_smoke_tasks_send_the_request_through_the_route_and_clean_up() -> None:
                                                                "-f"]
 
 
+# --- structure and style, as the other add-on roles (tests/test_addons_roles.py) ---------------
+
+def test_tasks_are_named_fqcn_and_retry_only_where_allowed() -> None:
+    """Every task named and a FQCN builtin; retrying only in tasks/apply.yml and the smoke
+    test (address lookup, request), counts and delays from variables; downloads retry a flaky
+    network but never a 4xx or a checksum mismatch; applies parse kubectl's 'unchanged'."""
+    from test_addons_roles import MODULE_KEYS, task_files, tasks_of
+
+    files = task_files("gateway_api")
+    assert {p.name for p in files} >= {"main.yml", "check.yml", "apply.yml", "apply_crds.yml",
+                                       "render.yml", "smoke.yml", "wait.yml"}
+    for path in files:
+        for task in tasks_of(path):
+            assert task.get("name"), f"{path}: a task has no name: {task}"
+            if "block" in task:
+                continue
+            modules = [k for k in task if k not in MODULE_KEYS]
+            assert len(modules) == 1 and modules[0].startswith("ansible.builtin."), \
+                f"{path}: {task['name']}: {modules}"
+            if "ansible.builtin.get_url" in task:
+                assert "status_code" in str(task["until"]) and "checksum" in str(task["until"])
+                continue
+            if "retries" in task or "until" in task:
+                assert path.name in {"apply.yml", "smoke.yml"}, f"{path}: {task['name']}"
+                assert "{{" in str(task["retries"]) and "{{" in str(task["delay"])
+    [apply] = tasks_of(ROLE / "tasks/apply.yml")
+    assert "unchanged" in apply["changed_when"]
+
+
 # --- CRDs go server-side, with a diff deciding whether anything changes ------------------------
 
 def test_crds_are_applied_server_side_only_when_they_differ() -> None:
