@@ -1,8 +1,8 @@
 """Inventory cross-checks for ``ingress_controller: gateway`` (pure; no I/O).
 
-The gateway_api role refuses the same settings in its tasks/check.yml; this lets ``validate``
-and ``bootstrap`` refuse them before any host is contacted (to be called where the other
-cross-field checks run).
+The gateway_api role refuses the same settings in its tasks/check.yml; ``bootstrap`` refuses
+them before any host is contacted (provision.commands.bootstrap.addon_problems); ``validate``
+does not call this yet.
 """
 
 from __future__ import annotations
@@ -13,6 +13,9 @@ from typing import Any
 #: NGINX Gateway Fabric 2.5+ supports Kubernetes 1.31+ (its CHANGELOG.md, "Compatibility").
 MIN_MINOR = 31
 MODES = ("LoadBalancer", "NodePort")
+#: The variables problems() reads.
+KEYS = ("ingress_controller", "kubernetes_version", "gateway_api_service_mode",
+        "metallb_addresses", "metallb_pools")
 
 
 def _minor(version: Any) -> int | None:

@@ -471,6 +471,48 @@ def test_cross_checks_for_the_gateway() -> None:
     assert "hostNetwork is not offered" in host
 
 
+@pytest.mark.parametrize(("group_vars", "expected"), [
+    ("ingress_controller: gateway\n",
+     "{inv}/group_vars/all.yml:1: group all: ingress_controller: gateway with "
+     "gateway_api_service_mode: LoadBalancer needs a MetalLB address pool"),
+    ("ingress_controller: gateway\ngateway_api_service_mode: NodePort\n"
+     "kubernetes_version: '1.30'\n",
+     "ingress_controller: gateway needs Kubernetes 1.31 or later (NGINX Gateway Fabric); "
+     "kubernetes_version is '1.30'"),
+])
+def test_bootstrap_refuses_an_unworkable_gateway_before_contact(
+        tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, group_vars: str,
+        expected: str) -> None:
+    """bootstrap's add-on checks (provision.gateway.problems): exit 2, the file named, nothing
+    run (ansible-runner would fail the test)."""
+    import ansible_runner
+
+    def boom(*a: Any, **k: Any) -> None:
+        raise AssertionError("ansible-runner started despite invalid input")
+
+    monkeypatch.setattr(ansible_runner, "run", boom)
+    from provision.cli import main
+
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp1:\n"
+        "          ansible_host: 127.0.0.1\n          ansible_port: 9\n")
+    (inv / "group_vars" / "all.yml").write_text(group_vars)
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", str(inv), "bootstrap", "--components", "ingress"])
+    _, err = capsys.readouterr()
+    assert exc.value.code == 2, err
+    assert expected in err.replace(str(inv), "{inv}"), err
+
+
+def test_progress_counts_the_gateway_as_the_ingress_step() -> None:
+    from provision.progress import step_for_role
+
+    assert step_for_role("gateway_api", ["ingress"]) == "ingress"
+    assert step_for_role("gateway_api", ["base", "addons"]) == "addons"
+
+
 def _when(play: dict, role: str) -> str:
     [task] = [t for t in play["tasks"]
               if t.get("ansible.builtin.include_role", {}).get("name") == role]
