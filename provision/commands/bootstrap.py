@@ -109,7 +109,8 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
     """Turn fresh hosts into a cluster: OS (swap, modules, sysctls, time, OCI firewall, disk
     growth), docker (minikube mode) or containerd (kubeadm mode), then the cluster (kubeadm
     init/join + CNI, or minikube as the docker-group user), then the add-ons (kubeadm mode:
-    MetalLB when an address pool is set, ingress-nginx, cert-manager).
+    MetalLB when an address pool is set, ingress-nginx or - with ingress_controller: gateway -
+    the Gateway API and NGINX Gateway Fabric, cert-manager).
 
     \b
     Examples:
