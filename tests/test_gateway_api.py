@@ -550,3 +550,105 @@ def test_addons_playbook_installs_the_chosen_ingress_controller(
         if result:
             chosen.append(role)
     assert chosen == ([installed] if installed else [])
+
+
+# --- the role against the simulator on a real lab host ---------------------------------------
+
+GATEWAY_DATA = TESTS / "data" / "addons"
+GATEWAY_CRDS = GATEWAY_DATA / "gateway-api-v1.5.1-standard"
+NGF_CRDS = GATEWAY_DATA / f"nginx-gateway-fabric-{PIN.version}-crds-reduced.yaml"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _gateway_fixtures(lab: Any, host: str) -> dict[str, Any]:
+    """Copies the (reduced) CRDs and the real NGF manifest to the lab host; the role's
+    variables pointing at them, with their checksums, so the verification runs too."""
+    import base64
+
+    from test_addons_roles import FIXTURE_DIR, sh
+
+    files = {f"gateway-api/{p.name}": p for p in sorted(GATEWAY_CRDS.glob("*.yaml"))}
+    files |= {NGF_CRDS.name: NGF_CRDS, UPSTREAM.name: UPSTREAM}
+    for rel, path in files.items():
+        data = base64.b64encode(path.read_bytes()).decode()
+        sh(lab, host, f"mkdir -p {FIXTURE_DIR}/gateway-api && echo {data} | base64 -d > "
+                      f"{FIXTURE_DIR}/{rel}")
+    return {
+        "ingress_controller": "gateway",
+        "gateway_api_crds_url": f"file://{FIXTURE_DIR}/gateway-api",
+        "gateway_api_crd_checksums": {p.name: _sha256(p) for p in GATEWAY_CRDS.glob("*.yaml")},
+        "gateway_api_ngf_crds_url": f"file://{FIXTURE_DIR}/{NGF_CRDS.name}",
+        "gateway_api_ngf_crds_checksum": f"sha256:{_sha256(NGF_CRDS)}",
+        "gateway_api_ngf_manifest_url": f"file://{FIXTURE_DIR}/{UPSTREAM.name}",
+        "gateway_api_ngf_manifest_checksum": f"sha256:{PIN.checksum}",
+        "gateway_api_delay": 1, "gateway_api_wait_timeout": 60,
+    }
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
+def test_simulated_gateway_through_metallb_then_no_change(sim_lab_node, k8s_sim) -> None:
+    """Simulated Kubernetes on a real lab host (simulated API server, kubectl, MetalLB and
+    NGINX Gateway Fabric controller/data path - tests/simulator/gateway.py; real Ansible, SSH
+    and files): playbooks/addons.yml with ingress_controller: gateway installs MetalLB, then
+    the Gateway API CRDs and NGF's CRDs server-side (reduced copies), NGF's real manifest, the
+    default Gateway - not ingress-nginx; the Gateway gets the requested MetalLB address through
+    its infrastructure annotation, and the smoke test's request is answered through the
+    HTTPRoute by the echo pods. The second run reports changed=0 (the server-side diff finds
+    nothing to apply)."""
+    from test_addons_roles import (
+        addon_vars,
+        kubectl_json,
+        names,
+        ordered_tasks,
+        simulated_cluster,
+    )
+
+    lab, host = simulated_cluster(sim_lab_node)
+    extra = addon_vars(provision_components=["metallb", "ingress"],
+                       gateway_api_load_balancer_ip="172.30.0.202",
+                       **_gateway_fixtures(lab, host))
+    first = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                         extravars=extra, quiet=True)
+    assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
+    assert first.hosts[host]["changed"] > 0
+    tasks = ordered_tasks(first)
+
+    def pos(fragment: str) -> int:
+        hits = [i for i, t in enumerate(tasks) if fragment in t]
+        assert hits, f"no task like {fragment!r} ran: {tasks}"
+        return hits[0]
+
+    assert pos("Apply metallb-config.yaml") < \
+        pos("Apply server-side, gateway-api-v1.5.1-standard") < \
+        pos(f"Apply server-side, {'nginx-gateway-fabric-crds-' + PIN.version}") < \
+        pos("Apply nginx-gateway-fabric.yaml") < \
+        pos("Wait for deployment/nginx-gateway condition=Available") < \
+        pos("Apply gateway.yaml") < pos("Wait for gateway/default condition=Programmed") < \
+        pos("Send one request through the Gateway")
+    assert "ingress-nginx" not in names(lab, host, "namespaces")
+    assert "nginx" in names(lab, host, "gatewayclasses")
+    svc = kubectl_json(lab, host, "get", "service", "default-nginx", "-n", "nginx-gateway")
+    assert svc["spec"]["type"] == "LoadBalancer"
+    assert svc["spec"]["externalTrafficPolicy"] == "Cluster"
+    assert svc["status"]["loadBalancer"]["ingress"] == [{"ip": "172.30.0.202"}]
+    gw = kubectl_json(lab, host, "get", "gateway", "default", "-n", "nginx-gateway")
+    assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": "172.30.0.202"}]
+    served = [c for c in k8s_sim.calls("gateway-request") if c["code"] == 200]
+    assert served, k8s_sim.calls("gateway-request")
+    assert served[0]["host"] == "smoke.provision.test" and served[0]["node"] == host
+    assert served[0]["backend"] == "provision-smoke/echo"
+    assert served[0]["gateway"] == "nginx-gateway/default"
+    assert "provision-smoke" not in names(lab, host, "namespaces")
+
+    second = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                          extravars=extra, quiet=True)
+    assert second.ok, f"{second.errors}\n{second.log_path.read_text()[-5000:]}"
+    assert second.hosts[host]["changed"] == 0, [e for e in second.events if e["changed"]]
+    assert not any((e.get("task") or "").startswith("Apply server-side")
+                   and e["event"] == "runner_on_ok"
+                   for e in second.events), "the second run applied CRDs again"
