@@ -7,9 +7,9 @@ their CEL rules, which only a real API server evaluates; a second render changes
 bad settings are refused before anything is touched; the add-on playbook chooses the role by
 ingress_controller; the smoke test's HTTPRoute leads to the echo backend.
 
-No Kubernetes here, real or simulated: the simulator (tests/simulator) serves no Gateway API
-controller yet, so the role's apply/wait/smoke tasks are not run in a lab (see
-roles/gateway_api/README.md, "What is proven")."""
+The last test (container/slow) runs the role through playbooks/addons.yml on a lab host against
+the simulator: the Kubernetes API, kubectl, MetalLB and NGINX Gateway Fabric's controller and
+data path there are simulated (tests/simulator/gateway.py), Ansible, SSH and files are real."""
 
 from __future__ import annotations
 
