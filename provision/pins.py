@@ -49,6 +49,21 @@ PINS: tuple[Pin, ...] = (
         "changelog/controller-1.15.1.md)",
         default="roles/ingress_nginx/defaults/main.yml:ingress_nginx_version",
         checksum="502fddca66b09c20dd48b6d0a792a9671cd663a3a0d2a8bda5ae990d13b6c5b2"),
+    Pin("NGINX Gateway Fabric (ingress_controller: gateway)", "v2.6.7", "v2.6.7",
+        "Chosen over Envoy Gateway (docs/gateway.md): manifests in the tagged repository (so "
+        "checksummed here), Kubernetes 1.31+, amd64+arm64 images. It is built against Gateway "
+        "API v1.5.1, the standard-channel CRD version the role installs (gateway_api_version, "
+        "files checksummed in roles/gateway_api/vars). Floor: v2.6.7 ships NGINX OSS 1.31.3; "
+        "earlier releases ship 1.31.2 or older, reported vulnerable to CVE-2026-42533.",
+        "https://github.com/nginx/nginx-gateway-fabric/tree/v2.6.7 (commit 5e34a17a, "
+        "deploy/default/deploy.yaml, deploy/crds.yaml, CHANGELOG.md 2.6.7 compatibility, "
+        "go.mod sigs.k8s.io/gateway-api v1.5.1); https://github.com/nginx/nginx-gateway-fabric/"
+        "pull/5580 (NGINX 1.31.3); https://github.com/kubernetes-sigs/gateway-api/tree/v1.5.1 "
+        "(commit e7677b70, config/crd/kustomization.yaml); CVE-2026-42533 (fixed in NGINX "
+        "mainline 1.31.3) as summarized in https://github.com/svrforum/NginxProxyGuard/issues/"
+        "226 (nginx.org's advisory page itself was not read here)",
+        default="roles/gateway_api/defaults/main.yml:gateway_api_ngf_version",
+        checksum="33c493b6233975913a1628dd0219ef787e3fff5a17bd9d6e3108b41139c7c05b"),
     Pin("MetalLB", "v0.16.1", "v0.16.0",
         "Floor: before v0.16.0 the CRDs' ASN maximum is invalid on Kubernetes 1.36 (metallb#3035); "
         "v0.16.1 fixes BGPPeer localASN (int32 -> int64, metallb#3054). 0.14 is out of support.",

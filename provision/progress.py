@@ -29,7 +29,8 @@ COUNT_NAMES = ("ok", "changed", "failed", "unreachable", "skipped")
 ROLE_STEPS = {"base": "base", "docker": "docker", "containerd": "containerd",
               "kubernetes_packages": "cluster", "kubeadm_control_plane": "cluster",
               "kubeadm_worker": "cluster", "cni": "cluster", "minikube": "cluster",
-              "metallb": "metallb", "ingress_nginx": "ingress", "cert_manager": "cert-manager"}
+              "metallb": "metallb", "ingress_nginx": "ingress", "gateway_api": "ingress",
+              "cert_manager": "cert-manager"}
 ADDON_STEPS = ("metallb", "ingress", "cert-manager")
 #: Seconds a task runs before a pending (so far all-skipped) play/task header is printed.
 SHOW_AFTER = 2.0

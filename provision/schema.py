@@ -88,6 +88,11 @@ VARIABLES: tuple[Var, ...] = (
     Var("metallb_strict_arp", "bool", True,
         "Set kube-proxy `strictARP` (required by MetalLB with IPVS)."),
     Var("ingress_nginx_enabled", "bool", True, "Install ingress-nginx."),
+    Var("ingress_controller", "str", "ingress-nginx",
+        "Ingress layer of the add-ons: `ingress-nginx` (retired upstream in March 2026, final "
+        "release pinned) or `gateway` (Gateway API CRDs + NGINX Gateway Fabric, a default "
+        "Gateway; Kubernetes 1.31+; roles/gateway_api, docs/gateway.md).",
+        choices=("ingress-nginx", "gateway")),
     Var("acme_email", "str", None, "Contact e-mail for the ACME account.", pattern="email"),
     Var("acme_server", "str", "https://acme-staging-v02.api.letsencrypt.org/directory",
         "ACME directory URL (Let's Encrypt staging/production or any ACME CA).",
@@ -171,6 +176,7 @@ ROLE_OPTION_PATTERNS: dict[str, tuple[str, bool]] = {
     "etcd_backup_command": ("abs_path", False),  # command strings, ExecStart=
     "cert_manager_kubeconfig": ("abs_path", False),
     "ingress_nginx_kubeconfig": ("abs_path", False),
+    "gateway_api_kubeconfig": ("abs_path", False),
     "metallb_kubeconfig": ("abs_path", False),
     "kubeadm_upgrade_kubeconfig": ("abs_path", False),
 }

@@ -67,7 +67,9 @@ def addon_problems(inv: Inventory, selected: list[str]) -> list[str]:
     """Add-on settings that cannot work together, checked before any host is contacted.
 
     ingress-nginx's default Service type is LoadBalancer: without a MetalLB address pool it
-    never gets an address and the role's smoke test would wait for nothing.
+    never gets an address and the role's smoke test would wait for nothing. The same holds for
+    the Gateway (ingress_controller: gateway), which also needs Kubernetes 1.31+
+    (provision.gateway).
     """
     from provision.validate import _host_where, _var
 
@@ -75,6 +77,12 @@ def addon_problems(inv: Inventory, selected: list[str]) -> list[str]:
         return []
     first = inv.control_plane[0]
     wants_ingress = "addons" in selected or "ingress" in selected
+    if wants_ingress and _var(first, "ingress_controller") == "gateway":
+        from provision import gateway
+
+        values = {k: v for k in gateway.KEYS if (v := _var(first, k)) is not None}
+        return [f"{_host_where(inv, first, 'ingress_controller')}: {p}"
+                for p in gateway.problems(values)]
     if not wants_ingress or _var(first, "ingress_nginx_enabled") is False:
         return []
     has_pool = bool(_var(first, "metallb_addresses") or _var(first, "metallb_pools"))
@@ -101,7 +109,8 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
     """Turn fresh hosts into a cluster: OS (swap, modules, sysctls, time, OCI firewall, disk
     growth), docker (minikube mode) or containerd (kubeadm mode), then the cluster (kubeadm
     init/join + CNI, or minikube as the docker-group user), then the add-ons (kubeadm mode:
-    MetalLB when an address pool is set, ingress-nginx, cert-manager).
+    MetalLB when an address pool is set, ingress-nginx or - with ingress_controller: gateway -
+    the Gateway API and NGINX Gateway Fabric, cert-manager).
 
     \b
     Examples:

@@ -76,6 +76,22 @@ for _kind, _g, _v, _plural, _ns, _aliases in [
         False,
         "mutatingwebhookconfiguration",
     ),
+    (
+        "ValidatingAdmissionPolicy",
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicies",
+        False,
+        "validatingadmissionpolicy",
+    ),
+    (
+        "ValidatingAdmissionPolicyBinding",
+        "admissionregistration.k8s.io",
+        "v1",
+        "validatingadmissionpolicybindings",
+        False,
+        "validatingadmissionpolicybinding",
+    ),
     ("StorageClass", "storage.k8s.io", "v1", "storageclasses", False, "sc storageclass"),
     ("PriorityClass", "scheduling.k8s.io", "v1", "priorityclasses", False, "pc priorityclass"),
 ]:
@@ -763,7 +779,7 @@ def cmd_apply(ctx: Ctx, create_only: bool) -> None:
         try:
             if existing is None:
                 ctx.api.call("PUT", path, doc)
-                out(f"{label} created")
+                out(f"{label} {'serverside-applied' if a.server_side else 'created'}")
             elif create_only:
                 failures.append(
                     f'Error from server (AlreadyExists): {res[2]} "{name}" already exists'
@@ -774,7 +790,8 @@ def cmd_apply(ctx: Ctx, create_only: bool) -> None:
                 )
                 if not same:
                     ctx.api.call("PUT", path, doc)
-                out(f"{label} {'unchanged' if same else 'configured'}")
+                out(f"{label} {'unchanged' if same else 'configured'}"
+                    if not a.server_side else f"{label} serverside-applied")
         except ApiFailure as exc:
             failures.append(
                 invalid_message(exc)
@@ -785,6 +802,35 @@ def cmd_apply(ctx: Ctx, create_only: bool) -> None:
             )
     if failures:
         raise Fail("\n".join(failures))
+
+
+def cmd_diff(ctx: Ctx) -> int:
+    """kubectl diff: 0 when every object of the files is as the cluster has it, 1 when one
+    differs (or does not exist), an error (exit 2 in main) otherwise. The differing objects
+    are printed one a line, as ``diff -q`` names differing files (KUBECTL_EXTERNAL_DIFF is not
+    run: the simulator compares the given fields, as apply does)."""
+    if not ctx.args.filename:
+        raise Fail("error: must specify one of -f and -k")
+    differ = False
+    for doc in read_manifests(ctx.args.filename):
+        res = _res_for(ctx, doc)
+        name = doc["metadata"]["name"]
+        ns = doc["metadata"].get("namespace") or ctx.ns
+        try:
+            existing = ctx.api.get(ctx.url(res, name, ns))
+        except ApiFailure as exc:
+            if exc.code != 404:
+                raise Fail(f"Error from server: {exc.message}") from None
+            existing = None
+        same = existing is not None and all(
+            existing.get(k) == v for k, v in doc.items() if k != "metadata") and all(
+            existing["metadata"].get(k) == v for k, v in doc["metadata"].items()
+            if k != "namespace")
+        if not same:
+            differ = True
+            out(f"Files LIVE/{res[0] or 'v1'}.{res[4]}.{ns}.{name} and "
+                f"MERGED/{res[0] or 'v1'}.{res[4]}.{ns}.{name} differ")
+    return 1 if differ else 0
 
 
 def invalid_message(exc: ApiFailure) -> str:
@@ -934,6 +980,12 @@ def main(argv: list[str], package_version: str) -> int:
             cmd_label(ctx)
         elif args.command == "taint":
             cmd_taint(ctx)
+        elif args.command == "diff":
+            try:
+                return cmd_diff(ctx)
+            except Fail as exc:
+                err(str(exc))
+                return 2
         elif args.command in ("apply", "create"):
             cmd_apply(ctx, args.command == "create")
         elif args.command == "replace":

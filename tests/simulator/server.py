@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from . import metallb, rules
+from . import gateway, metallb, rules
 from .rules import RuleError, Version
 
 CNI_DAEMONSETS = ("kube-flannel-ds", "calico-node", "cilium", "weave-net", "kube-router")
@@ -46,6 +46,9 @@ CLUSTER_SCOPED = {
     "mutatingwebhookconfigurations",
     "priorityclasses",
     "apiservices",
+    "gatewayclasses",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings",
 }
 BUILTIN_GROUPS = {
     "",
@@ -341,6 +344,8 @@ class Cluster:
                 self.metallb_reconcile()
                 ip = obj["metadata"].get("_lb_ip")
                 out["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]} if ip else {}}
+            if resource == "gateways":  # simulated NGINX Gateway Fabric (gateway.py)
+                out = gateway.gateway_view(self, obj, out)
         out["metadata"] = {k: v for k, v in out["metadata"].items() if not k.startswith("_")}
         return out
 
@@ -377,7 +382,7 @@ class Cluster:
                     out.append({"ip": svc["metadata"]["_lb_ip"], "port": int(port["port"])})
                 if spec.get("type") in ("NodePort", "LoadBalancer") and port.get("nodePort"):
                     out.append({"ip": "0.0.0.0", "port": int(port["nodePort"])})
-        return out
+        return out + gateway.listeners(self)
 
     def ingress_request(self, p: dict) -> dict:
         """Answer one HTTP request that reached the ingress-nginx controller: the Ingress
@@ -391,6 +396,9 @@ class Cluster:
 
         with self.lock:
             self.require_api()
+            routed = gateway.request(self, p)  # a Gateway's data plane (simulated NGF)
+            if routed is not None:
+                return routed
             host = (p.get("host") or "").rsplit(":", 1)[0].lower()
             url = _url(p.get("path") or "/")
             path, query = url.path or "/", _qs(url.query)

@@ -1,0 +1,49 @@
+"""Inventory cross-checks for ``ingress_controller: gateway`` (pure; no I/O).
+
+The gateway_api role refuses the same settings in its tasks/check.yml; ``bootstrap`` refuses
+them before any host is contacted (provision.commands.bootstrap.addon_problems); ``validate``
+does not call this yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+#: NGINX Gateway Fabric 2.5+ supports Kubernetes 1.31+ (its CHANGELOG.md, "Compatibility").
+MIN_MINOR = 31
+MODES = ("LoadBalancer", "NodePort")
+#: The variables problems() reads.
+KEYS = ("ingress_controller", "kubernetes_version", "gateway_api_service_mode",
+        "metallb_addresses", "metallb_pools")
+
+
+def _minor(version: Any) -> int | None:
+    parts = str(version).split(".")
+    if len(parts) >= 2 and parts[0] == "1" and parts[1].isdigit():
+        return int(parts[1])
+    return None
+
+
+def problems(values: Mapping[str, Any]) -> list[str]:
+    """What is wrong with the gateway settings of one host's merged variables (empty: nothing,
+    or ingress_controller is not gateway)."""
+    if values.get("ingress_controller", "ingress-nginx") != "gateway":
+        return []
+    out: list[str] = []
+    minor = _minor(values.get("kubernetes_version", ""))
+    if minor is not None and minor < MIN_MINOR:
+        out.append(f"ingress_controller: gateway needs Kubernetes 1.{MIN_MINOR} or later "
+                   f"(NGINX Gateway Fabric); kubernetes_version is "
+                   f"'{values.get('kubernetes_version')}': keep ingress-nginx or upgrade first")
+    mode = values.get("gateway_api_service_mode", "LoadBalancer")
+    if mode not in MODES:
+        out.append(f"gateway_api_service_mode: {mode!r} is not one of: {', '.join(MODES)} "
+                   "(hostNetwork is not offered: NGINX Gateway Fabric's NGINX cannot bind a "
+                   "node's ports 80/443; use NodePort on a single VM)")
+    elif mode == "LoadBalancer" and not (values.get("metallb_addresses")
+                                         or values.get("metallb_pools")):
+        out.append("ingress_controller: gateway with gateway_api_service_mode: LoadBalancer "
+                   "needs a MetalLB address pool (metallb_addresses); set "
+                   "gateway_api_service_mode: NodePort for a single VM")
+    return out
