@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -160,8 +161,47 @@ def _captured_warnings() -> Iterator[list[tuple[str, str]]]:
             setattr(display, name, method)
 
 
+# extensions Ansible never reads in an inventory directory (INVENTORY_IGNORE_EXTS)
+_IGNORED = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg",
+            ".retry")
+
+
+def prescan(path: Path) -> None:
+    """Refuse, before Ansible is even imported, a file Ansible would open that is not a
+    regular file or is too big (a FIFO, /dev/zero, a sparse 1 TB file): a stat of each
+    candidate, nothing is read. ValidationError naming the file."""
+    from provision.safeload import MAX_BYTES, _kind
+
+    candidates = [path] if not path.is_dir() else []
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            vars_dir = Path(root).relative_to(path).parts[:1] in (("group_vars",),
+                                                                  ("host_vars",))
+            for name in sorted(files):
+                if name.startswith(".") or name.endswith(_IGNORED):
+                    continue
+                if vars_dir and Path(name).suffix not in ("", *_VARS_SUFFIXES):
+                    continue
+                candidates.append(Path(root) / name)
+    for file in candidates:
+        what = ("vars file" if {"group_vars", "host_vars"} & set(file.parts)
+                else "inventory file")
+        try:
+            st = file.stat()
+        except OSError:
+            continue  # a dangling link: Ansible skips it
+        if not stat.S_ISREG(st.st_mode):
+            raise ValidationError([f"{file}: {what} must be a regular file, this is "
+                                   f"{_kind(st.st_mode)}"])
+        if st.st_size > MAX_BYTES:
+            raise ValidationError([f"{file}: {what} is {st.st_size} bytes, more than the "
+                                   f"{MAX_BYTES // (1024 * 1024)} MiB provision reads"])
+
+
 def load(path: Path, vault: VaultOptions | None) -> Inventory:
     """The inventory at ``path`` (a file or directory) as Ansible reads it."""
+    prescan(path)
     _ansible_modules()
     from ansible.errors import AnsibleError
     from ansible.inventory.manager import InventoryManager

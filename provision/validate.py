@@ -528,6 +528,7 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
         conflicting_known_hosts,
         insecure_settings,
         opted_in,
+        proxy_problem,
     )
 
     errors: list[str] = []
@@ -549,6 +550,9 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                     f"on every run)")
         for key, why in conflicting_known_hosts(host):
             errors.append(f"{_at(inv, host, key)}: {key}: {why}")
+        bad_proxy = proxy_problem(host.vars)
+        if bad_proxy is not None:
+            errors.append(f"{_at(inv, host, bad_proxy[0])}: {bad_proxy[0]}: {bad_proxy[1]}")
         if host.connection == "paramiko" and "ssh_known_hosts_file" in host.vars:
             errors.append(f"{_at(inv, host, 'ansible_connection')}: ansible_connection: "
                           f"paramiko: Ansible's paramiko connection ignores "
