@@ -130,16 +130,28 @@ def _type_name(value: Any) -> str:
         return f"the number {value}"
     if value is None:
         return "an empty value"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), "a value") + (
-        f" '{value}'" if isinstance(value, str) else ""
-    )
+    kind = next((name for t, name in ((dict, "a mapping"), (list, "a list"), (str, "a string"))
+                 if isinstance(value, t)), "a value")
+    return kind + (f" '{value}'" if isinstance(value, str) else "")
+
+
+def _templated(value: Any) -> bool:
+    """A template Ansible would evaluate: ``is_template`` but for ``!unsafe`` text, which
+    Ansible never templates."""
+    if isinstance(value, UnsafeText):
+        return False
+    if isinstance(value, list | tuple):
+        return any(_templated(v) for v in value)
+    if isinstance(value, dict):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    return is_template(value)
 
 
 def check_value(var: Var, value: Any) -> str | None:
     """What is wrong with ``value`` for ``var``, or None when it is valid."""
     if value is None:
         return None
-    if is_template(value) and not isinstance(value, UnsafeText):  # !unsafe: never templated
+    if _templated(value):
         return _template_problem(var) if _refuses_templates(var) else None
     if var.name in _SECRET_CONNECTION:  # a secret: only its type, never its value
         return None if isinstance(value, str) else f"expected a string, got {_type_name(value)}"
