@@ -89,10 +89,11 @@ class _Reader:
         self.inventory_files: list[Path] = []
         self.vars_files: list[Path] = []
 
-    def check(self, absolute: str) -> None:
+    def check(self, absolute: str) -> Any:
+        """provision's own parse of the file (None: empty or vault-encrypted)."""
         path = self.inv.shown(absolute)
         if path in self.parsed:
-            return
+            return self.parsed[path]
         what = "inventory file" if self.inventory_phase else "vars file"
         try:
             text = read_text(path, what)
@@ -101,7 +102,7 @@ class _Reader:
         (self.inventory_files if self.inventory_phase else self.vars_files).append(Path(path))
         if text.lstrip().startswith("$ANSIBLE_VAULT"):  # a vault-encrypted file
             self.parsed[path] = None
-            return
+            return None
         try:
             data = loads_yaml(text, path, _LineLoader)
         except InputError as exc:
@@ -117,6 +118,7 @@ class _Reader:
         self.parsed[path] = data
         if self.inventory_phase and data is not _FAILED:
             self.structure(Path(path), data)
+        return data
 
     def structure(self, f: Path, data: Any) -> None:
         problems = self.scratch.structure_problems
@@ -215,9 +217,17 @@ def load(path: Path, vault: VaultOptions | None) -> Inventory:
         loader.set_vault_secrets(found_secrets)
     original = loader.load_from_file
 
-    def load_from_file(file_name: Any, *args: Any, **kwargs: Any) -> Any:
-        reader.check(os.fspath(file_name))
-        return original(file_name, *args, **kwargs)
+    def load_from_file(file_name: Any, cache: str = "all", unsafe: bool = False,
+                       json_only: bool = False, trusted_as_template: bool = False) -> Any:
+        data = reader.check(os.fspath(file_name))
+        if cache == "none" and not trusted_as_template and isinstance(data, dict) \
+                and "plugin" not in data:
+            # the 'auto' plugin only looks for a root 'plugin' key: it declines this file
+            # as it would after parsing it again
+            return {}
+        # a file parsed afresh (cache none) needs no defensive deep copy
+        return original(file_name, cache=cache, unsafe=unsafe or cache == "none",
+                        json_only=json_only, trusted_as_template=trusted_as_template)
 
     loader.load_from_file = load_from_file  # type: ignore[method-assign]
     try:
