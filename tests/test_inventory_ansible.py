@@ -319,3 +319,18 @@ def test_hosts_groups_and_variables_equal_ansible_inventory_list(tmp_path: Path)
             assert sorted(ours.children[group]) == sorted(body.get("children", [])), group
             direct = set(body.get("hosts", []))
             assert direct <= set(ours.groups[group]), (path, group)
+
+
+def test_vault_options_are_honoured_where_an_inventory_is_read(inv: Path, tmp_path: Path,
+                                                               capsys) -> None:
+    """--vault-password-file/--ask-vault-pass are global options: honoured (before or after
+    the command) by every command that honours -i, refused by those that read no inventory."""
+    password = vault_file(tmp_path)
+    for args in (["--vault-password-file", str(password), "-i", str(inv), "validate"],
+                 ["-i", str(inv), "validate", "--vault-password-file", str(password)]):
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, err
+    code, _, err = run_cli(["init", "--vault-password-file", str(password)], capsys)
+    assert code == 2 and "--vault-password-file is not supported by `provision init`" in err
+    code, _, err = run_cli(["lab", "status", "--ask-vault-pass"], capsys)
+    assert code == 2 and "--ask-vault-pass is not supported by `provision lab status`" in err
