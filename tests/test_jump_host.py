@@ -2,10 +2,11 @@
 ``ansible_ssh_common_args``) with one connection spec: the same known_hosts file
 (``ssh_known_hosts_file``) and strict checking on both hops.
 
-The lab test runs two real OpenSSH servers inside a network namespace: the jump host on the
-namespace's veth address (reachable from the test) and the target on the namespace's own
-loopback, which only a process inside the namespace (the jump host's sshd) can reach. The fast
-tests check the spec and the ssh options with ``ssh -G`` and the validation messages in-process.
+The lab test (marked sshd and slow: about 4 minutes on a busy machine) runs two real OpenSSH
+servers inside a network namespace: the jump host on the namespace's veth address (reachable
+from the test) and the target on the namespace's own loopback, which only a process inside the
+namespace (the jump host's sshd) can reach. The fast tests check the spec and the ssh options
+with ``ssh -G`` and the validation messages in-process.
 """
 
 from __future__ import annotations
@@ -125,6 +126,14 @@ def doctor_cli(inv: Path) -> tuple[dict, str]:
     return json.loads(done.stdout), done.stderr
 
 
+def bootstrap_cli(inv: Path) -> dict:
+    """`provision bootstrap --components base --check`: the real command, in check mode."""
+    done = subprocess.run([sys.executable, "-m", "provision", "-i", str(inv), "--json",
+                           "bootstrap", "--components", "base", "--check"],
+                          capture_output=True, text=True, cwd=REPO, timeout=900)
+    return json.loads(done.stdout)
+
+
 def ssh_row(report: dict) -> dict:
     return next(c for c in report["checks"] if c["check"] == "ssh")
 
@@ -152,15 +161,17 @@ def known_line(name: str, public_key: str) -> str:
 
 
 @pytest.mark.sshd
+@pytest.mark.slow
 @needs_sshd
 @needs_root
 def test_doctor_and_ansible_pass_through_the_jump_host_and_refuse_a_wrong_key_on_either_hop(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two real sshds in a network namespace: the jump host on its veth address, the target
     on the namespace's own loopback (a free port of ours, so nothing answers there directly).
-    doctor (paramiko through a direct-tcpip channel) and a real playbook run (ssh with the
-    ProxyCommand provision derives) pass through the jump host; with a wrong key for either
-    hop in ssh_known_hosts_file both refuse, and neither reaches the target directly."""
+    doctor (paramiko through a direct-tcpip channel), a real playbook run and `provision
+    bootstrap --components base --check` (ssh with the ProxyCommand provision derives) pass
+    through the jump host; with a wrong key for either hop in ssh_known_hosts_file all refuse,
+    and neither doctor nor a run reaches the target directly."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     with netns_with_veth("jump") as ns, \
             start_sshd(tmp_path / "jump", address=ns.ns_ip, port=22, netns=ns.name) as jump:
@@ -211,6 +222,8 @@ def run_lab(tmp_path: Path, ns, jump, target) -> None:
     result = play(good, "good")
     assert result.exit_code == 0, result.errors
     assert (tmp_path / "m-good").read_text() == "hello\n"
+    boot = bootstrap_cli(good)
+    assert boot["exit_code"] == 0 and boot["hosts"]["h1"]["ok"] > 0, boot
 
     for hop in ("jump", "target"):
         known = (wrong[hop] + right["target"]) if hop == "jump" else (
@@ -228,4 +241,6 @@ def run_lab(tmp_path: Path, ns, jump, target) -> None:
         # (the jump hop's ssh runs as ProxyCommand, whose stderr OpenSSH sends to /dev/null
         # with ControlMaster: Ansible only sees the connection closed)
         assert not (tmp_path / f"m-wrong-{hop}").exists()
+        boot = bootstrap_cli(inv)
+        assert boot["exit_code"] == 3 and boot["hosts"]["h1"]["unreachable"] == 1, boot
     assert "impostor" not in (tmp_path / "known_hosts_good").read_text()  # nothing added

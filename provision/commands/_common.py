@@ -130,9 +130,11 @@ def load_inventory(opts: Options) -> Any:
     extra = parse_and_check(opts.extra_vars)
     inv = load_valid_inventory(opts.inventory, from_command(opts))
     if extra:
+        given = [VarSource(SOURCE, "group all", k, v) for k, v in extra.items()]
         for host in inv.hosts.values():
             host.vars.update(extra)
-        inv.sources.extend(VarSource(SOURCE, "group all", k, v) for k, v in extra.items())
+            host.origins.update({src.key: src for src in given})  # -e wins, as in Ansible
+        inv.sources.extend(given)
         errors, _ = validate(inv)  # e.g. an -e pod_cidr that contains a node's address
         if errors:
             raise ValidationError(errors)
