@@ -304,6 +304,19 @@ def _stray_vars_files(inv: Inventory, manager: Any) -> list[str]:
     return problems
 
 
+def _host_vars_names(path: Path) -> set[str]:
+    """The host names host_group_vars would find files for, next to the inventory."""
+    directory = (path if path.is_dir() else path.parent) / "host_vars"
+    if not directory.is_dir():
+        return set()
+    names: set[str] = set()
+    for entry in directory.iterdir():
+        names.add(entry.name)
+        if entry.suffix in _VARS_SUFFIXES:
+            names.add(entry.stem)
+    return names
+
+
 def _origin(key: Any, value: Any) -> tuple[str | None, int | None]:
     from ansible._internal._datatag._tags import Origin
 
@@ -375,6 +388,16 @@ class _Variables:
             return get_vars_from_inventory_sources(self.loader, manager._sources, [entity],
                                                    "task")
 
+        # with only Ansible's default vars plugin, a host without a host_vars entry of its
+        # name has no plugin vars: skip the plugin call (the same result, 2,000 calls fewer)
+        with_files = _host_vars_names(inv.path) if list(C.VARIABLE_PLUGINS_ENABLED) == [
+            "host_group_vars"] else None
+
+        def host_plugin_vars(entity: Any) -> Any:
+            if with_files is not None and entity.name not in with_files:
+                return {}
+            return plugin_vars(entity)
+
         groups = manager.groups
         ordered = sort_groups([g for n, g in groups.items() if n != "all"])
         layers: dict[str, dict[str, list[VarSource]]] = {"inventory": {}, "plugins": {}}
@@ -395,7 +418,7 @@ class _Variables:
             host_groups = sort_groups([g for g in ahost.get_groups() if g.name != "all"])
             host = Host(name, groups=[g.name for g in host_groups])
             own = (self.sources(f"host {name}", ahost.vars, fallback)
-                   + self.sources(f"host {name}", plugin_vars(ahost), fallback))
+                   + self.sources(f"host {name}", host_plugin_vars(ahost), fallback))
             inv.sources += own
             merged: dict[str, VarSource] = {}
             for entry in precedence:
