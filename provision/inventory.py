@@ -226,14 +226,16 @@ def _line(mapping: Any, key: str) -> int | None:
 
 
 class _Builder:
+    """provision's structure pass over one inventory file (unknown group keys, loops of
+    groups, 'all' as a child), with file:line messages; Ansible's InventoryManager builds the
+    inventory itself (provision.ansible_inventory)."""
+
     def __init__(self, inv: Inventory) -> None:
         self.inv = inv
         self.group_vars: dict[str, list[VarSource]] = {}
         self.host_vars: dict[str, list[VarSource]] = {}
         self._members: dict[str, set[str]] = {}  # group -> host names, for O(1) membership
         self._edges: dict[tuple[str, str], str] = {}  # (parent, child) -> "file:line"
-        self._parents: dict[str, list[str]] = {}
-        self._ancestors: dict[str, list[str]] = {}
 
     def add_vars(self, file: Path, scope: str, kind: str, name: str, data: Any) -> None:
         if data is None:
@@ -335,86 +337,6 @@ class _Builder:
                     state[child] = 1
                     path.append(child)
                     stack.append((child, iter(list(children.get(child, [])))))
-
-    def ancestors(self, group: str) -> list[str]:
-        """Groups in precedence order for a host in ``group``: parents before children.
-        An iterative post-order walk up the (loop-free, see ``break_loops``) group graph,
-        memoised per group asked for."""
-        if group in self._ancestors:
-            return self._ancestors[group]
-        order: list[str] = []
-        entered = {group}
-        stack = [(group, iter(self._parents.get(group, [])))]
-        while stack:
-            g, parents = stack[-1]
-            p = next(parents, None)
-            if p is None:
-                stack.pop()
-                order.append(g)
-            elif p not in entered:
-                entered.add(p)
-                stack.append((p, iter(self._parents.get(p, []))))
-        self._ancestors[group] = order
-        return order
-
-    def close_groups(self) -> None:
-        """Every host of a child group becomes a member of its parents (for --limit by
-        group): a group's members, then each child's (closed) members in order, each once.
-        Memoised bottom-up, so the work is the size of the result."""
-        groups, children = self.inv.groups, self.inv.children
-        closed: dict[str, list[str]] = {}
-        for root in list(groups):
-            stack = [(root, False)]
-            while stack:
-                g, ready = stack.pop()
-                if g in closed:
-                    continue
-                kids = children.get(g, [])
-                if not ready:
-                    stack.append((g, True))
-                    stack.extend((k, False) for k in reversed(kids) if k not in closed)
-                    continue
-                members = list(groups.get(g, []))
-                seen = set(members)
-                for kid in kids:
-                    for h in closed[kid]:
-                        if h not in seen:
-                            seen.add(h)
-                            members.append(h)
-                closed[g] = members
-        for g in groups:
-            groups[g] = closed[g]
-
-    def finish(self) -> None:
-        inv = self.inv
-        inv.groups.setdefault("all", [])
-        self.break_loops()
-        self._parents = {}
-        for parent, kids in inv.children.items():
-            for kid in kids:
-                self._parents.setdefault(kid, []).append(parent)
-        direct: dict[str, list[str]] = {name: [] for name in inv.hosts}
-        for g, members in inv.groups.items():
-            for n in members:
-                direct.setdefault(n, []).append(g)
-        for name, host in inv.hosts.items():
-            host.groups = direct[name]
-            order: list[str] = ["all"]
-            seen = {"all"}
-            for g in host.groups:
-                for a in self.ancestors(g):
-                    if a not in seen:
-                        seen.add(a)
-                        order.append(a)
-            merged: dict[str, Any] = {}
-            for g in order:
-                for src in self.group_vars.get(g, []):
-                    merged[src.key] = src.value
-            for src in self.host_vars.get(name, []):
-                merged[src.key] = src.value
-            host.vars = merged
-            self.add_member("all", name)
-        self.close_groups()
 
 
 def load_inventory(spec: str | os.PathLike[str], vault: Any = None) -> Inventory:
