@@ -11,6 +11,16 @@ run) leaves host key checking to the inventory's own settings.
 
 ``insecure_settings(vars)`` is the pure check behind validation: which connection settings turn
 host key checking off.
+
+A jump host (``-o ProxyJump=[user@]host[:port]`` or ``-J`` in ``ansible_ssh_common_args`` /
+``ansible_ssh_extra_args``, the first one given wins as in ssh) is part of the spec
+(``ConnectionSpec.jump``): doctor tunnels through it (paramiko, a direct-tcpip channel) and
+``ansible_ssh_args`` turns it into a ``ProxyCommand`` that runs ``ssh -W`` with the same strict
+checking against the same ``ssh_known_hosts_file`` and the host's private key; OpenSSH's own
+ProxyJump would check the jump host against ``~/.ssh/known_hosts`` instead. Being first on the
+command line, that ProxyCommand wins over the inventory's ProxyJump. A literal
+``ProxyCommand`` is the user's own bastion command: doctor runs it too (paramiko's
+ProxyCommand), Ansible as given.
 """
 
 from __future__ import annotations
@@ -35,6 +45,20 @@ _OPTION = re.compile(r"^\s*([A-Za-z]+)\s*(?:=\s*|\s+)(.*?)\s*$")
 
 
 @dataclass(frozen=True)
+class JumpHost:
+    """The one jump host (bastion) of a ProxyJump: reached with the target's key and
+    known_hosts file; ``user`` None means the local user, as ssh does."""
+
+    address: str
+    port: int = 22
+    user: str | None = None
+
+    def __str__(self) -> str:
+        user = f"{self.user}@" if self.user else ""
+        return f"{user}{self.address}" + (f":{self.port}" if self.port != 22 else "")
+
+
+@dataclass(frozen=True)
 class ConnectionSpec:
     name: str
     address: str
@@ -43,6 +67,59 @@ class ConnectionSpec:
     key_file: Path | None
     known_hosts_file: Path
     check_host_key: bool = True
+    jump: JumpHost | None = None
+    proxy_command: str | None = None  # the inventory's literal ProxyCommand (%h, %p, %r)
+
+    def jump_spec(self) -> ConnectionSpec | None:
+        """The jump host as a spec of its own (same key, known_hosts file and checking)."""
+        if self.jump is None:
+            return None
+        import getpass
+
+        return ConnectionSpec(f"jump host {self.jump}", self.jump.address, self.jump.port,
+                              self.jump.user or getpass.getuser(), self.key_file,
+                              self.known_hosts_file, self.check_host_key)
+
+
+# [user@]host[:port], the host a name or an address ([v6]): nothing ssh could read as an option
+_JUMP = re.compile(r"^(?:ssh://)?(?:(?P<user>[A-Za-z_][A-Za-z0-9._-]{0,63})@)?"
+                   r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9][A-Za-z0-9.-]{0,252})"
+                   r"(?::(?P<port>[0-9]{1,5}))?$")
+
+
+def parse_jump(value: str) -> JumpHost | str:
+    """A ProxyJump value as a JumpHost, or why provision cannot use it."""
+    if "," in value:
+        return "more than one jump host: provision supports one (ProxyJump=user@bastion)"
+    match = _JUMP.match(value.strip())
+    if not match:
+        return f"{value!r} is not [user@]host[:port]"
+    port = int(match.group("port") or 22)
+    if not 1 <= port <= 65535:
+        return f"port {port} is not 1-65535"
+    return JumpHost(match.group("host").strip("[]"), port, match.group("user"))
+
+
+def proxy_settings(host_vars: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """(variable, "proxyjump" or "proxycommand", value): the first proxy setting in the SSH
+    arguments, the one ssh uses; None without one (or with ProxyJump=none)."""
+    for key in ARGS_VARS:
+        value = host_vars.get(key)
+        if not isinstance(value, str):
+            continue
+        for name, opt in ssh_options(value):
+            if name in ("proxyjump", "proxycommand"):
+                return None if opt.lower() == "none" else (key, name, opt)
+    return None
+
+
+def proxy_problem(host_vars: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(variable, why) when the proxy setting cannot be used by provision."""
+    found = proxy_settings(host_vars)
+    if found is None or found[1] != "proxyjump":
+        return None
+    parsed = parse_jump(found[2])
+    return (found[0], f"ProxyJump: {parsed}") if isinstance(parsed, str) else None
 
 
 def opted_in(host_vars: Mapping[str, Any]) -> bool:
@@ -54,8 +131,17 @@ def opted_in(host_vars: Mapping[str, Any]) -> bool:
 
 def connection_spec(host: Host) -> ConnectionSpec:
     unchecked = opted_in(host.vars) and bool(insecure_settings(host.vars))
+    jump: JumpHost | None = None
+    command: str | None = None
+    found = proxy_settings(host.vars)
+    if found is not None and found[1] == "proxyjump":
+        parsed = parse_jump(found[2])
+        jump = parsed if isinstance(parsed, JumpHost) else None  # else refused by validation
+    elif found is not None:
+        command = found[2]
     return ConnectionSpec(host.name, host.address, host.port, host.user, host.key_file,
-                          host.known_hosts_file, check_host_key=not unchecked)
+                          host.known_hosts_file, check_host_key=not unchecked, jump=jump,
+                          proxy_command=command)
 
 
 def ssh_options(args: str) -> list[tuple[str, str]]:
@@ -71,6 +157,8 @@ def ssh_options(args: str) -> list[tuple[str, str]]:
             text = words[i + 1]
         elif word.startswith("-o") and len(word) > 2:
             text = word[2:]
+        elif word == "-J" and i + 1 < len(words):  # ssh -J jump == -o ProxyJump=jump
+            text = f"ProxyJump={words[i + 1]}"
         match = _OPTION.match(text) if text is not None else None
         if match:
             found.append((match.group(1).lower(), match.group(2).strip("\"'")))
@@ -129,17 +217,35 @@ def base_ssh_args() -> str:
     return cfg.get("ssh_connection", "ssh_args", fallback="").strip()
 
 
-def _ssh_config_path(path: Path) -> str:
-    """A path as an ssh option value: double-quoted (spaces), ``%`` escaped (ssh tokens)."""
-    return '"' + str(path).replace("%", "%%") + '"'
+def _checking(known_hosts: Path, escape: str = "%%") -> list[str]:
+    path = '"' + str(known_hosts).replace("%", escape) + '"'
+    return ["-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={path}",
+            "-o", "GlobalKnownHostsFile=/dev/null"]
+
+
+def jump_command(spec: ConnectionSpec) -> str | None:
+    """The ``ProxyCommand`` that reaches ``spec`` through its jump host: ``ssh -W`` with the
+    same strict checking, known_hosts file and key as the target (None without a jump)."""
+    jump = spec.jump_spec()
+    if jump is None:
+        return None
+    # % is expanded twice: in ProxyCommand, then in the inner ssh's UserKnownHostsFile
+    words = ["ssh", "-o", "BatchMode=yes"]
+    words += _checking(jump.known_hosts_file, "%%%%") if spec.check_host_key else []
+    if jump.key_file is not None:
+        words += ["-i", str(jump.key_file).replace("%", "%%%%")]
+    words += ["-p", str(jump.port), "-l", jump.user, "-W", "[%h]:%p", jump.address]
+    return shlex.join(words)
 
 
 def ansible_ssh_args(spec: ConnectionSpec) -> str:
     """The ``ansible_ssh_args`` value for this host: ansible.cfg's ssh_args, then (unless the
-    host opted out) strict checking against ``spec.known_hosts_file`` only."""
+    host opted out) strict checking against ``spec.known_hosts_file`` only, then the jump
+    host's ProxyCommand (checked the same way)."""
     words = shlex.split(base_ssh_args())
     if spec.check_host_key:
-        words += ["-o", "StrictHostKeyChecking=yes",
-                  "-o", f"UserKnownHostsFile={_ssh_config_path(spec.known_hosts_file)}",
-                  "-o", "GlobalKnownHostsFile=/dev/null"]
+        words += _checking(spec.known_hosts_file)
+    command = jump_command(spec)
+    if command is not None:
+        words += ["-o", f"ProxyCommand={command}"]
     return shlex.join(words)

@@ -55,6 +55,15 @@ GLOBAL_OPTIONS: tuple[GlobalOption, ...] = (
                  dict(multiple=True, metavar="KEY=VALUE|@FILE",
                       help="Extra variables, as ansible-playbook: key=value, a JSON/YAML "
                            "mapping, or @file.yml; validated like the inventory.")),
+    GlobalOption("vault_password_file", ("--vault-password-file",), "--vault-password-file",
+                 None, dict(multiple=True, metavar="FILE",
+                            help="Ansible Vault password file for !vault values and encrypted "
+                                 "vars files of the inventory, as ansible-playbook (an "
+                                 "executable file is run). [env: "
+                                 "ANSIBLE_VAULT_PASSWORD_FILE]")),
+    GlobalOption("ask_vault_pass", ("--ask-vault-pass",), "--ask-vault-pass", None,
+                 dict(is_flag=True, default=None,
+                      help="Ask for the Ansible Vault password (kept in memory only).")),
 )
 BY_FIELD = {g.field: g for g in GLOBAL_OPTIONS}
 NAMES = tuple(g.field for g in GLOBAL_OPTIONS)
@@ -68,6 +77,9 @@ class Options:
     verbosity: int = 0
     json: bool = False
     extra_vars: tuple[str, ...] = ()  # the raw -e values, in order (provision.extravars)
+    vault_password_file: tuple[str, ...] = ()
+    ask_vault_pass: bool = False
+    vault: Any = field(default=None, repr=False)  # provision.vault.VaultOptions, once read
     # option field -> how it was given ("--check", "--limit (from PROVISION_LIMIT)")
     given: dict[str, str] = field(default_factory=dict)
     from_env: set[str] = field(default_factory=set)  # fields set only by an environment var
@@ -100,9 +112,9 @@ def merge(opts: Options, ctx: click.Context, values: dict[str, Any]) -> None:
         label = f"{g.label} (from {g.envvar})" if env else g.label
         if g.field == "verbosity":
             opts.verbosity += int(value)
-        elif g.field == "extra_vars":
-            opts.extra_vars = (*opts.extra_vars, *value)
-        elif g.field in ("check", "json"):
+        elif g.field in ("extra_vars", "vault_password_file"):
+            setattr(opts, g.field, (*getattr(opts, g.field), *value))
+        elif g.field in ("check", "json", "ask_vault_pass"):
             setattr(opts, g.field, True)
         else:
             old = getattr(opts, g.field)

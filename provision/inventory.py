@@ -1,9 +1,18 @@
-"""Inventory model: load a YAML Ansible inventory (file or directory) without contacting hosts.
+"""Inventory model: read an Ansible inventory (file or directory) as Ansible reads it, without
+contacting hosts.
 
-``load_inventory(path)`` returns an ``Inventory`` whose hosts carry their merged variables
-(all < parent groups < groups < host, group_vars/host_vars files over the inventory file) and,
-for every variable, where it was set (``VarSource``), so that ``provision.validate`` can name the
+``load_inventory(path)`` loads the inventory through ansible-core's own ``InventoryManager``
+and vars plugins (``provision.ansible_inventory``): the hosts (ranges such as ``w[1:3]``
+expanded), the groups, every file Ansible reads (extra files in an inventory directory, ``.json``
+vars, nested ``group_vars/all/sub/``) and every variable with Ansible's precedence, ``!vault``
+values decrypted with the vault password given (``provision.vault``) and ``!unsafe`` values kept
+literal. Each host carries its merged variables and, for every variable, where it was set
+(``VarSource``: file:line from Ansible's origin data), so that ``provision.validate`` can name the
 file, the host or group and the key of every problem.
+
+Before Ansible parses a file, provision reads it with its bounded loader (``provision.safeload``:
+no hang, no memory exhaustion) and checks the structure of inventory files (unknown group keys,
+loops of groups), with its own file:line messages.
 """
 
 from __future__ import annotations
@@ -18,12 +27,11 @@ from typing import Any
 
 import yaml
 
-from provision.errors import UsageError, ValidationError
+from provision.errors import UsageError
 from provision.paths import lab_inventory_dir
-from provision.safeload import BoundedSafeLoader, InputError, load_yaml
+from provision.safeload import BoundedSafeLoader
 
 GROUP_KEYS = ("hosts", "vars", "children")
-INVENTORY_FILENAMES = ("hosts.yml", "hosts.yaml", "inventory.yml", "inventory.yaml")
 
 
 @dataclass(frozen=True)
@@ -42,11 +50,25 @@ class VarSource:
         return f"{loc}: {self.scope}"
 
 
+class UnsafeText(str):
+    """A ``!unsafe`` string: Ansible never templates it, so ``{{`` in it is literal text."""
+
+    __slots__ = ()
+
+
+class VaultText(str):
+    """A decrypted ``!vault`` value: a secret, never echoed in a message or an artifact."""
+
+    __slots__ = ()
+
+
 @dataclass
 class Host:
     name: str
-    groups: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # every group but 'all', parents first
     vars: dict[str, Any] = field(default_factory=dict)
+    # variable -> the source whose value Ansible uses (precedence applied)
+    origins: dict[str, VarSource] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -84,11 +106,23 @@ class Inventory:
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> host names
     children: dict[str, list[str]] = field(default_factory=dict)  # group -> child groups
     sources: list[VarSource] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)  # every file Ansible read, inventory first
     structure_problems: list[str] = field(default_factory=list)
+    ansible_warnings: list[str] = field(default_factory=list)
+    vault: Any = None  # provision.vault.VaultOptions the inventory was read with
+    secrets: set[str] = field(default_factory=set, repr=False)  # decrypted vault values
+    manager: Any = field(default=None, repr=False, compare=False)  # Ansible's InventoryManager
     # (key, scope) -> position of its last source; built on first use by last_source()
     _last: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
     _last_size: int = field(default=-1, repr=False, compare=False)
+
+    def shown(self, path: str | os.PathLike[str]) -> str:
+        """A file Ansible names (absolute) as the user named the inventory (maybe relative)."""
+        text = os.fspath(path)
+        base = str(self.path.absolute())
+        if text == base or text.startswith(base + os.sep):
+            return str(self.path) + text[len(base):]
+        return text
 
     def last_source(self, key: str, scopes: Iterable[str]) -> VarSource | None:
         """The source of ``key`` written last among ``scopes`` ("host cp1", "group all")."""
@@ -120,9 +154,14 @@ class Inventory:
                                                                           "kubeadm"))
 
     def limited(self, limit: str | None) -> list[Host]:
-        """Hosts selected by a ``--limit`` expression of names/groups (``a,b``, ``!c``)."""
+        """Hosts selected by a ``--limit`` pattern, resolved by Ansible's pattern engine
+        (``w*``, ``~cp.*``, ``all:&control_plane``, ``workers,!w3``), in inventory order."""
         if not limit:
             return list(self.hosts.values())
+        if self.manager is not None:
+            chosen_names = {h.name for h in self.manager.get_hosts(limit)}
+            return [h for n, h in self.hosts.items() if n in chosen_names]
+        # an inventory built in Python (tests): names, groups and '!' only
         chosen: dict[str, Host] = {}
         parts = [p.strip() for p in limit.replace(":", ",").split(",") if p.strip()]
         for part in (p for p in parts if not p.startswith("!")):
@@ -157,15 +196,6 @@ def resolve_inventory_path(spec: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _read_yaml(path: Path, what: str = "inventory file") -> Any:
-    """Parse one inventory or vars file: a bounded, regular UTF-8 file (``provision.safeload``);
-    every problem is a ValidationError naming the file (and line)."""
-    try:
-        return load_yaml(path, what, loader=_LineLoader)
-    except InputError as exc:
-        raise ValidationError(exc.problems) from None
-
-
 class _LineDict(dict):
     """A dict that remembers the line of each key (for error messages)."""
 
@@ -185,6 +215,10 @@ class _LineLoader(BoundedSafeLoader):
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _LineLoader.construct_mapping
 )
+# Ansible's own tags: the bounded pre-read only checks them; Ansible gives the values
+_LineLoader.add_constructor("!vault", lambda loader, node: VaultText(""))
+_LineLoader.add_constructor("!unsafe", lambda loader, node: UnsafeText(
+    loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else ""))
 
 
 def _line(mapping: Any, key: str) -> int | None:
@@ -192,14 +226,16 @@ def _line(mapping: Any, key: str) -> int | None:
 
 
 class _Builder:
+    """provision's structure pass over one inventory file (unknown group keys, loops of
+    groups, 'all' as a child), with file:line messages; Ansible's InventoryManager builds the
+    inventory itself (provision.ansible_inventory)."""
+
     def __init__(self, inv: Inventory) -> None:
         self.inv = inv
         self.group_vars: dict[str, list[VarSource]] = {}
         self.host_vars: dict[str, list[VarSource]] = {}
         self._members: dict[str, set[str]] = {}  # group -> host names, for O(1) membership
         self._edges: dict[tuple[str, str], str] = {}  # (parent, child) -> "file:line"
-        self._parents: dict[str, list[str]] = {}
-        self._ancestors: dict[str, list[str]] = {}
 
     def add_vars(self, file: Path, scope: str, kind: str, name: str, data: Any) -> None:
         if data is None:
@@ -302,146 +338,15 @@ class _Builder:
                     path.append(child)
                     stack.append((child, iter(list(children.get(child, [])))))
 
-    def ancestors(self, group: str) -> list[str]:
-        """Groups in precedence order for a host in ``group``: parents before children.
-        An iterative post-order walk up the (loop-free, see ``break_loops``) group graph,
-        memoised per group asked for."""
-        if group in self._ancestors:
-            return self._ancestors[group]
-        order: list[str] = []
-        entered = {group}
-        stack = [(group, iter(self._parents.get(group, [])))]
-        while stack:
-            g, parents = stack[-1]
-            p = next(parents, None)
-            if p is None:
-                stack.pop()
-                order.append(g)
-            elif p not in entered:
-                entered.add(p)
-                stack.append((p, iter(self._parents.get(p, []))))
-        self._ancestors[group] = order
-        return order
 
-    def close_groups(self) -> None:
-        """Every host of a child group becomes a member of its parents (for --limit by
-        group): a group's members, then each child's (closed) members in order, each once.
-        Memoised bottom-up, so the work is the size of the result."""
-        groups, children = self.inv.groups, self.inv.children
-        closed: dict[str, list[str]] = {}
-        for root in list(groups):
-            stack = [(root, False)]
-            while stack:
-                g, ready = stack.pop()
-                if g in closed:
-                    continue
-                kids = children.get(g, [])
-                if not ready:
-                    stack.append((g, True))
-                    stack.extend((k, False) for k in reversed(kids) if k not in closed)
-                    continue
-                members = list(groups.get(g, []))
-                seen = set(members)
-                for kid in kids:
-                    for h in closed[kid]:
-                        if h not in seen:
-                            seen.add(h)
-                            members.append(h)
-                closed[g] = members
-        for g in groups:
-            groups[g] = closed[g]
+def load_inventory(spec: str | os.PathLike[str], vault: Any = None) -> Inventory:
+    """Read the inventory at ``spec`` (path or 'lab') as Ansible reads it (ansible-core's
+    InventoryManager; ``vault``: provision.vault.VaultOptions, default
+    ``ANSIBLE_VAULT_PASSWORD_FILE``). Raises ValidationError for unreadable files."""
+    from provision.ansible_inventory import load
+    from provision.vault import from_options
 
-    def finish(self) -> None:
-        inv = self.inv
-        inv.groups.setdefault("all", [])
-        self.break_loops()
-        self._parents = {}
-        for parent, kids in inv.children.items():
-            for kid in kids:
-                self._parents.setdefault(kid, []).append(parent)
-        direct: dict[str, list[str]] = {name: [] for name in inv.hosts}
-        for g, members in inv.groups.items():
-            for n in members:
-                direct.setdefault(n, []).append(g)
-        for name, host in inv.hosts.items():
-            host.groups = direct[name]
-            order: list[str] = ["all"]
-            seen = {"all"}
-            for g in host.groups:
-                for a in self.ancestors(g):
-                    if a not in seen:
-                        seen.add(a)
-                        order.append(a)
-            merged: dict[str, Any] = {}
-            for g in order:
-                for src in self.group_vars.get(g, []):
-                    merged[src.key] = src.value
-            for src in self.host_vars.get(name, []):
-                merged[src.key] = src.value
-            host.vars = merged
-            self.add_member("all", name)
-        self.close_groups()
-
-
-def _vars_files(directory: Path) -> list[tuple[str, Path]]:
-    """group_vars/NAME.yml, group_vars/NAME/*.yml (sorted) -> [(NAME, file)]."""
-    found: list[tuple[str, Path]] = []
-    if not directory.is_dir():
-        return found
-    for entry in sorted(directory.iterdir()):
-        if entry.is_dir():
-            for f in sorted(entry.iterdir()):
-                if f.suffix in (".yml", ".yaml") or f.suffix == "":
-                    found.append((entry.name, f))
-        elif entry.suffix in (".yml", ".yaml"):
-            found.append((entry.stem, entry))
-    return found
-
-
-def load_inventory(spec: str | os.PathLike[str]) -> Inventory:
-    """Read the inventory at ``spec`` (path or 'lab'). Raises ValidationError for bad YAML."""
-    path = resolve_inventory_path(spec)
-    inv = Inventory(path=path)
-    builder = _Builder(inv)
-    if path.is_dir():
-        main_files = [path / n for n in INVENTORY_FILENAMES if os.path.lexists(path / n)]
-        if not main_files:
-            raise ValidationError(
-                [f"{path}: no inventory file in directory (expected one of "
-                 f"{', '.join(INVENTORY_FILENAMES)})"]
-            )
-        base = path
-    else:
-        main_files = [path]
-        base = path.parent
-    for f in main_files:
-        inv.files.append(f)
-        data = _read_yaml(f)
-        if data is None:
-            continue
-        if not isinstance(data, dict):
-            raise ValidationError([f"{f}: an inventory must be a YAML mapping with 'all:'"])
-        for top, body in data.items():
-            builder.group(f, str(top), body, None if top == "all" else "all", _line(data, top))
-    for name, f in _vars_files(base / "group_vars"):
-        inv.files.append(f)
-        if name not in inv.groups:
-            inv.structure_problems.append(
-                f"{f}: group_vars for '{name}', which is not a group of the inventory"
-                + did_you_mean(name, list(inv.groups) or ["all"])
-            )
-        builder.add_vars(f, f"group {name}", "group", name, _read_yaml(f, "group_vars file"))
-    for name, f in _vars_files(base / "host_vars"):
-        inv.files.append(f)
-        builder.add_vars(f, f"host {name}", "host", name, _read_yaml(f, "host_vars file"))
-    builder.finish()
-    stray = [(name, f) for name, f in _vars_files(base / "host_vars") if name not in inv.hosts]
-    for i, (name, f) in enumerate(stray):
-        # a suggestion searches every host name: only for the first 50, to stay linear
-        hint = did_you_mean(name, list(inv.hosts)) if i < 50 else ""
-        inv.structure_problems.append(
-            f"{f}: host_vars for '{name}', which is not a host of the inventory{hint}")
-    return inv
+    return load(resolve_inventory_path(spec), vault if vault is not None else from_options())
 
 
 def did_you_mean(word: str, candidates: Any) -> str:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -48,6 +49,7 @@ from provision.redact import (
     scrub_tree,
     secret_values,
 )
+from provision.vault import runner_args
 
 KEEP_RUNS = 20
 IDENT = "run"
@@ -252,6 +254,9 @@ def run_secrets(inv: Inventory | None, extravars: dict[str, Any] | None) -> set[
     if inv is not None:
         for host in inv.hosts.values():
             found |= secret_values(host.vars)
+        found |= inv.secrets  # decrypted !vault values, whatever their names
+        if inv.vault is not None and inv.vault.password is not None:
+            found.add(inv.vault.password.decode(errors="replace"))
     return found
 
 
@@ -302,6 +307,8 @@ def run_playbook(
     cmdline = ["--check", "--diff"] if check else []
     if verbosity >= 2:
         cmdline.append("-" + "v" * verbosity)
+    vault_args, vault_prompts = runner_args(inv.vault if inv is not None else None)
+    cmdline += [shlex.quote(a) for a in vault_args]
     control_dir = _control_dir(run_dir)
     inventories = [str(inv_path.resolve())]
     overlay = _connection_inventory(run_dir, inv)
@@ -325,6 +332,7 @@ def run_playbook(
                 tags=",".join(tags) if tags else None,
                 skip_tags=",".join(skip_tags) if skip_tags else None,
                 cmdline=" ".join(cmdline) or None,
+                passwords=vault_prompts or None,  # --ask-vault-pass: answered, never written
                 envvars=envvars,
                 event_handler=on_event,
                 cancel_callback=cancelled or (lambda: False),

@@ -20,7 +20,15 @@ from typing import Any
 import yaml
 
 from provision.errors import UsageError, ValidationError
-from provision.inventory import Host, Inventory, VarSource, did_you_mean, load_inventory
+from provision.inventory import (
+    Host,
+    Inventory,
+    UnsafeText,
+    VarSource,
+    VaultText,
+    did_you_mean,
+    load_inventory,
+)
 from provision.paths import ROLES_DIR
 from provision.patterns import PATTERNS, address_problem, is_template
 from provision.pins import eol_warning
@@ -122,16 +130,28 @@ def _type_name(value: Any) -> str:
         return f"the number {value}"
     if value is None:
         return "an empty value"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), "a value") + (
-        f" '{value}'" if isinstance(value, str) else ""
-    )
+    kind = next((name for t, name in ((dict, "a mapping"), (list, "a list"), (str, "a string"))
+                 if isinstance(value, t)), "a value")
+    return kind + (f" '{value}'" if isinstance(value, str) else "")
+
+
+def _templated(value: Any) -> bool:
+    """A template Ansible would evaluate: ``is_template`` but for ``!unsafe`` text, which
+    Ansible never templates."""
+    if isinstance(value, UnsafeText):
+        return False
+    if isinstance(value, list | tuple):
+        return any(_templated(v) for v in value)
+    if isinstance(value, dict):
+        return any(_templated(k) or _templated(v) for k, v in value.items())
+    return is_template(value)
 
 
 def check_value(var: Var, value: Any) -> str | None:
     """What is wrong with ``value`` for ``var``, or None when it is valid."""
     if value is None:
         return None
-    if is_template(value):
+    if _templated(value):
         return _template_problem(var) if _refuses_templates(var) else None
     if var.name in _SECRET_CONNECTION:  # a secret: only its type, never its value
         return None if isinstance(value, str) else f"expected a string, got {_type_name(value)}"
@@ -279,10 +299,15 @@ def _check_source(src: VarSource) -> str | None:
     if var.scope == "host" and src.scope.startswith("group "):
         return f"{src.where}: {src.key}: must be set per host, not for a group"
     problem = check_value(var, src.value)
-    if problem and is_secret_var(src.key):  # never echo a secret (no_log or a secret name)
+    if problem and (is_secret_var(src.key) or _has_vault(src.value)):  # never echo a secret
         problem = redact_text(problem, {str(v) for v in _secret_leaves(src.value)}).replace(
             MASK, "(hidden)") + f" (the value is hidden: {src.key} is a secret)"
     return f"{src.where}: {src.key}: {problem}" if problem else None
+
+
+def _has_vault(value: Any) -> bool:
+    """A !vault value anywhere in ``value``: a secret whatever its name."""
+    return any(isinstance(leaf, VaultText) for leaf in _secret_leaves(value))
 
 
 def _secret_leaves(value: Any) -> list[Any]:
@@ -297,6 +322,9 @@ def _host_where(inv: Inventory, host: Host, key: str) -> str:
     """The file (and line) where ``key`` was last set for ``host``: the latest source among
     the host's own scope, its groups and ``all`` (an index lookup per scope, not a scan of
     every source, so that reporting an error on every host stays linear)."""
+    src = host.origins.get(key)
+    if src is not None:
+        return src.where
     src = inv.last_source(key, [f"host {host.name}", *(f"group {g}" for g in host.groups),
                                 "group all"])
     if src is not None:
@@ -512,6 +540,7 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
         conflicting_known_hosts,
         insecure_settings,
         opted_in,
+        proxy_problem,
     )
 
     errors: list[str] = []
@@ -533,6 +562,9 @@ def check_connection_security(inv: Inventory, warnings: list[str]) -> list[str]:
                     f"on every run)")
         for key, why in conflicting_known_hosts(host):
             errors.append(f"{_at(inv, host, key)}: {key}: {why}")
+        bad_proxy = proxy_problem(host.vars)
+        if bad_proxy is not None:
+            errors.append(f"{_at(inv, host, bad_proxy[0])}: {bad_proxy[0]}: {bad_proxy[1]}")
         if host.connection == "paramiko" and "ssh_known_hosts_file" in host.vars:
             errors.append(f"{_at(inv, host, 'ansible_connection')}: ansible_connection: "
                           f"paramiko: Ansible's paramiko connection ignores "
@@ -597,13 +629,21 @@ def _check_oci_s3_region(inv: Inventory) -> list[str]:
     return errors
 
 
-def load_valid_inventory(spec: str | None) -> Inventory:
-    """Load and validate; warnings to stderr; ValidationError (exit 2) on any error."""
+def load_valid_inventory(spec: str | None, vault: Any = None) -> Inventory:
+    """Load and validate; warnings to stderr; ValidationError (exit 2) on any error.
+    ``vault`` (provision.vault.VaultOptions): by default the running command's
+    --vault-password-file/--ask-vault-pass, else ANSIBLE_VAULT_PASSWORD_FILE."""
     if not spec:
         raise UsageError("no inventory: pass -i PATH (a file, a directory, or 'lab' after "
                          "'provision lab up') or set PROVISION_INVENTORY")
-    inv = load_inventory(spec)
+    if vault is None:
+        from provision.interrupt import current_options
+        from provision.vault import from_command
+
+        vault = from_command(current_options())
+    inv = load_inventory(spec, vault)
     errors, warnings = validate(inv)
+    warnings = [f"Ansible: {w}" for w in inv.ansible_warnings] + warnings
     if warnings:
         from provision.output import echo
 
@@ -614,19 +654,26 @@ def load_valid_inventory(spec: str | None) -> Inventory:
     return inv
 
 
+def _limit_parts(limit: str) -> list[str]:
+    """The parts of a host pattern as Ansible splits it (',' and ':', IPv6 and ranges kept)."""
+    from provision.ansible_inventory import split_pattern
+
+    return [p.strip() for p in split_pattern(limit)]
+
+
 def check_limit(inv: Inventory, limit: str | None) -> list[Host]:
     """Hosts selected by ``--limit``; a pattern naming no host or group, an empty pattern or
     an empty part (``--limit ,``, ``a,,b``) is a usage error. None: every host."""
     if limit is None:
         return list(inv.hosts.values())
-    raw = [p.strip() for p in limit.replace(":", ",").split(",")]
-    if not limit.strip() or any(not p or p == "!" for p in raw):
+    raw = _limit_parts(limit)
+    if not limit.strip() or any(not p or p in ("!", "&") for p in raw):
         raise UsageError(f"--limit {limit!r}: an empty host or group name; give host or group "
                          "names separated by commas (e.g. 'workers,!w3')")
-    parts = [p.lstrip("!") for p in raw]
+    parts = [p.lstrip("!&") for p in raw]
     known = set(inv.hosts) | set(inv.groups)
     for part in parts:
-        if part not in known and not any(c in part for c in "*?[~"):
+        if part not in known and not any(c in part for c in "*?[~@"):
             raise UsageError(f"--limit {limit}: '{part}' is not a host or group of "
                              f"{inv.path}" + did_you_mean(part, sorted(known)))
     selected = inv.limited(limit)

@@ -13,6 +13,8 @@ from provision.context import NAMES, Options, click_options, merge, refusal
 from provision.errors import UsageError
 
 EVERY = frozenset(NAMES)
+# honoured by every command that reads an inventory (its !vault values)
+VAULT = frozenset({"vault_password_file", "ask_vault_pass"})
 GROUP_MARK = "__provision_globals__"
 
 
@@ -37,7 +39,8 @@ def global_options(*honours: str, refuses: dict[str, str] | None = None
     def decorate(cmd: click.Command) -> click.Command:
         if not isinstance(cmd, click.Command):
             raise TypeError("@global_options goes above @click.command")
-        install(cmd, frozenset(honours), {**DEFAULT_REASONS, **(refuses or {})})
+        honoured = frozenset(honours) | (VAULT if "inventory" in honours else frozenset())
+        install(cmd, honoured, {**DEFAULT_REASONS, **(refuses or {})})
         return cmd
 
     return decorate
@@ -82,6 +85,8 @@ DEFAULT_REASONS = {
     "check": "it has no dry run (Ansible check mode); run it without --check",
     "verbosity": "it runs no Ansible playbook and already prints all it has",
     "extra_vars": "it takes no extra vars; set variables in the inventory or use its flags",
+    "vault_password_file": "it reads no inventory",
+    "ask_vault_pass": "it reads no inventory",
 }
 NO_INVENTORY = {"inventory": "lab commands manage their own hosts; the inventory they write "
                              "is `-i lab` for the other commands"}
@@ -120,13 +125,16 @@ def load_inventory(opts: Options) -> Any:
     from provision.extravars import SOURCE, parse_and_check
     from provision.inventory import VarSource
     from provision.validate import check_limit, load_valid_inventory, validate
+    from provision.vault import from_command
 
     extra = parse_and_check(opts.extra_vars)
-    inv = load_valid_inventory(opts.inventory)
+    inv = load_valid_inventory(opts.inventory, from_command(opts))
     if extra:
+        given = [VarSource(SOURCE, "group all", k, v) for k, v in extra.items()]
         for host in inv.hosts.values():
             host.vars.update(extra)
-        inv.sources.extend(VarSource(SOURCE, "group all", k, v) for k, v in extra.items())
+            host.origins.update({src.key: src for src in given})  # -e wins, as in Ansible
+        inv.sources.extend(given)
         errors, _ = validate(inv)  # e.g. an -e pod_cidr that contains a node's address
         if errors:
             raise ValidationError(errors)
