@@ -1,8 +1,8 @@
 """Inventory cross-checks for ``ingress_controller: gateway`` (pure; no I/O).
 
 The gateway_api role refuses the same settings in its tasks/check.yml; ``bootstrap`` refuses
-them before any host is contacted (provision.commands.bootstrap.addon_problems); ``validate``
-does not call this yet.
+them before any host is contacted (provision.commands.bootstrap.addon_problems), and
+``provision validate`` warns about them (provision.validate._gateway_problems).
 """
 
 from __future__ import annotations

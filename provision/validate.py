@@ -355,7 +355,22 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     warnings += version_support_warnings(inv)
     errors += _check_oci_s3_region(inv)
     errors += _etcd_problems(inv)
+    warnings += _gateway_problems(inv)  # bootstrap refuses them when it installs the add-ons
     return errors, warnings
+
+
+def _gateway_problems(inv: Inventory) -> list[str]:
+    """ingress_controller: gateway settings that cannot work (provision.gateway), named by
+    where ingress_controller was set. Warnings here (an inventory may be used without the
+    add-ons); `bootstrap` refuses them (exit 2) when it installs the ingress add-on."""
+    from provision import gateway
+
+    if inv.mode != "kubeadm" or not inv.control_plane:
+        return []
+    first = inv.control_plane[0]
+    values = {k: v for k in gateway.KEYS if (v := _var(first, k)) is not None}
+    return [f"{_host_where(inv, first, 'ingress_controller')}: {p}"
+            for p in gateway.problems(values)]
 
 
 def _check_minikube_user(inv: Inventory) -> list[str]:

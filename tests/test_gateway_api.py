@@ -445,6 +445,8 @@ def test_inventory_accepts_gateway_and_refuses_other_values(tmp_path: Path, caps
     refused with exit 2, the file and the key named, before any host is contacted (port 9)."""
     ok, err = _validate(tmp_path / "a", capsys, "ingress_controller: gateway\n")
     assert ok == 0, err
+    assert "ingress_controller: gateway with gateway_api_service_mode: LoadBalancer needs a " \
+           "MetalLB address pool" in err, err  # a warning
     code, err = _validate(tmp_path / "b", capsys, "ingress_controller: nginx-gateway\n")
     assert code == 2
     assert "{inv}/group_vars/all.yml:1: group all: ingress_controller: 'nginx-gateway' is not " \
