@@ -4,8 +4,9 @@ A variable is secret when a role declares it ``no_log: true`` in ``meta/argument
 its name says so (``*password*``, ``*token*``, ``*secret*``, ``*_key``, ``*credential*``; not
 ``*_file``/``*_path``/``*_dir``/``*_name``, which hold where a secret is, not the secret). An
 environment variable is secret by the same name rule. A password inside a URL
-(``http://user:PASS@proxy:3128``) is secret in any variable or environment value. ``minimal_env`` is the only environment a
-playbook run gets: nothing outside a short allow-list of ordinary variables reaches Ansible.
+(``http://user:PASS@proxy:3128``) is secret in any variable or environment value.
+``minimal_env`` is the only environment a playbook run gets: nothing outside a short
+allow-list of ordinary variables reaches Ansible.
 """
 
 from __future__ import annotations
