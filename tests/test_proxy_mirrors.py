@@ -173,3 +173,30 @@ def test_doctor_probes_through_the_proxy_and_hides_its_password():
     assert script.index("export https_proxy") < script.index("curl ")
     assert mirrors.proxy_note(env) == "through the proxy http://(hidden)@proxy:3128"
     assert mirrors.proxy_env({"http_proxy": "", "https_proxy": ""}) == {}
+
+
+def test_dropin_quotes_every_value_for_systemd():
+    """The role's drop-in template rendered with its own filters (jinja2, no host): one quoted
+    Environment= word per variable, '%' of a percent-encoded password doubled (a systemd
+    specifier otherwise), nothing that could start a new directive."""
+    import jinja2
+
+    quote = importlib.util.spec_from_file_location(
+        "systemd_quote", ROOT / "roles/proxy/filter_plugins/systemd_quote.py")
+    module = importlib.util.module_from_spec(quote)
+    quote.loader.exec_module(module)
+    f = _filters()
+    url = "http://ops:p%40ss;x@proxy.corp.example:3128"
+    assert PATTERNS["proxy_url"].problem(url) is None
+    env = f.provision_proxy_environment(url, url, f.provision_no_proxy([], ["cp1"], [],
+                                                                       "10.244.0.0/16",
+                                                                       "10.96.0.0/12"))
+    jenv = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    jenv.filters.update(module.FilterModule().filters())
+    text = jenv.from_string((ROOT / "roles/proxy/templates/http-proxy.conf.j2").read_text()
+                            ).render(provision_proxy_env=env, ansible_managed="managed")
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "[Service]"
+    assert len(lines) == 1 + 6
+    assert 'Environment="HTTP_PROXY=http://ops:p%%40ss;x@proxy.corp.example:3128"' in lines
+    assert all(line.startswith('Environment="') and line.endswith('"') for line in lines[1:])
