@@ -126,6 +126,60 @@ def _endpoint_host(value: str) -> str | None:
 
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+
+# --- URLs of proxies and mirrors --------------------------------------------------------------
+
+# userinfo of a proxy URL: RFC 3986 unreserved characters, percent-encoding and the sub-delims
+# that are inert in a shell word, a systemd Environment= word, apt.conf and TOML strings.
+_USERINFO = r"[A-Za-z0-9._~%!*+,;=-]+(?::[A-Za-z0-9._~%!*+,;=-]*)?@"
+_URL_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+_URL_PORT = r"(?::[0-9]{1,5})?"
+_USERINFO_PART = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@", re.ASCII)
+
+
+def hide_userinfo(value: str) -> str:
+    """``http://user:pass@proxy:3128`` -> ``http://(hidden)@proxy:3128`` (for messages)."""
+    return _USERINFO_PART.sub(lambda m: f"{m.group(1)}(hidden)@", value, count=1)
+
+
+def _url_port(value: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        port = urlsplit(value).port
+    except ValueError:
+        return f"{shown(hide_userinfo(value))}: the port must be 1-65535"
+    if port == 0:
+        return f"{shown(hide_userinfo(value))}: the port must be 1-65535"
+    return None
+
+
+def _no_proxy_entry(value: str) -> str | None:
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            return f"{shown(value)} is not a CIDR like 10.0.0.0/8"
+    return None
+
+
+@dataclass(frozen=True)
+class SecretUrlPattern(Pattern):
+    """A URL that may carry a password (``http://user:PASS@proxy:3128``): its messages show the
+    value with the user information replaced by ``(hidden)``."""
+
+    def problem(self, value: Any) -> str | None:
+        message = super().problem(value)
+        if message is None or not isinstance(value, str):
+            return message
+        hidden = hide_userinfo(value)
+        if hidden != value:
+            message = message.replace(shown(value), shown(hidden)).replace(value, hidden)
+            secret = _USERINFO_PART.match(value)
+            if secret and secret.group(2) and secret.group(2) in message:
+                return f"expected {self.expected} (the value is hidden: it has credentials)"
+        return message
+
 # An SSH address may also be an alias of ~/.ssh/config or /etc/hosts: '_' is allowed there.
 _HOST_LABEL = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
 _DNS_NAME = rf"(?:{_HOST_LABEL}\.)*{_HOST_LABEL}"
@@ -164,6 +218,17 @@ PATTERNS: dict[str, Pattern] = {p.name: p for p in (
             extra=_https_url),
     Pattern("mirror_url", r"https?://[A-Za-z0-9._~:/\[\]@%-]+",
             "a registry mirror URL like https://mirror.example.org", 2048),
+    SecretUrlPattern("proxy_url", rf"https?://(?:{_USERINFO})?{_URL_HOST}{_URL_PORT}/?",
+                     "a proxy URL like http://proxy.example.org:3128 or "
+                     "http://user:password@10.0.0.1:3128 (percent-encode other characters; "
+                     "or empty)", 2048, allow_empty=True, extra=_url_port),
+    Pattern("base_url", rf"https?://{_URL_HOST}{_URL_PORT}(?:/[A-Za-z0-9._~%+,=:@-]+)*",
+            "a base URL without a trailing '/' like https://mirror.example.org/k8s", 2048,
+            extra=_url_port),
+    Pattern("no_proxy_entry", r"\*|\.?[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?"
+            r"(?:/[0-9]{1,3})?|[0-9A-Fa-f:.]+(?:/[0-9]{1,3})?",
+            "a host, a domain (.example.org), an IP address or a CIDR like 10.0.0.0/8", 255,
+            extra=_no_proxy_entry),
     Pattern("dns_provider", r"[a-z0-9][a-z0-9._-]*",
             "a lego DNS provider code like cloudflare or route53", 64),
     Pattern("dns_provider_or_empty", r"[a-z0-9][a-z0-9._-]*",

@@ -3,8 +3,10 @@
 A variable is secret when a role declares it ``no_log: true`` in ``meta/argument_specs.yml`` or
 its name says so (``*password*``, ``*token*``, ``*secret*``, ``*_key``, ``*credential*``; not
 ``*_file``/``*_path``/``*_dir``/``*_name``, which hold where a secret is, not the secret). An
-environment variable is secret by the same name rule. ``minimal_env`` is the only environment a
-playbook run gets: nothing outside a short allow-list of ordinary variables reaches Ansible.
+environment variable is secret by the same name rule. A password inside a URL
+(``http://user:PASS@proxy:3128``) is secret in any variable or environment value.
+``minimal_env`` is the only environment a playbook run gets: nothing outside a short
+allow-list of ordinary variables reaches Ansible.
 """
 
 from __future__ import annotations
@@ -81,9 +83,17 @@ def _leaves(value: Any) -> Iterable[str]:
         yield str(value)
 
 
+def url_passwords(value: Any) -> set[str]:
+    """Passwords inside URLs (``http://user:PASS@proxy:3128``) in any string of ``value``, at
+    any depth: the credentials of a proxy or mirror URL (``http_proxy``, ``https_proxy``, ...)
+    are secret whatever the variable is called."""
+    return {p for leaf in _leaves(value) for p in _URL_PASSWORD.findall(leaf)}
+
+
 def secret_values(variables: Mapping[str, Any]) -> set[str]:
-    """Every value under a secret name, at any depth (a secret mapping: all its leaves)."""
-    found: set[str] = set()
+    """Every value under a secret name, at any depth (a secret mapping: all its leaves), and
+    every password inside a URL."""
+    found: set[str] = url_passwords(variables)
     for key, value in variables.items():
         if is_secret_var(str(key)):
             found.update(_leaves(value))

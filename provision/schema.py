@@ -63,11 +63,42 @@ VARIABLES: tuple[Var, ...] = (
     Var("docker_data_root", "path", None,
         "Optional docker `data-root` (e.g. a bigger block volume).", pattern="abs_path"),
     Var("docker_registry_mirrors", "list", [],
-        "Registry mirrors for docker's daemon.json and containerd.", elements="str",
+        "Mirrors of docker.io: docker's daemon.json `registry-mirrors` and containerd's "
+        "`certs.d/docker.io/hosts.toml` (upstream stays the fallback).", elements="str",
         pattern="mirror_url"),
     Var("docker_prune_schedule", "str", None,
         "systemd OnCalendar expression for a `docker system prune` timer; unset = no timer.",
         pattern="calendar"),
+    # --- proxies and mirrors (air-gapped and corporate networks) -------------------------
+    Var("http_proxy", "str", "",
+        "Proxy for plain HTTP from the hosts (apt, containerd, docker, the kubelet, "
+        "downloads), e.g. `http://proxy.example.org:3128`. A password in it "
+        "(`http://user:PASS@...`) is a secret: masked in logs and run artifacts, files holding "
+        "it are mode 0600/0640. Empty: no proxy.", pattern="proxy_url"),
+    Var("https_proxy", "str", "",
+        "Proxy for HTTPS from the hosts (same users as `http_proxy`; usually the same URL). "
+        "Empty: no proxy.", pattern="proxy_url"),
+    Var("no_proxy", "list", [],
+        "Extra hosts, domains (`.example.org`), addresses and CIDRs reached without the "
+        "proxy. Always added: localhost, 127.0.0.1, ::1, every node's name and address, "
+        "`pod_cidr`, `service_cidr`, `.svc` and the cluster domain.", elements="str",
+        pattern="no_proxy_entry"),
+    Var("pkgs_k8s_url", "str", "https://pkgs.k8s.io",
+        "Base URL of the Kubernetes apt repositories (a mirror with pkgs.k8s.io's layout: "
+        "`<base>/core:/stable:/v1.31/deb/`).", pattern="base_url"),
+    Var("registry_k8s_mirrors", "list", [],
+        "Mirrors of registry.k8s.io for containerd (`certs.d/registry.k8s.io/hosts.toml`; "
+        "upstream stays the fallback). docker.io mirrors: `docker_registry_mirrors`.",
+        elements="str", pattern="mirror_url"),
+    Var("github_url", "str", "https://github.com",
+        "Base URL of GitHub release downloads (minikube, etcd, cert-manager): a mirror with "
+        "GitHub's `<owner>/<repo>/releases/download/<tag>/<file>` layout.", pattern="base_url"),
+    Var("github_raw_url", "str", "https://raw.githubusercontent.com",
+        "Base URL of raw GitHub files (the MetalLB, ingress-nginx and calico manifests), "
+        "`<owner>/<repo>/<ref>/<path>` layout.", pattern="base_url"),
+    Var("dl_k8s_url", "str", "https://dl.k8s.io",
+        "Base URL of Kubernetes release binaries (minikube mode's kubectl), "
+        "`release/v<version>/bin/linux/<arch>/kubectl` layout.", pattern="base_url"),
     # --- kubernetes networking ---------------------------------------------------------
     Var("kube_proxy_mode", "str", "iptables",
         "kube-proxy mode.", choices=("iptables", "ipvs")),
@@ -160,6 +191,9 @@ ROLE_OPTION_PATTERNS: dict[str, tuple[str, bool]] = {
     "docker_verify_image": ("image", False),
     "docker_verify_image_archive": ("abs_path_or_empty", False),
     "docker_prune_until": ("go_duration", False),
+    # roles/proxy
+    "proxy_apt_conf_file": ("abs_path", False),
+    "proxy_dropin_unit": ("unit", False),
     # roles/kubeadm_certs
     "kubeadm_certs_kubernetes_dir": ("abs_path", False),
     "kubeadm_certs_tool": ("abs_path", False),

@@ -414,7 +414,7 @@ def test_systemd_quote_is_one_file_shared_by_every_role_that_writes_units() -> N
     """One filter (roles/acme_cert's); the other roles that write unit files link to it, as
     roles/etcd_snapshot links to provision/etcd (role plugins are looked up per role)."""
     copies = sorted(ROLES.glob("*/filter_plugins/systemd_quote.py"))
-    assert len(copies) == 3
+    assert len(copies) == 4  # acme_cert, docker, kubeadm_certs, proxy
     source = ROLES / "acme_cert" / "filter_plugins" / "systemd_quote.py"
     assert not source.is_symlink()
     assert all(p == source or (p.is_symlink() and p.resolve() == source.resolve())

@@ -13,6 +13,7 @@ from provision.connection import connection_spec
 from provision.doctor import mesh
 from provision.doctor.checks import check_kubernetes_support, run_checks
 from provision.doctor.local import gather_local, unsupported
+from provision.doctor.mirrors import mirrored, proxy_env, proxy_exports, proxy_note
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
 from provision.doctor.netchecks import (
     check_metallb,
@@ -43,11 +44,13 @@ def _is_control_plane(host: Host) -> bool:
 def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], ...]:
     """(url, why) this host's default bootstrap downloads from (netchecks.needed_urls)."""
     pool = bool(_var(host, "metallb_addresses") or host.vars.get("metallb_pools"))
-    return needed_urls(mode=str(_var(host, "provision_mode")),
-                       docker_source=str(_var(host, "docker_source")),
-                       control_plane=_is_control_plane(host),
-                       first_control_plane=first_control_plane,
-                       ingress=bool(_var(host, "ingress_nginx_enabled")), metallb_pool=pool)
+    return mirrored(needed_urls(mode=str(_var(host, "provision_mode")),
+                                docker_source=str(_var(host, "docker_source")),
+                                control_plane=_is_control_plane(host),
+                                first_control_plane=first_control_plane,
+                                ingress=bool(_var(host, "ingress_nginx_enabled")),
+                                metallb_pool=pool), host.vars,
+                    mode=str(_var(host, "provision_mode")))
 
 
 def host_spec(host: Host, urls: Sequence[str] | None,
@@ -113,9 +116,11 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
     per_host: Sequence[str] | None = None if tuple(urls) == DEFAULT_URLS else urls
     first_cp = next((h.name for h in hosts if _is_control_plane(h)), None)
     specs = {h.name: host_spec(h, per_host, h.name == first_cp) for h in hosts}
-    script = build_script(tuple(dict.fromkeys(u for sp in specs.values() for u in sp.urls)))
+    all_urls = tuple(dict.fromkeys(u for sp in specs.values() for u in sp.urls))
+    proxies = {h.name: proxy_env(h.vars) for h in hosts}
 
     def one(host: Host) -> Gathered:
+        script = build_script(all_urls, exports=proxy_exports(proxies[host.name]))
         g = run_script(host, script, connect_timeout)
         if on_host_done:
             on_host_done(g)
@@ -129,6 +134,10 @@ def run_doctor(hosts: Sequence[Host], *, urls: Sequence[str] = DEFAULT_URLS,
         report.results.append(g.connection)
         if g.reason == "ok":
             report.results += run_checks(specs[host.name], g.sections)
+            if proxies[host.name] and specs[host.name].urls:
+                note = proxy_note(proxies[host.name])
+                report.results.append(CheckResult(host.name, "proxy", PASS,
+                                                  f"downloads probed {note}"))
             support = check_kubernetes_support(host.name, _var(host, "kubernetes_version"),
                                                datetime.date.today())
             report.results += [support] if support else []

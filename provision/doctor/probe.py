@@ -73,12 +73,15 @@ rm -rf "$d"
 """
 
 
-def build_script(urls: tuple[str, ...] | list[str] = DEFAULT_URLS, url_timeout: int = 5) -> str:
-    """The probe script; ``urls`` empty = no outbound HTTPS checks (tests, air-gapped)."""
+def build_script(urls: tuple[str, ...] | list[str] = DEFAULT_URLS, url_timeout: int = 5,
+                 exports: str = "") -> str:
+    """The probe script; ``urls`` empty = no outbound HTTPS checks (tests, air-gapped).
+    ``exports``: quoted ``export http_proxy=...`` lines (provision.doctor.mirrors) for curl."""
     script = _SCRIPT
     if urls:
         quoted = " ".join(shlex.quote(u) for u in urls)
-        script += _URLS.replace("__URLS__", quoted).replace("__TIMEOUT__", str(int(url_timeout)))
+        script += exports + _URLS.replace("__URLS__", quoted).replace(
+            "__TIMEOUT__", str(int(url_timeout)))
     return script + f"printf '\\n{MARKER}end\\n'\n"
 
 

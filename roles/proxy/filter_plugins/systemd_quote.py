@@ -1,0 +1,1 @@
+../../acme_cert/filter_plugins/systemd_quote.py
