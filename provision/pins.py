@@ -69,11 +69,13 @@ PINS: tuple[Pin, ...] = (
         "checksum from dl.k8s.io's .sha256 file; minikube's own from the release's .sha256.",
         "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go",
         default="roles/minikube/defaults/main.yml:minikube_version"),
-    Pin("flannel", "v0.26.1", "v0.26.1",
-        "Not moved: the role renders its own copy of v0.26.1's kube-flannel.yml; the newest "
-        "release is v0.28.9 (2026-08-07, flannel-cni-plugin v1.9.1-flannel3): bumping means "
-        "refreshing that template from it (left).",
-        "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml",
+    Pin("flannel", "v0.28.9", "v0.28.9",
+        "Newest release (2026-08-07; flannel-cni-plugin v1.9.1-flannel3, images on ghcr.io). "
+        "Floor: the role's template is that release's kube-flannel.yml (tests compare them): its "
+        "readiness probe needs flanneld's /readyz (flannel#2523, v0.28.9) and its install-cni "
+        "step /opt/bin/install-conf (flannel#2466, v0.28.6).",
+        "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml "
+        "(tag commit 5cd0d526)",
         default="roles/cni/defaults/main.yml:cni_flannel_version"),
     Pin("calico", "v3.32.1", "v3.32.0",
         "Newest release (2026-06-24); its release notes cover Kubernetes 1.36 (MutatingAdmission"
