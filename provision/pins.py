@@ -91,11 +91,12 @@ PINS: tuple[Pin, ...] = (
         "tests/simulator/rules.py ETCD (kubeadm cmd/kubeadm/app/constants/constants.go per minor)",
         default="roles/etcd_snapshot/defaults/main.yml:etcd_version_fallback"),
     Pin("containerd (minimum on nodes)", "1.6.0", "1.6.0",
-        "Not pinned (the distribution's package) and not checked on nodes yet (left): Kubernetes "
+        "Not pinned (the distribution's or Docker's package); the containerd role reads the "
+        "installed version (config version 3 for 2.x, 2 for 1.x). Kubernetes "
         "1.26+ speaks only CRI v1, which needs containerd 1.6+. containerd 2.0 adds the "
         "RuntimeConfig call (cgroup driver from the runtime); the kubelet's fallback for "
         "containerd 1.x is to go in Kubernetes 1.37 (deferred from 1.36 to the end of containerd "
-        "1.7 support), so 1.37 needs containerd 2.x.",
+        "1.7 support), so 1.37 needs containerd 2.x: the role refuses 1.x there.",
         "https://github.com/kubernetes/website/pull/38123 (1.26: CRI v1 only, containerd 1.6+); "
         "https://github.com/kubernetes/website/pull/52107 (KubeletCgroupDriverFromCRI: containerd "
         "v2.0.0); https://github.com/kubernetes/kubernetes/pull/136846 and "
