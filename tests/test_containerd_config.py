@@ -205,3 +205,204 @@ def test_real_containerd_2_reads_the_v3_rendering(tmp_path: Path) -> None:
     images = dig(dump, "plugins", "io.containerd.cri.v1.images")
     assert images["pinned_images"]["sandbox"] == PAUSE
     assert images["registry"]["config_path"] == CERTS
+
+
+CONTAINERD2_DEBS = sorted((TESTENV / "debs").glob("containerd_2.*_amd64.deb"))
+
+
+def install_containerd2(lab: Any, host: str) -> None:
+    """Install Debian unstable's real containerd 2.x package on a container lab host (what
+    Kubernetes 1.37+ needs; Debian 12 has 1.6): copied in with `docker cp`, installed with apt
+    (runc comes from Debian 12). Skips the test when scripts/testenv.sh has not fetched it.
+    Usable by other lab tests that run the containerd role at 1.37."""
+    import shlex
+
+    from test_bootstrap_container import ssh_ok
+
+    from provision.lab import container as lab_container
+    from provision.lab import state as lab_state
+
+    if not CONTAINERD2_DEBS:
+        pytest.skip("no containerd 2.x .deb in /var/tmp/provision-testenv/debs "
+                    "(sudo scripts/testenv.sh fetches Debian unstable's)")
+    deb = CONTAINERD2_DEBS[-1]
+    name = lab_container.container_name(lab_state.lab_id(lab.lab_dir), host)
+    subprocess.run(["docker", "cp", str(deb), f"{name}:/var/tmp/{deb.name}"], check=True,
+                   timeout=300)
+    ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+                      f"/var/tmp/{shlex.quote(deb.name)}", timeout=900)
+    assert ssh_ok(lab, host, "containerd --version").split()[2].startswith("2.")
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_lab_containerd_1_refused_for_1_37_then_2x_gets_v3(lab_host: Any) -> None:
+    """On a real Debian 12 container host, through `provision bootstrap`:
+
+    1. kubernetes_version 1.37 with the distribution's containerd (1.6.20, a real 1.x): the
+       run fails on the host with the named reason, before config.toml is written (it is
+       still the package's own conffile);
+    2. containerd 2.x installed from Debian unstable's real package (as an operator would from
+       a newer suite; Docker's repository is not reachable here): the role writes a version 3
+       config.toml; `containerd config dump` shows SystemdCgroup and the pause image in the
+       version 3 tables, the real CRI plugin reports SystemdCgroup and RuntimeReady
+       (tests/data/cri_info.py: crictl info's call); a second run changes nothing."""
+    from test_bootstrap_container import (
+        CRI_INFO,
+        assert_no_change,
+        bootstrap,
+        set_host_vars,
+        ssh_ok,
+    )
+
+    if not CONTAINERD2_DEBS:
+        pytest.skip("no containerd 2.x .deb in /var/tmp/provision-testenv/debs "
+                    "(sudo scripts/testenv.sh fetches Debian unstable's)")
+    import shlex
+
+    lab = lab_host()
+    host = lab.hosts[0]
+    set_host_vars(lab, host, {"kubernetes_version": "1.37"})
+    proc = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "base,containerd",
+                   timeout=1800)
+    assert proc.returncode != 0, proc.stdout
+    result = json.loads(proc.stdout)
+    text = json.dumps(result["errors"])
+    assert "has containerd 1.6.20" in text and "Kubernetes 1.37 needs containerd 2.x" in text, \
+        text
+    # config.toml is still the package's own conffile (Debian ships one): md5 as dpkg recorded
+    conffiles = ssh_ok(lab, host, "dpkg-query -W -f='${Conffiles}' containerd")
+    recorded = {line.split()[0]: line.split()[1] for line in conffiles.splitlines()
+                if line.strip()}
+    current = ssh_ok(lab, host, "md5sum /etc/containerd/config.toml").split()[0]
+    assert recorded.get("/etc/containerd/config.toml") == current, (recorded, current)
+
+    install_containerd2(lab, host)
+
+    bootstrap(lab, "--components", "base,containerd", timeout=1800)
+    tags = role_vars()["_containerd_pause_tags"]
+    pause = "registry.k8s.io/pause:" + tags.get("1.37", tags[list(tags)[-1]])
+    config = tomllib.loads(ssh_ok(lab, host, "sudo cat /etc/containerd/config.toml"))
+    assert config["version"] == 3
+    assert dig(config, *RUNTIME_V3, "options", "SystemdCgroup") is True
+    dump = tomllib.loads(ssh_ok(lab, host, "sudo containerd config dump"))
+    assert dig(dump, *RUNTIME_V3, "options", "SystemdCgroup") is True
+    assert dig(dump, "plugins", "io.containerd.cri.v1.images", "pinned_images",
+               "sandbox") == pause
+    ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-grpcio",
+           timeout=900)
+    info = json.loads(ssh_ok(lab, host, f"sudo python3 -c {shlex.quote(CRI_INFO.read_text())}"))
+    runc = info["config"]["containerd"]["runtimes"]["runc"]
+    assert runc["options"]["SystemdCgroup"] is True, runc
+    # containerd 2.x's CRI status carries the runtime config only (internal/cri/server/
+    # status.go marshals criconfig.Config = RuntimeConfig + dirs): the sandbox image is in the
+    # images plugin, checked in `config dump` above
+    ready = {c["type"]: c["status"] for c in info["status"]["conditions"]}
+    assert ready.get("RuntimeReady") is True, info["status"]
+    second = bootstrap(lab, "--components", "base,containerd", timeout=1800)
+    assert_no_change(second, host)
+
+
+def containerd_io_deb(debian_deb: Path, out_dir: Path) -> Path:
+    """Debian unstable's real containerd 2.x package renamed ``containerd.io`` (as Docker names
+    it; Provides/Conflicts/Replaces ``containerd`` as Docker's does). Only the package name and
+    those relations are changed: the binaries are Debian's containerd 2.x. Built uncompressed
+    (fast; apt does not care)."""
+    tree = out_dir / "tree"
+    subprocess.run(["dpkg-deb", "-R", str(debian_deb), str(tree)], check=True, timeout=600)
+    control = tree / "DEBIAN" / "control"
+    fields = control.read_text().splitlines()
+    out = []
+    for line in fields:
+        if line.startswith("Package:"):
+            line = "Package: containerd.io"
+        elif line.startswith(("Provides:", "Conflicts:", "Replaces:", "Breaks:")):
+            continue
+        out.append(line)
+    out += ["Provides: containerd", "Conflicts: containerd", "Replaces: containerd"]
+    control.write_text("\n".join(out) + "\n")
+    version = next(x.split(":", 1)[1].strip() for x in out if x.startswith("Version:"))
+    deb = out_dir / f"containerd.io_{version}_amd64.deb"
+    subprocess.run(["dpkg-deb", "-Znone", "-b", str(tree), str(deb)], check=True, timeout=600,
+                   capture_output=True)
+    shutil.rmtree(tree)
+    return deb
+
+
+def docker_shaped_repo(root: Path, deb: Path, key: Any) -> None:
+    """An apt repository laid out as Docker's (<url>/debian/gpg, dists/bookworm/stable/
+    binary-amd64, signed InRelease), holding ``deb``: what the docker role's repository tasks
+    read (roles/docker/tasks/repository.yml)."""
+    import gzip
+    import hashlib
+
+    from simulator.packaging import _sign, packages_index
+
+    debian = root / "debian"
+    pool = debian / "pool" / "stable"
+    pool.mkdir(parents=True)
+    shutil.copy2(deb, pool / deb.name)
+    (debian / "gpg").write_text(key.armored)
+    dist = debian / "dists" / "bookworm"
+    binary = dist / "stable" / "binary-amd64"
+    binary.mkdir(parents=True)
+    index = packages_index(pool).replace(b"Filename: ./", b"Filename: pool/stable/")
+    (binary / "Packages").write_bytes(index)
+    (binary / "Packages.gz").write_bytes(gzip.compress(index, mtime=0))
+    lines = ["Origin: Docker", "Label: Docker CE", "Suite: bookworm", "Codename: bookworm",
+             "Architectures: amd64", "Components: stable",
+             "Date: Sat, 01 Nov 2025 00:00:00 UTC", "SHA256:"]
+    for name in ("Packages", "Packages.gz"):
+        data = (binary / name).read_bytes()
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data):>8} "
+                     f"stable/binary-amd64/{name}")
+    (dist / "Release").write_text("\n".join(lines) + "\n")
+    _sign(key, dist)
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_lab_docker_ce_source_installs_containerd_io_2_with_v3_config(lab_host: Any,
+                                                                      tmp_path: Path) -> None:
+    """kubeadm mode (containerd component, no docker role) with docker_source: docker-ce and
+    kubernetes_version 1.37 on a real Debian 12 container host: the containerd role adds the
+    Docker repository through the docker role's repository tasks, installs containerd.io from
+    it, finds 2.x and writes a version 3 config the real containerd runs with; a second run
+    changes nothing.
+
+    Simulated: Docker's repository (unreachable here). It is served from this machine with
+    Docker's layout and a gpg signature, and its containerd.io is Debian unstable's real
+    containerd 2.x package under Docker's package name (see containerd_io_deb)."""
+    from simulator.fixtures import lab_gateway
+    from simulator.packaging import RepoServer, make_signing_key
+    from test_bootstrap_container import assert_no_change, bootstrap, set_host_vars, ssh_ok
+
+    if not CONTAINERD2_DEBS:
+        pytest.skip("no containerd 2.x .deb in /var/tmp/provision-testenv/debs "
+                    "(sudo scripts/testenv.sh fetches Debian unstable's)")
+    deb = containerd_io_deb(CONTAINERD2_DEBS[-1], tmp_path)
+    docker_shaped_repo(tmp_path / "repo", deb, make_signing_key(tmp_path / "gnupg"))
+    lab = lab_host()
+    host = lab.hosts[0]
+    server = RepoServer(tmp_path / "repo", lab_gateway(lab), 0)
+    try:
+        set_host_vars(lab, host, {"kubernetes_version": "1.37", "docker_source": "docker-ce",
+                                  "docker_ce_repo_url": server.url})
+        bootstrap(lab, "--components", "base,containerd", timeout=1800)
+        policy = ssh_ok(lab, host, "apt-cache policy containerd.io")
+        assert "Installed: " + deb.name.split("_")[1] in policy, policy
+        assert server.url in policy
+        assert ssh_ok(lab, host, "containerd --version").split()[2].startswith("2.")
+        config = tomllib.loads(ssh_ok(lab, host, "sudo cat /etc/containerd/config.toml"))
+        assert config["version"] == 3
+        dump = tomllib.loads(ssh_ok(lab, host, "sudo containerd config dump"))
+        assert dig(dump, *RUNTIME_V3, "options", "SystemdCgroup") is True
+        plugins = ssh_ok(lab, host, "sudo ctr plugins ls")
+        cri = [line.split() for line in plugins.splitlines() if " cri " in f" {line} "]
+        assert cri and cri[0][-1] == "ok", f"CRI plugin not loaded:\n{plugins}"
+        second = bootstrap(lab, "--components", "base,containerd", timeout=1800)
+        assert_no_change(second, host)
+    finally:
+        server.stop()
