@@ -84,11 +84,13 @@ PINS: tuple[Pin, ...] = (
         "checksum from dl.k8s.io's .sha256 file; minikube's own from the release's .sha256.",
         "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go",
         default="roles/minikube/defaults/main.yml:minikube_version"),
-    Pin("flannel", "v0.26.1", "v0.26.1",
-        "Not moved: the role renders its own copy of v0.26.1's kube-flannel.yml; the newest "
-        "release is v0.28.9 (2026-08-07, flannel-cni-plugin v1.9.1-flannel3): bumping means "
-        "refreshing that template from it (left).",
-        "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml",
+    Pin("flannel", "v0.28.9", "v0.28.9",
+        "Newest release (2026-08-07; flannel-cni-plugin v1.9.1-flannel3, images on ghcr.io). "
+        "Floor: the role's template is that release's kube-flannel.yml (tests compare them): its "
+        "readiness probe needs flanneld's /readyz (flannel#2523, v0.28.9) and its install-cni "
+        "step /opt/bin/install-conf (flannel#2466, v0.28.6).",
+        "https://github.com/flannel-io/flannel/blob/v0.28.9/Documentation/kube-flannel.yml "
+        "(tag commit 5cd0d526)",
         default="roles/cni/defaults/main.yml:cni_flannel_version"),
     Pin("calico", "v3.32.1", "v3.32.0",
         "Newest release (2026-06-24); its release notes cover Kubernetes 1.36 (MutatingAdmission"
@@ -104,11 +106,12 @@ PINS: tuple[Pin, ...] = (
         "tests/simulator/rules.py ETCD (kubeadm cmd/kubeadm/app/constants/constants.go per minor)",
         default="roles/etcd_snapshot/defaults/main.yml:etcd_version_fallback"),
     Pin("containerd (minimum on nodes)", "1.6.0", "1.6.0",
-        "Not pinned (the distribution's package) and not checked on nodes yet (left): Kubernetes "
+        "Not pinned (the distribution's or Docker's package); the containerd role reads the "
+        "installed version (config version 3 for 2.x, 2 for 1.x). Kubernetes "
         "1.26+ speaks only CRI v1, which needs containerd 1.6+. containerd 2.0 adds the "
         "RuntimeConfig call (cgroup driver from the runtime); the kubelet's fallback for "
         "containerd 1.x is to go in Kubernetes 1.37 (deferred from 1.36 to the end of containerd "
-        "1.7 support), so 1.37 needs containerd 2.x.",
+        "1.7 support), so 1.37 needs containerd 2.x: the role refuses 1.x there.",
         "https://github.com/kubernetes/website/pull/38123 (1.26: CRI v1 only, containerd 1.6+); "
         "https://github.com/kubernetes/website/pull/52107 (KubeletCgroupDriverFromCRI: containerd "
         "v2.0.0); https://github.com/kubernetes/kubernetes/pull/136846 and "

@@ -63,6 +63,37 @@ missing_packages() {
     done
 }
 
+# containerd 2.x for the containerd role's proofs (tests/test_containerd_config.py): Debian 12
+# ships 1.6, so the .deb comes from Debian unstable (sid), fetched with apt into
+# $STATE_DIR/debs (a private sources list and cache there: the system's apt setup is not
+# touched) and unpacked into $STATE_DIR/containerd2. Its binary runs on Debian 12 (it needs
+# libc6 >= 2.34 and runc). Skipped when already there; a failed fetch only warns (tests skip).
+containerd2_fetch() {
+    dir="$STATE_DIR/debs"
+    for f in "$dir"/containerd_2.*_amd64.deb; do
+        [ -f "$f" ] && [ -x "$STATE_DIR/containerd2/usr/bin/containerd" ] && return 0
+    done
+    [ "$(dpkg --print-architecture)" = amd64 ] || return 0
+    mkdir -p "$dir/lists/partial" "$dir/cache/archives/partial"
+    echo "deb http://deb.debian.org/debian sid main" >"$dir/sources.list"
+    set -- -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
+        -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root
+    if ! apt-get -qq "$@" update >/dev/null 2>&1; then
+        say "could not read Debian unstable's package list: containerd 2 tests skip"; return 0
+    fi
+    ver=$(apt-cache "$@" policy containerd | sed -n 's/^  Candidate: //p')
+    case "$ver" in
+        2.*) ;;
+        *) say "Debian unstable has containerd '$ver', not 2.x: containerd 2 tests skip"; return 0 ;;
+    esac
+    if ! (cd "$dir" && apt-get -qq "$@" download "containerd=$ver" >/dev/null 2>&1); then
+        say "could not download containerd $ver: containerd 2 tests skip"; return 0
+    fi
+    rm -rf "$STATE_DIR/containerd2"
+    dpkg-deb -x "$dir"/containerd_2.*_amd64.deb "$STATE_DIR/containerd2"
+    say "containerd $ver (Debian unstable) in $dir, unpacked in $STATE_DIR/containerd2"
+}
+
 docker_works() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
 stop() {
@@ -127,6 +158,8 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt_wait install -y -qq --no-install-recommends $missing
 fi
+
+[ "$SET" = test ] && containerd2_fetch
 
 if [ "$NEED_DOCKER" = 1 ] && ! docker_works; then
     mkdir -p "$STATE_DIR"

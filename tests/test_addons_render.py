@@ -355,10 +355,10 @@ def test_tcp_and_udp_dns_services_share_one_address(rendered: Rendered) -> None:
             rendered["dns-shared-ip-cloudflare"]["metallb-services.yaml"]}
     assert set(svcs) == {"dns-tcp", "dns-udp"}
     tcp, udp = svcs["dns-tcp"], svcs["dns-udp"]
-    key = "metallb.universe.tf/allow-shared-ip"
+    key = "metallb.io/allow-shared-ip"
     assert tcp["metadata"]["annotations"][key] == udp["metadata"]["annotations"][key] == \
         "kube-system-dns"
-    ips = {s["metadata"]["annotations"]["metallb.universe.tf/loadBalancerIPs"] for s in
+    ips = {s["metadata"]["annotations"]["metallb.io/loadBalancerIPs"] for s in
            (tcp, udp)}
     assert ips == {"10.0.0.201"}
     pool = pools_of(rendered, "dns-shared-ip-cloudflare")["default"]["spec"]["addresses"]
@@ -415,7 +415,7 @@ def controller(rendered: Rendered, case: str) -> tuple[dict, dict, dict]:
 def test_ingress_load_balancer_through_metallb(rendered: Rendered) -> None:
     svc, deploy, klass = controller(rendered, "l2-ranges-lab-ca")
     assert svc["spec"]["type"] == "LoadBalancer"
-    assert svc["metadata"]["annotations"] == {"metallb.universe.tf/loadBalancerIPs": "10.0.0.200"}
+    assert svc["metadata"]["annotations"] == {"metallb.io/loadBalancerIPs": "10.0.0.200"}
     # not upstream's Local: on OCI the address reaches only its owner node (roles/ingress_nginx)
     assert svc["spec"]["externalTrafficPolicy"] == "Cluster"
     assert all("nodePort" not in p for p in svc["spec"]["ports"])
@@ -583,3 +583,16 @@ def test_http01_ingress_solver_names_one_class_selector(rendered: Rendered) -> N
                 ing = solver.get("http01", {}).get("ingress")
                 if ing is not None:
                     assert len({"ingressClassName", "class", "name"} & set(ing)) <= 1
+
+
+def test_no_deprecated_metallb_annotation_prefix_is_written_or_documented() -> None:
+    """MetalLB deprecated the ``metallb.universe.tf/`` annotation prefix in v0.14.9 (v0.16.1
+    release notes, metallb#2495): roles and READMEs use ``metallb.io/`` (links to the old
+    website, https://metallb.universe.tf/..., are not annotations)."""
+    repo = Path(__file__).resolve().parent.parent
+    files = [*repo.glob("roles/*/templates/*"), *repo.glob("roles/*/*/*.yml"),
+             *repo.glob("roles/*/README.md"), repo / "README.md", *repo.glob("docs/*.md")]
+    hits = [f"{f.relative_to(repo)}:{n}" for f in files if f.is_file()
+            for n, line in enumerate(f.read_text().splitlines(), 1)
+            if "metallb.universe.tf/" in line.replace("https://metallb.universe.tf/", "")]
+    assert hits == []

@@ -375,7 +375,7 @@ def test_simulated_addons_in_order_with_waits_then_no_change(sim_lab_node, k8s_s
     shared = {s["metadata"]["name"]: s["metadata"].get("annotations", {}) for s in svcs
               if s["metadata"]["name"].startswith("dns-")}
     assert set(shared) == {"dns-tcp", "dns-udp"}
-    assert {a["metallb.universe.tf/allow-shared-ip"] for a in shared.values()} == \
+    assert {a["metallb.io/allow-shared-ip"] for a in shared.values()} == \
         {"kube-system-dns"}
     ctl = kubectl_json(lab, host, "get", "service", "ingress-nginx-controller", "-n",
                        "ingress-nginx")

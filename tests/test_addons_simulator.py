@@ -6,6 +6,7 @@ every write until their Deployment is available. Real HTTP to the simulated API 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.error
 import urllib.request
@@ -125,13 +126,12 @@ def test_simulated_metallb_shares_one_ip_for_tcp_and_udp_dns(api: Api) -> None:
     the same address; a third using TCP/53 again, or one with another key, is refused."""
     controller(api)
     pool(api, "lab", ["192.168.50.0/30"], avoidBuggyIPs=True)
-    shared = {"metallb.universe.tf/allow-shared-ip": "dns",
-              "metallb.universe.tf/loadBalancerIPs": "192.168.50.1"}
+    shared = {"metallb.io/allow-shared-ip": "dns", "metallb.io/loadBalancerIPs": "192.168.50.1"}
     service(api, "dns-udp", "dns", ((53, "UDP"),), shared)
     service(api, "dns-tcp", "dns", ((53, "TCP"),), shared)
     service(api, "dns-tcp2", "dns", ((53, "TCP"),), shared)
     service(api, "other", "dns", ((8053, "TCP"),),
-            {**shared, "metallb.universe.tf/allow-shared-ip": "not-dns"})
+            {**shared, "metallb.io/allow-shared-ip": "not-dns"})
     assert api.lb_ip("dns", "dns-udp") == api.lb_ip("dns", "dns-tcp") == "192.168.50.1"
     assert api.lb_ip("dns", "dns-tcp2") is None and api.lb_ip("dns", "other") is None
     msgs = "\n".join(events(api, "dns"))
@@ -140,13 +140,32 @@ def test_simulated_metallb_shares_one_ip_for_tcp_and_udp_dns(api: Api) -> None:
     assert api.lb_ip("dns", "auto") == "192.168.50.2"
 
 
+def test_simulated_metallb_annotation_prefixes() -> None:
+    """As MetalLB v0.16.1 (controller/service.go valueForAnnotation, SharingKey): the
+    ``metallb.io/`` key wins whenever it is present, even empty; the deprecated
+    ``metallb.universe.tf/`` one (the ``outside`` Service below uses it) only when it is absent."""
+    def svc(annotations: dict[str, str]) -> dict:
+        return {"metadata": {"name": "s", "annotations": annotations}}
+
+    both = {"metallb.io/address-pool": "new", "metallb.universe.tf/address-pool": "old"}
+    assert metallb.annotation(svc(both), metallb.POOL) == "new"
+    assert metallb.annotation(svc({"metallb.universe.tf/address-pool": "old"}),
+                              metallb.POOL) == "old"
+    assert metallb.annotation(svc({"metallb.io/address-pool": "",
+                                   "metallb.universe.tf/address-pool": "old"}),
+                              metallb.POOL) == ""
+    assert metallb.requested(svc({"metallb.io/loadBalancerIPs": "10.0.0.1, 10.0.0.2",
+                                  "metallb.universe.tf/loadBalancerIPs": "10.9.9.9"})) == \
+        [ipaddress.ip_address("10.0.0.1"), ipaddress.ip_address("10.0.0.2")]
+
+
 def test_simulated_metallb_requests_pools_and_local_policy(api: Api) -> None:
     controller(api)
     pool(api, "a-default", ["10.1.0.0/31"])
     pool(api, "b-manual", ["10.2.0.5/32"], autoAssign=False)
     service(api, "outside", annotations={"metallb.universe.tf/loadBalancerIPs": "10.9.9.9"})
-    service(api, "named", annotations={"metallb.universe.tf/address-pool": "b-manual"})
-    service(api, "nopool", annotations={"metallb.universe.tf/address-pool": "missing"})
+    service(api, "named", annotations={"metallb.io/address-pool": "b-manual"})
+    service(api, "nopool", annotations={"metallb.io/address-pool": "missing"})
     service(api, "legacy", loadBalancerIP="10.1.0.1")
     service(api, "auto")
     service(api, "clusterip", type="ClusterIP")
@@ -159,7 +178,7 @@ def test_simulated_metallb_requests_pools_and_local_policy(api: Api) -> None:
     assert '"10.9.9.9" is not allowed in config' in msgs and 'unknown pool "missing"' in msgs
     local = {"spec": {"externalTrafficPolicy": "Local", "selector": {"app": "x"},
                       "ports": [{"port": 1, "protocol": "TCP"}]},
-             "metadata": {"name": "l1", "annotations": {metallb.SHARE: "k"}}}
+             "metadata": {"name": "l1", "annotations": {f"{metallb.PREFIX}/{metallb.SHARE}": "k"}}}
     other = {**local, "spec": {**local["spec"], "selector": {"app": "y"},
                                "ports": [{"port": 2, "protocol": "TCP"}]}}
     assert metallb.can_share(local, other) == \

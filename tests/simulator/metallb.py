@@ -8,14 +8,15 @@ allocator (pkg/allocator):
 - Only Services of type LoadBalancer get an address, and only while the MetalLB controller
   Deployment (``metallb-system/controller``) is available; ``spec.loadBalancerClass`` set to
   anything else opts a Service out.
-- ``metallb.universe.tf/loadBalancerIPs`` (comma separated; ``metallb.io/loadBalancerIPs`` and
-  the deprecated ``spec.loadBalancerIP`` too) asks for given addresses: they must lie in a pool
-  (in the pool ``metallb.universe.tf/address-pool`` names, when set).
+- ``metallb.io/loadBalancerIPs`` (comma separated; the deprecated ``spec.loadBalancerIP`` too)
+  asks for given addresses: they must lie in a pool (in the pool ``metallb.io/address-pool``
+  names, when set). Each ``metallb.io/`` annotation is also read under its deprecated
+  ``metallb.universe.tf/`` prefix when the ``metallb.io/`` key is absent (MetalLB v0.16.1).
 - Otherwise the first free address of the first pool with ``autoAssign`` (default true), pools
   in name order, addresses in order; ``avoidBuggyIPs`` skips IPv4 .0 and .255; a named pool is
   used even when its autoAssign is false.
 - Two Services share an address only when both carry the same
-  ``metallb.universe.tf/allow-shared-ip`` key, use no common port/protocol, and both have
+  ``metallb.io/allow-shared-ip`` key, use no common port/protocol, and both have
   ``externalTrafficPolicy: Cluster`` or both ``Local`` with the same selector.
 - An address once assigned stays while it remains valid (pool and request unchanged).
 - Nothing free: no address, and a Warning Event ``AllocationFailed`` on the Service.
@@ -27,9 +28,15 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-SHARE = "metallb.universe.tf/allow-shared-ip"
-POOL = "metallb.universe.tf/address-pool"
-REQUEST = ("metallb.universe.tf/loadBalancerIPs", "metallb.io/loadBalancerIPs")
+# Annotation names without their prefix. MetalLB v0.16.1 reads ``metallb.io/<name>`` and, when
+# that key is absent, the deprecated ``metallb.universe.tf/<name>`` (controller/service.go:
+# AnnotationPrefix, DeprecatedAnnotationPrefix, valueForAnnotation, SharingKey; the prefix was
+# deprecated in v0.14.9, metallb#2495).
+SHARE = "allow-shared-ip"
+POOL = "address-pool"
+REQUEST = "loadBalancerIPs"
+PREFIX = "metallb.io"
+DEPRECATED_PREFIX = "metallb.universe.tf"
 GROUP = "metallb.io"
 
 
@@ -62,15 +69,24 @@ def in_pool(pool: dict, ip: Any) -> bool:
                for first, last in pool_ranges(pool))
 
 
-def _ann(svc: dict) -> dict:
+def _annotations(svc: dict) -> dict:
     return svc["metadata"].get("annotations") or {}
 
 
+def annotation(svc: dict, name: str) -> str:
+    """MetalLB's valueForAnnotation: ``metallb.io/<name>`` when the key is there (even empty),
+    else ``metallb.universe.tf/<name>``, else ""."""
+    ann = _annotations(svc)
+    for key in (f"{PREFIX}/{name}", f"{DEPRECATED_PREFIX}/{name}"):
+        if key in ann:
+            return str(ann[key])
+    return ""
+
+
 def requested(svc: dict) -> list[Any]:
-    for key in REQUEST:
-        if _ann(svc).get(key):
-            return [ipaddress.ip_address(x.strip()) for x in _ann(svc)[key].split(",")
-                    if x.strip()]
+    value = annotation(svc, REQUEST)
+    if value:
+        return [ipaddress.ip_address(x.strip()) for x in value.split(",") if x.strip()]
     lb_ip = (svc.get("spec") or {}).get("loadBalancerIP")
     return [ipaddress.ip_address(lb_ip)] if lb_ip else []
 
@@ -86,7 +102,7 @@ def _policy(svc: dict) -> str:
 
 def can_share(a: dict, b: dict) -> str | None:
     """None when Services a and b may use the same address, else why not."""
-    key_a, key_b = _ann(a).get(SHARE), _ann(b).get(SHARE)
+    key_a, key_b = annotation(a, SHARE), annotation(b, SHARE)
     if not key_a or key_a != key_b:
         return "sharing key mismatch or missing"
     common = _ports(a) & _ports(b)
@@ -122,7 +138,7 @@ def assign(services: list[dict], pools: list[dict]) -> dict[str, tuple[str | Non
     lb.sort(key=lambda s: (s["metadata"].get("_created", 0), _key(s)))
 
     def pools_for(svc: dict) -> list[dict] | str:
-        name = _ann(svc).get(POOL)
+        name = annotation(svc, POOL)
         if name:
             return [by_name[name]] if name in by_name else f'unknown pool "{name}"'
         return [p for n, p in sorted(by_name.items())
@@ -159,7 +175,7 @@ def assign(services: list[dict], pools: list[dict]) -> dict[str, tuple[str | Non
         want = requested(svc)
         if want:
             ip = want[0]
-            scope = cands if _ann(svc).get(POOL) else pools
+            scope = cands if annotation(svc, POOL) else pools
             if not any(in_pool(p, ip) for p in scope):
                 result[_key(svc)] = (None, f'"{ip}" is not allowed in config')
                 continue
