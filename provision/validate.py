@@ -356,7 +356,27 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     errors += _check_oci_s3_region(inv)
     errors += _etcd_problems(inv)
     warnings += _gateway_problems(inv)  # bootstrap refuses them when it installs the add-ons
+    errors += _containerd_problems(inv)
     return errors, warnings
+
+
+def _containerd_problems(inv: Inventory) -> list[str]:
+    """A containerd_package pinned to 1.x with a Kubernetes minor that needs containerd 2.x
+    (provision.containerd): exit 2 before contact, naming file and host."""
+    from provision import containerd
+
+    if inv.mode != "kubeadm":
+        return []
+    out = []
+    for host in inv.hosts.values():
+        version = _var(host, "kubernetes_version")
+        parsed = parse_version(version) if isinstance(version, str) else None
+        if parsed is None:
+            continue
+        problem = containerd.inventory_refusal(parsed[1], host.vars.get("containerd_package"))
+        if problem:
+            out.append(f"{_host_where(inv, host, 'containerd_package')}: {problem}")
+    return out
 
 
 def _gateway_problems(inv: Inventory) -> list[str]:

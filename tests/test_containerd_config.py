@@ -406,3 +406,29 @@ def test_lab_docker_ce_source_installs_containerd_io_2_with_v3_config(lab_host: 
         assert_no_change(second, host)
     finally:
         server.stop()
+
+
+def test_validate_refuses_a_containerd_1_pin_for_kubernetes_1_37(tmp_path, capsys) -> None:
+    """`provision validate` (and every command, before contact): a containerd_package pinned
+    to 1.x with kubernetes_version 1.37 is exit 2 naming the file and host."""
+    import pytest
+
+    from provision.cli import main
+
+    inv = tmp_path / "inv"
+    (inv / "group_vars").mkdir(parents=True)
+    (inv / "hosts.yml").write_text(
+        "all:\n  children:\n    control_plane:\n      hosts:\n        cp1:\n"
+        "          ansible_host: 127.0.0.1\n          ansible_port: 9\n")
+    (inv / "group_vars" / "all.yml").write_text(
+        'kubernetes_version: "1.37"\ncontainerd_package: "containerd.io=1.7.28-1"\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", str(inv), "validate"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    assert "group_vars/all.yml:2: group all" in err and "needs containerd 2.x" in err, err
+    (inv / "group_vars" / "all.yml").write_text(
+        'kubernetes_version: "1.36"\ncontainerd_package: "containerd.io=1.7.28-1"\n')
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", str(inv), "validate"])
+    assert exc.value.code == 0, capsys.readouterr().err
