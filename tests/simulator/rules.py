@@ -90,7 +90,12 @@ KUBERNETES_CNI = {
     36: "1.8.0",
     37: "1.8.0",
 }
-#: etcd, CoreDNS and pause image tags kubeadm deploys per minor (kubeadm constants.go).
+#: etcd, CoreDNS and pause image tags kubeadm deploys per minor (DefaultEtcdVersion /
+#: SupportedEtcdVersion, CoreDNSVersion and PauseVersion in kubernetes/kubernetes
+#: cmd/kubeadm/app/constants/constants.go at each release tag). Sources and what was read for
+#: each row: the table in tests/simulator/README.md. kubeadm also moves etcd within a minor
+#: (patch releases backport etcd bumps); one tag per minor is simulated, that of the patch
+#: releases in RELEASES where it was read.
 ETCD = {
     27: "3.5.7-0",
     28: "3.5.9-0",
@@ -100,9 +105,9 @@ ETCD = {
     32: "3.5.16-0",
     33: "3.5.21-0",
     34: "3.6.4-0",
-    35: "3.6.5-0",
-    36: "3.6.5-0",
-    37: "3.6.6-0",
+    35: "3.6.6-0",
+    36: "3.6.6-0",
+    37: "3.7.0-0",
 }
 COREDNS = {
     27: "v1.10.1",
@@ -113,11 +118,11 @@ COREDNS = {
     32: "v1.11.3",
     33: "v1.12.0",
     34: "v1.12.1",
-    35: "v1.12.1",
+    35: "v1.13.1",
     36: "v1.13.1",
     37: "v1.13.1",
 }
-PAUSE = {m: ("3.9" if m <= 30 else "3.10") for m in RELEASES}
+PAUSE = {m: ("3.9" if m <= 30 else "3.10" if m <= 33 else "3.10.1") for m in RELEASES}
 
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
