@@ -873,6 +873,19 @@ JOB_IMMUTABLE = (
 )
 
 
+def job_ttl_expired(job: dict, now: float, finished_at: float | None) -> bool:
+    """The TTL-after-finished controller (batch/v1 ``spec.ttlSecondsAfterFinished``, GA in
+    1.23; kubernetes/kubernetes pkg/controller/ttlafterfinished): a finished Job is deleted
+    (with its pods) once ``ttlSecondsAfterFinished`` seconds have passed since it finished;
+    0 deletes it as soon as it finished. No TTL, or a Job not finished (``finished_at`` None):
+    kept. The API server refuses a negative TTL, so a value that is not a non-negative integer
+    is treated as none here."""
+    ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+    if finished_at is None or isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        return False
+    return now >= finished_at + ttl
+
+
 def job_update_causes(current: dict, new: dict) -> list[dict]:
     """The StatusCauses of the API server's refusal of an update of a batch/v1 Job that
     changes an immutable field (empty: the update is allowed)."""
