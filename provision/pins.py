@@ -106,7 +106,8 @@ PINS: tuple[Pin, ...] = (
         "https://github.com/kubernetes/website/pull/54356 (fallback removal moved to 1.37)"),
     Pin("pause image (default minor)", "3.10.1", "3.10.1",
         "What kubeadm deploys for the default minor; the simulator and the containerd role "
-        "expect the same (tests/simulator/README.md, per-minor table with sources).",
+        "expect the same. Not read at the v1.35.0 tag here (the per-minor table in "
+        "tests/simulator/README.md says what was read).",
         "https://github.com/kubernetes/kubernetes/blob/v1.35.0/cmd/kubeadm/app/constants/"
         "constants.go (PauseVersion); roles/containerd/vars/main.yml"),
     Pin("CoreDNS (default minor)", "v1.13.1", "v1.13.1",
