@@ -74,7 +74,7 @@ def group(ctx: click.Context, **values: Any) -> None:
     Examples:
       provision init --name prod --control-plane cp1=10.0.0.10 --user ubuntu
       provision -i prod doctor
-      provision bootstrap -i prod --check -e kubernetes_version=1.31
+      provision bootstrap -i prod --check -e kubernetes_version=1.35
       provision lab up && provision -i lab bootstrap
 
     Exit codes: 0 ok, 1 a host failed, 2 usage or validation error (nothing contacted),

@@ -32,12 +32,17 @@ class Pin:
 INGRESS_RELEASE_NOTES = "https://github.com/kubernetes/ingress-nginx/blob/controller-v1.15.1/README.md"
 
 PINS: tuple[Pin, ...] = (
-    Pin("Kubernetes (default minor, new clusters)", "1.31", "1.31",
-        "Kept at 1.31 (upstream end of life 2025-10-28: `validate` and `doctor` warn). The newest "
-        "minor every pinned add-on documents is 1.35 (ingress-nginx v1.15.1 lists 1.31-1.35); "
-        "moving the default needs the simulator, golden files and tests at 1.35 (left for later).",
-        "https://github.com/kubernetes/website/blob/28d3e1316ac03edac98c3f2f14eb9b281a17f511/"
-        "data/releases/schedule.yaml (1.31 endOfLifeDate 2025-10-28); " + INGRESS_RELEASE_NOTES,
+    Pin("Kubernetes (default minor, new clusters)", "1.35", "1.35",
+        "The newest minor every pinned add-on documents: ingress-nginx v1.15.1 (final release) "
+        "lists Kubernetes 1.31-1.35 and minikube v1.38.1 starts at most v1.35.1, so not 1.36 or "
+        "1.37 (both accepted, see SUPPORTED_MINORS; 1.36/1.37 clusters work with the Gateway API "
+        "mode, `ingress_controller: gateway`, which does not use ingress-nginx). MetalLB v0.16.1 "
+        "(CRDs valid on 1.36, metallb#3035) does not hold it back; cert-manager v1.21's own "
+        "Kubernetes range was not re-read here. Floor: 1.35 is the oldest minor with upstream "
+        "support on 2026-12-05 (1.34 ended 2026-10-27, KUBERNETES_EOL). kubeadm config: v1beta4.",
+        INGRESS_RELEASE_NOTES + " (supported versions table); "
+        "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go "
+        "(NewestKubernetesVersion v1.35.1); https://kubernetes.io/releases/ (end of life dates)",
         default="schema:kubernetes_version"),
     Pin("ingress-nginx controller", "v1.15.1", "v1.12.1",
         "Final release: the project was retired in March 2026 (no further fixes). Floor: "
@@ -100,9 +105,10 @@ PINS: tuple[Pin, ...] = (
         "manifests/calico.yaml, release-notes/v3.32.1-release-notes.md)",
         default="roles/cni/defaults/main.yml:cni_calico_version",
         checksum="a1df919d9721cf667accdc3e72848911b0cb25cfab7d2478ad0c996302c95744"),
-    Pin("etcd tools fallback", "3.5.15", "3.5.15",
-        "etcdctl/etcdutl installed when the cluster's etcd version cannot be read: kubeadm 1.31's "
-        "etcd (the default minor). Real etcd 3.5.1 and 3.4 are the test binaries.",
+    Pin("etcd tools fallback", "3.6.6", "3.6.6",
+        "etcdctl/etcdutl installed when the cluster's etcd version cannot be read: kubeadm 1.35's "
+        "etcd (the default minor; 3.6 keeps `snapshot save` in etcdctl, status and restore are "
+        "etcdutl's). Real etcd 3.5.1 and 3.4 are the test binaries.",
         "tests/simulator/rules.py ETCD (kubeadm cmd/kubeadm/app/constants/constants.go per minor)",
         default="roles/etcd_snapshot/defaults/main.yml:etcd_version_fallback"),
     Pin("containerd (minimum on nodes)", "1.6.0", "1.6.0",
@@ -116,14 +122,17 @@ PINS: tuple[Pin, ...] = (
         "https://github.com/kubernetes/website/pull/52107 (KubeletCgroupDriverFromCRI: containerd "
         "v2.0.0); https://github.com/kubernetes/kubernetes/pull/136846 and "
         "https://github.com/kubernetes/website/pull/54356 (fallback removal moved to 1.37)"),
-    Pin("pause image (default minor)", "3.10", "3.10",
-        "What kubeadm deploys for the default minor; the simulator must expect the same.",
-        "https://github.com/kubernetes/kubernetes/blob/00886ac01fec1c8432967e8bb597828f46a9ba8b/"
-        "cmd/kubeadm/app/constants/constants.go (PauseVersion)"),
-    Pin("CoreDNS (default minor)", "v1.11.3", "v1.11.3",
-        "What kubeadm deploys for the default minor; the simulator must expect the same.",
-        "https://github.com/kubernetes/kubernetes/blob/00886ac01fec1c8432967e8bb597828f46a9ba8b/"
-        "cmd/kubeadm/app/constants/constants.go (CoreDNSVersion)"),
+    Pin("pause image (default minor)", "3.10.1", "3.10.1",
+        "What kubeadm deploys for the default minor; the simulator and the containerd role "
+        "expect the same. Not read at the v1.35.0 tag here (the per-minor table in "
+        "tests/simulator/README.md says what was read).",
+        "https://github.com/kubernetes/kubernetes/blob/v1.35.0/cmd/kubeadm/app/constants/"
+        "constants.go (PauseVersion); roles/containerd/vars/main.yml"),
+    Pin("CoreDNS (default minor)", "v1.13.1", "v1.13.1",
+        "What kubeadm deploys for the default minor (kubernetes/kubernetes#133968, in "
+        "v1.35.0-beta.0); the simulator must expect the same.",
+        "https://github.com/kubernetes/kubernetes/blob/v1.35.0/cmd/kubeadm/app/constants/"
+        "constants.go (CoreDNSVersion); tests/simulator/README.md (per-minor table)"),
 )
 
 BY_COMPONENT = {p.component: p for p in PINS}

@@ -46,9 +46,10 @@ VARIABLES: tuple[Var, ...] = (
     Var("provision_mode", "str", "kubeadm",
         "Cluster flavour: `minikube` (one VM, docker driver, never root) or `kubeadm` "
         "(containerd, control plane, workers).", choices=("minikube", "kubeadm")),
-    Var("kubernetes_version", "version", "1.31",
-        'Kubernetes release, a quoted string: "1.31" (newest patch) or "1.31.2". '
-        "Unquoted 1.30 is the float 1.3 in YAML. 1.28 to 1.37 (provision/versions.py); "
+    Var("kubernetes_version", "version", "1.35",
+        'Kubernetes release, a quoted string: "1.35" (newest patch) or "1.35.1". '
+        "Unquoted 1.30 is the float 1.3 in YAML. Default: the newest minor every pinned add-on "
+        "supports (provision/pins.py). 1.28 to 1.37 (provision/versions.py); "
         "a minor past upstream end of life is a warning (provision/pins.py)."),
     Var("cluster_name", "str", "provision",
         "Cluster name (a DNS label), used in kubeconfig contexts and etcd snapshot file names.",

@@ -1,5 +1,6 @@
-"""The kubeadm configuration the kubeadm_control_plane role renders, for 1.29, 1.30, 1.31 and
-the newest release, checked field by field against the simulator's per-version kubeadm schema
+"""The kubeadm configuration the kubeadm_control_plane role renders, for 1.29, 1.30, 1.31, the
+default minor for new clusters (the schema's kubernetes_version, provision/pins.py) and the newest
+release, checked field by field against the simulator's per-version kubeadm schema
 (tests/simulator/rules.py, the rules of the real kubeadm of that release) and against golden
 files in tests/golden/kubeadm/.
 
@@ -21,11 +22,14 @@ from simulator import rules
 from simulator.rules import RuleError, Version
 
 from provision.runner import run_playbook
+from provision.schema import BY_NAME
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).parent / "golden" / "kubeadm"
 PLAYBOOK = str(Path(__file__).parent / "playbooks" / "render-kubeadm-config.yml")
 NEWEST = rules.RELEASES[max(rules.RELEASES)][-1]
+DEFAULT_MINOR = str(BY_NAME["kubernetes_version"].default)
+DEFAULT = rules.RELEASES[int(DEFAULT_MINOR.split(".")[1])][-1]
 
 # One case per release; each exercises a different set of options.
 CASES: dict[str, dict[str, Any]] = {
@@ -37,6 +41,7 @@ CASES: dict[str, dict[str, Any]] = {
                          "apiserver_cert_extra_sans": ["k8s.example.test", "198.51.100.7"],
                          "pod_cidr": "10.32.0.0/16", "service_cidr": "10.112.0.0/12",
                          "cluster_name": "prod"},
+    f"{DEFAULT_MINOR}-default-minor": {"kubernetes_packages_release": DEFAULT},
     f"{'.'.join(NEWEST.split('.')[:2])}-untainted": {
         "kubernetes_packages_release": NEWEST, "kubeadm_control_plane_schedulable": True,
         "kube_proxy_mode": "ipvs"},

@@ -118,7 +118,7 @@ def cli(components: str | None, from_step: str | None, only: str | None) -> int:
       provision -i lab bootstrap --components base,docker
       provision -i prod bootstrap --components cluster,ingress
       provision -i prod --check bootstrap --components base
-      provision bootstrap -i prod --limit w3 -e kubernetes_version=1.31
+      provision bootstrap -i prod --limit w3 -e kubernetes_version=1.35
       provision -i prod bootstrap --from-step cluster
     """
     from provision.commands._common import load_inventory, options, run_and_finish

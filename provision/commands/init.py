@@ -181,8 +181,16 @@ def ask_missing(answers: dict[str, Any]) -> dict[str, Any]:
                                  default="kubeadm" if several else "minikube")
     if not a["kubernetes_version"]:
         a["kubernetes_version"] = click.prompt("Kubernetes version (1.N or 1.N.P)",
-                                               default="1.31", value_proc=_re_ask(_check_version))
+                                               default=_default_version(),
+                                               value_proc=_re_ask(_check_version))
     return a
+
+
+def _default_version() -> str:
+    """The schema's kubernetes_version default (the one place; provision/pins.py says why)."""
+    from provision.schema import BY_NAME
+
+    return str(BY_NAME["kubernetes_version"].default)
 
 
 def _none(text: str) -> Any:
@@ -220,7 +228,7 @@ def _version_flag(ctx: click.Context, param: click.Parameter, value: str | None
                    "~/.ssh/known_hosts].")
 @click.option("--mode", type=click.Choice(["minikube", "kubeadm"]), help="Cluster mode.")
 @click.option("--kubernetes-version", callback=_version_flag,
-              help='Kubernetes version, e.g. 1.31 or 1.31.2.')
+              help='Kubernetes version, e.g. 1.35 or 1.35.1 (default: 1.35, provision/pins.py).')
 @click.option("--metallb-addresses", multiple=True, metavar="CIDR|A-B",
               help="MetalLB address pool entry (repeat).")
 @click.option("--acme-email", type=click_type("email"), help="ACME account e-mail.")
@@ -244,7 +252,7 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
     \b
     Examples:
       provision init --name oci --mode minikube --control-plane vm1=203.0.113.7 \\
-          --user ubuntu --key ~/.ssh/oci --kubernetes-version 1.31
+          --user ubuntu --key ~/.ssh/oci --kubernetes-version 1.35
       provision init --name prod --control-plane cp1=10.0.0.10 --worker w1=10.0.0.11 \\
           --user ubuntu --key ~/.ssh/id_ed25519 --metallb-addresses 10.0.0.200-10.0.0.210
       provision init --name local --control-plane vm1=127.0.0.1:32769 --user ubuntu \\
@@ -261,7 +269,7 @@ def cli(name: str, base_dir: str, control_planes: tuple[str, ...], workers: tupl
         "ansible_port": answers["port"] if answers["port"] not in (None, 22) else None,
         "ssh_known_hosts_file": known_hosts,
         "provision_mode": mode or ("minikube" if len(cps) + len(wks) == 1 else "kubeadm"),
-        "kubernetes_version": kubernetes_version or "1.31",
+        "kubernetes_version": kubernetes_version or _default_version(),
         "ansible_user": ssh_user,
         "ansible_ssh_private_key_file": ssh_key,
         "metallb_addresses": list(metallb_addresses),

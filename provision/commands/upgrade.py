@@ -151,10 +151,10 @@ def cli(target: str | None, plan_only: bool, yes: bool, batch: str, drain_fallba
 
     \b
     Examples:
-      provision -i prod upgrade --to 1.31 --plan
-      provision upgrade -i prod --to 1.31 --check        # the same as --plan
-      provision -i prod upgrade --to 1.31 --batch 25% --yes
-      provision --json upgrade --to 1.31.2 --plan --state cluster-state.json
+      provision -i prod upgrade --to 1.36 --plan
+      provision upgrade -i prod --to 1.36 --check        # the same as --plan
+      provision -i prod upgrade --to 1.36 --batch 25% --yes
+      provision --json upgrade --to 1.36.1 --plan --state cluster-state.json
     """
     from provision.commands._common import options
     from provision.upgrade import render

@@ -20,7 +20,7 @@ def cli() -> int:
     \b
     Examples:
       provision -i inventory/prod validate
-      provision validate -i inventory/prod --limit workers -e kubernetes_version=1.31
+      provision validate -i inventory/prod --limit workers -e kubernetes_version=1.35
     """
     from provision.commands._common import load_inventory
 

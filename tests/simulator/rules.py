@@ -92,7 +92,12 @@ KUBERNETES_CNI = {
     36: "1.8.0",
     37: "1.8.0",
 }
-#: etcd, CoreDNS and pause image tags kubeadm deploys per minor (kubeadm constants.go).
+#: etcd, CoreDNS and pause image tags kubeadm deploys per minor (DefaultEtcdVersion /
+#: SupportedEtcdVersion, CoreDNSVersion and PauseVersion in kubernetes/kubernetes
+#: cmd/kubeadm/app/constants/constants.go at each release tag). Sources and what was read for
+#: each row: the table in tests/simulator/README.md. kubeadm also moves etcd within a minor
+#: (patch releases backport etcd bumps); one tag per minor is simulated, that of the patch
+#: releases in RELEASES where it was read.
 ETCD = {
     27: "3.5.7-0",
     28: "3.5.9-0",
@@ -102,9 +107,9 @@ ETCD = {
     32: "3.5.16-0",
     33: "3.5.21-0",
     34: "3.6.4-0",
-    35: "3.6.5-0",
-    36: "3.6.5-0",
-    37: "3.6.6-0",
+    35: "3.6.6-0",
+    36: "3.6.9-0",
+    37: "3.7.0-0",
 }
 COREDNS = {
     27: "v1.10.1",
@@ -115,11 +120,11 @@ COREDNS = {
     32: "v1.11.3",
     33: "v1.12.0",
     34: "v1.12.1",
-    35: "v1.12.1",
+    35: "v1.13.1",
     36: "v1.13.1",
-    37: "v1.13.1",
+    37: "v1.14.4",
 }
-PAUSE = {m: ("3.9" if m <= 30 else "3.10") for m in RELEASES}
+PAUSE = {m: ("3.9" if m <= 30 else "3.10" if m <= 33 else "3.10.1") for m in RELEASES}
 
 _SEMVER = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
 
@@ -1036,6 +1041,19 @@ JOB_IMMUTABLE = (
     ("completions", "int32"),
     ("template", "core.PodTemplateSpec"),
 )
+
+
+def job_ttl_expired(job: dict, now: float, finished_at: float | None) -> bool:
+    """The TTL-after-finished controller (batch/v1 ``spec.ttlSecondsAfterFinished``, GA in
+    1.23; kubernetes/kubernetes pkg/controller/ttlafterfinished): a finished Job is deleted
+    (with its pods) once ``ttlSecondsAfterFinished`` seconds have passed since it finished;
+    0 deletes it as soon as it finished. No TTL, or a Job not finished (``finished_at`` None):
+    kept. The API server refuses a negative TTL, so a value that is not a non-negative integer
+    is treated as none here."""
+    ttl = (job.get("spec") or {}).get("ttlSecondsAfterFinished")
+    if finished_at is None or isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        return False
+    return now >= finished_at + ttl
 
 
 def job_update_causes(current: dict, new: dict) -> list[dict]:

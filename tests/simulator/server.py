@@ -332,11 +332,14 @@ class Cluster:
                     "conditions": [{"type": "Available", "status": "True" if ok else "False"}],
                 }
             if resource == "jobs":  # one pod that succeeds this long after the Job's creation
-                age = time.time() - obj["metadata"].get("_created", 0)
-                done = age >= self.settings["job_complete_seconds"]
+                finished = self.job_finished_at(obj)
+                done = finished is not None
                 out["status"] = {"active": 0 if done else 1, "succeeded": 1 if done else 0,
                                  "conditions": [{"type": "Complete", "status": "True"}]
                                  if done else []}
+                if done:
+                    out["status"]["completionTime"] = time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(finished))
             if resource == "poddisruptionbudgets":
                 pods = [self.pod_view(p) for p in self.items("pods")]
                 out["status"] = {"disruptionsAllowed": rules.disruptions_allowed(out, pods)}
@@ -348,6 +351,25 @@ class Cluster:
                 out = gateway.gateway_view(self, obj, out)
         out["metadata"] = {k: v for k, v in out["metadata"].items() if not k.startswith("_")}
         return out
+
+    def job_finished_at(self, job: dict) -> float | None:
+        """When a (simulated) Job finished: ``job_complete_seconds`` after its creation; None
+        while it is still running."""
+        finished = job["metadata"].get("_created", 0) + self.settings["job_complete_seconds"]
+        return finished if time.time() >= finished else None
+
+    def reap_finished_jobs(self) -> None:
+        """The TTL-after-finished controller: delete every finished Job whose
+        ``ttlSecondsAfterFinished`` has passed (rules.job_ttl_expired); logged as
+        ``job-ttl-delete``. Runs before every API request, so a client never sees a Job the
+        real controller would already have deleted (the real one may lag a little)."""
+        now = time.time()
+        for job in self.items("jobs"):
+            if rules.job_ttl_expired(job, now, self.job_finished_at(job)):
+                meta = job["metadata"]
+                del self.objects[("jobs", meta.get("namespace", ""), meta["name"])]
+                self.log("job-ttl-delete", "", namespace=meta.get("namespace", ""),
+                         name=meta["name"])
 
     # ---------------------------------------------------------------- ingress data path
     def _ready_pods(self, ns: str, selector: dict) -> list[dict]:
@@ -1186,6 +1208,7 @@ class Cluster:
     ) -> Any:
         with self.lock:
             self.require_api()
+            self.reap_finished_jobs()
             self.check_kind_known(group, version, resource)
             scope_ns = "" if resource in CLUSTER_SCOPED else ns
             if sub == "eviction" and resource == "pods" and method == "POST":
