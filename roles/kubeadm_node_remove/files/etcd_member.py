@@ -56,7 +56,8 @@ def decide(members: list[dict[str, Any]], healthy: set[str], name: str) -> dict[
 
 def etcdctl(args: argparse.Namespace, *words: str, endpoints: str | None = None
             ) -> subprocess.CompletedProcess[str]:
-    cmd = [args.etcdctl, f"--endpoints={endpoints or args.endpoints}", "--command-timeout=10s"]
+    cmd = [args.etcdctl, f"--endpoints={endpoints or args.endpoints}", "--dial-timeout=3s",
+           "--command-timeout=10s"]
     for flag in ("cacert", "cert", "key"):
         if getattr(args, flag):
             cmd.append(f"--{flag}={getattr(args, flag)}")
