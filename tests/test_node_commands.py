@@ -61,7 +61,8 @@ etcd_member = load_script("roles/kubeadm_node_remove/files/etcd_member.py")
 def inventory(tmp: Path, cps: int = 1, mode: str = "kubeadm") -> str:
     d = tmp / "inv"
     d.mkdir(exist_ok=True)
-    lines = "\n".join(f"        cp{i}: {{ansible_host: 10.0.0.{10 + i}}}" for i in range(1, cps + 1))
+    lines = "\n".join(f"        cp{i}: {{ansible_host: 10.0.0.{10 + i}}}"
+                      for i in range(1, cps + 1))
     text = HOSTS.format(mode=mode, cps=lines)
     if mode == "minikube":  # one host, no workers
         text = text.split("    workers:")[0]

@@ -24,7 +24,14 @@ def cli() -> None:
     """Cluster nodes: remove one from a kubeadm cluster.
 
     To add a worker or a control plane, add the host to the inventory (workers or
-    control_plane) and run `provision bootstrap`: only the new hosts join.
+    control_plane) and run `provision bootstrap`: only the new hosts join (the others report
+    changed=0 and are not drained; a second control plane needs control_plane_endpoint).
+
+    \b
+    Examples:
+      provision -i prod bootstrap                  # after adding w4 to workers: w4 joins
+      provision -i prod node remove w4             # asks; then remove w4 from the inventory
+      provision -i prod node remove cp3 --yes --json
     """
 
 
