@@ -112,7 +112,8 @@ def flat(text: str) -> str:
     (1, "minikube", "cp1", ["provision_mode is minikube", "node remove"]),
     (2, "kubeadm", "all", ["no host 'all'"]),
     (2, "kubeadm", "workers", ["no host 'workers'"]),
-])
+], ids=["unknown-host", "case-differs", "only-control-plane", "minikube-mode", "group-all",
+        "group-name"])  # ids without "kubeadm": tests/test_acceptance_selection.py
 def test_node_remove_refuses_before_any_contact(
         tmp_path: Path, runs: list, capsys: pytest.CaptureFixture[str], cps: int, mode: str,
         name: str, words: list[str]) -> None:
