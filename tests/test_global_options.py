@@ -46,6 +46,8 @@ ARGS: dict[str, list[str]] = {
     "certs renew": ["--yes"],
     "registry": ["--domain", "reg.example.org", "--email", "ops@example.org", "--user", "ci"],
     "etcd restore": ["--yes"],
+    "node remove": ["w1", "--yes"],
+    "reset": ["--yes"],
     "etcd fetch": ["--dest", "{tmp}/fetched"],
     "lab reboot": ["lab-1"],
     "lab ssh": ["lab-1"],
