@@ -106,7 +106,9 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
     rescan, as OCI's boot volumes do), `bootstrap --components base` rescans it, grows
     partition 1 and the ext4 root online (same boot id: no reboot), and the command's own
     output (summary and --json "reports") says the rescan's and the filesystem's old and new
-    sizes; a second run reports "not grown" and changed=0."""
+    sizes; a second run reports "not grown" and changed=0. Before the bootstrap, `doctor`
+    reads the disk's own size (READ CAPACITY) and WARNs that a rescan is needed without
+    rescanning (the kernel's size is unchanged after it); after it, doctor says PASS."""
     from test_bootstrap_container import assert_no_change, bootstrap, ssh_ok
     from test_bootstrap_vm import Clock, node, qmp_hmp, root_size
 
@@ -147,6 +149,14 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
     clock.lap("block_resize")
     assert sectors(lab, host, "sda") == disk_before, \
         "virtio-scsi announced the new size by itself: this would not prove the rescan"
+    doc = lab.cli("-i", "lab", "--json", "doctor", "--skip-network-checks", timeout=600)
+    rows = {(c["host"], c["check"]): c for c in json.loads(doc.stdout)["checks"]}
+    row = rows[(host, "disk unallocated")]
+    assert row["status"] == "WARN" and row["message"].startswith(
+        f"/dev/sda reports {(virtual + 4 * GiB) / GiB:.1f} GiB but the kernel still knows "
+        f"{virtual / GiB:.1f} GiB (resized online, not rescanned yet)"), row
+    assert sectors(lab, host, "sda") == disk_before, "doctor must not rescan (read-only)"
+    clock.lap("doctor")
 
     proc = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "base", timeout=3600)
     clock.lap("bootstrap_base")
@@ -155,6 +165,11 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
     assert ssh_ok(lab, host, "cat /proc/sys/kernel/random/boot_id").strip() == boot_id, \
         "the guest rebooted"
     assert sectors(lab, host, "sda") == disk_before + 4 * GiB // 512
+    doc = lab.cli("-i", "lab", "--json", "doctor", "--skip-network-checks", timeout=600)
+    row = next(c for c in json.loads(doc.stdout)["checks"]
+               if (c["host"], c["check"]) == (host, "disk unallocated"))
+    assert (row["status"], row["message"]) == ("PASS", "root partition /dev/sda1 on /dev/sda "
+                                                       "fills the disk"), row
     size_after = root_size(lab, host)
     assert size_after > size_before + 3.5 * GiB, (size_before, size_after)
     messages = [r["message"] for r in first["reports"] if r["host"] == host]
