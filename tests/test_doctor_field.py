@@ -158,3 +158,33 @@ def test_sg_io_header_has_the_kernel_layout() -> None:
     namespace: dict[str, object] = {}
     exec(READ_CAPACITY.split("def ask")[0], namespace)  # noqa: S102 - the class only
     assert ctypes.sizeof(namespace["H"]) == (88 if ctypes.sizeof(ctypes.c_void_p) == 8 else 64)
+
+
+# --- README, minikube role and doctor agree on dl.k8s.io ---------------------------------------
+
+def test_readme_minikube_role_and_doctor_agree_on_dl_k8s_io() -> None:
+    """The minikube role downloads kubectl from the host in its default URL; doctor checks
+    that host in minikube mode (not in kubeadm mode) and README says minikube mode needs it
+    while only kubeadm mode "never needs" it."""
+    from pathlib import Path
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    url = yaml.safe_load((repo / "roles/minikube/defaults/main.yml").read_text())[
+        "minikube_kubectl_url"]
+    host = urlsplit(url).netloc
+    assert host == "dl.k8s.io"
+
+    def urls(mode: str) -> set[str]:
+        return {urlsplit(u).netloc for u, _ in n.needed_urls(
+            mode=mode, docker_source="distro", control_plane=True, first_control_plane=True,
+            ingress=True, metallb_pool=False)}
+
+    assert host in urls("minikube") and host not in urls("kubeadm")
+    readme = " ".join((repo / "README.md").read_text().split())
+    assert "so kubeadm mode never needs `dl.k8s.io`. **minikube mode does**" in readme
+    assert readme.count("never needs `dl.k8s.io`") == 1
+    role_readme = " ".join((repo / "roles/minikube/README.md").read_text().split())
+    assert "minikube mode, unlike kubeadm mode, needs `dl.k8s.io`" in role_readme

@@ -222,8 +222,9 @@ def _forward_result(spec: HostSpec, tables: dict[str, Table]) -> CheckResult:
 
 
 DL_K8S_NOTE = ("some OCI addresses get HTTP 403 from Google-fronted Kubernetes hosts such as "
-               "dl.k8s.io; provision pins versions and installs from pkgs.k8s.io, so it never "
-               "needs dl.k8s.io (except minikube mode's kubectl)")
+               "dl.k8s.io; kubeadm mode pins versions and installs from pkgs.k8s.io, so it "
+               "never needs dl.k8s.io; minikube mode downloads kubectl from dl.k8s.io (set "
+               "minikube_kubectl_url and minikube_kubectl_checksum to a mirror)")
 
 REGISTRY_K8S = "https://registry.k8s.io/v2/"
 PKGS_K8S = "https://pkgs.k8s.io/"

@@ -11,8 +11,9 @@ import shlex
 
 MARKER = "@@doctor:"
 
-# The HTTPS endpoints a bootstrap needs from the host. dl.k8s.io is deliberately absent:
-# provision pins versions and installs from pkgs.k8s.io, so it never needs dl.k8s.io.
+# The HTTPS endpoints checked when no inventory says more (doctor picks the list per mode:
+# netchecks.needed_urls). dl.k8s.io is absent: kubeadm mode pins versions and installs from
+# pkgs.k8s.io; only minikube mode's kubectl comes from dl.k8s.io (needed_urls adds it there).
 DEFAULT_URLS: tuple[str, ...] = (
     "https://registry.k8s.io/v2/",
     "https://pkgs.k8s.io/",
