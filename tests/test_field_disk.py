@@ -11,6 +11,7 @@ first (see scsi_root_args)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -219,3 +220,29 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
                for r in second["reports"]), second["reports"]
     assert root_size(lab, host) == size_after
     clock.report()
+
+
+WRITE_ONLY_SYSFS = Path("/sys/bus/pci/rescan")  # mode 0200, like a SCSI device's rescan file
+
+
+def run_stat(args: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """ansible's real stat module on this machine (connection local) with ``args``."""
+    ansible = Path(sys.executable).parent / "ansible"
+    return subprocess.run([str(ansible), "localhost", "-c", "local", "-o",
+                           "-m", "ansible.builtin.stat", "-a", json.dumps(args)],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.skipif(not WRITE_ONLY_SYSFS.exists() or os.geteuid() != 0,
+                    reason="needs root and a write-only sysfs file (/sys/bus/pci/rescan)")
+def test_rescan_file_stat_works_on_a_write_only_sysfs_file() -> None:
+    """The role's stat of the rescan file, run by the real stat module on a real write-only
+    sysfs file: with ansible's defaults it fails ("Permission denied": sysfs refuses to open
+    it for the checksum even to root; the VM proof met this on /dev/sda), with the role's
+    arguments it says the file exists."""
+    task = tasks()[index("Look for the root disk's SCSI rescan file")]
+    args = {**task["ansible.builtin.stat"], "path": str(WRITE_ONLY_SYSFS)}
+    default = run_stat({"path": str(WRITE_ONLY_SYSFS)})
+    assert default.returncode != 0 and "Permission denied" in default.stdout, default.stdout
+    ours = run_stat(args)
+    assert ours.returncode == 0 and '"exists": true' in ours.stdout, ours.stdout
