@@ -49,6 +49,7 @@ from provision.redact import (
     scrub_tree,
     secret_values,
 )
+from provision.reports import reports_from_event
 from provision.vault import runner_args
 
 KEEP_RUNS = 20
@@ -83,6 +84,8 @@ class RunResult:
     elapsed: float = 0.0
     #: Set when the run was stopped by Ctrl-C/SIGTERM: where it was and how to resume.
     interrupted: dict[str, Any] | None = None
+    #: What the roles reported for the user (provision/reports.py): host, task, message.
+    reports: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def log_path(self) -> Path:
@@ -117,6 +120,7 @@ class RunResult:
         return {"ok": self.ok, "exit_code": self.exit_code, "command": self.command,
                 "run_dir": str(self.run_dir), "log": str(self.log_path), "hosts": self.hosts,
                 "errors": self.errors, "elapsed_s": round(self.elapsed, 2),
+                "reports": self.reports,
                 **({"interrupted": self.interrupted} if self.interrupted is not None else {})}
 
 
@@ -285,6 +289,7 @@ def run_playbook(
     progress = progress or Progress(quiet=quiet, verbosity=verbosity, steps=steps)
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
+    reports: list[dict[str, str]] = []
     inv = _load(inventory)
     secrets = run_secrets(inv, extravars)
 
@@ -301,6 +306,7 @@ def run_playbook(
             failures.append(HostFailure(
                 host=str(data.get("host")), task=str(data.get("task") or "?"),
                 message=_failure_message(res), unreachable=kind == "runner_on_unreachable"))
+        reports.extend(reports_from_event(kind, data))
         progress.on_event(kind, data)
         return True  # keep the event in the artifacts
 
@@ -356,7 +362,7 @@ def run_playbook(
     hosts = _recap_hosts(runner.stats or {}) or {h: dict(c) for h, c in progress.hosts.items()}
     result = RunResult(command=command, run_dir=run_dir, status=runner.status,
                        rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
-                       elapsed=time.monotonic() - started)
+                       elapsed=time.monotonic() - started, reports=reports)
     if progress.interrupted:
         result.interrupted = _interruption(command, steps, progress)
         _say_interrupted(result.interrupted)

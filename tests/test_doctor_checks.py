@@ -382,6 +382,7 @@ def test_https_reachability(line, status, needle):
 def test_https_403_explains_that_provision_never_needs_dl_k8s_io():
     [r] = n.check_urls(HostSpec("h", urls=URLS[:1]), {"urls": f"{URLS[0]}\t0 403\t"})
     assert "never needs dl.k8s.io" in r.message and "pins versions" in r.message
+    assert "minikube mode downloads kubectl from dl.k8s.io" in r.message
 
 
 def test_https_skipped_when_no_urls():

@@ -5,6 +5,7 @@ appended after Oracle's final REJECT (which must not make the firewall step do n
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +202,111 @@ def test_calico_ip_in_ip_is_accepted() -> None:
     assert [r["line"] for r in ipip] == [
         '-A INPUT -p 4 -m comment --comment "provision: calico ip-in-ip" -j ACCEPT']
     assert ipip[0]["destination_port"] is None
+
+
+# --- lab proof on a qemu VM: a real IPVS virtual service, a reboot (make test-all: vm, slow) --
+
+VIP = "10.96.0.10"
+POD_CLIENT = "10.244.0.5"
+
+
+def ipvs_scene(lab: Any, host: str) -> str:
+    """What kube-proxy's ipvs mode and a pod make on a node, from scratch (none of it survives
+    a reboot; kube-proxy and the CNI make it again): the kube-ipvs0 dummy holding the service
+    address, an IPVS virtual service VIP:53 (ipvsadm, masquerade) to a real server on the
+    node's eth0 address port 5353 (a listener greeting "dns"), and a client network namespace
+    on the pod CIDR (veth). Returns the real server's address."""
+    from test_bootstrap_container import ssh_ok
+
+    node_ip = ssh_ok(lab, host, "ip -4 -o addr show dev eth0 | awk '{print $4}' | cut -d/ -f1"
+                     ).strip()
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", node_ip), node_ip
+    ssh_ok(lab, host, " && ".join([
+        "sudo modprobe ip_vs", "sudo modprobe dummy",
+        "sudo ip link add kube-ipvs0 type dummy",
+        f"sudo ip addr add {VIP}/32 dev kube-ipvs0",
+        f"sudo ipvsadm -A -t {VIP}:53 -s rr",
+        f"sudo ipvsadm -a -t {VIP}:53 -r {node_ip}:5353 -m",
+        f"sudo ip netns add {POD_NS}",
+        "sudo ip link add lab-veth-h type veth peer name lab-veth-p",
+        f"sudo ip link set lab-veth-p netns {POD_NS}",
+        "sudo ip addr add 10.244.0.1/32 dev lab-veth-h",
+        "sudo ip link set lab-veth-h up",
+        f"sudo ip route add {POD_CLIENT}/32 dev lab-veth-h",
+        f"sudo ip netns exec {POD_NS} ip addr add {POD_CLIENT}/24 dev lab-veth-p",
+        f"sudo ip netns exec {POD_NS} ip link set lab-veth-p up",
+        f"sudo ip netns exec {POD_NS} ip route add default via 10.244.0.1 dev lab-veth-p",
+    ]))
+    ssh_ok(lab, host, SERVICE.replace(f"('{SERVICE_IP}', 5353)", f"('{node_ip}', 5353)"))
+    ssh_ok(lab, host, "for i in $(seq 100); do ss -ltn | grep -q ':5353 ' && exit 0; "
+                      "sleep 0.2; done; exit 1")
+    return node_ip
+
+
+def pod_to_vip(lab: Any, host: str) -> str:
+    """What the pod-CIDR client reads from VIP:53 (through IPVS), or "refused ..."."""
+    from test_bootstrap_container import ssh_ok
+
+    return ssh_ok(lab, host, CLIENT.replace(f"('{SERVICE_IP}', 5353)", f"('{VIP}', 53)")
+                  ).strip()
+
+
+def ipvs_connections(lab: Any, host: str) -> int:
+    """Connections IPVS scheduled to the virtual service so far (ipvsadm's own counter)."""
+    from test_bootstrap_container import ssh_ok
+
+    out = ssh_ok(lab, host, f"sudo ipvsadm -L -n --stats -t {VIP}:53")
+    row = next(line for line in out.splitlines() if line.startswith("TCP"))
+    return int(row.split()[2])
+
+
+@pytest.mark.vm
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+def test_ipvs_virtual_service_passes_oci_reject_on_vm_and_after_reboot(lab_host: Any) -> None:
+    """A VM with OCI's rules.v4 loaded by netfilter-persistent, kube_proxy_mode: ipvs, a real
+    IPVS virtual service (ipvsadm) on the kube-ipvs0 dummy and a client in a network namespace
+    on the pod CIDR: the client is refused by Oracle's INPUT REJECT before `bootstrap
+    --components base` (IPVS hooks INPUT after the filter table) and answered through IPVS
+    after it; after `provision lab reboot` (netfilter-persistent reloads rules.v4) the scene
+    made again is still answered; a second bootstrap reports changed=0 and adds no rule."""
+    from test_bootstrap_vm import Clock, install_oci_firewall
+
+    clock = Clock("vm_ipvs_oci_reject")
+    lab = lab_host(kind="vm")
+    host = lab.hosts[0]
+    clock.lap("vm_up")
+    install_oci_firewall(lab, host)
+    ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q ipvsadm",
+           timeout=1800)
+    clock.lap("install_oci_firewall_ipvsadm")
+    ipvs_scene(lab, host)
+    assert pod_to_vip(lab, host).startswith("refused"), "the REJECT must refuse pods first"
+    assert ipvs_connections(lab, host) == 0, "the REJECT comes before IPVS"
+    set_host_vars(lab, host, {"kube_proxy_mode": "ipvs"})
+
+    first = bootstrap(lab, "--components", "base", timeout=5400)
+    clock.lap("bootstrap_base")
+    assert pod_to_vip(lab, host) == "dns", "pod -> service through IPVS still refused"
+    assert ipvs_connections(lab, host) >= 1, "the answer did not come through IPVS"
+    for needle in ("ipvs from pods 10.244.0.0/16", "ipvs to services 10.96.0.0/12"):
+        assert count_rule(lab, host, needle) == (1, 1), needle
+    assert first["hosts"][host]["changed"] > 0
+
+    reboot = lab.cli("lab", "reboot", host, timeout=900)
+    assert reboot.returncode == 0, reboot.stderr
+    clock.lap("reboot")
+    assert ssh_ok(lab, host, "systemctl is-active netfilter-persistent").strip() == "active"
+    for needle in ("ipvs from pods 10.244.0.0/16", "ipvs to services 10.96.0.0/12"):
+        assert count_rule(lab, host, needle) == (1, 1), f"{needle} not reloaded at boot"
+    ipvs_scene(lab, host)
+    assert pod_to_vip(lab, host) == "dns", "refused after the reboot"
+    live_before = ssh_ok(lab, host, "sudo iptables -S INPUT")
+
+    second = bootstrap(lab, "--components", "base", timeout=3600)
+    clock.lap("rerun")
+    assert_no_change(second, host)
+    assert ssh_ok(lab, host, "sudo iptables -S INPUT") == live_before
+    for needle in ("ipvs from pods", "ipvs to services", "--dport 6443"):
+        assert count_rule(lab, host, needle) == (1, 1), needle
+    clock.report()

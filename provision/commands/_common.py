@@ -163,6 +163,8 @@ def print_summary(result: Any) -> None:
     for host, s in sorted(result.hosts.items()):
         echo(f"  {host:<24} ok={s['ok']:<3} changed={s['changed']:<3} failed={s['failed']:<3} "
              f"unreachable={s['unreachable']:<2} skipped={s['skipped']}")
+    for report in result.reports:
+        echo(f"  {report['host']}: {report['message']}")
     if result.failures:
         echo("")
         echo(f"FAILED ({len(result.failures)}):")

@@ -149,6 +149,9 @@ def check_disk(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
     seen: set[str] = set()
     root_fs = df["/"][0] if "/" in df else None
     growable = (_unallocated(s) or (0, ""))[0]
+    rescan = pending_rescan(s)
+    if rescan is not None and "partition" in _kv(s.get("rootdisk", "")):
+        growable += rescan[2] - rescan[1]  # resized online: bootstrap rescans, then grows
     for mount in ("/", "/var/lib"):
         if mount not in df:
             continue
@@ -199,6 +202,20 @@ def _unallocated(s: dict[str, str]) -> tuple[int, str] | None:
     return max(0, limit - end) * 512, f"/dev/{info['partition']} on /dev/{info.get('disk', '?')}"
 
 
+def pending_rescan(s: dict[str, str]) -> tuple[str, int, int] | None:
+    """(disk, bytes the kernel knows, bytes the disk reports) when a SCSI root disk reports
+    more than the kernel knows: the volume was resized online and not rescanned yet (the
+    probe reads the disk's own size with READ CAPACITY; it never rescans). None otherwise."""
+    info = _kv(s.get("rootdisk", ""))
+    try:
+        known, device = int(info["disk_size"]) * 512, int(info["device_bytes"])
+    except (KeyError, ValueError):
+        return None
+    if device - known < UNALLOCATED_WARN_BYTES:
+        return None
+    return info.get("disk", "?"), known, device
+
+
 def check_unallocated(spec: HostSpec, s: dict[str, str]) -> CheckResult:
     found = _unallocated(s)
     if found is None:
@@ -207,6 +224,16 @@ def check_unallocated(spec: HostSpec, s: dict[str, str]) -> CheckResult:
     if "partition" not in _kv(s.get("rootdisk", "")):
         return CheckResult(spec.name, "disk unallocated", PASS,
                            f"root filesystem is not on a partition ({where}): nothing to grow")
+    rescan = pending_rescan(s)
+    if rescan is not None:
+        disk, known, device = rescan
+        return CheckResult(spec.name, "disk unallocated", WARN,
+                           f"/dev/{disk} reports {_size(device)} but the kernel still knows "
+                           f"{_size(known)} (resized online, not rescanned yet): "
+                           f"{_size(device - known + free)} to grow into once rescanned; "
+                           "provision bootstrap rescans the disk (echo 1 > "
+                           f"/sys/class/block/{disk}/device/rescan) and grows the partition "
+                           "and the filesystem")
     if free >= UNALLOCATED_WARN_BYTES:
         return CheckResult(spec.name, "disk unallocated", WARN,
                            f"{_size(free)} unallocated after the root partition {where} "

@@ -7,7 +7,14 @@ import ipaddress
 import re
 from typing import Any
 
-from provision.doctor.iptables import Packet, Table, parse_iptables_save, port_verdict, verdict
+from provision.doctor.iptables import (
+    Packet,
+    Rule,
+    Table,
+    parse_iptables_save,
+    port_verdict,
+    verdict,
+)
 from provision.doctor.model import FAIL, PASS, WARN, CheckResult, HostSpec
 
 # Ports kubeadm's preflight requires free, per role; the process that owns each once the
@@ -134,6 +141,52 @@ def check_firewall(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
                for port, proto, why in firewall_ports(spec)]
     if spec.mode == "kubeadm":
         results.append(_forward_result(spec, tables))
+    results += _unreached_results(spec, tables)
+    return results
+
+
+def _catch_all_reject(rule: Rule) -> bool:
+    """``-j REJECT`` with no match but a comment: every packet that gets here is rejected."""
+    toks = list(rule.tokens)
+    if rule.target != ("REJECT", False):
+        return False
+    matches, i = [], 0
+    while i < toks.index("-j"):
+        if toks[i:i + 2] == ["-m", "comment"] or toks[i] == "--comment":
+            i += 2
+            continue
+        matches.append(toks[i])
+        i += 1
+    return not matches
+
+
+def rules_after_reject(tables: dict[str, Table], chain: str) -> tuple[Rule, list[Rule]] | None:
+    """(the first catch-all REJECT of ``chain``, the rules after it, which no packet reaches);
+    None when the chain has no catch-all REJECT or nothing after it."""
+    rules = (tables.get("filter") or Table()).rules.get(chain, [])
+    for i, rule in enumerate(rules):
+        if _catch_all_reject(rule):
+            return (rule, rules[i + 1:]) if rules[i + 1:] else None
+    return None
+
+
+def _unreached_results(spec: HostSpec, tables: dict[str, Table]) -> list[CheckResult]:
+    """WARN per chain (INPUT, FORWARD) with rules after Oracle's final REJECT: they never
+    match (someone ran ``iptables -A`` or appended to rules.v4 after the REJECT line)."""
+    results = []
+    for chain in ("INPUT", "FORWARD"):
+        found = rules_after_reject(tables, chain)
+        if found is None:
+            continue
+        reject, after = found
+        shown = "; ".join(f"'{r.text}' (line {r.line})" for r in after[:3])
+        more = f" and {len(after) - 3} more" if len(after) > 3 else ""
+        results.append(CheckResult(
+            spec.name, f"firewall {chain} order", WARN,
+            f"{len(after)} rule(s) after the REJECT '{reject.text}' (line {reject.line}) in "
+            f"{chain} never match: {shown}{more}. Move them before the REJECT (iptables -I, "
+            "and in /etc/iptables/rules.v4 above the REJECT line); provision bootstrap "
+            "inserts its own rules before the REJECT regardless"))
     return results
 
 
@@ -169,8 +222,9 @@ def _forward_result(spec: HostSpec, tables: dict[str, Table]) -> CheckResult:
 
 
 DL_K8S_NOTE = ("some OCI addresses get HTTP 403 from Google-fronted Kubernetes hosts such as "
-               "dl.k8s.io; provision pins versions and installs from pkgs.k8s.io, so it never "
-               "needs dl.k8s.io (except minikube mode's kubectl)")
+               "dl.k8s.io; kubeadm mode pins versions and installs from pkgs.k8s.io, so it "
+               "never needs dl.k8s.io; minikube mode downloads kubectl from dl.k8s.io (set "
+               "minikube_kubectl_url and minikube_kubectl_checksum to a mirror)")
 
 REGISTRY_K8S = "https://registry.k8s.io/v2/"
 PKGS_K8S = "https://pkgs.k8s.io/"

@@ -11,13 +11,51 @@ import shlex
 
 MARKER = "@@doctor:"
 
-# The HTTPS endpoints a bootstrap needs from the host. dl.k8s.io is deliberately absent:
-# provision pins versions and installs from pkgs.k8s.io, so it never needs dl.k8s.io.
+# The HTTPS endpoints checked when no inventory says more (doctor picks the list per mode:
+# netchecks.needed_urls). dl.k8s.io is absent: kubeadm mode pins versions and installs from
+# pkgs.k8s.io; only minikube mode's kubectl comes from dl.k8s.io (needed_urls adds it there).
 DEFAULT_URLS: tuple[str, ...] = (
     "https://registry.k8s.io/v2/",
     "https://pkgs.k8s.io/",
     "https://download.docker.com/linux/",
 )
+
+# What a SCSI disk itself says its size is (READ CAPACITY(16), else (10), through SG_IO on a
+# read-only file descriptor): after an online resize it is bigger than the size the kernel
+# keeps until a rescan. Reading it changes nothing (doctor never writes the rescan file).
+READ_CAPACITY = r"""
+import ctypes, fcntl, os, struct, sys
+class H(ctypes.Structure):
+    _fields_ = [("interface_id", ctypes.c_int), ("dxfer_direction", ctypes.c_int),
+                ("cmd_len", ctypes.c_ubyte), ("mx_sb_len", ctypes.c_ubyte),
+                ("iovec_count", ctypes.c_ushort), ("dxfer_len", ctypes.c_uint),
+                ("dxferp", ctypes.c_void_p), ("cmdp", ctypes.c_void_p),
+                ("sbp", ctypes.c_void_p), ("timeout", ctypes.c_uint), ("flags", ctypes.c_uint),
+                ("pack_id", ctypes.c_int), ("usr_ptr", ctypes.c_void_p),
+                ("status", ctypes.c_ubyte), ("masked_status", ctypes.c_ubyte),
+                ("msg_status", ctypes.c_ubyte), ("sb_len_wr", ctypes.c_ubyte),
+                ("host_status", ctypes.c_ushort), ("driver_status", ctypes.c_ushort),
+                ("resid", ctypes.c_int), ("duration", ctypes.c_uint), ("info", ctypes.c_uint)]
+def ask(fd, cdb, size):
+    buf, sense = ctypes.create_string_buffer(size), ctypes.create_string_buffer(32)
+    cmd = ctypes.create_string_buffer(bytes(cdb), len(cdb))
+    for _ in range(3):  # the first answer after a resize may be a unit attention
+        h = H(ord("S"), -3, len(cdb), 32, 0, size, ctypes.addressof(buf),
+              ctypes.addressof(cmd), ctypes.addressof(sense), 5000)
+        fcntl.ioctl(fd, 0x2285, h)
+        if h.status == 0 and h.host_status == 0 and h.driver_status == 0:
+            return buf.raw
+    return None
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NONBLOCK)
+r = ask(fd, [0x9E, 0x10] + [0] * 8 + [0, 0, 0, 32, 0, 0], 32)
+if r:
+    last, block = struct.unpack(">QI", r[:12])
+else:
+    r = ask(fd, [0x25] + [0] * 9, 8)
+    last, block = struct.unpack(">II", r) if r else (-1, 0)
+if block:
+    print((last + 1) * block)
+"""
 
 _SCRIPT = r"""
 S=""; [ "$(id -u)" = 0 ] || S="sudo -n"
@@ -43,6 +81,11 @@ if [ -n "$sys" ] && [ -e "$sys/partition" ]; then
   for p in "$disk"/*; do
     [ -e "$p/partition" ] && echo "part ${p##*/} $(cat "$p/start") $(cat "$p/size")"
   done
+  if [ -e "$disk/device/rescan" ]; then
+    echo "scsi=yes"
+    command -v python3 >/dev/null 2>&1 && \
+      $S python3 -c "$READCAP" "/dev/${disk##*/}" 2>/dev/null | sed 's/^/device_bytes=/'
+  fi
 elif [ -n "$sys" ]; then
   echo "whole_device=${sys##*/}"
 fi
@@ -77,7 +120,8 @@ def build_script(urls: tuple[str, ...] | list[str] = DEFAULT_URLS, url_timeout: 
                  exports: str = "") -> str:
     """The probe script; ``urls`` empty = no outbound HTTPS checks (tests, air-gapped).
     ``exports``: quoted ``export http_proxy=...`` lines (provision.doctor.mirrors) for curl."""
-    script = _SCRIPT
+    script = f"READCAP={shlex.quote(READ_CAPACITY)}
+" + _SCRIPT
     if urls:
         quoted = " ".join(shlex.quote(u) for u in urls)
         script += exports + _URLS.replace("__URLS__", quoted).replace(
