@@ -120,8 +120,7 @@ def build_script(urls: tuple[str, ...] | list[str] = DEFAULT_URLS, url_timeout: 
                  exports: str = "") -> str:
     """The probe script; ``urls`` empty = no outbound HTTPS checks (tests, air-gapped).
     ``exports``: quoted ``export http_proxy=...`` lines (provision.doctor.mirrors) for curl."""
-    script = f"READCAP={shlex.quote(READ_CAPACITY)}
-" + _SCRIPT
+    script = f"READCAP={shlex.quote(READ_CAPACITY)}\n" + _SCRIPT
     if urls:
         quoted = " ".join(shlex.quote(u) for u in urls)
         script += exports + _URLS.replace("__URLS__", quoted).replace(
