@@ -40,7 +40,8 @@ from provision.failures import failure_message, strip_ansi
 from provision.interrupt import current_options, interrupt_guard, resume_command
 from provision.inventory import Inventory, load_inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
-from provision.progress import Progress
+from provision.plan import playbook_plan
+from provision.progress import Progress, skip_unselected
 from provision.redact import (
     env_secret_values,
     minimal_env,
@@ -278,6 +279,8 @@ def run_playbook(
     play_path = Path(playbook) if os.path.isabs(playbook) else PLAYBOOKS_DIR / playbook
     steps = _named_steps(extravars)
     progress = progress or Progress(quiet=quiet, verbosity=verbosity, steps=steps)
+    if not progress.plan:
+        progress.plan = playbook_plan(play_path, skip_role=skip_unselected(steps))
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
     inv = _load(inventory)
