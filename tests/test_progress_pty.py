@@ -37,12 +37,28 @@ def two_hosts(tmp_path, monkeypatch):
     return inv
 
 
-def _spawn(inv: Path, sleep: int):
+def _spawn(inv: Path, sleep: int, *command: str):
     import os
 
     env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
-    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep)], env=env,
-                         dimensions=(24, 220), encoding="utf-8", timeout=180)
+    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep), *command],
+                         env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
+
+
+def _redraws(screen: str) -> list[str]:
+    """Every redraw of the status line and every printed line, without the erase codes."""
+    return [seg.replace("\x1b[K", "") for seg in re.split(r"[\r\n]", screen) if seg.strip()]
+
+
+def _done_matches_rows(screen: str) -> None:
+    """The "done" totals are the sums of the per-host recap printed after it."""
+    done = re.search(r"done in [\d.]+s: ok=(\d+) changed=(\d+) failed=(\d+) "
+                     r"unreachable=(\d+) skipped=(\d+)", screen)
+    assert done, screen
+    rows = re.findall(r"^\s+h\d\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)\s+unreachable=(\d+)"
+                      r"\s+skipped=(\d+)", screen, re.M)
+    assert len(rows) == 2
+    assert [sum(int(r[i]) for r in rows) for i in range(5)] == [int(x) for x in done.groups()]
 
 
 def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
@@ -58,16 +74,41 @@ def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
     assert stamps[-1] - stamps[0] >= 1.5, stamps
     assert any("step 2/2 docker" in seg and "h1 running, h2 running" in seg
                for seg in redraws), redraws
+    # the task's place in its play: 4th of at most 5 (the includes make 5 a bound)
+    assert any("step 2/2 docker · task 4/≤5 (" in seg for seg in redraws), redraws
     assert "PLAY A play every host skips" not in screen  # all hosts skipped it
     assert "PLAY Two steps, one slow" in screen
-    # the "done" totals are the sums of the per-host recap printed after it
-    done = re.search(r"done in [\d.]+s: ok=(\d+) changed=(\d+) failed=(\d+) "
-                     r"unreachable=(\d+) skipped=(\d+)", screen)
-    assert done, screen
-    rows = re.findall(r"^\s+h\d\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)\s+unreachable=(\d+)"
-                      r"\s+skipped=(\d+)", screen, re.M)
-    assert len(rows) == 2
-    assert [sum(int(r[i]) for r in rows) for i in range(5)] == [int(x) for x in done.groups()]
+    _done_matches_rows(screen)
+
+
+def test_a_command_without_steps_shows_play_and_task_of_m_and_serial_batches(two_hosts):
+    """A command with no named steps (run as "etcd restore"; the playbook
+    tests/playbooks/progress/plays.yml is a stand-in): the status line names the play
+    (K of 3), the task within it (N of M, exact: no includes), each host's state, and for a
+    serial play the batch, with the earlier batch's host "done". Real run, real pty."""
+    child = _spawn(two_hosts, 2, "etcd restore", "plays.yml")
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    segs = _redraws(screen)
+
+    def seen(*parts: str) -> bool:
+        return any(all(p in seg for p in parts) for seg in segs)
+
+    assert seen("play 1/3 · task 2/2 (", "Sleep on every host at once | h1 running, h2 running")
+    assert seen("play 2/3 · task 2/3 (", "Sleep on one host | h1 running |")
+    assert seen("play 2/3 batch 2 · task 2/3 (", "Sleep on one host | h1 done, h2 running")
+    assert seen("play 3/3 · task 1/1 (")
+    assert "PLAY One host at a time (batch 2)" in screen
+    # no task ever counted past its play's plan (the plan matches what Ansible announced)
+    for n, m in re.findall(r"task (\d+)/(\d+) \(", screen):
+        assert int(n) <= int(m), (n, m)
+    # the elapsed timer ticked while a task slept (redraws with no event in between)
+    stamps = {float(m.group(1)) for seg in segs if "Sleep on one host" in seg
+              and (m := STAMP.search(seg))}
+    assert len(stamps) >= 3, stamps
+    _done_matches_rows(screen)
 
 
 def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
@@ -179,6 +220,9 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
     child = pexpect.spawn(sys.executable, [str(UPGRADE_DRIVER), str(inv), "20"], env=env,
                           dimensions=(24, 220), encoding="utf-8", timeout=180)
     child.expect(rf"DRIVER TASK {SLEEP_TASK}")
+    # the hop's live status line (it was silent before): the task's place and both hosts
+    child.expect(r"play 2/2 · task 4/≤5 \(\d+s\): Sleep like a slow package install \| "
+                 r"cp-host running, w-host running")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
