@@ -232,3 +232,79 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
     assert "Summary (interrupted):" in screen and "INTERRUPTED" in screen
     assert f"to resume: provision -i {inv} upgrade --to 1.32 --yes" in screen
     assert "done in" not in screen
+
+
+STEPS_DRIVER = """
+import sys, time
+from provision.progress import StepDisplay
+with StepDisplay(["image", "start", "ssh"]) as d:
+    d.begin("image", "cached")
+    d.begin("start", "2 hosts")
+    d.begin("ssh", "waiting for SSH on 2 hosts")
+    d.host("lab-1", "waiting"); d.host("lab-2", "waiting")
+    time.sleep(float(sys.argv[1]))
+    d.host("lab-1", "ready")
+    time.sleep(float(sys.argv[1]))
+    d.host("lab-2", "ready")
+print("DRIVER DONE")
+"""
+
+
+def test_named_steps_of_a_command_without_a_playbook_tick_under_a_pty():
+    """StepDisplay (lab up's display) under a real pty: "step K/3" lines, then a status line
+    whose elapsed time moves on its own while hosts wait (the steps are simulated here; the
+    container test below runs the real `lab up`)."""
+    import os
+
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
+    child = pexpect.spawn(sys.executable, ["-c", STEPS_DRIVER, "1.5"], env=env,
+                          dimensions=(24, 160), encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    segs = _redraws(screen)
+    for line in ("step 1/3 image: cached", "step 2/3 start: 2 hosts",
+                 "step 3/3 ssh: waiting for SSH on 2 hosts"):
+        assert any(seg.endswith(line) for seg in segs), segs
+    waiting = [seg for seg in segs if seg.endswith("| lab-1 ready, lab-2 waiting")]
+    stamps = {float(m.group(1)) for seg in waiting if (m := STAMP.search(seg))}
+    assert len(stamps) >= 2, waiting  # ticked while lab-2 waited
+    assert any("step 3/3 ssh (" in seg and "lab-1 waiting, lab-2 waiting" in seg
+               for seg in segs), segs
+    assert screen.rstrip().endswith("DRIVER DONE")
+
+
+@pytest.mark.container
+def test_lab_up_names_its_steps_and_each_hosts_ssh_state_under_a_pty(tmp_path, lab_image):
+    """The real `provision lab up --nodes 2` (systemd containers) under a real pty."""
+    import os
+    import subprocess
+
+    from lab_fixtures import lab_unavailable
+
+    reason = lab_unavailable("container", "amd64")
+    if reason:
+        pytest.skip(reason)
+    lab_image("amd64")
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           "XDG_STATE_HOME": str(tmp_path)}
+    child = pexpect.spawn(sys.executable, ["-m", "provision", "lab", "up", "--nodes", "2"],
+                          env=env, dimensions=(24, 200), encoding="utf-8", timeout=600)
+    try:
+        child.expect(pexpect.EOF)
+        child.close()
+        screen = child.before
+        assert child.exitstatus == 0, screen
+        segs = _redraws(screen)
+        for line in ("step 1/3 image: the amd64 container image",
+                     "step 2/3 start: 2 hosts (container, amd64)",
+                     "step 3/3 ssh: waiting for SSH on 2 hosts"):
+            assert any(seg.endswith(line) for seg in segs), segs
+        assert any("step 3/3 ssh (" in seg and "lab-1 waiting" in seg for seg in segs), segs
+        assert any("step 3/3 ssh (" in seg and "lab-1 ready, lab-2 ready" in seg
+                   for seg in segs), segs
+        assert "lab up: lab-1, lab-2 ready in" in screen
+    finally:
+        subprocess.run([sys.executable, "-m", "provision", "lab", "down"], env=env,
+                       capture_output=True, timeout=300, check=False)
