@@ -85,7 +85,8 @@ def host_states(states: dict[str, str], width: int = 60, *, single: bool = False
 class Progress:
     def __init__(self, *, quiet: bool = False, verbosity: int = 0,
                  stream: TextIO | None = None, steps: list[str] | None = None,
-                 plan: list[PlayPlan] | None = None, tick: float = 0.5) -> None:
+                 plan: list[PlayPlan] | None = None, tick: float = 0.5,
+                 event_lines: bool = True) -> None:
         self.stream = stream or (sys.stderr if output.JSON_MODE else sys.stdout)
         self.quiet = quiet
         self.verbosity = verbosity
@@ -100,8 +101,9 @@ class Progress:
         self._play_id = ""
         #: Printed before the position on the status line (an upgrade's "hop 1/2").
         self.prefix = ""
-        #: False: only the status line and "still running" lines (the caller prints its own).
-        self.event_lines = True
+        #: False: only the status line and "still running" lines (the caller prints its own
+        #: report: status, upgrade --plan, kubeconfig, an upgrade's journal lines).
+        self.event_lines = event_lines
         self.tick = tick
         self.hosts: dict[str, dict[str, int]] = {}
         self.states: dict[str, str] = {}  # host -> its state in the current task
