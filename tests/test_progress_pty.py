@@ -129,6 +129,8 @@ def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
     assert summary["interrupted"]["task"] == SLEEP_TASK
     assert summary["interrupted"]["step"] == "docker"
     assert summary["interrupted"]["hosts"] == ["h1", "h2"]
+    assert summary["interrupted"]["play_number"] == 2  # of sleepy.yml's two plays
+    assert summary["interrupted"]["task_in_play"] == "4/≤5"
     assert summary["interrupted"]["resume"].endswith("--from-step docker")
     assert set(summary["hosts"]) == {"h1", "h2"}  # the hosts so far, with their counts
     assert all(h["ok"] >= 2 for h in summary["hosts"].values())
