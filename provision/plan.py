@@ -6,10 +6,12 @@ Ansible announces with a task start: the play's fact gathering, pre_tasks, roles
 post_tasks (handlers run only when notified and are not counted); ``import_*`` is expanded
 (no task of its own), ``include_tasks``/``include_role`` count once and their files are
 expanded when the name is literal; a role with an argument spec for its entry point adds
-Ansible's "Validating arguments" task; ``meta`` tasks and ``rescue`` sections are not
-counted. A task skipped by ``when`` is still announced, but the tasks of a skipped include are
-not, so the count is an upper bound for one pass (``exact`` is False when a play has a dynamic
-include); a loop over an include can exceed it.
+Ansible's "Validating arguments" task; ``meta`` tasks (the display does not count them
+either) and ``rescue`` sections are not counted; facts gathered again in a later play may be
+cached and not announced. A task skipped by ``when`` is still announced, but the tasks of a
+skipped include are not, so the count is an upper bound for one pass (``exact`` is False when
+a play has a dynamic include or gathers facts after the first play); a loop over an include
+can exceed it.
 """
 
 from __future__ import annotations
@@ -141,8 +143,11 @@ class _Counter:
             path = tasks_dir / f"{entry}.yaml"
         return n + self.tasks(_read(path), tasks_dir, depth)
 
-    def play(self, play: dict[str, Any], here: Path) -> int:
+    def play(self, play: dict[str, Any], here: Path, *, later: bool) -> int:
+        """``later``: not the run's first play, so facts may be cached (gathering = smart in
+        ansible.cfg) and the "Gathering Facts" task not announced: a bound."""
         n = 0 if str(play.get("gather_facts", True)).lower() in ("false", "no", "0") else 1
+        self.exact = self.exact and not (n and later)
         n += self.tasks(play.get("pre_tasks"), here, 0)
         for r in play.get("roles") or []:
             name = _literal(r if isinstance(r, str) else (r.get("role") or r.get("name"))
@@ -154,15 +159,21 @@ class _Counter:
 
 
 def playbook_plan(playbook: Path, *, skip_role: Callable[[str], bool] = lambda _: False,
-                  roles_dirs: list[Path] | None = None, depth: int = 0) -> list[PlayPlan]:
+                  roles_dirs: list[Path] | None = None) -> list[PlayPlan]:
     """The plays of ``playbook`` (``import_playbook`` followed) with their task counts; []
     when the file cannot be read. ``skip_role`` names roles that will not run (bootstrap's
     unselected components): their include counts, their tasks do not."""
-    doc = _read(playbook)
-    if not isinstance(doc, list) or depth > MAX_DEPTH:
-        return []
     dirs = roles_dirs or [playbook.parent / "roles", ROLES_DIR]
     plays: list[PlayPlan] = []
+    _plays(playbook, skip_role, dirs, 0, plays)
+    return plays
+
+
+def _plays(playbook: Path, skip_role: Callable[[str], bool], dirs: list[Path], depth: int,
+           plays: list[PlayPlan]) -> None:
+    doc = _read(playbook)
+    if not isinstance(doc, list) or depth > MAX_DEPTH:
+        return
     for play in doc:
         if not isinstance(play, dict):
             continue
@@ -170,11 +181,9 @@ def playbook_plan(playbook: Path, *, skip_role: Callable[[str], bool] = lambda _
         if imported is not None:
             name = _literal(imported)
             if name:
-                plays += playbook_plan(playbook.parent / name, skip_role=skip_role,
-                                       roles_dirs=dirs, depth=depth + 1)
+                _plays(playbook.parent / name, skip_role, dirs, depth + 1, plays)
             continue
         counter = _Counter(dirs, skip_role)
-        n = counter.play(play, playbook.parent)
+        n = counter.play(play, playbook.parent, later=bool(plays))
         plays.append(PlayPlan(str(play.get("name") or play.get("hosts") or "?"), n,
                               counter.exact))
-    return plays

@@ -41,6 +41,7 @@ SHOW_AFTER = 2.0
 #: Without a terminal: a "still running" line every this many seconds of one task.
 HEARTBEAT = 30.0
 RUNNING = "running"
+META = ("meta", "ansible.builtin.meta", "ansible.legacy.meta")
 
 
 def step_for_role(role: str, steps: list[str]) -> str | None:
@@ -181,12 +182,15 @@ class Progress:
                 self._play_id = play_id
                 self.play_task_no = 0
                 self.task = ""
-                self._pending_play = self.play + (f" (batch {self.batch})"
-                                                  if self.batch > 1 else "")
+                where = [f"play {self.play_index + 1}/{len(self.plan)}"] if (
+                    len(self.plan) > 1 and self.current_play() is not None) else []
+                where += [f"batch {self.batch}"] if self.batch > 1 else []
+                self._pending_play = self.play + (f" ({', '.join(where)})" if where else "")
                 self._pending_task = None
                 self.states = {}
             elif kind in ("playbook_on_task_start", "playbook_on_handler_task_start"):
-                self._task_start(data)
+                if str(data.get("resolved_action") or data.get("task_action")) not in META:
+                    self._task_start(data)  # flush_handlers & co. are no work to count
             elif kind == "runner_on_start":
                 host = str(data.get("host") or "?")
                 self.states[host] = RUNNING
@@ -227,7 +231,8 @@ class Progress:
         if step:
             self.step = step
         label = f"{role} : {self.task}" if role and not self.task.startswith(role) else self.task
-        self._pending_task = label
+        position = task_position(self.play_task_no, self.current_play())
+        self._pending_task = label + (f" (task {position})" if "/" in position else "")
         self.states = {h: "waiting" for h, s in self.states.items()
                        if s not in ("failed", "unreachable")}
 

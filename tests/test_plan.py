@@ -118,3 +118,12 @@ def test_an_unreadable_or_odd_playbook_has_no_plan(tmp_path: Path):
     loop.write_text("- name: L\n  hosts: all\n  tasks:\n    - ansible.builtin.import_tasks: "
                     "loop.yml\n")
     assert playbook_plan(loop)[0].name == "L"  # a cycle ends at the depth limit
+
+
+def test_facts_gathered_again_in_a_later_play_make_the_count_a_bound(tmp_path: Path):
+    """gathering = smart (ansible.cfg): a later play's "Gathering Facts" is announced only when
+    a host has no cached facts, as a real run showed."""
+    book = tmp_path / "two.yml"
+    book.write_text("- name: One\n  hosts: all\n  tasks:\n    - ansible.builtin.debug: {}\n"
+                    "- name: Two\n  hosts: all\n  tasks:\n    - ansible.builtin.debug: {}\n")
+    assert playbook_plan(book) == [PlayPlan("One", 2, True), PlayPlan("Two", 2, False)]

@@ -100,7 +100,8 @@ def test_a_command_without_steps_shows_play_and_task_of_m_and_serial_batches(two
     assert seen("play 2/3 · task 2/3 (", "Sleep on one host | h1 running |")
     assert seen("play 2/3 batch 2 · task 2/3 (", "Sleep on one host | h1 done, h2 running")
     assert seen("play 3/3 · task 1/1 (")
-    assert "PLAY One host at a time (batch 2)" in screen
+    assert "PLAY Check every host (play 1/3)" in screen
+    assert "PLAY One host at a time (play 2/3, batch 2)" in screen
     # no task ever counted past its play's plan (the plan matches what Ansible announced)
     for n, m in re.findall(r"task (\d+)/(\d+) \(", screen):
         assert int(n) <= int(m), (n, m)
@@ -173,6 +174,7 @@ def test_without_a_terminal_skipped_plays_and_tasks_are_not_printed():
     text = stream.getvalue()
     assert "Skipped play" not in text and "Guard" not in text
     assert "PLAY Real play" in text and "TASK Work" in text
+    assert "TASK Work (task" not in text  # no plan given: no position
     assert "ok=1 changed=1 failed=0 unreachable=0 skipped=1" in text.splitlines()[-1]
 
 
