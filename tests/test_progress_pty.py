@@ -240,7 +240,7 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
 
 STEPS_DRIVER = """
 import sys, time
-from provision.progress import StepDisplay
+from provision.stepdisplay import StepDisplay
 with StepDisplay(["image", "start", "ssh"]) as d:
     d.begin("image", "cached")
     d.begin("start", "2 hosts")

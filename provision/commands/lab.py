@@ -69,7 +69,7 @@ def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
     """Start lab hosts and write the `-i lab` inventory."""
     from provision import paths
     from provision.lab import manager
-    from provision.progress import StepDisplay
+    from provision.stepdisplay import StepDisplay
 
     plan = manager.make_plan(nodes=nodes, control_planes=control_planes, mode=mode,
                              arch=arch, kind=kind, image=image, disk=disk, cpus=cpus,

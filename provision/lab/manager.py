@@ -27,8 +27,8 @@ from provision import paths
 from provision.errors import EXIT_UNREACHABLE, ProvisionError, UsageError
 from provision.lab import keys, state
 from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
-from provision.progress import StepDisplay
 from provision.safeload import ascii_int
+from provision.stepdisplay import StepDisplay
 
 MODES = ("kubeadm", "minikube")
 #: Root disk of a lab VM when --disk is not given: enough for doctor's disk check (20 GB
