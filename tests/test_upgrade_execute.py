@@ -233,7 +233,7 @@ def test_upgrade_journal_progress_names_the_step_of_the_hop(tmp_path: Path) -> N
     journal.record(order[drain], "started")
     prog.on_event("runner_on_ok", {"task": execute.RECORD_TASK, "host": "w-host-1", "res": {
         "stdout": json.dumps({"journal": journal_to_dict(journal)})}})
-    assert lines == [f"[hop 1 -> 1.29.10] step {drain + 1}/{len(order)}: Draining w-1"]
+    assert lines == [f"[hop 1 -> 1.29.10] Draining w-1 (step {drain + 1}/{len(order)})"]
     assert prog.step == "drain w-1"
     status = prog.status_text()
     assert f"step {drain + 1}/{len(order)} drain w-1 ·" in status

@@ -143,14 +143,14 @@ class JournalProgress(Progress):
         hop = journal.hop(rec.hop)
         step = steps.Step(rec.hop, rec.step, rec.node)
         label = step_label(step)
-        at = (f"step {self.steps.index(label) + 1}/{len(self.steps)}: "
+        at = (f" (step {self.steps.index(label) + 1}/{len(self.steps)})"
               if label in self.steps else "")
         if rec.status == "started":
             self.step = label
-            self.say(f"[hop {rec.hop} -> {hop.target}] {at}{step.describe(hop.target)}",
+            self.say(f"[hop {rec.hop} -> {hop.target}] {step.describe(hop.target)}{at}",
                      self.echo)
         elif rec.status == "failed":
-            self.say(f"[hop {rec.hop} -> {hop.target}] {at}FAILED: {step.error(hop.target)}: "
+            self.say(f"[hop {rec.hop} -> {hop.target}] FAILED{at}: {step.error(hop.target)}: "
                      f"{rec.error}", self.echo)
 
 
