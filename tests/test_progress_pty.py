@@ -312,3 +312,32 @@ def test_lab_up_names_its_steps_and_each_hosts_ssh_state_under_a_pty(tmp_path, l
     finally:
         subprocess.run([sys.executable, "-m", "provision", "lab", "down"], env=env,
                        capture_output=True, timeout=300, check=False)
+
+
+def test_a_report_command_shows_a_live_line_too_and_leaves_only_its_report(tmp_path):
+    """`provision status` prints a report, not PLAY/TASK lines; on a terminal its run still
+    shows the ticking line with the task's place (it moves while discovery runs), erased at
+    the end. Real command, real playbook run (two local hosts without a cluster), real pty."""
+    import os
+
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n"
+                   "    workers:\n      hosts:\n        w-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n")
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    child = pexpect.spawn(sys.executable, ["-m", "provision", "-i", str(inv), "status"],
+                          env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 1, screen
+    segs = _redraws(screen)
+    assert any(re.search(r"task 1/≤\d+ \(\d+s\): Look for the cluster", s) for s in segs), segs
+    assert "PLAY " not in screen and "TASK " not in screen and "done in" not in screen
+    # the live line was erased: the report's line stands alone at the end
+    assert screen.rstrip().endswith("built a cluster there)")
+    assert "\r\x1b[Kno cluster: run `provision -i" in screen, screen[-500:]
