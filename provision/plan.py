@@ -16,6 +16,7 @@ can exceed it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,11 +43,14 @@ class PlayPlan:
     exact: bool  # False when a dynamic include (or an unreadable file) makes it a bound
 
 
-class _Loader(yaml.SafeLoader):
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: the plan costs milliseconds
+
+
+class _Loader(_Base):  # type: ignore[misc,valid-type]
     """Safe YAML that reads Ansible's ``!unsafe``/``!vault`` tags as plain values."""
 
 
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+def _any_tag(loader: Any, suffix: str, node: yaml.Node) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
@@ -59,7 +63,17 @@ _Loader.add_multi_constructor("!", _any_tag)
 
 def _read(path: Path) -> Any:
     try:
-        return yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+        st = path.stat()
+    except OSError:
+        return None
+    return _parse(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse(path: str, _mtime_ns: int, _size: int) -> Any:
+    """One parse per file version (a role included from several plays is read once)."""
+    try:
+        return yaml.load(Path(path).read_text(), Loader=_Loader)  # noqa: S506 - safe loader
     except (OSError, yaml.YAMLError, UnicodeDecodeError):
         return None
 

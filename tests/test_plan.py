@@ -127,3 +127,10 @@ def test_facts_gathered_again_in_a_later_play_make_the_count_a_bound(tmp_path: P
     book.write_text("- name: One\n  hosts: all\n  tasks:\n    - ansible.builtin.debug: {}\n"
                     "- name: Two\n  hosts: all\n  tasks:\n    - ansible.builtin.debug: {}\n")
     assert playbook_plan(book) == [PlayPlan("One", 2, True), PlayPlan("Two", 2, False)]
+
+
+def test_ansible_tags_in_yaml_are_read_as_plain_values(tmp_path: Path):
+    book = tmp_path / "tags.yml"
+    book.write_text("- name: T\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+                    "    - ansible.builtin.debug:\n        msg: !unsafe '{{ not templated }}'\n")
+    assert playbook_plan(book) == [PlayPlan("T", 1, True)]
