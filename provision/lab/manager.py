@@ -218,9 +218,14 @@ def inventory_data(st: state.LabState) -> tuple[dict[str, Any], dict[str, Any]]:
 # iptables-nft and dockerd's NAT setup fail there ("Failed to initialize nft: Protocol not
 # supported"): the emulated dockerd runs only without its iptables rules and default bridge
 # (as tests/test_bootstrap_arm64.py proves), and it cannot run containers (no image check).
+# Every SSH login and sudo there runs under emulation too (sshd, PAM, sudo, python): on a loaded
+# 2-core machine `make demo DEMO_ARCH=arm64`'s second bootstrap failed its first task with
+# "Timeout (32s) waiting for privilege escalation prompt" (pam_systemd alone waited 25 s for
+# logind), so the connection timeout (ansible.cfg: 30 s) is raised for these hosts.
 EMULATED_VARS: dict[str, Any] = {
     "docker_daemon_options": {"iptables": False, "ip6tables": False, "bridge": "none"},
     "docker_verify_image": "",
+    "ansible_ssh_timeout": 120,
 }
 
 
