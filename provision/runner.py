@@ -41,7 +41,8 @@ from provision.failures import failure_message, strip_ansi
 from provision.interrupt import current_options, interrupt_guard, resume_command
 from provision.inventory import Inventory, load_inventory
 from provision.paths import PLAYBOOKS_DIR, REPO_ROOT, ROLES_DIR, runs_dir
-from provision.progress import Progress
+from provision.plan import playbook_plan
+from provision.progress import Progress, skip_unselected
 from provision.redact import (
     env_secret_values,
     minimal_env,
@@ -279,14 +280,21 @@ def run_playbook(
     progress: Progress | None = None,
     quiet: bool = False,
 ) -> RunResult:
-    """Run ``playbooks/<playbook>`` against ``inventory``; never raises for host failures."""
+    """Run ``playbooks/<playbook>`` against ``inventory``; never raises for host failures.
+    ``quiet``: no PLAY/TASK lines (the command prints its own report), only the live status
+    line on a terminal and "still running" lines, on stderr."""
     import ansible_runner.interface  # heavy: imported only when a playbook actually runs
 
     run_dir = new_run_dir(command)
     inv_path = inventory.path if isinstance(inventory, Inventory) else Path(inventory)
     play_path = Path(playbook) if os.path.isabs(playbook) else PLAYBOOKS_DIR / playbook
     steps = _named_steps(extravars)
-    progress = progress or Progress(quiet=quiet, verbosity=verbosity, steps=steps)
+    # quiet: the command prints a report of its own; the live status line (a terminal only)
+    # and the "still running" lines still show that it moves, on stderr
+    progress = progress or Progress(verbosity=verbosity, steps=steps, event_lines=not quiet,
+                                    stream=sys.stderr if quiet else None)
+    if not progress.plan:
+        progress.plan = playbook_plan(play_path, skip_role=skip_unselected(steps))
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
     reports: list[dict[str, str]] = []

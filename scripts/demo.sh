@@ -67,8 +67,26 @@ started=$(date +%s)
 took=$(( $(date +%s) - started ))
 
 step "Idempotence: the same command again must report changed=0"
-"$PROVISION" --json -i lab bootstrap ${components:+--components "$components"} 2>/dev/null \
-    | "$PYTHON" -c 'import json,sys; o=json.load(sys.stdin); print("changed per host:", {h: s["changed"] for h, s in o["hosts"].items()})'
+# The verdict needs a successful run: an unreachable or failed second run (its changed is 0
+# too) is reported as what it is, with its errors, and stops the demo.
+again_rc=0
+again=$("$PROVISION" --json -i lab bootstrap ${components:+--components "$components"} \
+        2>/dev/null) || again_rc=$?
+if ! printf '%s' "$again" | "$PYTHON" -c 'import json, sys
+o = json.load(sys.stdin)
+changed = {h: s["changed"] for h, s in o["hosts"].items()}
+if not o["ok"]:
+    print("idempotence NOT proven: the second run did not succeed (exit %s):" % o["exit_code"])
+    for e in o["errors"]:
+        print("  %s: %s: %s" % (e["host"], e["task"], e["message"]))
+    print("  log: %s" % o["log"])
+    sys.exit(1)
+print("changed per host:", changed)
+sys.exit(1 if any(changed.values()) else 0)'; then
+    echo "idempotence check failed" >&2
+    [ "$again_rc" -ne 0 ] || again_rc=1
+    exit "$again_rc"
+fi
 
 step "Summary"
 "$PROVISION" lab status

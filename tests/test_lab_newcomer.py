@@ -117,6 +117,13 @@ FAKE_PROVISION = """#!/bin/sh
 # a stand-in for .venv/bin/provision: logs its arguments; a kubeadm container lab is up
 echo "$*" >> "$CALLS"
 case "$*" in
+  *--json*bootstrap*) if [ -n "$FAKE_UNREACHABLE" ]; then
+            echo '{"ok": false, "exit_code": 3, "hosts": {"lab-1": {"changed": 0}},
+            "errors": [{"host": "lab-1", "task": "Gathering Facts",
+            "message": "Timeout (32s) waiting for privilege escalation prompt"}],
+            "log": "/x/stdout"}'; exit 3; fi
+            echo '{"ok": true, "exit_code": 0, "hosts": {"lab-1": {"changed": 0}},
+            "errors": [], "log": "/x/stdout"}' ;;
   *--json*) echo '{"exit_code": 0, "mode": "kubeadm", "kind": "container", "arch": "amd64",
             "hosts": {"lab-1": {"changed": 0}}}' ;;
 esac
@@ -156,6 +163,18 @@ def test_simulated_demo_adapts_to_the_running_lab_when_the_mode_is_not_given(tmp
     assert "minikube" not in proc.stdout.split("Summary")[0]
     assert "-i lab bootstrap --components base,containerd" in calls
     assert not [c for c in calls if c.startswith("lab up")]
+
+
+def test_simulated_demo_does_not_call_an_unreachable_second_run_idempotent(tmp_path):
+    """The second bootstrap of make demo fails (a stand-in provision answers as the arm64
+    demo's second run did: unreachable, changed 0): the demo says idempotence is NOT proven,
+    with the error and the log, and exits with the run's code instead of "changed=0"."""
+    proc, _ = _demo(tmp_path, FAKE_UNREACHABLE="1")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "idempotence NOT proven: the second run did not succeed (exit 3)" in proc.stdout
+    assert "lab-1: Gathering Facts: Timeout (32s) waiting for privilege escalation" in proc.stdout
+    assert "changed per host" not in proc.stdout
+    assert "Summary" not in proc.stdout
 
 
 def test_demo_installs_only_what_it_uses():

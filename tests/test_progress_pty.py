@@ -37,12 +37,28 @@ def two_hosts(tmp_path, monkeypatch):
     return inv
 
 
-def _spawn(inv: Path, sleep: int):
+def _spawn(inv: Path, sleep: int, *command: str):
     import os
 
     env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
-    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep)], env=env,
-                         dimensions=(24, 220), encoding="utf-8", timeout=180)
+    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep), *command],
+                         env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
+
+
+def _redraws(screen: str) -> list[str]:
+    """Every redraw of the status line and every printed line, without the erase codes."""
+    return [seg.replace("\x1b[K", "") for seg in re.split(r"[\r\n]", screen) if seg.strip()]
+
+
+def _done_matches_rows(screen: str) -> None:
+    """The "done" totals are the sums of the per-host recap printed after it."""
+    done = re.search(r"done in [\d.]+s: ok=(\d+) changed=(\d+) failed=(\d+) "
+                     r"unreachable=(\d+) skipped=(\d+)", screen)
+    assert done, screen
+    rows = re.findall(r"^\s+h\d\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)\s+unreachable=(\d+)"
+                      r"\s+skipped=(\d+)", screen, re.M)
+    assert len(rows) == 2
+    assert [sum(int(r[i]) for r in rows) for i in range(5)] == [int(x) for x in done.groups()]
 
 
 def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
@@ -58,16 +74,42 @@ def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
     assert stamps[-1] - stamps[0] >= 1.5, stamps
     assert any("step 2/2 docker" in seg and "h1 running, h2 running" in seg
                for seg in redraws), redraws
+    # the task's place in its play: 4th of at most 5 (the includes make 5 a bound)
+    assert any("step 2/2 docker · task 4/≤5 (" in seg for seg in redraws), redraws
     assert "PLAY A play every host skips" not in screen  # all hosts skipped it
     assert "PLAY Two steps, one slow" in screen
-    # the "done" totals are the sums of the per-host recap printed after it
-    done = re.search(r"done in [\d.]+s: ok=(\d+) changed=(\d+) failed=(\d+) "
-                     r"unreachable=(\d+) skipped=(\d+)", screen)
-    assert done, screen
-    rows = re.findall(r"^\s+h\d\s+ok=(\d+)\s+changed=(\d+)\s+failed=(\d+)\s+unreachable=(\d+)"
-                      r"\s+skipped=(\d+)", screen, re.M)
-    assert len(rows) == 2
-    assert [sum(int(r[i]) for r in rows) for i in range(5)] == [int(x) for x in done.groups()]
+    _done_matches_rows(screen)
+
+
+def test_a_command_without_steps_shows_play_and_task_of_m_and_serial_batches(two_hosts):
+    """A command with no named steps (run as "etcd restore"; the playbook
+    tests/playbooks/progress/plays.yml is a stand-in): the status line names the play
+    (K of 3), the task within it (N of M, exact: no includes), each host's state, and for a
+    serial play the batch, with the earlier batch's host "done". Real run, real pty."""
+    child = _spawn(two_hosts, 2, "etcd restore", "plays.yml")
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    segs = _redraws(screen)
+
+    def seen(*parts: str) -> bool:
+        return any(all(p in seg for p in parts) for seg in segs)
+
+    assert seen("play 1/3 · task 2/2 (", "Sleep on every host at once | h1 running, h2 running")
+    assert seen("play 2/3 · task 2/3 (", "Sleep on one host | h1 running |")
+    assert seen("play 2/3 batch 2 · task 2/3 (", "Sleep on one host | h1 done, h2 running")
+    assert seen("play 3/3 · task 1/1 (")
+    assert "PLAY Check every host (play 1/3)" in screen
+    assert "PLAY One host at a time (play 2/3, batch 2)" in screen
+    # no task ever counted past its play's plan (the plan matches what Ansible announced)
+    for n, m in re.findall(r"task (\d+)/(\d+) \(", screen):
+        assert int(n) <= int(m), (n, m)
+    # the elapsed timer ticked while a task slept (redraws with no event in between)
+    stamps = {float(m.group(1)) for seg in segs if "Sleep on one host" in seg
+              and (m := STAMP.search(seg))}
+    assert len(stamps) >= 3, stamps
+    _done_matches_rows(screen)
 
 
 def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
@@ -88,6 +130,8 @@ def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
     assert summary["interrupted"]["task"] == SLEEP_TASK
     assert summary["interrupted"]["step"] == "docker"
     assert summary["interrupted"]["hosts"] == ["h1", "h2"]
+    assert summary["interrupted"]["play_number"] == 2  # of sleepy.yml's two plays
+    assert summary["interrupted"]["task_in_play"] == "4/≤5"
     assert summary["interrupted"]["resume"].endswith("--from-step docker")
     assert set(summary["hosts"]) == {"h1", "h2"}  # the hosts so far, with their counts
     assert all(h["ok"] >= 2 for h in summary["hosts"].values())
@@ -130,6 +174,7 @@ def test_without_a_terminal_skipped_plays_and_tasks_are_not_printed():
     text = stream.getvalue()
     assert "Skipped play" not in text and "Guard" not in text
     assert "PLAY Real play" in text and "TASK Work" in text
+    assert "TASK Work (task" not in text  # no plan given: no position
     assert "ok=1 changed=1 failed=0 unreachable=0 skipped=1" in text.splitlines()[-1]
 
 
@@ -179,6 +224,9 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
     child = pexpect.spawn(sys.executable, [str(UPGRADE_DRIVER), str(inv), "20"], env=env,
                           dimensions=(24, 220), encoding="utf-8", timeout=180)
     child.expect(rf"DRIVER TASK {SLEEP_TASK}")
+    # the hop's live status line (it was silent before): the task's place and both hosts
+    child.expect(r"play 2/2 · task 4/≤5 \(\d+s\): Sleep like a slow package install \| "
+                 r"cp-host running, w-host running")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
@@ -188,3 +236,108 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
     assert "Summary (interrupted):" in screen and "INTERRUPTED" in screen
     assert f"to resume: provision -i {inv} upgrade --to 1.32 --yes" in screen
     assert "done in" not in screen
+
+
+STEPS_DRIVER = """
+import sys, time
+from provision.stepdisplay import StepDisplay
+with StepDisplay(["image", "start", "ssh"]) as d:
+    d.begin("image", "cached")
+    d.begin("start", "2 hosts")
+    d.begin("ssh", "waiting for SSH on 2 hosts")
+    d.host("lab-1", "waiting"); d.host("lab-2", "waiting")
+    time.sleep(float(sys.argv[1]))
+    d.host("lab-1", "ready")
+    time.sleep(float(sys.argv[1]))
+    d.host("lab-2", "ready")
+print("DRIVER DONE")
+"""
+
+
+def test_named_steps_of_a_command_without_a_playbook_tick_under_a_pty():
+    """StepDisplay (lab up's display) under a real pty: "step K/3" lines, then a status line
+    whose elapsed time moves on its own while hosts wait (the steps are simulated here; the
+    container test below runs the real `lab up`)."""
+    import os
+
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
+    child = pexpect.spawn(sys.executable, ["-c", STEPS_DRIVER, "1.5"], env=env,
+                          dimensions=(24, 160), encoding="utf-8", timeout=60)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 0, screen
+    segs = _redraws(screen)
+    for line in ("step 1/3 image: cached", "step 2/3 start: 2 hosts",
+                 "step 3/3 ssh: waiting for SSH on 2 hosts"):
+        assert any(seg.endswith(line) for seg in segs), segs
+    waiting = [seg for seg in segs if seg.endswith("| lab-1 ready, lab-2 waiting")]
+    stamps = {float(m.group(1)) for seg in waiting if (m := STAMP.search(seg))}
+    assert len(stamps) >= 2, waiting  # ticked while lab-2 waited
+    assert any("step 3/3 ssh (" in seg and "lab-1 waiting, lab-2 waiting" in seg
+               for seg in segs), segs
+    assert screen.rstrip().endswith("DRIVER DONE")
+
+
+@pytest.mark.container
+def test_lab_up_names_its_steps_and_each_hosts_ssh_state_under_a_pty(tmp_path, lab_image):
+    """The real `provision lab up --nodes 2` (systemd containers) under a real pty."""
+    import os
+    import subprocess
+
+    from lab_fixtures import lab_unavailable
+
+    reason = lab_unavailable("container", "amd64")
+    if reason:
+        pytest.skip(reason)
+    lab_image("amd64")
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           "XDG_STATE_HOME": str(tmp_path)}
+    child = pexpect.spawn(sys.executable, ["-m", "provision", "lab", "up", "--nodes", "2"],
+                          env=env, dimensions=(24, 200), encoding="utf-8", timeout=600)
+    try:
+        child.expect(pexpect.EOF)
+        child.close()
+        screen = child.before
+        assert child.exitstatus == 0, screen
+        segs = _redraws(screen)
+        for line in ("step 1/3 image: the amd64 container image",
+                     "step 2/3 start: 2 hosts (container, amd64)",
+                     "step 3/3 ssh: waiting for SSH on 2 hosts"):
+            assert any(seg.endswith(line) for seg in segs), segs
+        assert any("step 3/3 ssh (" in seg and "lab-1 waiting" in seg for seg in segs), segs
+        assert any("step 3/3 ssh (" in seg and "lab-1 ready, lab-2 ready" in seg
+                   for seg in segs), segs
+        assert "lab up: lab-1, lab-2 ready in" in screen
+    finally:
+        subprocess.run([sys.executable, "-m", "provision", "lab", "down"], env=env,
+                       capture_output=True, timeout=300, check=False)
+
+
+def test_a_report_command_shows_a_live_line_too_and_leaves_only_its_report(tmp_path):
+    """`provision status` prints a report, not PLAY/TASK lines; on a terminal its run still
+    shows the ticking line with the task's place (it moves while discovery runs), erased at
+    the end. Real command, real playbook run (two local hosts without a cluster), real pty."""
+    import os
+
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n"
+                   "    workers:\n      hosts:\n        w-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n")
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           "XDG_STATE_HOME": str(tmp_path / "state")}
+    child = pexpect.spawn(sys.executable, ["-m", "provision", "-i", str(inv), "status"],
+                          env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
+    child.expect(pexpect.EOF)
+    child.close()
+    screen = child.before
+    assert child.exitstatus == 1, screen
+    segs = _redraws(screen)
+    assert any(re.search(r"task 1/≤\d+ \(\d+s\): Look for the cluster", s) for s in segs), segs
+    assert "PLAY " not in screen and "TASK " not in screen and "done in" not in screen
+    # the live line was erased: the report's line stands alone at the end
+    assert screen.rstrip().endswith("built a cluster there)")
+    assert "\r\x1b[Kno cluster: run `provision -i" in screen, screen[-500:]

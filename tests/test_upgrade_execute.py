@@ -232,3 +232,25 @@ def test_upgrade_a_notready_control_plane_stops_a_new_upgrade_before_any_change(
     assert problem and problem.startswith("control plane cp-1 is NotReady")
     assert "nothing was changed" in problem
     assert discover.health_problem(discover.from_report(report())) is None
+
+
+def test_upgrade_journal_progress_names_the_step_of_the_hop(tmp_path: Path) -> None:
+    """Given the hop, each journal line and the status line carry "step K/M" of the hop's
+    journal steps (the plan's own order), and the status line the hop's place."""
+    d = discover.from_report(report())
+    plan = plan_upgrade(d.state, "1.31", d.repository)
+    journal = new_journal(plan, started="2026-11-21T21:00:00Z")
+    hop = journal.hops[0]
+    order = hop.steps()
+    drain = next(i for i, s in enumerate(order) if s.name == steps.DRAIN and s.node == "w-1")
+    lines: list[str] = []
+    prog = execute.JournalProgress(journal, [tmp_path / "j.json"], lines.append, hop=hop,
+                                   hops=len(journal.hops), quiet=True)
+    journal.record(order[drain], "started")
+    prog.on_event("runner_on_ok", {"task": execute.RECORD_TASK, "host": "w-host-1", "res": {
+        "stdout": json.dumps({"journal": journal_to_dict(journal)})}})
+    assert lines == [f"[hop 1 -> 1.29.10] Draining w-1 (step {drain + 1}/{len(order)})"]
+    assert prog.step == "drain w-1"
+    status = prog.status_text()
+    assert f"step {drain + 1}/{len(order)} drain w-1 ·" in status
+    assert ("hop 1/" in status) == (len(journal.hops) > 1)

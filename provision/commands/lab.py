@@ -69,11 +69,13 @@ def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
     """Start lab hosts and write the `-i lab` inventory."""
     from provision import paths
     from provision.lab import manager
+    from provision.stepdisplay import StepDisplay
 
     plan = manager.make_plan(nodes=nodes, control_planes=control_planes, mode=mode,
                              arch=arch, kind=kind, image=image, disk=disk, cpus=cpus,
                              memory=memory)
-    st, timings = manager.up(plan, progress=lambda m: output.echo(m, err=True))
+    with StepDisplay(list(manager.UP_STEPS)) as display:
+        st, timings = manager.up(plan, progress=display.say, display=display)
     output.echo(f"lab up: {', '.join(n.name for n in st.nodes)} ready in "
                 f"{timings['ready_s']:.1f}s (inventory: {paths.lab_inventory_dir()})")
     output.echo("next: provision -i lab doctor | provision lab ssh lab-1 | provision lab down")

@@ -28,6 +28,7 @@ from provision.errors import EXIT_UNREACHABLE, ProvisionError, UsageError
 from provision.lab import keys, state
 from provision.lab.backend import ARCHES, KINDS, NodeRecord, NodeSpec
 from provision.safeload import ascii_int
+from provision.stepdisplay import StepDisplay
 
 MODES = ("kubeadm", "minikube")
 #: Root disk of a lab VM when --disk is not given: enough for doctor's disk check (20 GB
@@ -40,6 +41,12 @@ SSH_TIMEOUT = {("container", "amd64"): 180, ("container", "arm64"): 900,
                ("vm", "amd64"): 600, ("vm", "arm64"): 1800}
 
 Progress = Callable[[str], None]
+#: The named steps of `lab up`, as its display shows them (step K/3).
+UP_STEPS = ("image", "start", "ssh")
+
+
+def _hosts(n: int) -> str:
+    return f"{n} host" + ("" if n == 1 else "s")
 
 
 @dataclass(frozen=True)
@@ -211,9 +218,14 @@ def inventory_data(st: state.LabState) -> tuple[dict[str, Any], dict[str, Any]]:
 # iptables-nft and dockerd's NAT setup fail there ("Failed to initialize nft: Protocol not
 # supported"): the emulated dockerd runs only without its iptables rules and default bridge
 # (as tests/test_bootstrap_arm64.py proves), and it cannot run containers (no image check).
+# Every SSH login and sudo there runs under emulation too (sshd, PAM, sudo, python): on a loaded
+# 2-core machine `make demo DEMO_ARCH=arm64`'s second bootstrap failed its first task with
+# "Timeout (32s) waiting for privilege escalation prompt" (pam_systemd alone waited 25 s for
+# logind), so the connection timeout (ansible.cfg: 30 s) is raised for these hosts.
 EMULATED_VARS: dict[str, Any] = {
     "docker_daemon_options": {"iptables": False, "ip6tables": False, "bridge": "none"},
     "docker_verify_image": "",
+    "ansible_ssh_timeout": 120,
 }
 
 
@@ -309,15 +321,20 @@ def _console_tail(rec: NodeRecord) -> str:
     return f"\nlast lines of the serial console:\n{tail}" if tail else ""
 
 
-def _wait_all(recs: list[NodeRecord], user: str, timeout: float) -> dict[str, float]:
+def _wait_all(recs: list[NodeRecord], user: str, timeout: float,
+              on_host: Callable[[str, str], None] | None = None) -> dict[str, float]:
     results: dict[str, float] = {}
     errors: dict[str, Exception] = {}
+    tell = on_host or (lambda _name, _state: None)
 
     def one(rec: NodeRecord) -> None:
+        tell(rec.name, "waiting")
         try:
             results[rec.name] = wait_ssh(rec, user, timeout)
+            tell(rec.name, "ready")
         except Exception as exc:  # noqa: BLE001 - reported below, per host
             errors[rec.name] = exc
+            tell(rec.name, "failed")
 
     threads = [threading.Thread(target=one, args=(r,)) for r in recs]
     for t in threads:
@@ -332,14 +349,17 @@ def _wait_all(recs: list[NodeRecord], user: str, timeout: float) -> dict[str, fl
 
 # ---------------------------------------------------------------- commands
 
-def up(plan: LabPlan, progress: Progress = print) -> tuple[state.LabState, dict[str, Any]]:
+def up(plan: LabPlan, progress: Progress = print, display: StepDisplay | None = None
+       ) -> tuple[state.LabState, dict[str, Any]]:
     """Start the lab of ``plan``; return its state and timings (seconds). When a node fails
-    to start or answer, what was started stays recorded for `lab down` (and for a look)."""
+    to start or answer, what was started stays recorded for `lab down` (and for a look).
+    With ``display``, each of ``UP_STEPS`` is announced there and the SSH wait shows each
+    host's state."""
     be = backend(plan.kind)
     try:
         with state.locked():
             try:
-                return _up(plan, be, progress)
+                return _up(plan, be, progress, display)
             except ProvisionError as exc:
                 if state.load() is not None and not isinstance(exc, UsageError):
                     raise ProvisionError(
@@ -353,8 +373,14 @@ def up(plan: LabPlan, progress: Progress = print) -> tuple[state.LabState, dict[
             _rmdir_if_empty(paths.lab_dir())
 
 
-def _up(plan: LabPlan, be: ModuleType, progress: Progress
+def _up(plan: LabPlan, be: ModuleType, progress: Progress, display: StepDisplay | None
         ) -> tuple[state.LabState, dict[str, Any]]:
+    def phase(step: str, text: str) -> None:
+        if display is not None:
+            display.begin(step, text)
+        elif step == "ssh":
+            progress(text)
+
     current = state.load()
     if current is not None and current.nodes:
         raise UsageError(f"a lab is already up ({', '.join(n.name for n in current.nodes)}"
@@ -364,6 +390,7 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress
     timings: dict[str, Any] = {}
     start = time.monotonic()
     kwargs = {"progress": progress} if plan.kind == "container" else {}
+    phase("image", f"the {plan.arch} {plan.kind} image")
     image = be.ensure_image(plan.arch, plan.image, **kwargs)
     timings["image_s"] = round(time.monotonic() - start, 2)
     st = state.LabState(kind=plan.kind, arch=plan.arch, mode=plan.mode, user=plan.user,
@@ -387,15 +414,16 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress
         known += keys.known_hosts_lines("127.0.0.1", spec.ssh_port, host_keys)
     keys.write_known_hosts(known_hosts_path(), known)
     start = time.monotonic()
+    phase("start", f"{_hosts(len(specs))} ({plan.kind}, {plan.arch})")
     for spec in specs:
         progress(f"starting {spec.name} ({plan.kind}, {plan.arch}, SSH on "
                  f"127.0.0.1:{spec.ssh_port})")
         st.nodes.append(be.up(spec))
         state.save(st)  # so `down` cleans up even if a later node fails
     timings["start_s"] = round(time.monotonic() - start, 2)
-    progress(f"waiting for SSH on {len(specs)} host(s)")
-    waited = _wait_all(st.nodes, plan.user,
-                       SSH_TIMEOUT.get((plan.kind, plan.arch), 600))
+    phase("ssh", f"waiting for SSH on {_hosts(len(specs))}")
+    waited = _wait_all(st.nodes, plan.user, SSH_TIMEOUT.get((plan.kind, plan.arch), 600),
+                       display.host if display is not None else None)
     timings["ssh_wait_s"] = {k: round(v, 2) for k, v in waited.items()}
     timings["ready_s"] = round(time.monotonic() - start, 2)
     write_inventory(st)

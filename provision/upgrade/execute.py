@@ -111,14 +111,21 @@ def node_times(journal: Journal, hop: int) -> dict[str, float]:
 
 
 class JournalProgress(Progress):
-    """Progress that prints one line per journalled step and keeps the journal copies."""
+    """Progress that prints one line per journalled step ("step K/M" of the hop's steps when
+    the hop is given) and keeps the journal copies. On a terminal the status line ticks below
+    them: "hop H/N · step K/M drain w-1 · task n/M (Ts): ... | per-host state"."""
 
-    def __init__(self, journal: Journal, copies: list[Path], say: Callable[[str], None],
-                 verbosity: int = 0) -> None:
-        super().__init__(quiet=True, verbosity=verbosity)
+    def __init__(self, journal: Journal, copies: list[Path], echo: Callable[[str], None],
+                 verbosity: int = 0, *, hop: Hop | None = None, hops: int = 0,
+                 quiet: bool = False) -> None:
+        names = [step_label(s) for s in hop.steps()] if hop is not None else []
+        super().__init__(quiet=quiet, verbosity=verbosity, steps=names)
+        self.event_lines = False  # one line per journalled step, printed here
+        if hop is not None and hops > 1:
+            self.prefix = f"hop {hop.index}/{hops}"
         self.journal = journal
         self.copies = copies
-        self.say = say
+        self.echo = echo
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         super().on_event(kind, data)
@@ -135,11 +142,21 @@ class JournalProgress(Progress):
         rec = journal.records[-1]
         hop = journal.hop(rec.hop)
         step = steps.Step(rec.hop, rec.step, rec.node)
+        label = step_label(step)
+        at = (f" (step {self.steps.index(label) + 1}/{len(self.steps)})"
+              if label in self.steps else "")
         if rec.status == "started":
-            self.say(f"[hop {rec.hop} -> {hop.target}] {step.describe(hop.target)}")
+            self.step = label
+            self.say(f"[hop {rec.hop} -> {hop.target}] {step.describe(hop.target)}{at}",
+                     self.echo)
         elif rec.status == "failed":
-            self.say(f"[hop {rec.hop} -> {hop.target}] FAILED: {step.error(hop.target)}: "
-                     f"{rec.error}")
+            self.say(f"[hop {rec.hop} -> {hop.target}] FAILED{at}: {step.error(hop.target)}: "
+                     f"{rec.error}", self.echo)
+
+
+def step_label(step: steps.Step) -> str:
+    """A journal step as the status line names it: ``"drain w-1"``."""
+    return f"{step.name} {step.node}"
 
 
 def write_copies(journal: Journal, paths: list[Path]) -> None:
@@ -169,7 +186,8 @@ def run(inventory: Any, journal: Journal, d: Discovery, *, say: Callable[[str], 
             continue
         say(f"Hop {hop.index} ({hop.kind}): {format_release(hop.from_version)} -> "
             f"{hop.target} on {', '.join(hop.nodes)}")
-        progress = JournalProgress(journal, [copy], say, verbosity)
+        progress = JournalProgress(journal, [copy], say, verbosity, hop=hop,
+                                   hops=len(journal.hops))
         started = time.monotonic()
         result = run_playbook(command="upgrade", playbook="upgrade.yml", inventory=inventory,
                               extravars={**(extravars or {}),
