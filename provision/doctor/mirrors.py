@@ -18,6 +18,7 @@ from provision.doctor.netchecks import (
     DL_K8S,
     DOWNLOAD_DOCKER,
     GITHUB,
+    GITHUB_ASSETS,
     PKGS_K8S,
     RAW_GITHUB,
     REGISTRY_K8S,
@@ -44,6 +45,8 @@ def mirrored(needs: tuple[tuple[str, str], ...], host_vars: Mapping[str, Any],
     are containerd's: minikube mode pulls registry.k8s.io itself."""
     out = []
     for url, why in needs:
+        if url == GITHUB_ASSETS and host_vars.get("github_url"):
+            continue  # the github_url mirror serves the files itself: no redirect to follow
         name, make = _BASES.get(url, ("", lambda _v: None))
         if url == REGISTRY_K8S and mode == "minikube":
             name = ""

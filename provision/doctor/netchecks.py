@@ -232,6 +232,17 @@ DOWNLOAD_DOCKER = "https://download.docker.com/linux/"
 GITHUB = "https://github.com/"
 RAW_GITHUB = "https://raw.githubusercontent.com/"
 DL_K8S = "https://dl.k8s.io/"
+# github.com answers a release download with a redirect to this host (GitHub moved release
+# assets there from objects.githubusercontent.com in 2025; packit/ai-workflows#634,
+# different-ai/openwork#3131 show the redirect chain), so a host that reaches github.com but
+# not this one fails every release download.
+GITHUB_ASSETS = "https://release-assets.githubusercontent.com/"
+# minikube's docker driver pulls its node image from gcr.io (kubernetes/minikube
+# pkg/drivers/kic/types.go: gcrRepo "gcr.io/k8s-minikube/kicbase-builds", FallbackImages on
+# docker.io/kicbase) and downloads the preloaded images tarball from the GCS bucket
+# "minikube-preloaded-volume-tarballs" (pkg/minikube/download/preload.go PreloadBucket).
+MINIKUBE_BASE_IMAGE = "https://gcr.io/v2/"
+MINIKUBE_PRELOAD = "https://storage.googleapis.com/minikube-preloaded-volume-tarballs/"
 
 
 def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
@@ -249,8 +260,13 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
         runtime = "docker-ce" if mode == "minikube" else "containerd.io"
         needs.append((DOWNLOAD_DOCKER, f"{runtime} packages (docker_source: docker-ce)"))
     if mode == "minikube":
-        needs += [(GITHUB, "the minikube binary"), (DL_K8S, "minikube's kubectl"),
-                  (REGISTRY_K8S, "the Kubernetes images")]
+        needs += [(GITHUB, "the minikube binary"),
+                  (GITHUB_ASSETS, "the minikube binary (GitHub's release-asset host)"),
+                  (DL_K8S, "minikube's kubectl"),
+                  (REGISTRY_K8S, "the Kubernetes images"),
+                  (MINIKUBE_BASE_IMAGE, "minikube's node image (gcr.io/k8s-minikube/kicbase; "
+                                        "docker.io/kicbase is its fallback)"),
+                  (MINIKUBE_PRELOAD, "minikube's preloaded images tarball")]
         return tuple(needs)
     needs += [(PKGS_K8S, "kubeadm, kubelet and kubectl packages"),
               (REGISTRY_K8S, "the Kubernetes control-plane images" if control_plane
@@ -261,6 +277,7 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
                                                 ("ingress-nginx", ingress)) if on)
             needs.append((RAW_GITHUB, f"the {what} manifests"))
         needs.append((GITHUB, "the cert-manager manifest"))
+        needs.append((GITHUB_ASSETS, "the cert-manager manifest (GitHub's release-asset host)"))
     return tuple(needs)
 
 
@@ -289,6 +306,11 @@ def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
             results.append(CheckResult(spec.name, name, WARN, "curl is not installed"))
         elif code_text.isdigit() and 200 <= int(code_text) < 400:
             results.append(CheckResult(spec.name, name, PASS, f"HTTP {code_text}"))
+        elif code_text.isdigit() and 400 <= int(code_text) < 500 and code_text != "403":
+            # the probe asks for a host's root: 401 (a registry's token challenge) or 404
+            # means the host answers, which is what is checked here
+            results.append(CheckResult(spec.name, name, PASS,
+                                       f"HTTP {code_text} (the host answers)"))
         elif code_text == "403":
             results.append(CheckResult(spec.name, name, bad, f"HTTP 403 forbidden: "
                                                              f"{DL_K8S_NOTE}{needed}"))
