@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from provision.runner import run_playbook
-from tests.proxy_support import ForwardProxy
+from proxy_support import ForwardProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pr0xy-Canary-7f3a"
