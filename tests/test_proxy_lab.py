@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from proxy_support import ForwardProxy
 
 from provision.runner import run_playbook
-from proxy_support import ForwardProxy
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "pr0xy-Canary-7f3a"
