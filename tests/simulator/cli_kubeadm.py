@@ -719,7 +719,14 @@ def _cluster(api: Api) -> tuple[Version, dict]:
 def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
     kc = host_path(args.kubeconfig)
     api = Api(kubeconfig_server(kc) if os.path.exists(kc) else sim_server_url())
-    out("[preflight] Running pre-flight checks.")
+    # kubeadm 1.32 moved `upgrade apply` to phases (cmd/kubeadm/app/cmd/phases/upgrade/apply/
+    # preflight.go prints "[preflight] Running preflight checks" and "You have chosen to
+    # upgrade the cluster version"); before, cmd/upgrade/apply.go printed "pre-flight checks."
+    # and "change the cluster version". Roles read versions from the API, never these texts
+    # (tests/test_kubeadm_output_not_parsed.py).
+    phases = (kubeadm.major, kubeadm.minor) >= (1, 32)
+    out("[preflight] Running preflight checks" if phases
+        else "[preflight] Running pre-flight checks.")
     try:
         cluster, ccfg = _cluster(api)
     except ApiFailure as exc:
@@ -754,7 +761,8 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
                 "Required arguments: [version]"
             )
         target = Version.parse(args.version)
-        out(f'[upgrade/version] You have chosen to change the cluster version to "{target}"')
+        verb = "upgrade" if phases else "change"
+        out(f'[upgrade/version] You have chosen to {verb} the cluster version to "{target}"')
         out(f"[upgrade/versions] Cluster version: {cluster}")
         out(f"[upgrade/versions] kubeadm version: {kubeadm}")
         if not (args.yes or args.dry_run):
