@@ -12,6 +12,7 @@ import base64
 import glob
 import os
 import platform
+import re
 import shutil
 import socket
 import stat
@@ -325,8 +326,15 @@ def write_manifest(comp: str, image: str, flags: dict, advertise: str, port: int
     write_file(f"{MANIFESTS}/{comp}.yaml", yaml.safe_dump(pod, sort_keys=False), 0o600)
 
 
+#: kubeadm stopped passing --pod-infra-container-image to the kubelet in 1.35 and removes it
+#: from kubeadm-flags.env on upgrade (kubernetes/kubernetes PR #133778); the kubelet removed
+#: the flag in 1.35 (PR #133779, cli_kubelet.REMOVED_FLAGS).
+POD_INFRA_FLAG_LAST_MINOR = 34
+
+
 def write_kubelet_files(
-    kcfg: dict, node: str, cri: str, name_override: bool, extra: Any, pause: str
+    kcfg: dict, node: str, cri: str, name_override: bool, extra: Any, pause: str,
+    kubeadm: Version | None = None,
 ) -> None:
     cfg = {
         "apiVersion": "kubelet.config.k8s.io/v1beta1",
@@ -340,7 +348,9 @@ def write_kubelet_files(
     cfg.update({k: v for k, v in (kcfg or {}).items() if k not in ("apiVersion", "kind")})
     out(f'[kubelet-start] Writing kubelet configuration to file "{KUBELET_DIR}/config.yaml"')
     write_file(f"{KUBELET_DIR}/config.yaml", yaml.safe_dump(cfg, sort_keys=False))
-    flags = [f"--container-runtime-endpoint={cri}", f"--pod-infra-container-image={pause}"]
+    flags = [f"--container-runtime-endpoint={cri}"]
+    if kubeadm is None or kubeadm.minor <= POD_INFRA_FLAG_LAST_MINOR:
+        flags.append(f"--pod-infra-container-image={pause}")
     if name_override:
         flags.append(f"--hostname-override={node}")
     flags += [f"--{k}={v}" for k, v in _extra_args(extra).items()]
@@ -349,6 +359,23 @@ def write_kubelet_files(
         f'"{KUBELET_DIR}/kubeadm-flags.env"'
     )
     write_file(f"{KUBELET_DIR}/kubeadm-flags.env", f'KUBELET_KUBEADM_ARGS="{" ".join(flags)}"\n')
+
+
+def drop_pod_infra_flag(kubeadm: Version) -> None:
+    """`kubeadm upgrade apply|node` from 1.35 removes --pod-infra-container-image from
+    kubeadm-flags.env (PR #133778), so the 1.35 kubelet can start."""
+    if kubeadm.minor <= POD_INFRA_FLAG_LAST_MINOR:
+        return
+    path = host_path(f"{KUBELET_DIR}/kubeadm-flags.env")
+    if not os.path.exists(path):
+        return
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    cleaned = re.sub(r"\s*--pod-infra-container-image=\S+?(?=[\s\"])", "", text)
+    if cleaned != text:
+        write_file(f"{KUBELET_DIR}/kubeadm-flags.env", cleaned)
+        out("[upgrade] Removed the --pod-infra-container-image flag from "
+            f'"{KUBELET_DIR}/kubeadm-flags.env"')
 
 
 def restart_kubelet() -> None:
@@ -473,6 +500,7 @@ def cmd_init(args: argparse.Namespace, kubeadm: Version) -> None:
         bool(reg.get("name") or args.node_name),
         reg.get("kubeletExtraArgs"),
         f"registry.k8s.io/pause:{rules.PAUSE[version.minor]}",
+        kubeadm=kubeadm,
     )
     with open(host_path(f"{pki.PKI}/ca.crt"), encoding="utf-8") as fh:
         ca_pem = fh.read()
@@ -661,6 +689,7 @@ def cmd_join(args: argparse.Namespace, kubeadm: Version) -> None:
         bool(reg.get("name") or args.node_name),
         reg.get("kubeletExtraArgs"),
         f"registry.k8s.io/pause:{rules.PAUSE[version.minor]}",
+        kubeadm=kubeadm,
     )
     restart_kubelet()
     out("[kubelet-start] Waiting for the kubelet to perform the TLS Bootstrap")
@@ -794,6 +823,7 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
             return
         ccfg["kubernetesVersion"] = str(target)
         upgrade_local_control_plane(api, node, ccfg, target, args.timeout)
+        drop_pod_infra_flag(kubeadm)
         out("[upgrade/postupgrade] Applying the new configuration and addons")
         answer = call("commit")
         if answer.get("addons_skipped"):
@@ -832,6 +862,7 @@ def cmd_upgrade(args: argparse.Namespace, kubeadm: Version) -> None:
         else:
             out("[upgrade] Skipping phase. Not a control plane node.")
         write_file(f"{KUBELET_DIR}/config.yaml", answer["kubelet_config"] or "{}\n")
+        drop_pod_infra_flag(kubeadm)
         out("[upgrade] The configuration for this node was successfully updated!")
         out(
             "[upgrade] Now you should go ahead and upgrade the kubelet package using your package "
