@@ -466,12 +466,6 @@ def manifest_etcd_tag(ul: UpgradeLab) -> str:
 
 @pytest.mark.slow
 @pytest.mark.timeout(10800)
-@pytest.mark.xfail(strict=True, reason=(
-    "first run (2026-12-05, machine load ~30 on 2 cores, 64 min): plan, hop 1 (1.33.6 -> "
-    "1.34.2, etcd image 3.5.21-0 -> 3.6.4-0) and the start of hop 2 passed, then the upgrade "
-    "run exited 1 in hop 2 before the kill point; its output was not kept (now it is, in the "
-    "assertion). Cause not known yet: possibly the 60 s Ready / 30 s drain timeouts under "
-    "that load. Remove this marker once a run passes."))
 def test_upgrade_1_33_to_1_37_four_hops_resume_simulated(upgrade_lab: Any) -> None:
     """Simulated cluster (1 control plane + 1 worker) at 1.33 -> 1.37 with the real playbooks
     and the simulated kubeadm: `--plan` shows four one-minor hops, each with its snapshot;
