@@ -44,7 +44,7 @@ def parses_output(task: dict, register: str) -> bool:
         {k: v for k, v in task.items() if k != "register"}))
 
 
-def test_the_check_finds_a_task_that_parses_kubeadm_output() -> None:
+def test_the_check_finds_a_task_reading_kubeadm_output() -> None:
     assert parses_output({"when": "'SUCCESS' in _r.stdout"}, "_r")
     assert parses_output({"failed_when": "_r.stderr is search('FATAL')"}, "_r")
     assert not parses_output({"when": "_r.rc != 0"}, "_r")
