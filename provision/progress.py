@@ -84,6 +84,16 @@ def host_states(states: dict[str, str], width: int = 60, *, single: bool = False
     return ", ".join(parts)
 
 
+
+def write_status_line(stream: TextIO, text: str) -> None:
+    """Redraw the one live status line: cut to the terminal's width, then written over the
+    previous one (carriage return, clear to end of line)."""
+    width = shutil.get_terminal_size((100, 24)).columns
+    if len(text) > width - 1:
+        text = text[:width - 2] + "…"
+    stream.write("\r\033[K" + text)
+    stream.flush()
+
 class Progress:
     def __init__(self, *, quiet: bool = False, verbosity: int = 0,
                  stream: TextIO | None = None, steps: list[str] | None = None,
@@ -333,12 +343,7 @@ class Progress:
     def _status(self) -> None:
         if self.quiet or not self.tty:
             return
-        width = shutil.get_terminal_size((100, 24)).columns
-        text = self.status_text()
-        if len(text) > width - 1:
-            text = text[:width - 2] + "…"
-        self.stream.write("\r\033[K" + text)
-        self.stream.flush()
+        write_status_line(self.stream, self.status_text())
         self._live = True
 
     def _clear_status(self) -> None:

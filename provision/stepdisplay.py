@@ -7,13 +7,12 @@ now and then (:mod:`provision.progress` does the same for playbook runs).
 
 from __future__ import annotations
 
-import shutil
 import sys
 import threading
 import time
 from typing import TextIO
 
-from provision.progress import HEARTBEAT, host_states
+from provision.progress import HEARTBEAT, host_states, write_status_line
 
 
 class StepDisplay:
@@ -96,12 +95,7 @@ class StepDisplay:
     def _draw(self) -> None:
         if not self.tty or not self.step:
             return
-        width = shutil.get_terminal_size((100, 24)).columns
-        text = self.status_text()
-        if len(text) > width - 1:
-            text = text[:width - 2] + "…"
-        self.stream.write("\r\033[K" + text)
-        self.stream.flush()
+        write_status_line(self.stream, self.status_text())
         self._live = True
 
     def _clear(self) -> None:
