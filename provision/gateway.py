@@ -2,7 +2,7 @@
 
 The gateway_api role refuses the same settings in its tasks/check.yml; ``bootstrap`` refuses
 them before any host is contacted (provision.commands.bootstrap.addon_problems), and
-``provision validate`` warns about them (provision.validate._gateway_problems).
+``provision validate`` warns about them (provision.validate.gateway_problems).
 """
 
 from __future__ import annotations

@@ -355,7 +355,7 @@ def validate(inv: Inventory) -> tuple[list[str], list[str]]:
     warnings += version_support_warnings(inv)
     errors += _check_oci_s3_region(inv)
     errors += _etcd_problems(inv)
-    warnings += _gateway_problems(inv)  # bootstrap refuses them when it installs the add-ons
+    warnings += gateway_problems(inv)  # bootstrap refuses them when it installs the add-ons
     errors += _containerd_problems(inv)
     return errors, warnings
 
@@ -379,7 +379,7 @@ def _containerd_problems(inv: Inventory) -> list[str]:
     return out
 
 
-def _gateway_problems(inv: Inventory) -> list[str]:
+def gateway_problems(inv: Inventory) -> list[str]:
     """ingress_controller: gateway settings that cannot work (provision.gateway), named by
     where ingress_controller was set. Warnings here (an inventory may be used without the
     add-ons); `bootstrap` refuses them (exit 2) when it installs the ingress add-on."""

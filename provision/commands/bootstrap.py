@@ -78,11 +78,9 @@ def addon_problems(inv: Inventory, selected: list[str]) -> list[str]:
     first = inv.control_plane[0]
     wants_ingress = "addons" in selected or "ingress" in selected
     if wants_ingress and _var(first, "ingress_controller") == "gateway":
-        from provision import gateway
+        from provision.validate import gateway_problems
 
-        values = {k: v for k in gateway.KEYS if (v := _var(first, k)) is not None}
-        return [f"{_host_where(inv, first, 'ingress_controller')}: {p}"
-                for p in gateway.problems(values)]
+        return gateway_problems(inv)  # validate warns about the same, bootstrap refuses
     if not wants_ingress or _var(first, "ingress_nginx_enabled") is False:
         return []
     has_pool = bool(_var(first, "metallb_addresses") or _var(first, "metallb_pools"))
