@@ -87,6 +87,8 @@ class RunResult:
     interrupted: dict[str, Any] | None = None
     #: What the roles reported for the user (provision/reports.py): host, task, message.
     reports: list[dict[str, str]] = field(default_factory=list)
+    #: The data the play returned with ``set_stats`` (see run_report).
+    stats_data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def log_path(self) -> Path:
@@ -298,6 +300,7 @@ def run_playbook(
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
     reports: list[dict[str, str]] = []
+    stats_data: dict[str, Any] = {}
     inv = _load(inventory)
     secrets = run_secrets(inv, extravars)
 
@@ -315,6 +318,8 @@ def run_playbook(
                 host=str(data.get("host")), task=str(data.get("task") or "?"),
                 message=_failure_message(res), unreachable=kind == "runner_on_unreachable"))
         reports.extend(reports_from_event(kind, data))
+        if kind == "playbook_on_stats" and isinstance(data.get("artifact_data"), dict):
+            stats_data.update(data["artifact_data"])
         progress.on_event(kind, data)
         return True  # keep the event in the artifacts
 
@@ -370,12 +375,38 @@ def run_playbook(
     hosts = _recap_hosts(runner.stats or {}) or {h: dict(c) for h, c in progress.hosts.items()}
     result = RunResult(command=command, run_dir=run_dir, status=runner.status,
                        rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
-                       elapsed=time.monotonic() - started, reports=reports)
+                       elapsed=time.monotonic() - started, reports=reports,
+                       stats_data=stats_data)
     if progress.interrupted:
         result.interrupted = _interruption(command, steps, progress)
         _say_interrupted(result.interrupted)
     (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2))
     return result
+
+
+#: The one key under which roles return data to Python (``set_stats``, ``per_host: false``).
+REPORT_KEY = "provision"
+
+
+def run_report(result: RunResult) -> dict[str, Any]:
+    """What the play returned to Python: the one way back from Ansible.
+
+    A role returns data with ``ansible.builtin.set_stats`` under the ``provision`` key, built as
+    one Jinja expression so that host names can be keys (YAML keys are never templated)::
+
+        - name: Return the snapshot to provision
+          ansible.builtin.set_stats:
+            data:
+              provision: "{{ {'snapshots': {inventory_hostname: {'path': snap_path}}} }}"
+            per_host: false
+
+    ``aggregate`` (the default) merges dicts recursively across hosts and tasks (a list inside
+    is replaced, not extended: key per-host data by host name); ansible-runner hands the
+    result over as ``artifact_data`` in the stats event. The data is redacted like every event
+    (secrets never come back this way). {} when the play returned nothing or ended before
+    its stats (an unreachable host, Ctrl-C)."""
+    data = result.stats_data.get(REPORT_KEY)
+    return data if isinstance(data, dict) else {}
 
 
 def _recap_hosts(stats: dict[str, Any]) -> dict[str, dict[str, int]]:
