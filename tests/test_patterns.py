@@ -468,11 +468,22 @@ def test_declared_role_option_patterns_fit_the_roles() -> None:
     from provision.validate import ANSIBLE_PASSTHROUGH, role_options
 
     options = role_options()
+    declared = {v.name: v.pattern for v in VARIABLES}
+
+    def alias(default: object) -> str | None:
+        """The variable a default is exactly ``{{ name }}`` of (the value is then checked as
+        that variable), when it has a declared pattern."""
+        m = re.fullmatch(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}", default or "") \
+            if isinstance(default, str) else None
+        return m.group(1) if m and declared.get(m.group(1)) else None
+
     for name, (pattern, templatable) in ROLE_OPTION_PATTERNS.items():
         assert name in options, f"{name}: not an option of any role"
         assert pattern in PATTERNS, f"{name}: unknown pattern {pattern}"
         default = options[name].get("default")
-        if is_template(default):
+        if alias(default):
+            assert declared[alias(default)] == pattern, (name, default)
+        elif is_template(default):
             assert templatable, f"{name}: the role default is a template: mark it templatable"
         elif default is not None:
             values = default if isinstance(default, list) else [default]
@@ -482,6 +493,9 @@ def test_declared_role_option_patterns_fit_the_roles() -> None:
         if var.pattern is not None:
             assert var.pattern in PATTERNS, var.name
             defaults = var.default if isinstance(var.default, list) else [var.default]
+            if alias(var.default):
+                assert declared[alias(var.default)] == var.pattern, var.name
+                continue
             for value in (d for d in defaults if d is not None):
                 assert PATTERNS[var.pattern].ok(value), var.name
     assert set(CONNECTION_PASSTHROUGH) <= ANSIBLE_PASSTHROUGH
