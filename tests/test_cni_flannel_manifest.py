@@ -24,7 +24,10 @@ UPSTREAM_SHA256 = "e875824be2f552b45711dbda91af81b17eb961d00025d914d9fef18fad8f0
 
 
 def defaults() -> dict[str, Any]:
-    return yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    """The role's defaults over the shared ones (roles/provision_defaults, its dependency)."""
+    shared = yaml.safe_load((ROLE.parent / "provision_defaults" / "defaults" / "main.yml")
+                            .read_text())
+    return {**shared, **yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())}
 
 
 def rendered(**overrides: Any) -> str:

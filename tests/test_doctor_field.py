@@ -172,7 +172,9 @@ def test_readme_minikube_role_and_doctor_agree_on_dl_k8s_io() -> None:
     import yaml
 
     repo = Path(__file__).resolve().parent.parent
-    defaults = yaml.safe_load((repo / "roles/minikube/defaults/main.yml").read_text())
+    defaults = {**yaml.safe_load((repo / "roles/provision_defaults/defaults/main.yml")
+                                 .read_text()),  # shared: the role's dependency
+                **yaml.safe_load((repo / "roles/minikube/defaults/main.yml").read_text())}
     url = defaults["minikube_kubectl_url"].replace("{{ dl_k8s_url }}",
                                                    defaults.get("dl_k8s_url", ""))
     host = urlsplit(url).netloc

@@ -403,8 +403,10 @@ def _render_timer(**values: str) -> str:
     env.filters.update(AnsibleCore().filters())
     env.filters.update(mod.FilterModule().filters())
     text = (REPO / "roles/etcd_backup_schedule/templates/etcd-backup.timer.j2").read_text()
-    defaults = yaml.safe_load(
-        (REPO / "roles/etcd_backup_schedule/defaults/main.yml").read_text())
+    defaults = {**yaml.safe_load((REPO / "roles/provision_defaults/defaults/main.yml")
+                                 .read_text()),  # shared: the role's dependency
+                **yaml.safe_load(
+                    (REPO / "roles/etcd_backup_schedule/defaults/main.yml").read_text())}
     return env.from_string(text).render(**{**defaults, "ansible_managed": "managed",
                                            **values})
 
