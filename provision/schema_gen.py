@@ -169,7 +169,7 @@ def options_table(role: str, options: dict[str, Any]) -> str:
 
 def role_readme_section(role: str, entries: dict[str, Any]) -> str:
     """A role README's option tables: one per entry point (``tasks_from``)."""
-    parts = [f"Generated from `meta/argument_specs.yml` (`python -m provision.schema_gen`); "
+    parts = ["Generated from `meta/argument_specs.yml` (`python -m provision.schema_gen`); "
              "Ansible validates these options when the role runs."]
     if role != SHARED_ROLE:
         parts.append("The shared variables (`kubernetes_version`, `pod_cidr`, the proxies and "

@@ -46,3 +46,40 @@ def parse_release(text: object) -> Release | None:
 def format_release(version: Release) -> str:
     """(1, 31, 2) -> '1.31.2' (no leading v, no Debian revision)."""
     return ".".join(str(part) for part in version)
+
+
+# --- any component's version (containerd, etcd, Kubernetes): the Ansible side is the filter
+# plugin roles/provision_defaults/filter_plugins/provision_versions.py, which mirrors these three
+# functions (tests/test_versions_filter.py runs both on one table of inputs).
+
+_PARTS = re.compile(r"v?([0-9]{1,6})\.([0-9]{1,6})(?:\.([0-9]{1,6}))?(?:[-~+][0-9A-Za-z.~+-]*)?",
+                    re.ASCII)
+_IN_TEXT = r"v?([0-9]{1,6}\.[0-9]{1,6}\.[0-9]{1,6})(?![0-9])"
+
+
+def version_parts(text: object) -> list[int]:
+    """'1.31' -> [1, 31]; 'v1.31.2', '1.31.2-1.1', '1.7.24~ds1' -> [1, 31, 2] / [1, 7, 24];
+    anything else (also non-ASCII digits) -> []. Surrounding white space is ignored."""
+    m = _PARTS.fullmatch(text.strip()) if isinstance(text, str) else None
+    if not m:
+        return []
+    return [int(g) for g in m.groups() if g is not None]
+
+
+def version_minor(text: object) -> str:
+    """'1.31.2', 'v1.31.2-1.1', '1.31' -> '1.31'; '3.5.15' -> '3.5'; not a version -> ''."""
+    parts = version_parts(text)
+    return f"{parts[0]}.{parts[1]}" if parts else ""
+
+
+def version_of(text: object, label: str = "") -> str:
+    """The first exact release X.Y.Z (a leading v dropped) in tool output: right after
+    ``label`` (then spaces, ':', '"' or '=' may come between), or, without a label, at the
+    start or after white space; '' when there is none.
+    'etcdctl version: 3.5.1' with label 'etcdctl version:' -> '3.5.1';
+    'containerd github.com/containerd/containerd/v2 v2.0.0 207ad7' -> '2.0.0'."""
+    if not isinstance(text, str):
+        return ""
+    prefix = re.escape(label) + r"""[\s:"=]*""" if label else r"(?:^|(?<=\s))"
+    m = re.search(prefix + _IN_TEXT, text, re.ASCII)
+    return m.group(1) if m else ""
