@@ -221,3 +221,20 @@ def test_select_steps() -> None:
     with pytest.raises(UsageError) as err:
         select_steps(["base", "containerd"], "docker", None)
     assert "--from-step docker" in str(err.value) and err.value.exit_code == 2
+
+
+def test_component_lists_live_in_one_file() -> None:
+    """bootstrap.yml and addons.yml read the components from playbooks/vars/components.yml
+    (vars_files), as the CLI does; neither spells a component list of its own."""
+    from provision.commands.bootstrap import COMPONENTS_FILE, component_lists
+
+    lists = component_lists()
+    assert COMPONENTS_FILE == REPO / "playbooks/vars/components.yml"
+    assert set(lists["provision_components_addons"]) < set(lists["provision_components_all"])
+    for mode_default in lists["provision_components_default"].values():
+        assert set(mode_default) <= set(lists["provision_components_all"])
+    for name in ("bootstrap.yml", "addons.yml"):
+        text = (REPO / "playbooks" / name).read_text()
+        play = yaml.safe_load(text)[0]
+        assert play["vars_files"] == ["vars/components.yml"], name
+        assert not re.search(r"\[\s*'?base'?\s*,|\[\s*'?addons'?\s*\]", text), name

@@ -4,24 +4,30 @@ cert-manager); ``--components`` selects a subset."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from provision.commands._common import global_options
 from provision.errors import UsageError
+from provision.paths import PLAYBOOKS_DIR
 
 if TYPE_CHECKING:
     from provision.inventory import Inventory
 
-HOST_LAYER = ("base", "docker", "containerd")
-ADDONS = ("metallb", "ingress", "cert-manager")
-#: Every step, in the order bootstrap.yml runs them. `addons` selects the three add-ons.
-COMPONENTS = (*HOST_LAYER, "cluster", "addons", *ADDONS)
-DEFAULT_COMPONENTS = {
-    "minikube": ("base", "docker", "cluster"),
-    "kubeadm": ("base", "containerd", "cluster", "addons"),
-}
+#: The one list of components, shared with bootstrap.yml and addons.yml (their vars_files).
+COMPONENTS_FILE = PLAYBOOKS_DIR / "vars" / "components.yml"
+
+
+@lru_cache(maxsize=1)
+def component_lists() -> dict[str, Any]:
+    """playbooks/vars/components.yml: provision_components_all (every step, in the order
+    bootstrap.yml runs them; `addons` selects the add-ons), provision_components_addons,
+    provision_components_default (per mode)."""
+    import yaml
+
+    return yaml.safe_load(COMPONENTS_FILE.read_text())
 
 
 def parse_components(text: str | None, mode: str) -> list[str]:
@@ -29,22 +35,25 @@ def parse_components(text: str | None, mode: str) -> list[str]:
 
     Raises UsageError (exit 2) naming every unknown component.
     """
+    lists = component_lists()
+    every, addon_names = lists["provision_components_all"], lists["provision_components_addons"]
+    defaults = lists["provision_components_default"]
     if text is None:
-        return list(DEFAULT_COMPONENTS.get(mode, DEFAULT_COMPONENTS["kubeadm"]))
+        return list(defaults.get(mode, defaults["kubeadm"]))
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise UsageError(f"--components: empty list; choose from {', '.join(COMPONENTS)}")
-    unknown = [n for n in names if n not in COMPONENTS]
+        raise UsageError(f"--components: empty list; choose from {', '.join(every)}")
+    unknown = [n for n in names if n not in every]
     if unknown:
         raise UsageError(f"--components: unknown component(s) {', '.join(unknown)}; "
-                         f"choose from {', '.join(COMPONENTS)}")
+                         f"choose from {', '.join(every)}")
     if mode == "minikube":
-        addons = [n for n in names if n == "addons" or n in ADDONS]
+        addons = [n for n in names if n == "addons" or n in addon_names]
         if addons:
             raise UsageError(f"--components: {', '.join(addons)}: the add-on roles target "
                              "kubeadm clusters; on minikube use `minikube addons enable "
                              "metallb|ingress` as the docker-group user")
-    return [c for c in COMPONENTS if c in names]  # canonical order, no duplicates
+    return [c for c in every if c in names]  # canonical order, no duplicates
 
 
 def select_steps(components: list[str], from_step: str | None, only: str | None) -> list[str]:
