@@ -1,4 +1,10 @@
-"""Kubernetes version facts and parsing (pure functions, no I/O)."""
+"""Kubernetes version facts and parsing (pure functions, no I/O).
+
+This file is also the Jinja filter plugin of every role and playbook:
+roles/provision_defaults/filter_plugins/provision_versions.py is a link to it (FilterModule at
+the end: version_parts, version_minor, version_of), so Python and Ansible parse versions with
+the same functions. Hence it imports nothing from provision (Ansible loads it on its own).
+"""
 
 from __future__ import annotations
 
@@ -48,9 +54,8 @@ def format_release(version: Release) -> str:
     return ".".join(str(part) for part in version)
 
 
-# --- any component's version (containerd, etcd, Kubernetes): the Ansible side is the filter
-# plugin roles/provision_defaults/filter_plugins/provision_versions.py, which mirrors these three
-# functions (tests/test_versions_filter.py runs both on one table of inputs).
+# --- any component's version (containerd, etcd, Kubernetes): also Ansible's filters
+# (FilterModule below; tests/test_versions_filter.py runs them in Python and in ansible-playbook).
 
 _PARTS = re.compile(r"v?([0-9]{1,6})\.([0-9]{1,6})(?:\.([0-9]{1,6}))?(?:[-~+][0-9A-Za-z.~+-]*)?",
                     re.ASCII)
@@ -83,3 +88,11 @@ def version_of(text: object, label: str = "") -> str:
     prefix = re.escape(label) + r"""[\s:"=]*""" if label else r"(?:^|(?<=\s))"
     m = re.search(prefix + _IN_TEXT, text, re.ASCII)
     return m.group(1) if m else ""
+
+
+class FilterModule:
+    """Ansible's filter plugin interface (roles/provision_defaults/filter_plugins)."""
+
+    def filters(self) -> dict[str, object]:
+        return {"version_parts": version_parts, "version_minor": version_minor,
+                "version_of": version_of}

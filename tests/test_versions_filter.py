@@ -1,7 +1,8 @@
-"""One version parser on each side: provision/versions.py (Python) and the Jinja filters of
-roles/provision_defaults/filter_plugins/provision_versions.py (every role and playbook) give the
-same answer on one table of inputs, in process and through a real ansible-playbook run; no role
-parses a Kubernetes, containerd or etcd version with its own regex any more."""
+"""One version parser for both sides: provision/versions.py is also the Jinja filter plugin of
+every role and playbook (roles/provision_defaults/filter_plugins/provision_versions.py links to
+it). The table is answered the same by the Python functions, by the plugin as Ansible loads it
+(its FilterModule) and by a real ansible-playbook run; no role parses a Kubernetes, containerd
+or etcd version with its own regex any more."""
 
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ TABLE: list[tuple[object, list[int], str, str, str]] = [
     (1.3, [], "", "", ""),  # an unquoted YAML version is a float, not a version
     (None, [], "", "", ""),
 ]
+
+
+def test_the_plugin_is_versions_py() -> None:
+    assert PLUGIN.is_symlink() and PLUGIN.resolve() == Path(versions.__file__).resolve()
+    assert (REPO / "playbooks/filter_plugins").resolve() == PLUGIN.parent.resolve()
+    assert (REPO / "tests/playbooks/filter_plugins").resolve() == PLUGIN.parent.resolve()
 
 
 def plugin() -> ModuleType:
