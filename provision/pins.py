@@ -10,9 +10,10 @@ floor or a pin means editing this file and saying why.
 from __future__ import annotations
 
 import datetime
-import re
 import sys
 from dataclasses import dataclass
+
+from provision.versions import version_parts
 
 
 @dataclass(frozen=True)
@@ -153,15 +154,13 @@ KUBERNETES_EOL: dict[int, datetime.date] = {
 }
 KUBERNETES_EOL_SOURCE = "https://kubernetes.io/releases/"
 
-_NUMBERS = re.compile(r"^v?([0-9]+(?:\.[0-9]+)*)")
-
-
 def version_key(text: str) -> tuple[int, ...]:
-    """'v1.15.1' -> (1, 15, 1); '3.10' -> (3, 10). ValueError on anything else."""
-    m = _NUMBERS.match(text)
-    if not m:
+    """'v1.15.1' -> (1, 15, 1); '3.10' -> (3, 10) (provision.versions.version_parts). ValueError
+    on anything else."""
+    parts = version_parts(text)
+    if not parts:
         raise ValueError(f"not a version: {text!r}")
-    return tuple(int(part) for part in m.group(1).split("."))
+    return tuple(parts)
 
 
 def below_floor() -> list[str]:
