@@ -134,14 +134,15 @@ def test_argument_specs_follow_ansible_lints_schema_plus_the_provision_key():
 def test_no_role_redeclares_a_shared_variable():
     """A shared variable lives in roles/provision_defaults only: a role's own default would
     take precedence over its dependency's and fork the value."""
-    shared = set(schema_gen.load_specs()["provision_defaults"]["main"]["options"])
+    specs = schema_gen.load_specs()
+    shared = set(specs["provision_defaults"]["main"]["options"])
     problems = []
     for role in sorted(ROLES_DIR.iterdir()):
         if role.name == "provision_defaults" or role.name.startswith(PENDING):
             continue
         defaults = role / "defaults" / "main.yml"
         names = set(yaml.safe_load(defaults.read_text()) or {}) if defaults.is_file() else set()
-        for entry in schema_gen.load_specs().get(role.name, {}).values():
+        for entry in specs.get(role.name, {}).values():
             names |= set((entry or {}).get("options") or {})
         if names & shared:
             problems.append(f"{role.name}: {sorted(names & shared)}")
