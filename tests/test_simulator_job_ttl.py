@@ -17,7 +17,6 @@ from simulator.fixtures import nodeless_api, sim_kubectl
 from simulator.server import SimServer
 
 
-
 @pytest.mark.parametrize(("spec", "now", "finished_at", "expired"), [
     ({}, 100.0, 10.0, False),                                  # no TTL: kept forever
     ({"ttlSecondsAfterFinished": 0}, 10.0, 10.0, True),        # 0: deleted once finished
