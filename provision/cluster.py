@@ -8,6 +8,7 @@ Minikube-mode refusals of the kubeadm-only commands happen earlier, from the inv
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from provision.errors import EXIT_FAILED, UsageError
@@ -23,6 +24,15 @@ def older_than_cluster(run: Any) -> str | None:
     (``older_than_cluster`` playbooks/tasks/version-not-older.yml returned, one line), else
     None. The caller exits 2: the inventory is wrong."""
     return _returned(run, "older_than_cluster")
+
+
+def ready_condition(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``Ready`` condition of a Node object (``status.conditions``); None when the node
+    reports none. ``status`` and ``upgrade`` judge it, each in its own words."""
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            return cond
+    return None
 
 
 def _returned(run: Any, key: str) -> str | None:
