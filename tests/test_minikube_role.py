@@ -80,25 +80,24 @@ def served(tmp_path: Path) -> Path:
 
 
 @contextmanager
-def simulated_minikube(lab: Any, host: str, tmp_path: Path,
+def simulated_minikube(lab: Any, host: str, served: Path,
                        kubernetes_version: str) -> Iterator[None]:
     """The shared setup of the simulated-minikube lab tests: the docker component
-    bootstrapped (offline verification), the simulated minikube and kubectl 1.31.0 served
-    from this machine, the host in minikube mode with ``kubernetes_version`` and checksums
-    pointing at them (2 CPUs, 2 GiB); the file server stops when the block ends."""
+    bootstrapped (offline verification), ``served`` (see serve_simulated) served from this
+    machine, the host in minikube mode with ``kubernetes_version`` and the checksums of the
+    served files (2 CPUs, 2 GiB); the file server stops when the block ends."""
     set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
     docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
     assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
                                    f"{docker.stderr[-3000:]}"
-    root = serve_simulated(tmp_path / "www", "1.31.0")
-    server = RepoServer(root, lab_gateway(lab), 0)
+    server = RepoServer(served, lab_gateway(lab), 0)
     try:
         set_host_vars(lab, host, {
             "provision_mode": "minikube", "kubernetes_version": kubernetes_version,
             "minikube_url": f"{server.url}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{sha256(root / 'minikube-linux-amd64')}",
+            "minikube_checksum": f"sha256:{sha256(served / 'minikube-linux-amd64')}",
             "minikube_kubectl_url": f"{server.url}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{sha256(root / 'kubectl')}",
+            "minikube_kubectl_checksum": f"sha256:{sha256(served / 'kubectl')}",
             "minikube_cpus": 2, "minikube_memory": 2048})
         yield
     finally:
@@ -116,20 +115,7 @@ def test_minikube_role_simulated_runs_as_docker_group_user_never_root(lab_host: 
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
     assert user and user != "root"
-    set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
-    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
-    assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
-                                   f"{docker.stderr[-3000:]}"
-    server = RepoServer(served, lab_gateway(lab), 0)
-    try:
-        base = server.url
-        set_host_vars(lab, host, {
-            "provision_mode": "minikube", "kubernetes_version": RELEASE,
-            "minikube_url": f"{base}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{sha256(served / 'minikube-linux-amd64')}",
-            "minikube_kubectl_url": f"{base}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{sha256(served / 'kubectl')}",
-            "minikube_cpus": 2, "minikube_memory": 2048})
+    with simulated_minikube(lab, host, served, RELEASE):
         first = cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         runs = starts(lab, host)
@@ -173,5 +159,3 @@ def test_minikube_role_simulated_runs_as_docker_group_user_never_root(lab_host: 
         bad = cluster(lab, minikube_checksum="sha256:" + "0" * 64)
         assert not bad.ok
         assert any("checksum" in e["message"].lower() for e in bad.errors), bad.errors
-    finally:
-        server.stop()

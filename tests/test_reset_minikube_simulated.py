@@ -27,7 +27,8 @@ def test_reset_minikube_simulated_deletes_the_profile_and_the_boot_unit(
     changes nothing."""
     lab = lab_host()
     host = lab.hosts[0]
-    with mk.simulated_minikube(lab, host, tmp_path, "1.31"):
+    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", "1.31.0"),
+                               "1.31"):
         first = mk.cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         profile = "~/.minikube/profiles/minikube/config.json"

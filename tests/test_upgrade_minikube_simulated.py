@@ -39,7 +39,8 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
     assert user and user != "root"
-    with mk.simulated_minikube(lab, host, tmp_path, "1.29"):
+    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", "1.31.0"),
+                               "1.29"):
         first = mk.cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         assert profile_version(lab, host) == "v1.29.0"
