@@ -1,37 +1,45 @@
 """Is there a cluster? The commands that need one (status, upgrade, certs check/renew, etcd)
-run ``playbooks/tasks/cluster-present.yml`` first; when it stops the run, this module turns its
-"no cluster:" failure into one line that says what to run first, and exit code 1 (decided
-after contacting the first control-plane node). Minikube-mode refusals of the kubeadm-only
-commands happen earlier, from the inventory alone (exit 2, see :func:`refuse_minikube`)."""
+run ``playbooks/tasks/cluster-present.yml`` first; when it stops the run it returns
+``no_cluster`` (why) with set_stats, and this module turns that into one line that says what
+to run first, and exit code 1 (decided after contacting the first control-plane node).
+Minikube-mode refusals of the kubeadm-only commands happen earlier, from the inventory alone
+(exit 2, see :func:`refuse_minikube`)."""
 
 from __future__ import annotations
 
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 from provision.errors import EXIT_FAILED, UsageError
 
-MARK = "no cluster:"
-OLDER = "older than the cluster:"  # playbooks/tasks/version-not-older.yml (bootstrap)
-
 
 def missing(run: Any) -> str | None:
-    """The task file's message (after "no cluster: ") when it stopped ``run``, else None."""
-    for f in getattr(run, "failures", None) or []:
-        text = str(getattr(f, "message", "")).strip()
-        if text.startswith(MARK):
-            return " ".join(text[len(MARK):].split())
-    return None
+    """Why there is no cluster (``no_cluster`` the cluster check returned), else None."""
+    return _returned(run, "no_cluster")
 
 
 def older_than_cluster(run: Any) -> str | None:
-    """bootstrap's refusal of a kubernetes_version older than the running cluster (the task
-    file's message, one line), else None. The caller exits 2: the inventory is wrong."""
-    for f in getattr(run, "failures", None) or []:
-        text = " ".join(str(getattr(f, "message", "")).split())
-        if text.startswith(OLDER):
-            return text
+    """bootstrap's refusal of a kubernetes_version older than the running cluster
+    (``older_than_cluster`` playbooks/tasks/version-not-older.yml returned, one line), else
+    None. The caller exits 2: the inventory is wrong."""
+    return _returned(run, "older_than_cluster")
+
+
+def ready_condition(node: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The ``Ready`` condition of a Node object (``status.conditions``); None when the node
+    reports none. ``status`` and ``upgrade`` judge it, each in its own words."""
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            return cond
     return None
+
+
+def _returned(run: Any, key: str) -> str | None:
+    from provision.runner import RunResult, run_report
+
+    value = run_report(run).get(key) if isinstance(run, RunResult) else None
+    return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
 
 
 def bootstrap_command(options: Any | None) -> str:

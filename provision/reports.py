@@ -1,42 +1,41 @@
-"""Messages a role reports to the user, taken from a run's events (pure).
+"""Messages a role reports to the user, taken from the data the play returned (pure).
 
 Some facts a run finds belong in the command's own output, not only in the run's log: the old
 and new size of a root filesystem the base role grew, a disk an online-resize rescan found
-bigger, firewall rules that are never reached. The roles print them with a ``debug`` task; the
-tasks named here are surfaced, per host, in the end-of-run summary and as ``reports`` in
-``--json``. tests/test_reports.py checks that each name still exists in its role.
+bigger, firewall rules that are never reached. The role prints each with a ``debug`` task (for
+the log) and returns it with ``set_stats`` (see ``provision.runner.run_report``)::
+
+    provision: {reports: {<title>: {<host>: [<message>, ...]}}}
+
+The reports are surfaced, per host, in the end-of-run summary and as ``reports`` in
+``--json`` (``{"host", "task": <title>, "message"}``), in the order the play returned them,
+hosts sorted. No task name is matched here: the title is data the role sends.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-#: task name -> the role file it lives in (relative to roles/)
-REPORTED_TASKS: dict[str, str] = {
-    "Report a disk the rescan found bigger": "base/tasks/disk-grow.yml",
-    "Report the root filesystem sizes": "base/tasks/disk-grow.yml",
-    "Report rules after the final REJECT (never reached)": "base/tasks/firewall.yml",
-}
+#: The ``set_stats`` data key of the runner's report (provision.runner.REPORT_KEY; the runner
+#: imports this module, so the name is not imported back).
+STATS_KEY = "provision"
 
 
-def _messages(res: dict[str, Any]) -> list[str]:
-    """The ``msg`` of a debug result, or of each item of a looped one (skipped items left out)."""
-    if not isinstance(res.get("results"), list):  # a looped task's msg is "All items completed"
-        return [res["msg"]] if isinstance(res.get("msg"), str) else []
-    out = []
-    for item in res.get("results") or []:
-        if isinstance(item, dict) and not item.get("skipped") and isinstance(item.get("msg"),
-                                                                               str):
-            out.append(item["msg"])
+def reports_from_stats(report: Any) -> list[dict[str, str]]:
+    """``[{"host", "task", "message"}]`` from the ``reports`` of a run's report; [] when none."""
+    sent = report.get("reports") if isinstance(report, dict) else None
+    out: list[dict[str, str]] = []
+    for title, hosts in (sent or {}).items() if isinstance(sent, dict) else ():
+        for host, messages in sorted(hosts.items()) if isinstance(hosts, dict) else ():
+            for m in messages if isinstance(messages, list) else [messages]:
+                if isinstance(m, str) and m.strip():
+                    out.append({"host": str(host), "task": str(title),
+                                "message": " ".join(m.split())})
     return out
 
 
 def reports_from_event(kind: str, data: dict[str, Any]) -> list[dict[str, str]]:
-    """``[{"host", "task", "message"}]`` for a finished reported task; [] for anything else."""
-    task = str(data.get("task") or "")
-    res = data.get("res")
-    if kind != "runner_on_ok" or task not in REPORTED_TASKS or not isinstance(res, dict):
-        return []
-    host = str(data.get("host") or "?")
-    return [{"host": host, "task": task, "message": " ".join(m.split())}
-            for m in _messages(res) if m.strip()]
+    """The reports of a run, from its stats event (the runner calls this for every event;
+    every other event gives [])."""
+    stats = data.get("artifact_data") if kind == "playbook_on_stats" else None
+    return reports_from_stats(stats.get(STATS_KEY)) if isinstance(stats, dict) else []

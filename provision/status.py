@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.cluster import ready_condition
 from provision.upgrade import skew
 from provision.upgrade.discover import (
     LOCK_LABEL,
@@ -88,11 +89,11 @@ class ClusterStatus:
 
 
 def _ready(obj: Mapping[str, Any]) -> tuple[str, str]:
-    for cond in obj.get("status", {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            word = {"True": "Ready", "False": "NotReady"}.get(cond.get("status"), "Unknown")
-            return word, "" if word == "Ready" else str(cond.get("message") or "")
-    return "Unknown", "no Ready condition reported"
+    cond = ready_condition(obj)
+    if cond is None:
+        return "Unknown", "no Ready condition reported"
+    word = {"True": "Ready", "False": "NotReady"}.get(cond.get("status"), "Unknown")
+    return word, "" if word == "Ready" else str(cond.get("message") or "")
 
 
 def _upgrade(raw: str | None, problems: list[str]) -> Journal | None:

@@ -318,15 +318,21 @@ def _secret_leaves(value: Any) -> list[Any]:
     return [] if value is None or isinstance(value, bool) or str(value) == "" else [value]
 
 
-def _host_where(inv: Inventory, host: Host, key: str) -> str:
-    """The file (and line) where ``key`` was last set for ``host``: the latest source among
+def host_source(inv: Inventory, host: Host, key: str) -> VarSource | None:
+    """Where ``key`` was last set for ``host`` in the inventory files: the latest source among
     the host's own scope, its groups and ``all`` (an index lookup per scope, not a scan of
-    every source, so that reporting an error on every host stays linear)."""
+    every source, so that reporting an error on every host stays linear); None: not set."""
+    return inv.last_source(key, [f"host {host.name}", *(f"group {g}" for g in host.groups),
+                                 "group all"])
+
+
+def _host_where(inv: Inventory, host: Host, key: str) -> str:
+    """The file (and line) where ``key`` was last set for ``host`` (its recorded origin, else
+    :func:`host_source`)."""
     src = host.origins.get(key)
     if src is not None:
         return src.where
-    src = inv.last_source(key, [f"host {host.name}", *(f"group {g}" for g in host.groups),
-                                "group all"])
+    src = host_source(inv, host, key)
     if src is not None:
         return src.where
     return f"{inv.files[0] if inv.files else inv.path}: host {host.name}"

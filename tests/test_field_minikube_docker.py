@@ -14,9 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simulator.fixtures import lab_gateway
-from simulator.packaging import RepoServer
-from test_minikube_role import RELEASE, cluster, served, set_host_vars, sha256, ssh_ok, starts
+from test_minikube_role import (
+    RELEASE,
+    cluster,
+    served,
+    simulated_minikube,
+    ssh_ok,
+    starts,
+)
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -35,25 +40,11 @@ def test_minikube_unit_comes_back_after_docker_stops_or_restarts(lab_host: Any,
     started as a package update does stops the unit (`minikube stop`) and starts it again."""
     lab = lab_host()
     host = lab.hosts[0]
-    set_host_vars(lab, host, {"docker_verify_image": ""})
-    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
-    assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
-                                   f"{docker.stderr[-3000:]}"
-    server = RepoServer(served, lab_gateway(lab), 0)
-    try:
-        set_host_vars(lab, host, {
-            "provision_mode": "minikube", "kubernetes_version": RELEASE,
-            "minikube_url": f"{server.url}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{sha256(served / 'minikube-linux-amd64')}",
-            "minikube_kubectl_url": f"{server.url}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{sha256(served / 'kubectl')}",
-            "minikube_cpus": 2, "minikube_memory": 2048})
+    with simulated_minikube(lab, host, served, RELEASE):
         first = cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         second = cluster(lab)
         assert second.ok and second.hosts[host]["changed"] == 0, second.hosts
-    finally:
-        server.stop()
     wants = ssh_ok(lab, host, "systemctl show -p WantedBy --value minikube.service").split()
     assert "docker.service" in wants and "multi-user.target" in wants, wants
     ssh_ok(lab, host, "test -L /etc/systemd/system/docker.service.wants/minikube.service")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -62,14 +64,44 @@ def starts(lab: Any, host: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def serve_simulated(root: Path, kubectl_release: str = RELEASE) -> Path:
+    """The simulated minikube and kubectl in ``root`` as the role downloads them."""
+    root.mkdir()
+    shutil.copy2(FAKES / "minikube", root / "minikube-linux-amd64")
+    (root / "kubectl").write_text((FAKES / "kubectl").read_text().replace("@VERSION@",
+                                                                          kubectl_release))
+    return root
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Path:
     """The simulated minikube and kubectl as the role downloads them."""
-    root = tmp_path / "www"
-    root.mkdir()
-    shutil.copy2(FAKES / "minikube", root / "minikube-linux-amd64")
-    (root / "kubectl").write_text((FAKES / "kubectl").read_text().replace("@VERSION@", RELEASE))
-    return root
+    return serve_simulated(tmp_path / "www")
+
+
+@contextmanager
+def simulated_minikube(lab: Any, host: str, served: Path,
+                       kubernetes_version: str) -> Iterator[None]:
+    """The shared setup of the simulated-minikube lab tests: the docker component
+    bootstrapped (offline verification), ``served`` (see serve_simulated) served from this
+    machine, the host in minikube mode with ``kubernetes_version`` and the checksums of the
+    served files (2 CPUs, 2 GiB); the file server stops when the block ends."""
+    set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
+    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
+    assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
+                                   f"{docker.stderr[-3000:]}"
+    server = RepoServer(served, lab_gateway(lab), 0)
+    try:
+        set_host_vars(lab, host, {
+            "provision_mode": "minikube", "kubernetes_version": kubernetes_version,
+            "minikube_url": f"{server.url}/minikube-linux-amd64",
+            "minikube_checksum": f"sha256:{sha256(served / 'minikube-linux-amd64')}",
+            "minikube_kubectl_url": f"{server.url}/kubectl",
+            "minikube_kubectl_checksum": f"sha256:{sha256(served / 'kubectl')}",
+            "minikube_cpus": 2, "minikube_memory": 2048})
+        yield
+    finally:
+        server.stop()
 
 
 @pytest.mark.timeout(3600)  # installs docker.io first; far longer when the machine is loaded
@@ -83,20 +115,7 @@ def test_minikube_role_simulated_runs_as_docker_group_user_never_root(lab_host: 
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
     assert user and user != "root"
-    set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
-    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
-    assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
-                                   f"{docker.stderr[-3000:]}"
-    server = RepoServer(served, lab_gateway(lab), 0)
-    try:
-        base = server.url
-        set_host_vars(lab, host, {
-            "provision_mode": "minikube", "kubernetes_version": RELEASE,
-            "minikube_url": f"{base}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{sha256(served / 'minikube-linux-amd64')}",
-            "minikube_kubectl_url": f"{base}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{sha256(served / 'kubectl')}",
-            "minikube_cpus": 2, "minikube_memory": 2048})
+    with simulated_minikube(lab, host, served, RELEASE):
         first = cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         runs = starts(lab, host)
@@ -140,5 +159,3 @@ def test_minikube_role_simulated_runs_as_docker_group_user_never_root(lab_host: 
         bad = cluster(lab, minikube_checksum="sha256:" + "0" * 64)
         assert not bad.ok
         assert any("checksum" in e["message"].lower() for e in bad.errors), bad.errors
-    finally:
-        server.stop()

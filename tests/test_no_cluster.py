@@ -103,10 +103,24 @@ def test_the_line_names_the_inventory_the_user_gave() -> None:
     assert cluster.line(None) == "no cluster: run `provision bootstrap` first"
     assert cluster.line(SimpleNamespace(inventory="my inv"), "why") == (
         "no cluster: run `provision -i 'my inv' bootstrap` first (why)")
-    run = SimpleNamespace(failures=[SimpleNamespace(message="other"),
-                                    SimpleNamespace(message="no cluster: cp1 has no x")])
-    assert cluster.missing(run) == "cp1 has no x"
-    assert cluster.missing(SimpleNamespace(failures=[])) is None
+
+
+def test_the_reason_comes_back_from_the_play_not_from_a_failure_message(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from provision.runner import RunResult
+
+    def run(**stats: object) -> RunResult:
+        return RunResult(command="x", run_dir=tmp_path, status="failed", rc=2,
+                         stats_data={"provision": stats} if stats else {})
+
+    assert cluster.missing(run(no_cluster="cp1 has\n no x")) == "cp1 has no x"
+    assert cluster.missing(run(older_than_cluster="older")) is None
+    assert cluster.older_than_cluster(run(older_than_cluster="older than the cluster:\n x")) \
+        == "older than the cluster: x"
+    assert cluster.missing(run()) is None and cluster.older_than_cluster(run()) is None
+    failed = SimpleNamespace(failures=[SimpleNamespace(message="no cluster: cp1 has no x")])
+    assert cluster.missing(failed) is None  # a failure message is not read
 
 
 @pytest.mark.container

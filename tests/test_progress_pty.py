@@ -37,12 +37,38 @@ def two_hosts(tmp_path, monkeypatch):
     return inv
 
 
-def _spawn(inv: Path, sleep: int, *command: str):
+def _pty(*argv: str, state: Path | None = None, columns: int = 220, timeout: int = 180):
+    """``python *argv`` under a real pseudo-terminal (24 rows), the repo on PYTHONPATH and,
+    when given, ``state`` as XDG_STATE_HOME."""
     import os
 
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
-    return pexpect.spawn(sys.executable, [str(DRIVER), str(inv), str(sleep), *command],
-                         env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
+    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+           **({"XDG_STATE_HOME": str(state)} if state is not None else {})}
+    return pexpect.spawn(sys.executable, list(argv), env=env, dimensions=(24, columns),
+                         encoding="utf-8", timeout=timeout)
+
+
+def _screen(child) -> str:
+    """Everything the child printed, once it has exited."""
+    child.expect(pexpect.EOF)
+    child.close()
+    return child.before
+
+
+def _cp_and_worker(tmp_path: Path) -> Path:
+    """An inventory of two local-connection hosts: cp-host (control plane), w-host (worker)."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n"
+                   "    workers:\n      hosts:\n        w-host:\n"
+                   f"          ansible_connection: local\n"
+                   f"          ansible_python_interpreter: {sys.executable}\n")
+    return inv
+
+
+def _spawn(inv: Path, sleep: int, *command: str):
+    return _pty(str(DRIVER), str(inv), str(sleep), *command)
 
 
 def _redraws(screen: str) -> list[str]:
@@ -63,9 +89,7 @@ def _done_matches_rows(screen: str) -> None:
 
 def test_timer_ticks_while_a_task_sleeps_and_hosts_and_counts_agree(two_hosts):
     child = _spawn(two_hosts, 3)
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    screen = _screen(child)
     assert child.exitstatus == 0, screen
     # every redraw of the status line while the sleeping task ran, with its elapsed stamp
     redraws = [seg for seg in re.split(r"[\r\n]", screen) if f"{SLEEP_TASK} |" in seg]
@@ -87,9 +111,7 @@ def test_a_command_without_steps_shows_play_and_task_of_m_and_serial_batches(two
     (K of 3), the task within it (N of M, exact: no includes), each host's state, and for a
     serial play the batch, with the earlier batch's host "done". Real run, real pty."""
     child = _spawn(two_hosts, 2, "etcd restore", "plays.yml")
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    screen = _screen(child)
     assert child.exitstatus == 0, screen
     segs = _redraws(screen)
 
@@ -116,9 +138,7 @@ def test_ctrl_c_says_interrupted_exits_130_writes_summary_and_resume(two_hosts):
     child = _spawn(two_hosts, 20)
     child.expect(rf"{SLEEP_TASK} \| h1 running, h2 running")
     child.sendintr()  # ^C on the terminal: SIGINT to the foreground process group
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    screen = _screen(child)
     assert child.exitstatus == 130, screen
     assert re.search(r"interrupted after [\d.]+s", screen)
     assert "done in" not in screen
@@ -209,28 +229,15 @@ def test_ctrl_c_in_an_upgrade_hop_exits_130_with_the_interruption_summary(tmp_pa
                                                                           monkeypatch):
     """`provision upgrade` interrupted in a hop (simulated discovery and hop playbook, see
     tests/upgrade_interrupt_driver.py): "interrupted", exit 130, the resume command."""
-    import os
-
     state = tmp_path / "state"
-    inv = tmp_path / "hosts.yml"
-    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
-                   f"          ansible_connection: local\n"
-                   f"          ansible_python_interpreter: {sys.executable}\n"
-                   "    workers:\n      hosts:\n        w-host:\n"
-                   f"          ansible_connection: local\n"
-                   f"          ansible_python_interpreter: {sys.executable}\n")
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
-           "XDG_STATE_HOME": str(state)}
-    child = pexpect.spawn(sys.executable, [str(UPGRADE_DRIVER), str(inv), "20"], env=env,
-                          dimensions=(24, 220), encoding="utf-8", timeout=180)
+    inv = _cp_and_worker(tmp_path)
+    child = _pty(str(UPGRADE_DRIVER), str(inv), "20", state=state)
     child.expect(rf"DRIVER TASK {SLEEP_TASK}")
     # the hop's live status line (it was silent before): the task's place and both hosts
     child.expect(r"play 2/2 · task 4/≤5 \(\d+s\): Sleep like a slow package install \| "
                  r"cp-host running, w-host running")
     child.sendintr()
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    screen = _screen(child)
     assert child.exitstatus == 130, screen
     assert f"interrupted at task '{SLEEP_TASK}'" in screen
     assert "Summary (interrupted):" in screen and "INTERRUPTED" in screen
@@ -258,14 +265,8 @@ def test_named_steps_of_a_command_without_a_playbook_tick_under_a_pty():
     """StepDisplay (lab up's display) under a real pty: "step K/3" lines, then a status line
     whose elapsed time moves on its own while hosts wait (the steps are simulated here; the
     container test below runs the real `lab up`)."""
-    import os
-
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent)}
-    child = pexpect.spawn(sys.executable, ["-c", STEPS_DRIVER, "1.5"], env=env,
-                          dimensions=(24, 160), encoding="utf-8", timeout=60)
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    child = _pty("-c", STEPS_DRIVER, "1.5", columns=160, timeout=60)
+    screen = _screen(child)
     assert child.exitstatus == 0, screen
     segs = _redraws(screen)
     for line in ("step 1/3 image: cached", "step 2/3 start: 2 hosts",
@@ -291,14 +292,12 @@ def test_lab_up_names_its_steps_and_each_hosts_ssh_state_under_a_pty(tmp_path, l
     if reason:
         pytest.skip(reason)
     lab_image("amd64")
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
+    env = {**os.environ, "PYTHONPATH": str(DRIVER.parent.parent),  # for `lab down` below
            "XDG_STATE_HOME": str(tmp_path)}
-    child = pexpect.spawn(sys.executable, ["-m", "provision", "lab", "up", "--nodes", "2"],
-                          env=env, dimensions=(24, 200), encoding="utf-8", timeout=600)
+    child = _pty("-m", "provision", "lab", "up", "--nodes", "2", state=tmp_path, columns=200,
+                 timeout=600)
     try:
-        child.expect(pexpect.EOF)
-        child.close()
-        screen = child.before
+        screen = _screen(child)
         assert child.exitstatus == 0, screen
         segs = _redraws(screen)
         for line in ("step 1/3 image: the amd64 container image",
@@ -318,22 +317,9 @@ def test_a_report_command_shows_a_live_line_too_and_leaves_only_its_report(tmp_p
     """`provision status` prints a report, not PLAY/TASK lines; on a terminal its run still
     shows the ticking line with the task's place (it moves while discovery runs), erased at
     the end. Real command, real playbook run (two local hosts without a cluster), real pty."""
-    import os
-
-    inv = tmp_path / "hosts.yml"
-    inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
-                   f"          ansible_connection: local\n"
-                   f"          ansible_python_interpreter: {sys.executable}\n"
-                   "    workers:\n      hosts:\n        w-host:\n"
-                   f"          ansible_connection: local\n"
-                   f"          ansible_python_interpreter: {sys.executable}\n")
-    env = {**os.environ, "TERM": "xterm", "PYTHONPATH": str(DRIVER.parent.parent),
-           "XDG_STATE_HOME": str(tmp_path / "state")}
-    child = pexpect.spawn(sys.executable, ["-m", "provision", "-i", str(inv), "status"],
-                          env=env, dimensions=(24, 220), encoding="utf-8", timeout=180)
-    child.expect(pexpect.EOF)
-    child.close()
-    screen = child.before
+    inv = _cp_and_worker(tmp_path)
+    child = _pty("-m", "provision", "-i", str(inv), "status", state=tmp_path / "state")
+    screen = _screen(child)
     assert child.exitstatus == 1, screen
     segs = _redraws(screen)
     assert any(re.search(r"task 1/≤\d+ \(\d+s\): Look for the cluster", s) for s in segs), segs

@@ -1,38 +1,65 @@
 """What roles report for the user reaches the command's own output (issue 15 / 19: the old
 and new disk sizes were only in the log): a real playbook run on localhost, the summary and
-the JSON; and every reported task name still exists in its role file."""
+the JSON (returned with set_stats); and each report the base role returns is the message of
+its debug task."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from provision.commands._common import print_summary
 from provision.paths import ROLES_DIR
-from provision.reports import REPORTED_TASKS, reports_from_event
-from provision.runner import run_playbook
+from provision.reports import STATS_KEY, reports_from_event, reports_from_stats
+from provision.runner import REPORT_KEY, run_playbook
 
 PLAYS = Path(__file__).parent / "playbooks"
 
 
-def test_reported_tasks_exist_in_their_roles() -> None:
-    for name, where in REPORTED_TASKS.items():
-        tasks = yaml.safe_load((ROLES_DIR / where).read_text())
-        found = [t for t in tasks if t.get("name") == name]
-        assert found, f"{name!r} not in roles/{where}"
-        assert "ansible.builtin.debug" in found[0], f"{name!r} is not a debug task"
+def _returned_titles(tasks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(title, the task as text) of each set_stats task that returns a report."""
+    found = []
+    for t in tasks:
+        expr = str(((t.get("ansible.builtin.set_stats") or {}).get("data") or {}).get(
+            "provision", ""))
+        m = re.search(r"\{'reports': \{'([^']+)': \{inventory_hostname: ", expr)
+        if m:
+            found.append((m.group(1), yaml.safe_dump(t)))
+    return found
 
 
-def test_only_finished_reported_tasks_count() -> None:
-    ok = {"task": "Report the root filesystem sizes", "host": "h1",
-          "res": {"msg": "root filesystem grown:\n old=1 bytes  new=2 bytes"}}
-    assert reports_from_event("runner_on_ok", ok) == [
-        {"host": "h1", "task": "Report the root filesystem sizes",
-         "message": "root filesystem grown: old=1 bytes new=2 bytes"}]
-    assert reports_from_event("runner_on_skipped", ok) == []
-    assert reports_from_event("runner_on_ok", {**ok, "task": "Other"}) == []
+def test_each_returned_report_is_the_message_of_its_debug_task() -> None:
+    """The base role returns the message its debug task printed (the log and the summary say
+    the same), titled with that task's name."""
+    titles = set()
+    for path in sorted((ROLES_DIR / "base" / "tasks").glob("*.yml")):
+        tasks = yaml.safe_load(path.read_text()) or []
+        for title, text in _returned_titles(tasks):
+            debug = [t for t in tasks if t.get("name") == title]
+            assert debug and "ansible.builtin.debug" in debug[0], (path.name, title)
+            assert re.search(rf"\b{debug[0].get('register')}\b", text), (path.name, title)
+            titles.add(title)
+    assert len(titles) == 3, titles  # disk rescan, root filesystem sizes, unreached rules
+
+
+def test_reports_come_from_the_stats_event_only() -> None:
+    stats = {"artifact_data": {STATS_KEY: {"other": 1, "reports": {
+        "Report the root filesystem sizes": {
+            "h2": ["root filesystem grown:\n old=1 bytes  new=2 bytes"], "h1": ["x", " "]},
+        "Report rules": {"h1": "INPUT: 1 rule"}}}}}
+    assert reports_from_event("playbook_on_stats", stats) == [
+        {"host": "h1", "task": "Report the root filesystem sizes", "message": "x"},
+        {"host": "h2", "task": "Report the root filesystem sizes",
+         "message": "root filesystem grown: old=1 bytes new=2 bytes"},
+        {"host": "h1", "task": "Report rules", "message": "INPUT: 1 rule"}]
+    assert reports_from_event("runner_on_ok", stats) == []
+    assert reports_from_event("playbook_on_stats", {"artifact_data": {"x": 1}}) == []
+    assert reports_from_stats({"reports": ["not", "a", "dict"]}) == []
+    assert STATS_KEY == REPORT_KEY
 
 
 def test_reports_reach_summary_and_json(tmp_path, monkeypatch, capsys) -> None:

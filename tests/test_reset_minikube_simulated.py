@@ -9,14 +9,11 @@ non-root docker-group user, the CLI's confirmation and exit codes, systemd. Simu
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_minikube_role as mk
-from simulator.fixtures import lab_gateway
-from simulator.packaging import RepoServer
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
@@ -30,23 +27,8 @@ def test_reset_minikube_simulated_deletes_the_profile_and_the_boot_unit(
     changes nothing."""
     lab = lab_host()
     host = lab.hosts[0]
-    mk.set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
-    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
-    assert docker.returncode == 0, f"{docker.stdout}\n{docker.stderr[-3000:]}"
-    root = tmp_path / "www"
-    root.mkdir()
-    shutil.copy2(mk.FAKES / "minikube", root / "minikube-linux-amd64")
-    (root / "kubectl").write_text((mk.FAKES / "kubectl").read_text().replace("@VERSION@",
-                                                                             "1.31.0"))
-    server = RepoServer(root, lab_gateway(lab), 0)
-    try:
-        mk.set_host_vars(lab, host, {
-            "provision_mode": "minikube", "kubernetes_version": "1.31",
-            "minikube_url": f"{server.url}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{mk.sha256(root / 'minikube-linux-amd64')}",
-            "minikube_kubectl_url": f"{server.url}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{mk.sha256(root / 'kubectl')}",
-            "minikube_cpus": 2, "minikube_memory": 2048})
+    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", "1.31.0"),
+                               "1.31"):
         first = mk.cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         profile = "~/.minikube/profiles/minikube/config.json"
@@ -71,5 +53,3 @@ def test_reset_minikube_simulated_deletes_the_profile_and_the_boot_unit(
         again = lab.cli("-i", "lab", "--json", "reset", "--yes", timeout=1200)
         obj = json.loads(again.stdout)
         assert again.returncode == 0 and obj["hosts"][host]["changed"] == 0, obj
-    finally:
-        server.stop()

@@ -7,17 +7,14 @@ the simulated kubectl; what is simulated is Kubernetes itself."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from simulator import rules
+from simulator.fixtures import nodeless_api, sim_kubectl
 from simulator.server import SimServer
-
-TESTS = Path(__file__).resolve().parent
 
 
 @pytest.mark.parametrize(("spec", "now", "finished_at", "expired"), [
@@ -36,27 +33,12 @@ def test_job_ttl_rule(spec: dict, now: float, finished_at: float | None, expired
 
 @pytest.fixture
 def sim(tmp_path: Path) -> Iterator[tuple[SimServer, Path]]:
-    server = SimServer("127.0.0.1", 0).start()
-    server.cluster.settings.update(require_cni=False, job_complete_seconds=0.0)
-    with server.cluster.lock:  # an initialized cluster without nodes is enough here
-        server.cluster.initialized = True
-    path = tmp_path / "admin.conf"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: sim\n"
-        f"clusters:\n- name: sim\n  cluster:\n    server: {server.url}\n"
-        "contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\n"
-        "users:\n- name: admin\n  user: {}\n")
-    try:
-        yield server, path
-    finally:
-        server.stop()
+    with nodeless_api(tmp_path, job_complete_seconds=0.0) as api:
+        yield api
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "simulator.run", "kubectl", "1.35.1",
-                           f"--kubeconfig={kubeconfig}", *args], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
+    return sim_kubectl("1.35.1", kubeconfig, *args)
 
 
 JOB = """\

@@ -6,14 +6,12 @@ to the simulated API server on 127.0.0.1; what is simulated is Kubernetes itself
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from simulator.server import SimServer
+from simulator.fixtures import nodeless_api, sim_kubectl
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data" / "addons"
@@ -23,28 +21,13 @@ NEW = DATA / "ingress-nginx-controller-v1.12.1-cloud.yaml"
 
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> Iterator[Path]:
-    server = SimServer("127.0.0.1", 0).start()
-    server.cluster.settings.update(require_cni=False, deployment_ready_seconds=0.0,
-                                   job_complete_seconds=0.0)
-    with server.cluster.lock:  # an initialized cluster without nodes is enough here
-        server.cluster.initialized = True
-    path = tmp_path / "admin.conf"
-    path.write_text(
-        "apiVersion: v1\nkind: Config\ncurrent-context: sim\n"
-        f"clusters:\n- name: sim\n  cluster:\n    server: {server.url}\n"
-        "contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\n"
-        "users:\n- name: admin\n  user: {}\n")
-    try:
+    with nodeless_api(tmp_path, deployment_ready_seconds=0.0,
+                      job_complete_seconds=0.0) as (_, path):
         yield path
-    finally:
-        server.stop()
 
 
 def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(TESTS) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.run([sys.executable, "-m", "simulator.run", "kubectl", "1.31.2",
-                           f"--kubeconfig={kubeconfig}", *args], capture_output=True,
-                          text=True, env=env, timeout=60, check=False)
+    return sim_kubectl("1.31.2", kubeconfig, *args)
 
 
 def test_simulated_kubectl_apply_of_a_changed_job_template_fails(kubeconfig: Path) -> None:

@@ -11,14 +11,11 @@ Kubernetes node is created) and kubectl (answers the node's kubelet version from
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 import test_minikube_role as mk
-from simulator.fixtures import lab_gateway
-from simulator.packaging import RepoServer
 
 from provision.runner import run_playbook
 
@@ -42,24 +39,8 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
     assert user and user != "root"
-    mk.set_host_vars(lab, host, {"docker_verify_image": ""})  # offline: `docker info` only
-    docker = lab.cli("-i", "lab", "--json", "bootstrap", "--components", "docker", timeout=1500)
-    assert docker.returncode == 0, f"docker component failed:\n{docker.stdout}\n" \
-                                   f"{docker.stderr[-3000:]}"
-    root = tmp_path / "www"
-    root.mkdir()
-    shutil.copy2(mk.FAKES / "minikube", root / "minikube-linux-amd64")
-    (root / "kubectl").write_text((mk.FAKES / "kubectl").read_text().replace("@VERSION@",
-                                                                             "1.31.0"))
-    server = RepoServer(root, lab_gateway(lab), 0)
-    try:
-        mk.set_host_vars(lab, host, {
-            "provision_mode": "minikube", "kubernetes_version": "1.29",
-            "minikube_url": f"{server.url}/minikube-linux-amd64",
-            "minikube_checksum": f"sha256:{mk.sha256(root / 'minikube-linux-amd64')}",
-            "minikube_kubectl_url": f"{server.url}/kubectl",
-            "minikube_kubectl_checksum": f"sha256:{mk.sha256(root / 'kubectl')}",
-            "minikube_cpus": 2, "minikube_memory": 2048})
+    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", "1.31.0"),
+                               "1.29"):
         first = mk.cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
         assert profile_version(lab, host) == "v1.29.0"
@@ -117,5 +98,3 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
         fixed = mk.cluster(lab)
         assert fixed.ok and fixed.hosts[host]["changed"] == 0, fixed.errors
         assert len(mk.starts(lab, host)) == 3
-    finally:
-        server.stop()

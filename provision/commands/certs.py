@@ -12,8 +12,6 @@ from provision.commands._common import global_options, options, print_summary
 from provision.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from provision.patterns import AsciiIntType, click_type
 
-CHECK_TASK = "Read the certificate end dates"
-
 
 @click.group(name="certs")
 def cli() -> None:
@@ -74,9 +72,8 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
     from datetime import UTC, datetime
 
     from provision.certs import pki
-    from provision.certs.events import task_results
     from provision.cluster import line, missing
-    from provision.runner import run_playbook
+    from provision.runner import run_playbook, run_report
 
     output.echo(f"certs check: reading {len(pki.PKI_CERTS)} certificates under "
                 f"{kubernetes_dir} on {', '.join(sorted(selected))}", err=True)
@@ -91,9 +88,9 @@ def _check(opts: Any, inv: Any, selected: set[str], kubernetes_dir: str,
                     errors=[{"message": text}], cluster=False)
     now = datetime.now(UTC)
     rows: list[pki.CertStatus] = []
-    for host, res in sorted(task_results(result.run_dir, CHECK_TASK).items()):
-        rows += pki.parse_report(host, list(res.get("stdout_lines") or []), now,
-                                 kubernetes_dir, warn_days)
+    for host, lines in sorted((run_report(result).get("certificates") or {}).items()):
+        rows += pki.parse_report(host, [str(x) for x in lines or []], now, kubernetes_dir,
+                                 warn_days)
     if rows:
         for line in pki.table_lines(rows):
             output.echo(line)

@@ -16,7 +16,7 @@ from provision.errors import UsageError
 from provision.patterns import AsciiIntType, click_type
 
 PASSWORD_ENV = "PROVISION_REGISTRY_PASSWORD"
-USER_RE = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)  # as roles/registry/tasks/check.yml
+USER_RE = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)  # as roles/registry/tasks/main.yml
 PEM_RE = re.compile(r"-----BEGIN CERTIFICATE-----\n[A-Za-z0-9+/=\n]+-----END CERTIFICATE-----",
                     re.ASCII)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provision.schema import BY_NAME
+from provision.validate import host_source
 from provision.versions import parse_version
 
 KEY = "kubernetes_version"
@@ -32,8 +33,7 @@ def declared(inv: Any) -> Declared | None:
     value = host.vars.get(KEY, BY_NAME[KEY].default)
     if not isinstance(value, str) or parse_version(value) is None:
         return None
-    src = inv.last_source(KEY, [f"host {host.name}", *(f"group {g}" for g in host.groups),
-                                "group all"])
+    src = host_source(inv, host, KEY)
     return Declared(value, src.where if src is not None else
                     f"the default ({KEY} is not set in {inv.path})")
 

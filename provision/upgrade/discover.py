@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from provision.cluster import ready_condition
 from provision.upgrade.repository import Repository
 from provision.upgrade.state import (
     ClusterState,
@@ -162,8 +163,8 @@ def from_report(report: Mapping[str, Any], source: str = "discovery") -> Discove
 def _not_ready(obj: Mapping[str, Any]) -> bool:
     """A Ready condition whose status is not True (health.go getNotReadyNodes: a node without
     a Ready condition is not counted)."""
-    return any(c.get("type") == "Ready" and c.get("status") != "True"
-               for c in obj.get("status", {}).get("conditions") or [])
+    cond = ready_condition(obj)
+    return cond is not None and cond.get("status") != "True"
 
 
 def health_problem(d: Discovery) -> str | None:

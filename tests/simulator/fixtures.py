@@ -25,8 +25,10 @@ import json
 import os
 import shlex
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,6 +283,36 @@ def sim_local(tmp_path: Path) -> Iterator[LocalCluster]:
         yield lc
     finally:
         lc.close()
+
+
+@contextmanager
+def nodeless_api(tmp_path: Path, **settings: Any) -> Iterator[tuple[SimServer, Path]]:
+    """A simulated API server on 127.0.0.1 whose cluster is initialized without nodes (enough
+    for workloads: no CNI required; ``settings`` go to the cluster, e.g.
+    ``job_complete_seconds=0.0``) and an admin kubeconfig for it; stopped after the block."""
+    server = SimServer("127.0.0.1", 0).start()
+    server.cluster.settings.update(require_cni=False, **settings)
+    with server.cluster.lock:
+        server.cluster.initialized = True
+    path = tmp_path / "admin.conf"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: sim\n"
+        f"clusters:\n- name: sim\n  cluster:\n    server: {server.url}\n"
+        "contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: admin\n"
+        "users:\n- name: admin\n  user: {}\n")
+    try:
+        yield server, path
+    finally:
+        server.stop()
+
+
+def sim_kubectl(version: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess:
+    """The simulated kubectl ``version`` against ``kubeconfig`` (a subprocess, as roles run it)."""
+    tests = Path(__file__).resolve().parent.parent
+    env = dict(os.environ, PYTHONPATH=str(tests) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "simulator.run", "kubectl", version,
+                           f"--kubeconfig={kubeconfig}", *args], capture_output=True,
+                          text=True, env=env, timeout=60, check=False)
 
 
 # ------------------------------------------------------------------ a simulated node on a lab host
