@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -607,6 +606,7 @@ def notify(cfg: dict[str, Any], command: str, error: str) -> None:
     url = cfg.get("webhook_url")
     if not url:
         return
+    import urllib.request  # only here: keeps every other command's start short
     body = json.dumps({"event": "etcd-backup-failed", "command": command,
                        "cluster": cfg["cluster"], "node": cfg["node"], "error": error,
                        "time": now_utc().isoformat()}).encode()
@@ -807,22 +807,31 @@ def cmd_install_state(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str
         missing = sorted(p for p, e in entries.items() if e is None)
         if missing:
             raise Failure(f"install-state --record: missing {', '.join(missing)}")
+        if cfg["etcdctl"] in entries:  # the same file (size, mtime) answers the same version
+            entries[cfg["etcdctl"]]["version"] = _version_text(tool_version(cfg, "etcdctl"))
         write_atomic(stamp, json.dumps({"format": STAMP_FORMAT, "inputs": args.record,
                                         "entries": entries}, indent=1, sort_keys=True))
     try:
         recorded = json.loads(stamp.read_text())
         entries = recorded["entries"]
         inputs = recorded["inputs"] if recorded.get("format") == STAMP_FORMAT else None
-        drift = sorted(p for p, e in entries.items() if path_state(p, e["kind"]) != e)
+        drift = sorted(p for p, e in entries.items()
+                       if path_state(p, e["kind"]) != {k: v for k, v in e.items()
+                                                       if k != "version"})
+        version = (entries.get(cfg["etcdctl"]) or {}).get("version")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        inputs, drift = None, [str(stamp)]
-    try:
-        version = tool_version(cfg, "etcdctl")
-    except Failure:
-        version = None
-    return {"inputs": inputs, "drift": drift,
-            "etcdctl_version": ".".join(map(str, version)) if version else None,
+        inputs, drift, version = None, [str(stamp)], None
+    if not version or drift:
+        try:
+            version = _version_text(tool_version(cfg, "etcdctl"))
+        except Failure:
+            version = None
+    return {"inputs": inputs, "drift": drift, "etcdctl_version": version,
             "health": cmd_health(cfg, args)}
+
+
+def _version_text(version: tuple[int, int, int] | None) -> str | None:
+    return ".".join(map(str, version)) if version else None
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
