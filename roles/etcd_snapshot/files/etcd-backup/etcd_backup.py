@@ -197,12 +197,16 @@ def tool_version(cfg: dict[str, Any], name: str) -> tuple[int, int, int] | None:
     return _VERSIONS[cfg[name]]
 
 
-def offline_tool(cfg: dict[str, Any], what: str) -> tuple[str, str, tuple[int, int, int] | None]:
+def offline_tool(cfg: dict[str, Any], what: str, *, need_version: bool = False
+                 ) -> tuple[str, str, tuple[int, int, int] | None]:
     """(path, 'etcdutl' or 'etcdctl', version) of the tool for `snapshot status|restore`:
-    etcdutl whenever it is installed; etcdctl only before 3.6 (3.4 has no etcdutl)."""
+    etcdutl whenever it is installed; etcdctl only before 3.6 (3.4 has no etcdutl). etcdutl
+    is asked for its version only when the caller needs it (the restore's revision bump)."""
     for name in ("etcdutl", "etcdctl"):
         if name == "etcdutl" and not Path(cfg["etcdutl"]).exists():
             continue
+        if name == "etcdutl" and not need_version:
+            return cfg[name], name, None
         version = tool_version(cfg, name)
         if name == "etcdctl" and (version is None or version >= (3, 6, 0)):
             shown = ".".join(map(str, version)) if version else "of unknown version"
@@ -712,7 +716,7 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     peer = args.initial_advertise_peer_urls
     if not args.name or not peer:
         raise ConfigError("restore: --name and --initial-advertise-peer-urls are required")
-    tool, name, version = offline_tool(cfg, "restore")
+    tool, name, version = offline_tool(cfg, "restore", need_version=True)
     bump = bump_flags(name, version)
     run([tool, "snapshot", "restore", str(db), "--data-dir", str(target), "--name", args.name,
          "--initial-cluster", args.initial_cluster or f"{args.name}={peer}",
