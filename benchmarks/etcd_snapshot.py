@@ -66,8 +66,8 @@ def last_run_tasks(state: Path) -> dict:
     for f in runs[-1].glob("**/job_events/*.json") if runs else []:
         e = json.loads(f.read_text())
         if e.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
-            events.append(e["event_data"])
-    ran = [e for e in events if "skipped" not in (e.get("res") or {})]
+            events.append({**e["event_data"], "skipped": e["event"] == "runner_on_skipped"})
+    ran = [e for e in events if not e["skipped"]]
     slowest = sorted(ran, key=lambda e: -float(e.get("duration") or 0))[:6]
     return {"ran": len(ran), "skipped": len(events) - len(ran),
             "task_seconds": round(sum(float(e.get("duration") or 0) for e in ran), 3),
