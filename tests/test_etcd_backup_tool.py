@@ -348,3 +348,45 @@ def test_restore_check_and_show_change_nothing(tmp_path, etcd):
         fh.write(b"\xff\xff")
     rc, out, _ = tool(cfg, "restore", db.name, "--data-dir", str(tmp_path / "x"), "--check")
     assert rc == 1 and "sha256" in out["error"] and not (tmp_path / "x").exists()
+
+
+def test_install_state_records_then_names_each_drifted_path(tmp_path, etcd):
+    """`install-state --record` writes the stamp the role compares with; afterwards an edited
+    or chmod-ed file, a replaced binary and a removed directory are each named as drift, and
+    etcdctl's version comes from the stamp only while etcdctl is the file recorded."""
+    managed = tmp_path / "tool"
+    managed.mkdir()
+    (managed / "a.py").write_text("print('a')\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    shutil.copy2(BINS / "etcdctl", bin_dir / "etcdctl")
+    cfg = config(tmp_path, etcd, etcdctl=str(bin_dir / "etcdctl"))
+    args = ["--file", str(managed / "a.py"), "--file", str(cfg), "--dir", str(managed),
+            "--binary", str(bin_dir / "etcdctl")]
+    rc, out, err = tool(cfg, "install-state")
+    stamp = tmp_path / "install-stamp.json"
+    assert rc == 0 and out["inputs"] is None and out["drift"] == [str(stamp)]
+    rc, out, err = tool(cfg, "install-state", "--record", "h1", *args)
+    assert rc == 0, err
+    assert out["inputs"] == "h1" and out["drift"] == [] and out["etcdctl_version"] == "3.5.1"
+    assert out["health"]["healthy"] and out["health"]["version"] == "3.5.1"
+    assert oct(stamp.stat().st_mode & 0o777) == "0o600"
+    assert json.loads(stamp.read_text())["entries"][str(bin_dir / "etcdctl")]["version"] == "3.5.1"
+
+    (managed / "a.py").write_text("print('edited')\n")
+    os.chmod(cfg, 0o640)  # written 0644 by config()
+    fake = bin_dir / "etcdctl"
+    fake.unlink()
+    fake.write_text("#!/bin/sh\necho 'etcdctl version: 3.4.0'\n")
+    fake.chmod(0o755)
+    rc, out, err = tool(cfg, "install-state")
+    assert rc == 0, err
+    assert out["inputs"] == "h1"
+    assert out["drift"] == sorted([str(managed / "a.py"), str(cfg), str(fake)])
+    assert out["etcdctl_version"] == "3.4.0"  # asked again: not the recorded file any more
+    shutil.rmtree(managed)
+    rc, out, _ = tool(cfg, "install-state")
+    assert str(managed) in out["drift"] and str(managed / "a.py") in out["drift"]
+
+    rc, out, err = tool(cfg, "install-state", "--record", "h2", "--file", str(managed / "a.py"))
+    assert rc == 1 and f"missing {managed / 'a.py'}" in out["error"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from provision.commands.etcd import list_rows
+from provision.commands.etcd import host_reports, list_rows
 from provision.etcd import naming, sidecar
 from provision.etcd.fetchdest import check_fetched
 
@@ -60,6 +60,20 @@ def test_list_rows_show_verification_state():
     assert [(r["where"], r["file"], r["verified"]) for r in rows] == [
         ("cp1", "a.db", "restored"), ("cp1", "b.db", "status"), ("cp1", "c.db", "no"),
         ("cp1:remote", "a.db", "status")]
+
+
+def test_host_reports_read_what_the_play_returned():
+    """The playbooks return {'etcd': {host: value}} with set_stats: etcd-backup's JSON answer
+    (text) or a dict the play built; anything else becomes a named error for that host."""
+    report = {"etcd": {"cp2": '{"ok": true, "snapshot": "/b/x.db"}', "cp1": {"fetched": []},
+                       "cp3": "Traceback (most recent call last)", "cp4": "[1]", "cp5": ""},
+              "other": {"ignored": True}}
+    assert host_reports(report) == {
+        "cp1": {"fetched": []}, "cp2": {"ok": True, "snapshot": "/b/x.db"},
+        "cp3": {"ok": False, "error": "unreadable report: 'Traceback (most recent call last)'"},
+        "cp4": {"ok": False, "error": "unreadable report: '[1]'"}, "cp5": {}}
+    assert list(host_reports(report)) == ["cp1", "cp2", "cp3", "cp4", "cp5"]
+    assert host_reports({}) == {}
 
 
 def test_fetched_files_are_checked_against_their_sidecars(tmp_path):

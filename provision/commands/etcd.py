@@ -1,16 +1,14 @@
 """`provision etcd snapshot|schedule|list|fetch|verify|restore`: verified etcd backups.
 
 Each subcommand checks its flags (exit 2, nothing contacted), runs ``playbooks/etcd-*.yml``
-through ``provision.runner`` and reads the per-host JSON reports the playbook writes to a
-private temporary directory on the controller. The work on the nodes is done by the
-``etcd-backup`` tool the ``etcd_snapshot`` role installs.
+through ``provision.runner`` and reads the per-host results the playbook returns with
+``set_stats`` (``provision.runner.run_report``: no report files). The work on the nodes is
+done by the ``etcd-backup`` tool the ``etcd_snapshot`` role installs.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -77,25 +75,36 @@ def _inventory(sub: str) -> tuple[Any, Any, list[str]]:
     return opts, inv, _etcd_hosts(inv, opts)
 
 
+def host_reports(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Per-host results from what the playbook returned (``run_report``: ``{'etcd': {host:
+    value}}``); a value is etcd-backup's JSON answer (text) or a dict the play built (pure)."""
+    reports: dict[str, dict[str, Any]] = {}
+    for host, value in sorted((report.get("etcd") or {}).items()):
+        if isinstance(value, dict):
+            reports[host] = value
+            continue
+        try:
+            parsed = json.loads(value or "{}")
+        except (TypeError, ValueError):
+            parsed = None
+        reports[host] = (parsed if isinstance(parsed, dict) else
+                         {"ok": False, "error": f"unreadable report: {value!r}"})
+    return reports
+
+
 def _run(command: str, playbook: str, extravars: dict[str, Any],
          checked: tuple[Any, Any, list[str]] | None = None
          ) -> tuple[Any, dict[str, dict[str, Any]]]:
     """Run the playbook on the etcd hosts (``checked``: what _inventory returned; else it is
-    called here) and return (RunResult, reports by host)."""
-    from provision.runner import run_playbook
+    called here) and return (RunResult, reports by host: what the play returned with
+    set_stats, see :func:`host_reports`)."""
+    from provision.runner import run_playbook, run_report
 
     opts, inv, _ = checked or _inventory(command.split()[-1])
-    with tempfile.TemporaryDirectory(prefix="provision-etcd-") as report_dir:
-        os.chmod(report_dir, 0o700)
-        result = run_playbook(command=command, playbook=playbook, inventory=inv,
-                              extravars={**extravars, "etcd_report_dir": report_dir},
-                              limit=opts.limit, check=opts.check, verbosity=opts.verbosity)
-        reports: dict[str, dict[str, Any]] = {}
-        for p in sorted(Path(report_dir).glob("*.json")):
-            try:
-                reports[p.stem] = json.loads(p.read_text() or "{}")
-            except ValueError:
-                reports[p.stem] = {"ok": False, "error": f"unreadable report: {p.read_text()!r}"}
+    result = run_playbook(command=command, playbook=playbook, inventory=inv,
+                          extravars=extravars, limit=opts.limit, check=opts.check,
+                          verbosity=opts.verbosity)
+    reports = host_reports(run_report(result))
     from provision.cluster import finish_if_missing
 
     if (code := finish_if_missing(result, opts)) is not None:  # no cluster: one line, exit 1

@@ -16,6 +16,7 @@ by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard lib
   etcd-backup [--config FILE] health
   etcd-backup [--config FILE] prune
   etcd-backup [--config FILE] prepare
+  etcd-backup [--config FILE] install-state [--record INPUTS --file F.. --dir D.. --binary B..]
 
 Every command prints one JSON object on stdout; progress goes to stderr (the journal).
 Exit codes: 0 ok, 1 failed (nothing that looks like a valid snapshot is left behind, earlier
@@ -25,6 +26,7 @@ snapshots are untouched), 2 bad configuration or arguments.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
@@ -38,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +186,28 @@ def parse_tool_version(text: str) -> tuple[int, int, int] | None:
     return None
 
 
-def offline_tool(cfg: dict[str, Any], what: str) -> tuple[str, str, tuple[int, int, int] | None]:
+_VERSIONS: dict[str, tuple[int, int, int] | None] = {}
+
+
+def tool_version(cfg: dict[str, Any], name: str) -> tuple[int, int, int] | None:
+    """`<name> version` of the configured etcdctl/etcdutl, asked once per run."""
+    if cfg[name] not in _VERSIONS:
+        _VERSIONS[cfg[name]] = parse_tool_version(
+            run([cfg[name], "version"], cfg, f"{name} version").stdout)
+    return _VERSIONS[cfg[name]]
+
+
+def offline_tool(cfg: dict[str, Any], what: str, *, need_version: bool = False
+                 ) -> tuple[str, str, tuple[int, int, int] | None]:
     """(path, 'etcdutl' or 'etcdctl', version) of the tool for `snapshot status|restore`:
-    etcdutl whenever it is installed; etcdctl only before 3.6 (3.4 has no etcdutl)."""
+    etcdutl whenever it is installed; etcdctl only before 3.6 (3.4 has no etcdutl). etcdutl
+    is asked for its version only when the caller needs it (the restore's revision bump)."""
     for name in ("etcdutl", "etcdctl"):
         if name == "etcdutl" and not Path(cfg["etcdutl"]).exists():
             continue
-        version = parse_tool_version(run([cfg[name], "version"], cfg, f"{name} version").stdout)
+        if name == "etcdutl" and not need_version:
+            return cfg[name], name, None
+        version = tool_version(cfg, name)
         if name == "etcdctl" and (version is None or version >= (3, 6, 0)):
             shown = ".".join(map(str, version)) if version else "of unknown version"
             raise Failure(f"snapshot {what}: {cfg['etcdutl']} is not installed and etcdctl "
@@ -410,16 +426,21 @@ def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path]) -> dict[str,
                 command_timeout=int(cfg["timeout"])), cfg, "snapshot save")
     os.chmod(tmp_db, 0o600)
     saved = time.monotonic() - started
-    st = snapshot_status(cfg, tmp_db)
-    try:
-        keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
-    except Failure as exc:  # compacted past the snapshot revision in the meantime
-        log(f"live key count at revision {st['revision']} unavailable: {exc}")
-        keys = None
+    # the file is read once for its SHA-256 (hashlib releases the GIL) while etcdutl reads it
+    # for `snapshot status` and etcd counts the keys: side by side, not one after the other
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(sidecar.sha256_file, tmp_db)
+        st = snapshot_status(cfg, tmp_db)
+        try:
+            keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
+        except Failure as exc:  # compacted past the snapshot revision in the meantime
+            log(f"live key count at revision {st['revision']} unavailable: {exc}")
+            keys = None
+        sha256 = digest.result()
     data = sidecar.build(
         file=name.filename, cluster=cfg["cluster"], node=cfg["node"], tag=tag,
         created=name.created.isoformat(), size=tmp_db.stat().st_size,
-        sha256=sidecar.sha256_file(tmp_db), revision=st["revision"],
+        sha256=sha256, revision=st["revision"],
         total_keys=st["total_keys"], keys=keys, hash=st["hash"],
         etcd_version=status["version"], cluster_id=status["cluster_id"],
         member_id=status["member_id"], endpoint=endpoint)
@@ -442,10 +463,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def restore_drill(cfg: dict[str, Any], db: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """Restore into a throwaway dir, serve it on loopback, compare with the sidecar."""
+def restore_drill(cfg: dict[str, Any], db: Path, data: dict[str, Any], *,
+                  hashed: bool = False) -> dict[str, Any]:
+    """Restore into a throwaway dir, serve it on loopback, compare with the sidecar.
+
+    ``hashed``: the sidecar was computed from this very file in this run (snapshot
+    --verify-restore), so its SHA-256 is not read a second time."""
     started = time.monotonic()
-    sidecar.verify_file(db, data)
+    if not hashed:
+        sidecar.verify_file(db, data)
     work = Path(tempfile.mkdtemp(prefix=naming.TEMP_PREFIX + "verify-", dir=db.parent))
     proc: subprocess.Popen[bytes] | None = None
     try:
@@ -584,6 +610,7 @@ def notify(cfg: dict[str, Any], command: str, error: str) -> None:
     url = cfg.get("webhook_url")
     if not url:
         return
+    import urllib.request  # only here: keeps every other command's start short
     body = json.dumps({"event": "etcd-backup-failed", "command": command,
                        "cluster": cfg["cluster"], "node": cfg["node"], "error": error,
                        "time": now_utc().isoformat()}).encode()
@@ -612,7 +639,7 @@ def cmd_snapshot(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any
         db = Path(result["snapshot"])
         result["leftovers_removed"] = leftovers
         if args.verify_restore or (cfg["verify_restore"] and args.verify_restore is None):
-            drill = restore_drill(cfg, db, result["sidecar"])
+            drill = restore_drill(cfg, db, result["sidecar"], hashed=True)
             record_drill(db, result["sidecar"], drill)
             result["restore_check"] = drill
             if not drill["ok"]:
@@ -689,7 +716,7 @@ def cmd_restore(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     peer = args.initial_advertise_peer_urls
     if not args.name or not peer:
         raise ConfigError("restore: --name and --initial-advertise-peer-urls are required")
-    tool, name, version = offline_tool(cfg, "restore")
+    tool, name, version = offline_tool(cfg, "restore", need_version=True)
     bump = bump_flags(name, version)
     run([tool, "snapshot", "restore", str(db), "--data-dir", str(target), "--name", args.name,
          "--initial-cluster", args.initial_cluster or f"{args.name}={peer}",
@@ -739,6 +766,78 @@ def cmd_prune(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+# --- the install stamp -------------------------------------------------------------------
+# The etcd_snapshot role installs the tool, its configuration and the etcd binaries, then
+# records here what it installed: a hash of its inputs (computed on the controller) and the
+# state of every file it manages. On the next run `install-state` compares the files with the
+# record; the role skips its install steps only when the inputs are the same, nothing drifted
+# (a file edited, removed, chmod-ed; a binary replaced) and etcdctl still matches etcd.
+STAMP_NAME = "install-stamp.json"
+STAMP_FORMAT = 1
+
+
+def path_state(path: str, kind: str) -> dict[str, Any] | None:
+    """What is compared for one managed path (None when it is missing): owner, mode and type;
+    the SHA-256 of a file; size and mtime of a binary (not hashed: etcd is ~25 MB)."""
+    p = Path(path)
+    try:
+        st = p.stat() if kind == "binary" else p.lstat()
+    except OSError:
+        return None
+    out: dict[str, Any] = {"kind": kind, "mode": f"{stat.S_IMODE(st.st_mode):04o}",
+                           "uid": st.st_uid, "gid": st.st_gid,
+                           "type": ("dir" if stat.S_ISDIR(st.st_mode) else
+                                    "file" if stat.S_ISREG(st.st_mode) else "other")}
+    if kind == "file" and out["type"] == "file":
+        out["sha256"] = sidecar.sha256_file(p)
+    elif kind == "binary":
+        out.update(size=st.st_size, mtime_ns=st.st_mtime_ns)
+    return out
+
+
+def stamp_path(config: str) -> Path:
+    return Path(config).parent / STAMP_NAME
+
+
+def cmd_install_state(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """The recorded inputs, the managed paths that drifted, etcdctl's version and the local
+    member's health (its version is the one the tools must match). ``--record INPUTS``
+    first writes the stamp (0600) from the paths as they are now."""
+    stamp = stamp_path(args.config)
+    if args.record:
+        wanted = ([(f, "file") for f in args.file] + [(d, "dir") for d in args.dir]
+                  + [(b, "binary") for b in args.binary])
+        entries = {p: path_state(p, kind) for p, kind in wanted}
+        missing = sorted(p for p, e in entries.items() if e is None)
+        if missing:
+            raise Failure(f"install-state --record: missing {', '.join(missing)}")
+        if cfg["etcdctl"] in entries:  # the same file (size, mtime) answers the same version
+            entries[cfg["etcdctl"]]["version"] = _version_text(tool_version(cfg, "etcdctl"))
+        write_atomic(stamp, json.dumps({"format": STAMP_FORMAT, "inputs": args.record,
+                                        "entries": entries}, indent=1, sort_keys=True))
+    try:
+        recorded = json.loads(stamp.read_text())
+        entries = recorded["entries"]
+        inputs = recorded["inputs"] if recorded.get("format") == STAMP_FORMAT else None
+        drift = sorted(p for p, e in entries.items()
+                       if path_state(p, e["kind"]) != {k: v for k, v in e.items()
+                                                       if k != "version"})
+        version = (entries.get(cfg["etcdctl"]) or {}).get("version")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        inputs, drift, version = None, [str(stamp)], None
+    if not version or drift:
+        try:
+            version = _version_text(tool_version(cfg, "etcdctl"))
+        except Failure:
+            version = None
+    return {"inputs": inputs, "drift": drift, "etcdctl_version": version,
+            "health": cmd_health(cfg, args)}
+
+
+def _version_text(version: tuple[int, int, int] | None) -> str | None:
+    return ".".join(map(str, version)) if version else None
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="etcd-backup", description=__doc__.split("\n")[0])
     ap.add_argument("--config", default=os.environ.get("ETCD_BACKUP_CONFIG", DEFAULT_CONFIG))
@@ -771,12 +870,18 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub.add_parser("health", help="is the local etcd member reachable")
     sub.add_parser("prune", help="apply retention now")
     sub.add_parser("prepare", help="create the backup directory 0700 (only a dedicated one)")
+    st = sub.add_parser("install-state", help="what drifted since the role installed the tool")
+    st.add_argument("--record", metavar="INPUTS", help="write the stamp first (the role does)")
+    st.add_argument("--file", action="append", default=[], help="a managed file (hashed)")
+    st.add_argument("--dir", action="append", default=[], help="a managed directory")
+    st.add_argument("--binary", action="append", default=[], help="an installed binary")
     return ap.parse_args(argv)
 
 
 COMMANDS = {"snapshot": cmd_snapshot, "verify": cmd_verify, "list": cmd_list,
             "health": cmd_health, "prune": cmd_prune, "restore": cmd_restore,
-            "show": cmd_show, "prepare": lambda cfg, args: prepare_dir(Path(cfg["backup_dir"]))}
+            "show": cmd_show, "prepare": lambda cfg, args: prepare_dir(Path(cfg["backup_dir"])),
+            "install-state": cmd_install_state}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -795,7 +900,8 @@ def main(argv: list[str] | None = None) -> int:
     except (Failure, ValueError, OSError) as exc:
         msg = str(exc)
         log(f"error: {args.command} failed on {cfg['node']}: {msg}")
-        notify(cfg, args.command, msg)
+        if args.command != "install-state":  # the role's bookkeeping, not a backup failure
+            notify(cfg, args.command, msg)
         print(json.dumps({"ok": False, "command": args.command, "node": cfg["node"],
                           "error": msg}))
         return 1
