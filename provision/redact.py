@@ -19,10 +19,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from provision.paths import ROLES_DIR
-
 MASK = "********"
 MIN_SECRET_LEN = 4  # shorter values ("1", "yes") would mask ordinary log text
 # flag-like values of secret-named settings (API_KEY_ENABLED=true): masking them would garble
@@ -57,10 +53,11 @@ def is_secret_name(name: str) -> bool:
 @lru_cache(maxsize=1)
 def no_log_options() -> frozenset[str]:
     """Role options declared ``no_log: true`` in any roles/*/meta/argument_specs.yml."""
+    from provision.schema_gen import load_specs
+
     names: set[str] = set()
-    for spec_file in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml")):
-        data = yaml.safe_load(spec_file.read_text()) or {}
-        for entry in (data.get("argument_specs") or {}).values():
+    for entries in load_specs().values():
+        for entry in entries.values():
             for name, spec in ((entry or {}).get("options") or {}).items():
                 if isinstance(spec, dict) and spec.get("no_log") is True:
                     names.add(str(name))

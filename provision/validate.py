@@ -17,8 +17,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from provision.errors import UsageError, ValidationError
 from provision.inventory import (
     Host,
@@ -29,7 +27,6 @@ from provision.inventory import (
     did_you_mean,
     load_inventory,
 )
-from provision.paths import ROLES_DIR
 from provision.patterns import PATTERNS, address_problem, is_template
 from provision.pins import eol_warning
 from provision.redact import MASK, is_secret_var, redact_text
@@ -55,12 +52,13 @@ _DURATION = re.compile(r"^\d+[smhdw]$")
 @lru_cache(maxsize=1)
 def role_options() -> dict[str, dict[str, Any]]:
     """Every option declared in roles/*/meta/argument_specs.yml: name -> spec (+ 'role')."""
+    from provision.schema_gen import load_specs
+
     options: dict[str, dict[str, Any]] = {}
-    for spec_file in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml")):
-        data = yaml.safe_load(spec_file.read_text()) or {}
-        for entry in (data.get("argument_specs") or {}).values():
-            for name, spec in (entry.get("options") or {}).items():
-                options.setdefault(name, {**(spec or {}), "role": spec_file.parent.parent.name})
+    for role, entries in load_specs().items():
+        for entry in entries.values():
+            for name, spec in ((entry or {}).get("options") or {}).items():
+                options.setdefault(name, {**(spec or {}), "role": role})
     return options
 
 
