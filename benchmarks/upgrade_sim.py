@@ -33,16 +33,23 @@ sys.path.insert(0, str(REPO / "tests"))
 
 #: Task files whose tasks are bookkeeping, not a step's work (old and new layout).
 BOOKKEEPING = (
-    "roles/kubeadm_upgrade_journal/tasks/",  # before: record/step/init/install/lock/undrain
-    "roles/kubeadm_upgrade/tasks/run_step.yml",  # after: the step runner
-    "roles/kubeadm_upgrade/tasks/journal/",  # after: the journal's tasks
+    # before (four roles): the journal role's record/step/init/install/lock/undrain/unlock,
+    # and the per-node loop that calls its step runner
+    "roles/kubeadm_upgrade_journal/tasks/",
+    "roles/kubeadm_upgrade_node/tasks/main.yml",
+    "roles/kubeadm_upgrade_control_plane/tasks/main.yml",
+    # after (one role): the step runner, its retry wrapper, the journal and lock files
+    *(f"roles/kubeadm_upgrade/tasks/{f}.yml" for f in (
+        "main", "run_step", "attempt", "record", "journal", "lock", "unlock", "undrain")),
 )
 
 
 def bookkeeping(run_dir: str) -> dict:
     """Seconds of bookkeeping tasks in one hop's run (per task: first start to last end
-    across hosts), and the count of journal round trips (journal tool task executions)."""
+    across hosts), of all other tasks (the steps' work), and the count of journal writes
+    (journal tool task executions). The rest of the hop is the controller between tasks."""
     spans: dict[str, list] = {}
+    work: dict[str, list] = {}
     trips = 0
     events = Path(run_dir) / "artifacts" / "run" / "job_events"
     for f in sorted(events.glob("*.json")):
@@ -51,11 +58,16 @@ def bookkeeping(run_dir: str) -> dict:
             continue
         data = ev.get("event_data") or {}
         path = str(data.get("task_path") or "")
-        if not any(b in path for b in BOOKKEEPING) or not data.get("start"):
+        if not data.get("start") or not data.get("end"):
             continue
-        if ev["event"] != "runner_on_skipped" and "journal" in str(data.get("task", "")).lower():
+        ours = any(b in path for b in BOOKKEEPING)
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        if str(res.get("stdout", "")).startswith(('{"provision_upgrade_journal"',
+                                                  '{"changed"')) and "journal" in str(
+                res.get("stdout", ""))[:300]:
             trips += 1
-        span = spans.setdefault(str(data.get("task_uuid")), [data["start"], data["end"]])
+        span = (spans if ours else work).setdefault(str(data.get("task_uuid")),
+                                                    [data["start"], data["end"]])
         span[0], span[1] = min(span[0], data["start"]), max(span[1], data["end"])
     from datetime import datetime
 
@@ -63,7 +75,9 @@ def bookkeeping(run_dir: str) -> dict:
         return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
     return {"bookkeeping_s": round(sum(secs(a, b) for a, b in spans.values()), 1),
-            "bookkeeping_tasks": len(spans), "journal_task_runs": trips}
+            "bookkeeping_tasks": len(spans), "journal_writes": trips,
+            "work_tasks_s": round(sum(secs(a, b) for a, b in work.values()), 1),
+            "work_tasks": len(work)}
 
 
 def measure(workers: int, from_minor: int, base: Path) -> dict:
