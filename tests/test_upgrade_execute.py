@@ -266,3 +266,17 @@ def test_upgrade_journal_progress_names_the_step_of_the_hop(tmp_path: Path) -> N
     status = prog.status_text()
     assert f"step {drain + 1}/{len(order)} drain w-1 ·" in status
     assert ("hop 1/" in status) == (len(journal.hops) > 1)
+
+
+def test_discovery_returns_its_report_under_the_key_the_controller_reads() -> None:
+    """The discovery play's set_stats key is the one provision.upgrade.report reads (a
+    mismatch reads as "no report": nothing would be planned)."""
+    import yaml
+
+    from provision.upgrade import report as upgrade_report
+
+    tasks = yaml.safe_load((REPO / "roles/kubeadm_upgrade/tasks/discover.yml").read_text())
+    stats = [t["ansible.builtin.set_stats"] for t in tasks if "ansible.builtin.set_stats" in t]
+    assert len(stats) == 1 and stats[0]["per_host"] is False
+    assert stats[0]["data"]["provision"].lstrip().startswith(
+        "{{ {'" + upgrade_report.REPORT + "': {")
