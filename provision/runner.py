@@ -373,6 +373,7 @@ def run_playbook(
                 log.write("\n" + insecure_warning(unchecked) + "\n")
     plain_log(run_dir / "artifacts" / IDENT / "stdout")
     hosts = _recap_hosts(runner.stats or {}) or {h: dict(c) for h, c in progress.hosts.items()}
+    failures = _unrescued(failures, hosts)
     result = RunResult(command=command, run_dir=run_dir, status=runner.status,
                        rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
                        elapsed=time.monotonic() - started, reports=reports,
@@ -407,6 +408,16 @@ def run_report(result: RunResult) -> dict[str, Any]:
     its stats (an unreachable host, Ctrl-C)."""
     data = result.stats_data.get(REPORT_KEY)
     return data if isinstance(data, dict) else {}
+
+
+def _unrescued(failures: list[HostFailure], hosts: dict[str, dict[str, int]]
+               ) -> list[HostFailure]:
+    """The failures that failed the run: a task failure a block's ``rescue`` handled (a
+    retried step that then succeeded) leaves its host at failed=0 in Ansible's recap and is
+    not one. Kept: unreachable hosts, hosts the recap counts as failed, hosts without a recap
+    (the run ended before it)."""
+    return [f for f in failures if f.unreachable or f.host not in hosts
+            or hosts[f.host]["failed"] or hosts[f.host]["unreachable"]]
 
 
 def _recap_hosts(stats: dict[str, Any]) -> dict[str, dict[str, int]]:

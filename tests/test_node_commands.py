@@ -453,20 +453,20 @@ def test_etcd_member_script_against_real_etcd_refuses_quorum_loss_then_removes(e
 # ---------------------------------------------------------------- one drain
 
 def test_node_remove_drains_with_the_upgrades_drain_and_no_copy_exists() -> None:
-    """`kubectl drain` is written once (kubeadm_upgrade_node/tasks/drain-node.yml): the
+    """`kubectl drain` is written once (kubeadm_upgrade/tasks/drain-node.yml): the
     upgrade's drain step and node removal both include that file."""
     import yaml
 
     roles = REPO / "roles"
-    drains = sorted(str(p.relative_to(roles)) for p in roles.glob("*/tasks/*.yml")
+    drains = sorted(str(p.relative_to(roles)) for p in roles.glob("*/tasks/**/*.yml")
                     if "- drain\n" in p.read_text() or "kubectl drain" in p.read_text()
                     and "include" not in p.read_text())
-    assert drains == ["kubeadm_upgrade_node/tasks/drain-node.yml"], drains
-    upgrade = yaml.safe_load((roles / "kubeadm_upgrade_node/tasks/drain.yml").read_text())
+    assert drains == ["kubeadm_upgrade/tasks/drain-node.yml"], drains
+    upgrade = yaml.safe_load((roles / "kubeadm_upgrade/tasks/steps/drain.yml").read_text())
     assert [t.get("ansible.builtin.include_tasks") for t in upgrade] == [
         "preflight.yml", "drain-node.yml"]
     remove = yaml.safe_load((roles / "kubeadm_node_remove/tasks/main.yml").read_text())
     includes = [t["ansible.builtin.include_role"] for t in remove
                 if "ansible.builtin.include_role" in t]
-    assert {"name": "kubeadm_upgrade_node", "tasks_from": "drain-node.yml"} in includes
+    assert {"name": "kubeadm_upgrade", "tasks_from": "drain-node.yml"} in includes
     assert {"name": "kubeadm_reset"} in includes

@@ -136,7 +136,7 @@ def test_every_download_url_is_built_on_a_mirror_base():
                 "minikube/tasks/install.yml", "etcd_snapshot/tasks/download.yml",
                 "cert_manager/tasks/main.yml", "metallb/tasks/main.yml",
                 "ingress_nginx/tasks/main.yml", "cni/tasks/calico.yml",
-                "kubeadm_upgrade_discover/tasks/cluster.yml"):
+                "kubeadm_upgrade/tasks/discover-cluster.yml"):
         tasks = yaml.safe_load((ROOT / "roles" / rel).read_text())
         downloads = [t for t in tasks if {"ansible.builtin.get_url", "ansible.builtin.unarchive",
                                           "ansible.builtin.uri"} & set(t)]

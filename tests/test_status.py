@@ -375,7 +375,7 @@ def test_status_cli_json_shape_and_exit_codes_from_a_report(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The command's glue: inventory -> expected nodes, report -> one JSON object, exit code
     (the discovery run is replaced by its report; tests/test_status_simulated.py runs it)."""
-    from provision.commands import upgrade
+    from provision.upgrade import report as upgrade_report
 
     inv = tmp_path / "hosts.yml"
     inv.write_text("all:\n  children:\n    control_plane:\n      hosts:\n        cp-host:\n"
@@ -396,7 +396,7 @@ def test_status_cli_json_shape_and_exit_codes_from_a_report(
         seen.update(playbook=playbook, extravars=extravars, **kw)
         return rep, tmp_path / "discovery.json", FakeRun(tmp_path, hosts)
 
-    monkeypatch.setattr(upgrade, "run_report_playbook", fake)
+    monkeypatch.setattr(upgrade_report, "run_report_playbook", fake)
     rc, out, err = run(["-i", str(inv), "--json", "status"], capsys)
     assert rc == code, err
     assert seen == {"playbook": "upgrade-discover.yml", "command": "status",

@@ -19,7 +19,7 @@ from provision.upgrade.plan import new_journal, plan_upgrade
 from provision.upgrade.state import StateError, journal_to_dict
 
 REPO = Path(__file__).resolve().parent.parent
-TOOL = REPO / "roles/kubeadm_upgrade_journal/files/upgrade-journal.py"
+TOOL = REPO / "roles/kubeadm_upgrade/files/upgrade-journal.py"
 
 MANIFEST = """apiVersion: v1
 kind: Pod
@@ -142,9 +142,10 @@ def test_upgrade_hop_vars_list_each_nodes_steps_and_what_is_done() -> None:
     journal.record(steps.Step(1, steps.SNAPSHOT, "cp-1"), "done")
     journal.record(steps.Step(1, steps.KUBEADM_INSTALL, "cp-1"), "done")
     v = execute.hop_vars(journal, hop, d, d.state, last=False)
-    assert v["kubeadm_upgrade_steps"] == {
-        "cp-host": list(steps.FIRST_CONTROL_PLANE), "w-host-1": list(steps.WORKER),
+    assert v["kubeadm_upgrade_steps"] == {  # what is left, in the journal's order
+        "cp-host": list(steps.FIRST_CONTROL_PLANE[1:]), "w-host-1": list(steps.WORKER),
         "w-host-2": list(steps.WORKER)}
+    assert v["kubeadm_upgrade_cluster_steps"] == ["verify"]
     assert v["kubeadm_upgrade_done"] == ["snapshot|cp-1", "kubeadm-install|cp-1"]
     assert v["kubeadm_upgrade_first_cp"] == "cp-host"
     assert v["kubeadm_upgrade_cp_hosts"] == ["cp-host"]
@@ -157,6 +158,13 @@ def test_upgrade_hop_vars_list_each_nodes_steps_and_what_is_done() -> None:
     st = d.state.__class__((1, 29, 10), d.state.nodes, None)
     v = execute.hop_vars(journal, hop, d, st, last=True)
     assert "upgrade-apply|cp-1" in v["kubeadm_upgrade_done"] and v["kubeadm_upgrade_last_hop"]
+    assert "upgrade-apply" not in v["kubeadm_upgrade_steps"]["cp-host"]
+
+
+def out(journal: object) -> str:
+    """The journal tool's output for ``journal`` (what a record task prints)."""
+    return json.dumps({"provision_upgrade_journal": 2, "changed": True,
+                       "journal": journal_to_dict(journal)})
 
 
 def tool(path: Path, *args: str) -> dict:
@@ -178,8 +186,11 @@ def test_upgrade_journal_tool_init_record_keep_and_set_aside(tmp_path: Path) -> 
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
 
     def rec(i: int) -> dict:
-        return tool(path, "record", "--hop", "1", "--step", "drain", "--node", f"n{i}",
-                    "--status", "done")
+        if i % 2:
+            return tool(path, "record", "--hop", "1", "--step", "drain", "--node", f"n{i}",
+                        "--status", "done")
+        return tool(path, "record", "--hop", "1", "--node", f"n{i}", "--records",
+                    '[["drain", "done"]]')
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(rec, range(16)))
@@ -204,14 +215,15 @@ def test_upgrade_journal_progress_follows_records_and_keeps_the_copy(tmp_path: P
     copy = tmp_path / "copy" / "journal.json"
     prog = execute.JournalProgress(journal, [copy], lines.append)
     journal.record(steps.Step(1, steps.DRAIN, "w-1"), "started")
-    event = {"task": execute.RECORD_TASK, "host": "w-host-1",
-             "res": {"stdout": json.dumps({"changed": True,
-                                           "journal": journal_to_dict(journal)})}}
+    event = {"task": "any name", "host": "w-host-1", "res": {"stdout": out(journal)}}
     prog.on_event("runner_on_ok", event)
+    prog.on_event("runner_on_ok", event)  # the same records again: nothing new
     journal.record(steps.Step(1, steps.DRAIN, "w-1"), "failed", error="pods/x blocked")
-    event["res"]["stdout"] = json.dumps({"journal": journal_to_dict(journal)})
+    event["res"]["stdout"] = out(journal)
     prog.on_event("runner_on_ok", event)
-    prog.on_event("runner_on_ok", {"task": "something else", "res": {"stdout": "{}"}})
+    # other output, even with a journal in it, is not the journal tool's
+    prog.on_event("runner_on_ok", {"task": "something else", "res": {"stdout": json.dumps(
+        {"journal": journal_to_dict(journal)})}})
     assert lines == ["[hop 1 -> 1.29.10] Draining w-1",
                      "[hop 1 -> 1.29.10] FAILED: failed to drain w-1: pods/x blocked"]
     assert json.loads(copy.read_text()) == journal_to_dict(journal)
@@ -247,10 +259,24 @@ def test_upgrade_journal_progress_names_the_step_of_the_hop(tmp_path: Path) -> N
     prog = execute.JournalProgress(journal, [tmp_path / "j.json"], lines.append, hop=hop,
                                    hops=len(journal.hops), quiet=True)
     journal.record(order[drain], "started")
-    prog.on_event("runner_on_ok", {"task": execute.RECORD_TASK, "host": "w-host-1", "res": {
-        "stdout": json.dumps({"journal": journal_to_dict(journal)})}})
+    prog.on_event("runner_on_ok", {"task": "Write the journal records", "host": "w-host-1",
+                                   "res": {"stdout": out(journal)}})
     assert lines == [f"[hop 1 -> 1.29.10] Draining w-1 (step {drain + 1}/{len(order)})"]
     assert prog.step == "drain w-1"
     status = prog.status_text()
     assert f"step {drain + 1}/{len(order)} drain w-1 ·" in status
     assert ("hop 1/" in status) == (len(journal.hops) > 1)
+
+
+def test_discovery_returns_its_report_under_the_key_the_controller_reads() -> None:
+    """The discovery play's set_stats key is the one provision.upgrade.report reads (a
+    mismatch reads as "no report": nothing would be planned)."""
+    import yaml
+
+    from provision.upgrade import report as upgrade_report
+
+    tasks = yaml.safe_load((REPO / "roles/kubeadm_upgrade/tasks/discover.yml").read_text())
+    stats = [t["ansible.builtin.set_stats"] for t in tasks if "ansible.builtin.set_stats" in t]
+    assert len(stats) == 1 and stats[0]["per_host"] is False
+    assert stats[0]["data"]["provision"].lstrip().startswith(
+        "{{ {'" + upgrade_report.REPORT + "': {")

@@ -1,5 +1,5 @@
-"""The hop's simulated install runs before anything changes on a node: first in drain.yml
-(before the drain command) and in kubeadm-install.yml (before kubeadm is installed), the first
+"""The hop's simulated install runs before anything changes on a node: first in steps/drain.yml
+(before the drain command) and in steps/kubeadm-install.yml (before kubeadm is installed), the first
 step of a worker and of a control plane. The simulation itself is proven with real apt in
 tests/test_packages_upgrade_apt.py."""
 
@@ -11,11 +11,11 @@ import yaml
 
 from provision.upgrade import steps
 
-TASKS = Path(__file__).resolve().parent.parent / "roles/kubeadm_upgrade_node/tasks"
+TASKS = Path(__file__).resolve().parent.parent / "roles/kubeadm_upgrade/tasks"
 
 
 def first_task(name: str) -> dict:
-    return yaml.safe_load((TASKS / name).read_text())[0]
+    return yaml.safe_load((TASKS / "steps" / name).read_text())[0]
 
 
 def test_every_nodes_first_step_starts_with_the_preflight() -> None:

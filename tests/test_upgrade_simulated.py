@@ -95,7 +95,7 @@ class UpgradeLab:
             "kubeadm_upgrade_repo_url_pattern": f"{urls.repo}/core:/stable:/v{{minor}}/deb/",
             "kubeadm_upgrade_node_drain_timeout": 30,
             "kubeadm_upgrade_node_ready_timeout": 60,
-            "kubeadm_upgrade_control_plane_apply_delay": 1,
+            "kubeadm_upgrade_step_delay": {"upgrade-apply": 1},
             "cluster_name": "lab",
             "etcd_version": ETCD_VERSION,
             "etcd_release_url": self.files.url + "/etcd-v{version}-linux-{arch}.tar",
@@ -277,7 +277,7 @@ def test_upgrade_fault_at_every_step_pdb_and_killed_controller_resume_simulated(
     the same command resumes, and in the end every node is at 1.31.3 with exactly one
     `kubeadm upgrade apply` per hop, one minor each, and a snapshot before each hop."""
     ul = upgrade_lab(workers=2, kubeadm_upgrade_node_ready_timeout=20,
-                     kubeadm_upgrade_control_plane_apply_retries=0)
+                     kubeadm_upgrade_step_retries={"upgrade-apply": 0})
     cp, w1, w2 = ul.lab.hosts
     sim = ul.sim
 

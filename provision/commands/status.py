@@ -103,12 +103,12 @@ def run_limit(inv: Any, limit: str | None) -> str | None:
 
 def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
     from provision import status
-    from provision.commands.upgrade import run_report_playbook
     from provision.upgrade.declared import declared, drift_warning
+    from provision.upgrade.report import run_report_playbook
 
     output.echo("Reading the cluster (read-only) ...", err=True)
     data, _, run = run_report_playbook(
-        inv, verbosity, "upgrade-discover.yml", "kubeadm_upgrade_report_dir",
+        inv, verbosity, "upgrade-discover.yml", None,
         {"kubeadm_upgrade_discover_read_repository": False}, command="status",
         accept_failed=True, limit=run_limit(inv, limit), check=check)
     if data is None:
@@ -135,7 +135,7 @@ def kubeadm(inv: Any, verbosity: int, limit: str | None = None, check: bool = Fa
 
 def minikube(inv: Any, verbosity: int, limit: str | None = None, check: bool = False) -> int:
     from provision import status
-    from provision.commands.upgrade import run_report_playbook
+    from provision.upgrade.report import run_report_playbook
 
     output.echo("Reading the minikube profile (read-only) ...", err=True)
     data, _, run = run_report_playbook(inv, verbosity, "upgrade-minikube-discover.yml",

@@ -8,8 +8,6 @@ same command resumes. ``--plan --state FILE`` plans offline from a discovered-st
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import click
@@ -47,50 +45,16 @@ def read_state_file(path: str) -> tuple[Any, Any]:
 def discover(inv: Any, target: str, verbosity: int, check: bool = False) -> Any:
     """Run the read-only discovery playbook; (Discovery, None) or (None, failed RunResult)."""
     from provision.upgrade.discover import from_report
+    from provision.upgrade.report import run_report_playbook
 
     minor = parse_version(target)
     assert minor is not None
     data, saved, result = run_report_playbook(
-        inv, verbosity, "upgrade-discover.yml", "kubeadm_upgrade_report_dir",
+        inv, verbosity, "upgrade-discover.yml", None,
         {"kubeadm_upgrade_target_minor": minor[1]}, check=check)
     if data is None:
         return None, result
     return from_report(data, f"discovery ({saved})"), result
-
-
-def run_report_playbook(inv: Any, verbosity: int, playbook: str, report_var: str,
-                        extravars: dict[str, Any] | None = None, *,
-                        command: str = "upgrade discover",
-                        accept_failed: bool = False, limit: str | None = None,
-                        check: bool = False) -> tuple[Any, Path, Any]:
-    """Run a read-only playbook that writes ``discovery.json`` into the directory named by
-    ``report_var``; keep a copy in the run dir. Returns (data or None, copy path, RunResult).
-    ``accept_failed``: return a report written despite failed or unreachable hosts too
-    (`provision status` shows what it got). ``limit``/``check``: passed to the run (the
-    discovery playbooks read the same under Ansible's check mode)."""
-    import tempfile
-
-    from provision.paths import runs_dir
-    from provision.runner import run_playbook
-
-    base = runs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    report_dir = Path(tempfile.mkdtemp(prefix="upgrade-discovery-", dir=base))
-    try:
-        result = run_playbook(command=command, playbook=playbook, limit=limit, check=check,
-                              inventory=inv, verbosity=verbosity, quiet=verbosity == 0,
-                              extravars={report_var: str(report_dir), **(extravars or {})})
-        report = report_dir / "discovery.json"
-        saved = result.run_dir / "discovery.json"
-        if not (result.ok or accept_failed) or not report.exists():
-            return None, saved, result
-        data = json.loads(report.read_text())
-        saved.write_text(json.dumps(data, indent=2))
-        return data, saved, result
-    finally:
-        for p in report_dir.iterdir():
-            p.unlink()
-        report_dir.rmdir()
 
 
 def check_groups(inv: Any) -> None:
@@ -99,17 +63,6 @@ def check_groups(inv: Any) -> None:
         raise UsageError(f"{inv.path}: group control_plane: no host; provision upgrade needs "
                          "the kubeadm cluster's control-plane nodes (first one runs "
                          "`kubeadm upgrade apply`)")
-
-
-def confirm(yes: bool) -> bool:
-    import sys
-
-    if yes:
-        return True
-    if not sys.stdin.isatty():
-        raise UsageError("provision upgrade: no terminal to confirm on; pass --yes to upgrade "
-                         "(or --plan to only print the plan); nothing was done")
-    return click.confirm("Upgrade the cluster now?", default=False)
 
 
 @global_options("inventory", "check", "verbosity", "json", refuses={
@@ -221,6 +174,7 @@ def live(target: str | None, plan_only: bool, yes: bool, batch: Any, batch_text:
     from provision.upgrade import execute, render
     from provision.upgrade.discover import describe, health_problem, lock_problem
     from provision.upgrade.plan import new_journal, plan_upgrade
+    from provision.upgrade.report import confirm
     from provision.validate import load_valid_inventory
 
     opts = options()
@@ -232,10 +186,10 @@ def live(target: str | None, plan_only: bool, yes: bool, batch: Any, batch_text:
         if drain_fallback != "none":
             raise UsageError("--drain-fallback: minikube mode has no drain (one node, "
                              "upgraded in place by `minikube start`); nothing was done")
-        from provision.commands import upgrade_minikube
+        from provision.upgrade import minikube_run
 
-        return upgrade_minikube.live(inv, target, plan_only, yes, opts.verbosity,
-                                     check=opts.check)
+        return minikube_run.live(inv, target, plan_only, yes, opts.verbosity,
+                                 check=opts.check)
     check_groups(inv)
     output.echo("Discovering the cluster (read-only) ...")
     found, run = discover(inv, target, opts.verbosity, check=opts.check)

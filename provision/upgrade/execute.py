@@ -1,9 +1,10 @@
 """Executing a plan: one run of ``playbooks/upgrade.yml`` per hop, journalled.
 
 The pure part (``hop_vars``) turns a hop, the journal and the discovery into the playbook's
-extra vars: which steps each node runs and which the journal (or the cluster: a finished
-``upgrade apply``) already has done. The side-effect part (``run``) runs the hops in order,
-follows the journal records the playbook writes on the first control-plane node (one progress
+extra vars: which steps each node has left (in the journal's own step order) and which the
+journal (or the cluster: a finished ``upgrade apply``) already has done. The side-effect part
+(``run``) runs the hops in order, follows the journal the playbook writes on the first
+control-plane node (recognised by the journal tool's output, not by a task name: one progress
 line per step and node), keeps the controller's copy of the journal in the run directory and
 in the state directory, and stops at the first failed hop.
 """
@@ -14,7 +15,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,9 @@ from provision.upgrade.state import (
 )
 from provision.versions import format_release
 
-RECORD_TASK = "Record the step in the journal"
-CLUSTER_STEPS = (steps.SNAPSHOT, steps.VERIFY)
+#: The journal tool's output starts with this (roles/kubeadm_upgrade/files/upgrade-journal.py).
+JOURNAL_OUTPUT = '{"provision_upgrade_journal": '
+CLUSTER_STEPS = steps.CLUSTER_STEPS
 
 
 def now() -> str:
@@ -53,10 +55,17 @@ def done_steps(journal: Journal, hop: Hop, state: ClusterState | None) -> list[s
 
 def hop_vars(journal: Journal, hop: Hop, d: Discovery, state: ClusterState | None,
              *, last: bool) -> dict[str, Any]:
-    """The extra vars of ``playbooks/upgrade.yml`` for one hop (pure)."""
+    """The extra vars of ``playbooks/upgrade.yml`` for one hop (pure): per host the node steps
+    left to run and the cluster steps left, in the order of the journal's own runbook."""
+    latest = journal.latest()
     per_host: dict[str, list[str]] = {}
+    cluster: list[str] = []
     for s in hop.steps():
-        if s.name not in CLUSTER_STEPS:
+        if journal.is_done(s, state, latest):
+            continue
+        if s.name in CLUSTER_STEPS:
+            cluster.append(s.name)
+        else:
             per_host.setdefault(d.host(s.node), []).append(s.name)
     workers = [d.host(n) for b in hop.batches for n in b]
     return {
@@ -69,6 +78,7 @@ def hop_vars(journal: Journal, hop: Hop, d: Discovery, state: ClusterState | Non
         "kubeadm_upgrade_serial": len(hop.batches[0]) if hop.batches else 1,
         "kubeadm_upgrade_node_names": {h: n for n, h in d.hosts.items()},
         "kubeadm_upgrade_steps": per_host,
+        "kubeadm_upgrade_cluster_steps": cluster,
         "kubeadm_upgrade_done": done_steps(journal, hop, state),
         "kubeadm_upgrade_last_hop": last,
         "kubeadm_upgrade_lock_replace": d.finished_lock in d.locks.values()
@@ -123,23 +133,32 @@ class JournalProgress(Progress):
         self.event_lines = False  # one line per journalled step, printed here
         if hop is not None and hops > 1:
             self.prefix = f"hop {hop.index}/{hops}"
-        self.journal = journal
+        self.journal = replace(journal, records=list(journal.records))  # records seen so far
         self.copies = copies
         self.echo = echo
 
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         super().on_event(kind, data)
-        if kind != "runner_on_ok" or data.get("task") != RECORD_TASK:
+        if kind != "runner_on_ok":
             return
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        stdout = res.get("stdout")
+        if not isinstance(stdout, str) or not stdout.startswith(JOURNAL_OUTPUT):
+            return
         try:
-            doc = json.loads(res.get("stdout") or "")["journal"]
+            doc = json.loads(stdout)["journal"]
             journal = journal_from_dict(doc, "journal record")
         except (ValueError, KeyError, TypeError):
             return
+        seen = len(self.journal.records)
+        if len(journal.records) <= seen:
+            return  # an older copy (concurrent writers): nothing new
         self.journal = journal
         write_copies(journal, self.copies)
-        rec = journal.records[-1]
+        for rec in journal.records[seen:]:
+            self.show(journal, rec)
+
+    def show(self, journal: Journal, rec: Any) -> None:
         hop = journal.hop(rec.hop)
         step = steps.Step(rec.hop, rec.step, rec.node)
         label = step_label(step)

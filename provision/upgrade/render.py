@@ -12,11 +12,14 @@ from provision.versions import format_release
 HEADERS = ("HOP", "KIND", "FROM", "TO", "NODES", "SNAPSHOT")
 MAX_NODES_SHOWN = 4
 
-RUNBOOK = (f"Each hop: {steps.SNAPSHOT} (not for level hops), then one node at a time "
-           f"(workers in batches): {steps.KUBEADM_INSTALL}, {steps.UPGRADE_APPLY} (first "
-           f"control plane) or {steps.UPGRADE_NODE}, {steps.DRAIN} (workers drain first), "
-           f"{steps.KUBELET_INSTALL}, {steps.KUBELET_RESTART}, {steps.UNCORDON}; then "
-           f"{steps.VERIFY}.")
+
+
+def runbook_text(runbook: steps.Runbook = steps.RUNBOOK) -> str:
+    """The hop's steps in words, from the runbook's sequences (the table or a journal's)."""
+    return (f"Each hop: {steps.SNAPSHOT} (not for level hops), then one node at a time "
+            f"(workers in batches): first control plane {', '.join(runbook.first_control_plane)}"
+            f"; other control planes {', '.join(runbook.other_control_plane)}; workers "
+            f"{', '.join(runbook.worker)}; then {steps.VERIFY}.")
 
 
 def _nodes(hop: Hop) -> str:
@@ -60,7 +63,8 @@ def text(plan: Plan) -> str:
         head = f"Resuming upgrade plan: {start} -> {tgt} in {hops} (the cluster is at {cur})"
     else:
         head = f"Upgrade plan: {cur} -> {tgt} in {hops} (workers {plan.batch} at a time)"
-    lines = [head, "", table(plan), "", RUNBOOK]
+    runbook = plan.hops[0].runbook if plan.hops else steps.RUNBOOK
+    lines = [head, "", table(plan), "", runbook_text(runbook)]
     if plan.notes:
         lines += ["", "Notes:", *(f"  - {note}" for note in plan.notes)]
     if plan.resume is not None:

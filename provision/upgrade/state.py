@@ -1,10 +1,12 @@
 """The discovered cluster state and the upgrade journal (dataclasses; pure apart from the
 explicit ``load_journal``/``save_journal`` helpers).
 
-The journal records the plan's hops and, per hop, which steps finished on which node. A re-run
-continues from the first unfinished step; a finished ``upgrade-apply`` is never run again, and
-the discovered API server version counts as proof that one finished even when the journal
-missed it (the controller died between the apply and the journal write).
+The journal records the plan's hops, the runbook's node sequences it was started with and, per
+hop, which steps finished on which node. A re-run continues from the first unfinished step of
+the journal's own sequences (a step added to the table later does not change it); a finished
+``upgrade-apply`` is never run again, and the discovered API server version counts as proof
+that one finished even when the journal missed it (the controller died between the apply and
+the journal write).
 """
 
 from __future__ import annotations
@@ -19,13 +21,16 @@ from typing import Any
 
 from provision.errors import UsageError
 from provision.upgrade import steps
-from provision.upgrade.steps import Step
+from provision.upgrade.steps import RUNBOOK, RUNBOOK_V1, Runbook, Step, TableError
 from provision.versions import Release, format_release, parse_release
 
 ROLES = ("control-plane", "worker")
 HOP_KINDS = ("level", "minor", "patch")
 STATUSES = ("started", "done", "failed")
-JOURNAL_FORMAT = 1
+#: 2: the journal records the runbook's node sequences ("runbook"). A format 1 journal has
+#: none and resumes with steps.RUNBOOK_V1, the sequences every format 1 journal ran with.
+JOURNAL_FORMAT = 2
+READABLE_FORMATS = (1, 2)
 
 
 class StateError(UsageError):
@@ -90,6 +95,7 @@ class Hop:
     batches: tuple[tuple[str, ...], ...]  # workers, in the groups drained together
     snapshot: str  # etcd snapshot tag taken before the hop ("" = none: level hops)
     verify_node: str  # the cluster's first control-plane node (snapshot, apply, verify)
+    runbook: Runbook = RUNBOOK  # the node sequences (a journal's own: the ones it started with)
 
     @property
     def nodes(self) -> tuple[str, ...]:
@@ -102,7 +108,8 @@ class Hop:
     def steps(self) -> list[Step]:
         return steps.expand(self.index, control_planes=self.control_planes,
                             batches=self.batches, apply=self.kind != "level",
-                            snapshot=bool(self.snapshot), snapshot_node=self.verify_node)
+                            snapshot=bool(self.snapshot), snapshot_node=self.verify_node,
+                            runbook=self.runbook)
 
 
 @dataclass
@@ -121,6 +128,11 @@ class Journal:
     hops: list[Hop]
     records: list[StepRecord] = field(default_factory=list)
     started: str = ""
+
+    @property
+    def runbook(self) -> Runbook:
+        """The node sequences the journal was started with (its hops carry them)."""
+        return self.hops[0].runbook if self.hops else RUNBOOK
 
     def latest(self) -> dict[Step, str]:
         """Every recorded step's latest status (later records win). An ``uncordon`` counts
@@ -268,7 +280,8 @@ def state_from_dict(data: Any, source: str = "state") -> ClusterState:
     return ClusterState(api, tuple(n for n in nodes if n), journal)
 
 
-def _hop(r: _Reader, data: Mapping[str, Any], where: str) -> Hop | None:
+def _hop(r: _Reader, data: Mapping[str, Any], where: str,
+         runbook: Runbook = RUNBOOK) -> Hop | None:
     kind, index = data.get("kind"), data.get("index")
     if kind not in HOP_KINDS:
         r.bad(f"{where}kind", f"{kind!r}: expected one of {', '.join(HOP_KINDS)}")
@@ -284,15 +297,40 @@ def _hop(r: _Reader, data: Mapping[str, Any], where: str) -> Hop | None:
     if kind not in HOP_KINDS or frm is None or to is None or not isinstance(index, int):
         return None
     return Hop(index, kind, frm, to, tuple(cps), tuple(batches), str(data.get("snapshot", "")),
-               str(verify))
+               str(verify), runbook)
+
+
+def _runbook(r: _Reader, data: Mapping[str, Any], where: str) -> Runbook:
+    """The journal's node sequences: its own "runbook" (format 2) or RUNBOOK_V1 (format 1).
+    A journal whose sequences name a step this provision does not have is refused, naming it
+    (finish it with the provision that started it, or set the journal aside)."""
+    fmt = data.get("format", 1)
+    if fmt not in READABLE_FORMATS or isinstance(fmt, bool):
+        newer = isinstance(fmt, int) and not isinstance(fmt, bool) and fmt > JOURNAL_FORMAT
+        r.bad(f"{where}format", f"{fmt!r}: this provision reads journal formats "
+              f"{', '.join(map(str, READABLE_FORMATS))}"
+              + ("; the journal was written by a newer provision: resume it with that one"
+                 if newer else ""))
+        return RUNBOOK
+    if fmt == 1:
+        return RUNBOOK_V1
+    raw = data.get("runbook")
+    if not isinstance(raw, Mapping):
+        r.bad(f"{where}runbook", "missing: a format 2 journal records its step sequences")
+        return RUNBOOK
+    try:
+        return steps.parse_runbook(raw, steps.STEPS, f"{where}runbook")
+    except TableError as exc:
+        r.problems.append(f"{r.source}: {exc}: the upgrade was started with a step this "
+                          "provision does not have; finish it with the provision that started "
+                          "it, or move the journal aside to plan afresh")
+        return RUNBOOK
 
 
 def _journal(r: _Reader, data: Mapping[str, Any], where: str) -> Journal | None:
-    if data.get("format", JOURNAL_FORMAT) != JOURNAL_FORMAT:
-        r.bad(f"{where}format", f"{data.get('format')!r}: this provision reads format "
-              f"{JOURNAL_FORMAT}")
+    runbook = _runbook(r, data, where)
     target = r.release(data, "target", where)
-    hops = [_hop(r, r.mapping(h, f"{where}hops[{i}]"), f"{where}hops[{i}].")
+    hops = [_hop(r, r.mapping(h, f"{where}hops[{i}]"), f"{where}hops[{i}].", runbook)
             for i, h in enumerate(r.sequence(data.get("hops"), f"{where}hops"))]
     records = []
     indexes = {h.index for h in hops if h}
@@ -324,8 +362,11 @@ def hop_to_dict(hop: Hop) -> dict[str, Any]:
 
 
 def journal_to_dict(journal: Journal) -> dict[str, Any]:
+    """The journal as JSON, always in the current format (a format 1 journal that is resumed
+    is written back as format 2 with the sequences it was started with)."""
     return {"format": JOURNAL_FORMAT, "target": format_release(journal.target),
-            "started": journal.started, "hops": [hop_to_dict(h) for h in journal.hops],
+            "started": journal.started, "runbook": journal.runbook.as_dict(),
+            "hops": [hop_to_dict(h) for h in journal.hops],
             "steps": [vars(r).copy() for r in journal.records]}
 
 

@@ -1,16 +1,29 @@
 """The upgrade runbook: named steps in order, shared by the plan table, the journal and the
 execution (like kubeone's upgrade tasks and kubeadm's phases: one name everywhere).
 
-A hop runs ``snapshot`` once, then every control-plane node one at a time (the first one runs
-``upgrade-apply``, the others ``upgrade-node``), then the workers in batches, then ``verify``.
+The steps, their retries and delays, progress lines and error prefixes and the per-node
+sequences are ONE table, ``roles/kubeadm_upgrade/vars/main.yml`` (``kubeadm_upgrade_runbook``),
+read here and by the role's ``run_step.yml``. A hop runs ``snapshot`` once, then every
+control-plane node one at a time (the first one runs ``upgrade-apply``, the others
+``upgrade-node``), then the workers in batches, then ``verify``. A journal keeps the node
+sequences it was started with (``Runbook``), so a step added to the table never changes how an
+upgrade already in progress resumes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
 from provision.safeload import ascii_int
+
+TABLE = Path(__file__).resolve().parents[2] / "roles" / "kubeadm_upgrade" / "vars" / "main.yml"
+TABLE_KEY = "kubeadm_upgrade_runbook"
+SEQUENCES = ("first_control_plane", "other_control_plane", "worker")
+SCOPES = ("cluster", "node")
 
 SNAPSHOT = "snapshot"
 KUBEADM_INSTALL = "kubeadm-install"
@@ -21,6 +34,9 @@ KUBELET_INSTALL = "kubelet-install"
 KUBELET_RESTART = "kubelet-restart"
 UNCORDON = "uncordon"
 VERIFY = "verify"
+#: Steps the execution itself relies on by name (the cluster steps, the drain and uncordon of
+#: the failure handling, the apply that is never repeated): the table must have them.
+REQUIRED = (SNAPSHOT, UPGRADE_APPLY, UPGRADE_NODE, DRAIN, UNCORDON, VERIFY)
 
 
 @dataclass(frozen=True)
@@ -29,35 +45,98 @@ class StepInfo:
     doing: str  # the progress line ("Draining {node}")
     failed: str  # the error prefix ("failed to drain {node}")
     scope: str  # "cluster" (once per hop, on the first control-plane node) or "node"
+    retries: int = 0  # further attempts after a failed one (run_step.yml)
+    delay: int = 0  # seconds before the first retry, doubled before each further one
 
 
-STEPS: dict[str, StepInfo] = {s.name: s for s in (
-    StepInfo(SNAPSHOT, "Taking a verified etcd snapshot on {node}",
-             "failed to take the etcd snapshot on {node}", "cluster"),
-    StepInfo(KUBEADM_INSTALL, "Installing kubeadm {version} on {node}",
-             "failed to install kubeadm {version} on {node}", "node"),
-    StepInfo(UPGRADE_APPLY, "Running kubeadm upgrade apply v{version} on {node}",
-             "kubeadm upgrade apply v{version} failed on {node}", "node"),
-    StepInfo(UPGRADE_NODE, "Running kubeadm upgrade node on {node}",
-             "kubeadm upgrade node failed on {node}", "node"),
-    StepInfo(DRAIN, "Draining {node}", "failed to drain {node}", "node"),
-    StepInfo(KUBELET_INSTALL, "Installing kubelet and kubectl {version} on {node}",
-             "failed to install kubelet and kubectl {version} on {node}", "node"),
-    StepInfo(KUBELET_RESTART, "Restarting kubelet on {node} and waiting until it is Ready",
-             "kubelet on {node} did not come back Ready at {version}", "node"),
-    StepInfo(UNCORDON, "Uncordoning {node}", "failed to uncordon {node}", "node"),
-    StepInfo(VERIFY, "Verifying every component reports {version}",
-             "components do not all report {version}", "cluster"),
-)}
+@dataclass(frozen=True)
+class Runbook:
+    """The node sequences of a hop: what a journal records and resumes with."""
+
+    first_control_plane: tuple[str, ...]
+    other_control_plane: tuple[str, ...]
+    worker: tuple[str, ...]
+
+    def as_dict(self) -> dict[str, list[str]]:
+        return {k: list(getattr(self, k)) for k in SEQUENCES}
+
+
+class TableError(ValueError):
+    """The runbook table is malformed (a defect of this checkout, named by file and key)."""
+
+
+def parse_table(data: Any, source: str = str(TABLE)) -> tuple[dict[str, StepInfo], Runbook]:
+    """The runbook table (the YAML document) -> (steps by name, the node sequences)."""
+    top = data.get(TABLE_KEY) if isinstance(data, Mapping) else None
+    if not isinstance(top, Mapping) or not isinstance(top.get("steps"), Mapping):
+        raise TableError(f"{source}: {TABLE_KEY}.steps: missing")
+    out: dict[str, StepInfo] = {}
+    for name, row in top["steps"].items():
+        where = f"{source}: {TABLE_KEY}.steps.{name}"
+        if not isinstance(row, Mapping):
+            raise TableError(f"{where}: expected a mapping")
+        if row.get("scope") not in SCOPES:
+            raise TableError(f"{where}.scope: {row.get('scope')!r}: expected cluster or node")
+        for key in ("retries", "delay"):
+            if not isinstance(row.get(key), int) or isinstance(row.get(key), bool) \
+                    or row[key] < 0:
+                raise TableError(f"{where}.{key}: {row.get(key)!r}: expected a number >= 0")
+        for key in ("doing", "failed"):
+            if not isinstance(row.get(key), str) or not row[key]:
+                raise TableError(f"{where}.{key}: expected a text")
+        out[str(name)] = StepInfo(str(name), row["doing"], row["failed"], row["scope"],
+                                  row["retries"], row["delay"])
+    for name in REQUIRED:
+        if name not in out:
+            raise TableError(f"{source}: {TABLE_KEY}.steps: the step {name!r} is missing")
+    runbook = parse_runbook(top, out, f"{source}: {TABLE_KEY}")
+    return out, runbook
+
+
+def parse_runbook(data: Mapping[str, Any], known: Mapping[str, StepInfo],
+                  where: str) -> Runbook:
+    """The node sequences of ``data`` (the table or a journal's ``runbook``); every name a node
+    step of ``known``. TableError naming ``where`` and the key otherwise."""
+    seqs: dict[str, tuple[str, ...]] = {}
+    for key in SEQUENCES:
+        value = data.get(key)
+        if not isinstance(value, list) or not value:
+            raise TableError(f"{where}.{key}: expected a list of step names")
+        for name in value:
+            if name not in known:
+                raise TableError(f"{where}.{key}: {name!r} is not a step of this provision "
+                                 f"(known: {', '.join(known)})")
+            if known[name].scope != "node":
+                raise TableError(f"{where}.{key}: {name!r} is a cluster step")
+        seqs[key] = tuple(value)
+    return Runbook(**seqs)
+
+
+@lru_cache(maxsize=1)
+def load_table() -> tuple[dict[str, StepInfo], Runbook]:
+    import yaml
+
+    return parse_table(yaml.safe_load(TABLE.read_text()))
+
+
+STEPS: dict[str, StepInfo] = load_table()[0]
 STEP_NAMES: tuple[str, ...] = tuple(STEPS)
+RUNBOOK: Runbook = load_table()[1]
+CLUSTER_STEPS: tuple[str, ...] = tuple(n for n, s in STEPS.items() if s.scope == "cluster")
 
-# Per node, in order. kubeadm's documented procedure: on control-plane nodes kubeadm is
-# upgraded and applied before the drain; workers are drained first.
-FIRST_CONTROL_PLANE = (KUBEADM_INSTALL, UPGRADE_APPLY, DRAIN, KUBELET_INSTALL, KUBELET_RESTART,
-                       UNCORDON)
-OTHER_CONTROL_PLANE = (KUBEADM_INSTALL, UPGRADE_NODE, DRAIN, KUBELET_INSTALL, KUBELET_RESTART,
-                       UNCORDON)
-WORKER = (DRAIN, KUBEADM_INSTALL, UPGRADE_NODE, KUBELET_INSTALL, KUBELET_RESTART, UNCORDON)
+#: The node sequences every journal of format 1 was started with (format 1 did not record
+#: them): frozen here, never edited, so such a journal resumes as it was planned.
+RUNBOOK_V1 = Runbook(
+    first_control_plane=(KUBEADM_INSTALL, UPGRADE_APPLY, DRAIN, KUBELET_INSTALL,
+                         KUBELET_RESTART, UNCORDON),
+    other_control_plane=(KUBEADM_INSTALL, UPGRADE_NODE, DRAIN, KUBELET_INSTALL,
+                         KUBELET_RESTART, UNCORDON),
+    worker=(DRAIN, KUBEADM_INSTALL, UPGRADE_NODE, KUBELET_INSTALL, KUBELET_RESTART, UNCORDON))
+
+# Per node, in order (the current table's sequences).
+FIRST_CONTROL_PLANE = RUNBOOK.first_control_plane
+OTHER_CONTROL_PLANE = RUNBOOK.other_control_plane
+WORKER = RUNBOOK.worker
 
 
 @dataclass(frozen=True, order=True)
@@ -75,15 +154,16 @@ class Step:
         return STEPS[self.name].failed.format(node=self.node, version=version)
 
 
-def node_steps(role: str, *, first: bool) -> tuple[str, ...]:
+def node_steps(role: str, *, first: bool, runbook: Runbook = RUNBOOK) -> tuple[str, ...]:
     """The step names one node runs in a minor (or patch) hop."""
     if role == "control-plane":
-        return FIRST_CONTROL_PLANE if first else OTHER_CONTROL_PLANE
-    return WORKER
+        return runbook.first_control_plane if first else runbook.other_control_plane
+    return runbook.worker
 
 
 def expand(hop: int, *, control_planes: Sequence[str], batches: Sequence[Sequence[str]],
-           apply: bool, snapshot: bool, snapshot_node: str) -> list[Step]:
+           apply: bool, snapshot: bool, snapshot_node: str,
+           runbook: Runbook = RUNBOOK) -> list[Step]:
     """Every step of one hop, in execution order.
 
     ``apply`` is False for a level hop (the control plane is already at the version: every
@@ -94,10 +174,10 @@ def expand(hop: int, *, control_planes: Sequence[str], batches: Sequence[Sequenc
     if snapshot:
         out.append(Step(hop, SNAPSHOT, snapshot_node))
     for i, node in enumerate(control_planes):
-        for name in node_steps("control-plane", first=apply and i == 0):
+        for name in node_steps("control-plane", first=apply and i == 0, runbook=runbook):
             out.append(Step(hop, name, node))
     for batch in batches:
-        for name in WORKER:
+        for name in runbook.worker:
             out.extend(Step(hop, name, node) for node in batch)
     out.append(Step(hop, VERIFY, snapshot_node))
     return out
