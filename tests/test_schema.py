@@ -40,7 +40,6 @@ def test_every_schema_variable_is_described():
 
 # Roles rewritten in parallel (branch upgraderole): they still declare the upgrade's shared
 # variables themselves and have no generated README table yet. Remove once merged.
-PENDING = ("kubeadm_upgrade_",)
 
 
 def test_generated_files_are_fresh():
@@ -51,7 +50,7 @@ def test_generated_files_are_fresh():
     stale = [str(p.relative_to(REPO_ROOT)) for p in schema_gen.stale(files)]
     assert not stale, f"stale: {stale}; regenerate with `python -m provision.schema_gen`"
     missing = [role.name for role in sorted(ROLES_DIR.iterdir())
-               if (role / "README.md").is_file() and not role.name.startswith(PENDING)
+               if (role / "README.md").is_file()
                and role / "README.md" not in files]
     assert not missing, f"role READMEs without <!-- options:start/end --> markers: {missing}"
 
@@ -138,7 +137,7 @@ def test_no_role_redeclares_a_shared_variable():
     shared = set(specs["provision_defaults"]["main"]["options"])
     problems = []
     for role in sorted(ROLES_DIR.iterdir()):
-        if role.name == "provision_defaults" or role.name.startswith(PENDING):
+        if role.name == "provision_defaults":
             continue
         defaults = role / "defaults" / "main.yml"
         names = set(yaml.safe_load(defaults.read_text()) or {}) if defaults.is_file() else set()
@@ -150,28 +149,4 @@ def test_no_role_redeclares_a_shared_variable():
         deps = [d if isinstance(d, str) else d.get("role") for d in meta.get("dependencies")]
         if "provision_defaults" not in deps:
             problems.append(f"{role.name}: meta/main.yml does not depend on provision_defaults")
-    assert not problems, "\n".join(problems)
-
-
-def test_pending_roles_agree_with_the_schema():
-    """The kubeadm_upgrade_* roles (PENDING) still declare shared variables: same type and
-    default as the shared role, until their rewrite drops them."""
-    problems = []
-    for spec_file in sorted(ROLES_DIR.glob("*/meta/argument_specs.yml")):
-        if not spec_file.parent.parent.name.startswith(PENDING):
-            continue
-        data = yaml.safe_load(spec_file.read_text()) or {}
-        for entry in (data.get("argument_specs") or {}).values():
-            for name, spec in (entry.get("options") or {}).items():
-                var = BY_NAME.get(name)
-                if var is None:
-                    continue
-                kind = str(spec.get("type", "str"))
-                if kind not in SPEC_TYPES[var.kind]:
-                    problems.append(f"{spec_file}: {name}: type {kind}, schema {var.kind}")
-                templated = any(isinstance(d, str) and "{{" in d
-                                for d in (spec.get("default"), var.default))
-                if "default" in spec and spec["default"] != var.default and not templated:
-                    problems.append(f"{spec_file}: {name}: default {spec['default']!r}, "
-                                    f"schema {var.default!r}")
     assert not problems, "\n".join(problems)
