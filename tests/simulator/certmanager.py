@@ -127,7 +127,8 @@ def gateway_certificates(gw: dict) -> tuple[list[dict], list[str]]:
                          "annotations": {PARENT_KIND: "Gateway", PARENT_NAME: meta["name"]},
                          "ownerReferences": [{"apiVersion": "gateway.networking.k8s.io/v1",
                                               "kind": "Gateway", "name": meta["name"],
-                                              "controller": True}]},
+                                              "uid": meta.get("uid", ""),
+                                              "controller": True, "blockOwnerDeletion": True}]},
             "spec": spec})
     return certs, skipped
 

@@ -1,0 +1,336 @@
+"""cert-manager issuing for the Gateway (ingress_controller: gateway; issue 16).
+
+The objects come from a real Ansible run of the roles' own render tasks
+(tests/playbooks/render-gateway-certs.yml): the Gateway with ``cert-manager.io/cluster-issuer``
+and an HTTPS listener hostname, a ClusterIssuer whose HTTP-01 solver is ``gatewayHTTPRoute``
+with parentRefs to that Gateway, and cert-manager's release manifest with
+``--enable-gateway-api`` (cert-manager v1.21.1 keeps Gateway API support off by default:
+internal/apis/config/controller/v1alpha1/defaults.go; the flag is in
+cmd/controller/app/options/options.go). They are checked against the published schemas
+(Gateway API v1.5.1 CRDs; cert-manager's API types written down in tests/api_schemas), then
+played through the SIMULATED cert-manager and NGINX Gateway Fabric (tests/simulator/
+certmanager.py, gateway.py; in process): the gateway-shim's Certificate, the challenge's
+HTTPRoute, and an HTTP-01 request through the Gateway answered by the solver. Simulated: the
+controllers and the data path; no ACME server is contacted (the test creates the Challenge as
+cert-manager's order controller would). Seeded manifest: the reduced v1.16.2 copy in
+tests/data/addons (the v1.21.1 asset cannot be downloaded here; its controller Deployment has
+the same labels in the v1.21.1 chart, deploy/charts/cert-manager/templates/deployment.yaml)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from api_schemas import openapi
+from api_schemas.validator import validate as validate_core
+from simulator import certmanager
+from simulator.server import SimServer
+
+from provision import gateway
+from provision.runner import run_playbook
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+DATA = TESTS / "data" / "addons"
+SCHEMAS: dict[str, dict] = json.loads((DATA / "gateway-crd-schemas.json").read_text())
+SEED = DATA / "cert-manager-v1.16.2.yaml"
+HOST = "lab.example.test"
+
+CASES: dict[str, dict[str, Any]] = {
+    "acme-through-gateway": {
+        "ingress_controller": "gateway",
+        "cert_manager_version": "v1.16.2",  # the seeded copy's release
+        "metallb_addresses": ["10.0.0.200-10.0.0.210"],
+        "gateway_api_tls_secret": "gateway-tls",
+        "gateway_api_tls_hostname": HOST,
+        "gateway_api_cluster_issuer": "letsencrypt-staging",
+        "acme_email": "ops@example.org",
+        "cert_manager_cluster_issuers": [
+            {"name": "letsencrypt-staging", "type": "acme", "server": "staging"},
+            {"name": "lab-ca", "type": "ca"}],
+    },
+    "ingress-nginx": {  # unchanged behaviour: Ingress solver, no flag, no annotation
+        "cert_manager_version": "v1.16.2",
+        "acme_email": "ops@example.org",
+        "cert_manager_cluster_issuers": [
+            {"name": "letsencrypt-staging", "type": "acme", "server": "staging"}],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, list[dict]]]:
+    base = tmp_path_factory.mktemp("gateway-certs")
+    hosts = {}
+    for case, values in CASES.items():
+        out = base / case
+        out.mkdir()
+        shutil.copy(DATA / "nginx-gateway-fabric-v2.6.7-deploy.yaml",
+                    out / "nginx-gateway-fabric-deploy-v2.6.7.yaml")
+        shutil.copy(SEED, out / "cert-manager-v1.16.2.yaml")
+        hosts[case] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+                       "gateway_api_manifest_dir": str(out), "cert_manager_manifest_dir": str(out),
+                       **values}
+    inv = base / "hosts.yml"
+    inv.write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+    playbook = str(TESTS / "playbooks" / "render-gateway-certs.yml")
+    first = run_playbook(command="test-render", playbook=playbook, inventory=inv, quiet=True)
+    assert first.ok, first.errors
+    second = run_playbook(command="test-render", playbook=playbook, inventory=inv, quiet=True)
+    assert second.ok, second.errors
+    assert {h: second.hosts[h]["changed"] for h in CASES} == {h: 0 for h in CASES}
+    return {case: {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
+                   for p in (base / case).glob("*.yaml")} for case in CASES}
+
+
+def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
+    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
+    assert len(found) == 1, f"expected one {kind}/{name}, got {len(found)}"
+    return found[0]
+
+
+def test_gateway_is_annotated_and_its_https_listener_named(rendered: dict) -> None:
+    gw = one(rendered["acme-through-gateway"]["gateway.yaml"], "Gateway")
+    assert gw["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer":
+                                             "letsencrypt-staging"}
+    https = next(ln for ln in gw["spec"]["listeners"] if ln["name"] == "https")
+    assert https["hostname"] == HOST
+    assert openapi.validate(gw, SCHEMAS) == []
+    # the shim takes this listener (v1.21.1 validateGatewayListenerBlock)
+    assert certmanager.listener_problems(https, gw["metadata"]["namespace"]) == []
+
+
+def test_cluster_issuer_solves_http01_through_the_gateway(rendered: dict) -> None:
+    docs = rendered["acme-through-gateway"]["cluster-issuers.yaml"]
+    issuer = one(docs, "ClusterIssuer", "letsencrypt-staging")
+    assert validate_core(issuer) == []
+    gw = one(rendered["acme-through-gateway"]["gateway.yaml"], "Gateway")
+    [solver] = issuer["spec"]["acme"]["solvers"]
+    route = solver["http01"]["gatewayHTTPRoute"]
+    assert route["serviceType"] == "ClusterIP"
+    assert route["parentRefs"] == [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
+                                    "name": gw["metadata"]["name"],
+                                    "namespace": gw["metadata"]["namespace"],
+                                    "sectionName": "http"}]
+    assert "http" in {ln["name"] for ln in gw["spec"]["listeners"]}
+    plain = one(rendered["ingress-nginx"]["cluster-issuers.yaml"], "ClusterIssuer")
+    assert plain["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {
+        "ingressClassName": "nginx"}}}]
+
+
+def test_schema_check_refuses_a_bad_solver(rendered: dict) -> None:
+    """The check can fail: an unknown solver field and a parentRef without a name."""
+    issuer = one(rendered["acme-through-gateway"]["cluster-issuers.yaml"], "ClusterIssuer",
+                 "letsencrypt-staging")
+    route = issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]
+    route["gatewayName"] = "default"
+    route["parentRefs"][0].pop("name")
+    problems = " ".join(validate_core(issuer))
+    assert "gatewayName" in problems and "name" in problems, problems
+
+
+def test_cert_manager_runs_with_gateway_api_only_in_gateway_mode(rendered: dict) -> None:
+    """The flag is added to the controller Deployment only; every other object is the release
+    manifest's; ingress-nginx mode applies the downloaded file as it is (no rendered copy)."""
+    upstream = [d for d in yaml.safe_load_all(SEED.read_text()) if d]
+    mine = rendered["acme-through-gateway"]["cert-manager-v1.16.2-gateway-api.yaml"]
+    assert len(mine) == len(upstream)
+    for theirs, ours in zip(upstream, mine, strict=True):
+        if theirs["kind"] == "Deployment" and theirs["metadata"]["name"] == "cert-manager":
+            [c] = ours["spec"]["template"]["spec"]["containers"]
+            [u] = theirs["spec"]["template"]["spec"]["containers"]
+            assert c["args"] == u["args"] + [certmanager.FLAG]
+            c["args"] = u["args"]
+        assert ours == theirs
+    assert "cert-manager-v1.16.2-gateway-api.yaml" not in rendered["ingress-nginx"]
+
+
+def test_checksum_pin_is_the_default_for_the_pinned_release() -> None:
+    from provision import pins
+
+    pin = pins.BY_COMPONENT["cert-manager"]
+    text = (REPO / "roles/cert_manager/defaults/main.yml").read_text()
+    assert f"sha256:{pin.checksum}' if cert_manager_version == '{pin.version}'" in text
+    assert "1.33-1.36" in pin.why
+
+
+def test_gateway_issuer_needs_secret_and_hostname() -> None:
+    base = {"ingress_controller": "gateway", "gateway_api_service_mode": "NodePort"}
+    assert gateway.problems({**base, "gateway_api_cluster_issuer": "le",
+                             "gateway_api_tls_secret": "t", "gateway_api_tls_hostname": HOST}) == []
+    [p] = gateway.problems({**base, "gateway_api_cluster_issuer": "le",
+                            "gateway_api_tls_secret": "t"})
+    assert "gateway_api_cluster_issuer: 'le' needs gateway_api_tls_hostname" in p
+
+
+# --- the objects through the simulated cert-manager and NGINX Gateway Fabric ---------------------
+
+class Api:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        req = urllib.request.Request(self.url + path, method=method,
+                                     data=json.dumps(body).encode() if body else None,
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def create(self, path: str, obj: dict) -> dict:
+        code, out = self.call("POST", path, obj)
+        assert code == 200, out
+        return out
+
+
+def _crd(group: str, plural: str, kind: str, version: str, scope: str = "Namespaced") -> dict:
+    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{plural}.{group}"},
+            "spec": {"group": group, "names": {"plural": plural, "kind": kind}, "scope": scope,
+                     "versions": [{"name": version, "served": True, "storage": True}]}}
+
+
+def _path(doc: dict) -> str:
+    group, _, version = doc["apiVersion"].rpartition("/")
+    plural = {"Deployment": "deployments", "GatewayClass": "gatewayclasses",
+              "Gateway": "gateways", "ClusterIssuer": "clusterissuers",
+              "Challenge": "challenges", "Namespace": "namespaces",
+              "IPAddressPool": "ipaddresspools"}[doc["kind"]]
+    root = f"/apis/{group}/{version}" if group else f"/api/{version}"
+    ns = doc["metadata"].get("namespace")
+    return f"{root}/namespaces/{ns}/{plural}" if ns else f"{root}/{plural}"
+
+
+@pytest.fixture
+def api() -> Iterator[Api]:
+    server = SimServer("127.0.0.1", 0).start()
+    server.cluster.settings.update(require_cni=False, deployment_ready_seconds=0.0,
+                                   pod_ready_seconds=0.0)
+    with server.cluster.lock:
+        server.cluster.initialized = True
+    a = Api(server.url)
+    for crd in (_crd("gateway.networking.k8s.io", "gatewayclasses", "GatewayClass", "v1",
+                     "Cluster"),
+                _crd("gateway.networking.k8s.io", "gateways", "Gateway", "v1"),
+                _crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "v1"),
+                _crd("cert-manager.io", "clusterissuers", "ClusterIssuer", "v1", "Cluster"),
+                _crd("cert-manager.io", "certificates", "Certificate", "v1"),
+                _crd("acme.cert-manager.io", "challenges", "Challenge", "v1"),
+                _crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")):
+        a.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    a.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                    "metadata": {"name": "kube-system"}})
+    a.create("/api/v1/namespaces/kube-system/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config"},
+        "data": {"ClusterConfiguration": "kubernetesVersion: v1.35.1\n"}})
+    code, out = a.call("POST", "/sim/kubelet/heartbeat", {
+        "node": "n1", "kubelet_version": "1.35.1", "addresses": ["192.0.2.7"]})
+    assert code == 200, out
+    try:
+        yield a
+    finally:
+        server.stop()
+
+
+def _cluster(api: Api, docs: dict[str, list[dict]], manifest: str) -> dict:
+    """NGF's control plane and class (upstream manifest), MetalLB, the rendered Gateway and
+    ClusterIssuer, cert-manager's controller Deployment from ``manifest``; returns the Gateway."""
+    for ns in ("nginx-gateway", "cert-manager", "metallb-system"):
+        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ns}})
+    ngf = docs["nginx-gateway-fabric.yaml"]
+    for doc in (one(ngf, "Deployment", "nginx-gateway"), one(ngf, "GatewayClass", "nginx")):
+        api.create(_path(doc), doc)
+    ctrl = {"component": "controller"}
+    api.create("/apis/apps/v1/namespaces/metallb-system/deployments", {
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "controller", "namespace": "metallb-system"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": ctrl},
+                 "template": {"metadata": {"labels": ctrl},
+                              "spec": {"containers": [{"name": "c", "image": "x"}]}}}})
+    pool = {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+            "metadata": {"name": "lab", "namespace": "metallb-system"},
+            "spec": {"addresses": ["10.0.0.200-10.0.0.210"]}}
+    api.create(_path(pool), pool)
+    deploy = one(docs[manifest], "Deployment", "cert-manager")
+    api.create(_path(deploy), deploy)
+    api.create(_path(one(docs["cluster-issuers.yaml"], "ClusterIssuer", "letsencrypt-staging")),
+               one(docs["cluster-issuers.yaml"], "ClusterIssuer", "letsencrypt-staging"))
+    gw = one(docs["gateway.yaml"], "Gateway")
+    api.create(_path(gw), gw)
+    return gw
+
+
+def test_simulated_http01_challenge_through_the_gateway(api: Api, rendered: dict) -> None:
+    """SIMULATED cert-manager v1.21.1 + NGF: the shim makes the Certificate for the annotated
+    Gateway's HTTPS listener; a Challenge with the issuer's solver (parentRef override from the
+    Certificate's annotations) gets an HTTPRoute that is valid against the Gateway API v1.5.1
+    HTTPRoute schema; an HTTP-01 request to the Gateway's address for the host and token is
+    answered with the key by the solver; another token gets the solver's 404."""
+    docs = rendered["acme-through-gateway"]
+    gw = _cluster(api, docs, "cert-manager-v1.16.2-gateway-api.yaml")
+    ns = gw["metadata"]["namespace"]
+    code, certs = api.call("GET", f"/apis/cert-manager.io/v1/namespaces/{ns}/certificates")
+    assert code == 200, certs
+    [cert] = certs["items"]
+    assert cert["metadata"]["name"] == "gateway-tls"
+    assert cert["spec"]["dnsNames"] == [HOST] and cert["spec"]["secretName"] == "gateway-tls"
+    assert cert["spec"]["issuerRef"] == {"name": "letsencrypt-staging", "kind": "ClusterIssuer",
+                                         "group": "cert-manager.io"}
+    assert validate_core({"apiVersion": cert["apiVersion"], "kind": cert["kind"],
+                          "metadata": {"name": "gateway-tls", "namespace": ns},
+                          "spec": cert["spec"]}) == []
+    assert cert["metadata"]["ownerReferences"][0]["kind"] == "Gateway"
+
+    issuer = one(docs["cluster-issuers.yaml"], "ClusterIssuer", "letsencrypt-staging")
+    solver = certmanager.order_solver(issuer["spec"]["acme"]["solvers"][0], cert)
+    assert solver["http01"]["gatewayHTTPRoute"]["parentRefs"] == [
+        {"name": gw["metadata"]["name"], "namespace": ns, "kind": "Gateway",
+         "group": "gateway.networking.k8s.io"}]
+    challenge = {"apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+                 "metadata": {"name": "gateway-tls-1-2-3", "namespace": ns},
+                 "spec": {"type": "HTTP-01", "dnsName": HOST, "token": "tok-123",
+                          "key": "tok-123.thumbprint", "solver": solver,
+                          "url": "https://acme.test/chal/1", "authorizationURL": "x",
+                          "issuerRef": cert["spec"]["issuerRef"]}}
+    api.create(_path(challenge), challenge)
+    code, routes = api.call("GET", f"/apis/gateway.networking.k8s.io/v1/namespaces/{ns}/httproutes")
+    [route] = routes["items"]
+    route = {k: v for k, v in route.items() if k != "status"}
+    assert openapi.validate(route, SCHEMAS) == [], route
+    assert route["spec"]["hostnames"] == [HOST]
+
+    code, svc = api.call("GET", f"/api/v1/namespaces/{ns}/services/default-nginx")
+    assert code == 200, svc
+    ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+
+    def ask(path: str, host: str = HOST) -> tuple[int, str]:
+        code, out = api.call("POST", "/sim/ingress/request",
+                             {"node": "n1", "ip": ip, "port": 80, "host": host, "path": path})
+        assert code == 200, out
+        return out["code"], out["body"]
+
+    assert ask("/.well-known/acme-challenge/tok-123") == (200, "tok-123.thumbprint")
+    assert ask("/.well-known/acme-challenge/other")[0] == 404
+    assert ask("/.well-known/acme-challenge/tok-123", "other.example.test")[0] == 404
+
+
+def test_simulated_without_the_flag_no_certificate(api: Api, rendered: dict) -> None:
+    """The same Gateway with cert-manager's unmodified manifest (no --enable-gateway-api):
+    the simulated shim does nothing, as cert-manager v1.21.1 does by default."""
+    docs = dict(rendered["acme-through-gateway"])
+    docs["upstream"] = [d for d in yaml.safe_load_all(SEED.read_text()) if d]
+    gw = _cluster(api, docs, "upstream")
+    code, certs = api.call(
+        "GET", f"/apis/cert-manager.io/v1/namespaces/{gw['metadata']['namespace']}/certificates")
+    assert code == 200 and certs["items"] == []
