@@ -18,6 +18,7 @@ the same labels in the v1.21.1 chart, deploy/charts/cert-manager/templates/deplo
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -128,8 +129,8 @@ def test_cluster_issuer_solves_http01_through_the_gateway(rendered: dict) -> Non
 
 def test_schema_check_refuses_a_bad_solver(rendered: dict) -> None:
     """The check can fail: an unknown solver field and a parentRef without a name."""
-    issuer = one(rendered["acme-through-gateway"]["cluster-issuers.yaml"], "ClusterIssuer",
-                 "letsencrypt-staging")
+    issuer = copy.deepcopy(one(rendered["acme-through-gateway"]["cluster-issuers.yaml"],
+                               "ClusterIssuer", "letsencrypt-staging"))
     route = issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]
     route["gatewayName"] = "default"
     route["parentRefs"][0].pop("name")
@@ -141,7 +142,7 @@ def test_cert_manager_runs_with_gateway_api_only_in_gateway_mode(rendered: dict)
     """The flag is added to the controller Deployment only; every other object is the release
     manifest's; ingress-nginx mode applies the downloaded file as it is (no rendered copy)."""
     upstream = [d for d in yaml.safe_load_all(SEED.read_text()) if d]
-    mine = rendered["acme-through-gateway"]["cert-manager-v1.16.2-gateway-api.yaml"]
+    mine = copy.deepcopy(rendered["acme-through-gateway"]["cert-manager-v1.16.2-gateway-api.yaml"])
     assert len(mine) == len(upstream)
     for theirs, ours in zip(upstream, mine, strict=True):
         if theirs["kind"] == "Deployment" and theirs["metadata"]["name"] == "cert-manager":
@@ -334,3 +335,206 @@ def test_simulated_without_the_flag_no_certificate(api: Api, rendered: dict) -> 
     code, certs = api.call(
         "GET", f"/apis/cert-manager.io/v1/namespaces/{gw['metadata']['namespace']}/certificates")
     assert code == 200 and certs["items"] == []
+
+
+# --- a real ACME CA (Debian's Pebble) validates through the simulated Gateway -----------------
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class AcmeClient:
+    """The few RFC 8555 requests cert-manager's ACME client makes (ES256 account key):
+    account, order, authorization, challenge response, finalize, download. Test code."""
+
+    def __init__(self, directory: str, ca_file: Path) -> None:
+        import ssl
+
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.ctx = ssl.create_default_context(cafile=str(ca_file))
+        self.dir = self._json(urllib.request.Request(directory))[0]
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        nums = self.key.public_key().public_numbers()
+        self.jwk = {"crv": "P-256", "kty": "EC", "x": _b64(nums.x.to_bytes(32, "big")),
+                    "y": _b64(nums.y.to_bytes(32, "big"))}
+        self.kid: str | None = None
+
+    def _json(self, req: urllib.request.Request) -> tuple[Any, Any]:
+        with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+            body = resp.read()
+            ctype = resp.headers.get("Content-Type", "")
+            return (json.loads(body) if "json" in ctype else body.decode()), resp.headers
+
+    def _nonce(self) -> str:
+        req = urllib.request.Request(self.dir["newNonce"], method="HEAD")
+        with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
+            return resp.headers["Replay-Nonce"]
+
+    def post(self, url: str, payload: Any) -> tuple[Any, Any]:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        protected = {"alg": "ES256", "nonce": self._nonce(), "url": url,
+                     **({"kid": self.kid} if self.kid else {"jwk": self.jwk})}
+        p64 = _b64(json.dumps(protected).encode())
+        b64 = "" if payload is None else _b64(json.dumps(payload).encode())
+        r, s = decode_dss_signature(self.key.sign(f"{p64}.{b64}".encode(),
+                                                  ec.ECDSA(hashes.SHA256())))
+        body = {"protected": p64, "payload": b64,
+                "signature": _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))}
+        return self._json(urllib.request.Request(
+            url, data=json.dumps(body).encode(), method="POST",
+            headers={"Content-Type": "application/jose+json"}))
+
+    def thumbprint(self) -> str:
+        import hashlib
+
+        canon = json.dumps(self.jwk, sort_keys=True, separators=(",", ":")).encode()
+        return _b64(hashlib.sha256(canon).digest())
+
+    def poll(self, url: str, done: str) -> dict:
+        import time
+
+        for _ in range(120):
+            obj, _ = self.post(url, None)
+            if obj["status"] in (done, "invalid"):
+                return obj
+            time.sleep(0.5)
+        raise AssertionError(f"{url} did not become {done}: {obj}")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.skipif(shutil.which("pebble") is None or shutil.which("pebble-challtestsrv") is None,
+                    reason="Debian's pebble is not installed (apt-get install pebble)")
+def test_pebble_validates_http01_through_the_simulated_gateway(
+        api: Api, rendered: dict, tmp_path: Path) -> None:
+    """REAL ACME CA, SIMULATED cluster: Debian's Pebble (on 127.0.0.1, free ports; challtestsrv
+    resolves every name to 127.0.0.1) gets an order for the Gateway's host name from a small
+    RFC 8555 client. The challenge's token and key authorization become a Challenge in the
+    simulator, as cert-manager's order controller would create it; Pebble's own HTTP-01
+    validation request goes to a local port that hands it to the node data path of the
+    simulator (the Gateway's MetalLB address, port 80 - what the lab node's kube-proxy does for
+    the simulated NGF), where the solver HTTPRoute and the simulated acmesolver answer. Pebble
+    marks the authorization valid and issues a certificate for the host name."""
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    from test_acme_pebble import _die_with_parent, _tls_files, _wait_port
+
+    docs = rendered["acme-through-gateway"]
+    gw = _cluster(api, docs, "cert-manager-v1.16.2-gateway-api.yaml")
+    ns = gw["metadata"]["namespace"]
+    code, certs = api.call("GET", f"/apis/cert-manager.io/v1/namespaces/{ns}/certificates")
+    [cert] = certs["items"]
+    _, svc = api.call("GET", f"/api/v1/namespaces/{ns}/services/default-nginx")
+    lb_ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+    served: list[tuple[str, str, int]] = []
+
+    class NodePath(BaseHTTPRequestHandler):  # the node's data path to the Gateway (simulated)
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            code, out = api.call("POST", "/sim/ingress/request", {
+                "node": "n1", "ip": lb_ip, "port": 80, "host": self.headers.get("Host", ""),
+                "path": self.path})
+            body = (out.get("body") or "").encode() if code == 200 else b""
+            status = out["code"] if code == 200 else 502
+            served.append((self.headers.get("Host", ""), self.path, status))
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    http_port, acme_port, mgmt_port, dns_port, chall_port = (_free_port() for _ in range(5))
+    front = ThreadingHTTPServer(("127.0.0.1", http_port), NodePath)
+    threading.Thread(target=front.serve_forever, daemon=True).start()
+    ca_pem, tls_cert, tls_key = _tls_files(tmp_path, "127.0.0.1")
+    (tmp_path / "pebble.json").write_text(json.dumps({"pebble": {
+        "listenAddress": f"127.0.0.1:{acme_port}", "managementListenAddress":
+        f"127.0.0.1:{mgmt_port}", "certificate": str(tls_cert), "privateKey": str(tls_key),
+        "httpPort": http_port, "tlsPort": _free_port(), "ocspResponderURL": "",
+        "externalAccountBindingRequired": False}}))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        procs.append(subprocess.Popen(
+            ["pebble-challtestsrv", "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "",
+             "-dns01", f"127.0.0.1:{dns_port}", "-management", f"127.0.0.1:{chall_port}",
+             "-http01", "", "-https01", "", "-tlsalpn01", ""],
+            stdout=(tmp_path / "chall.log").open("wb"), stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent))
+        _wait_port("127.0.0.1", chall_port, procs[0], tmp_path / "chall.log")
+        procs.append(subprocess.Popen(
+            ["pebble", "-config", str(tmp_path / "pebble.json"),
+             "-dnsserver", f"127.0.0.1:{dns_port}"],
+            stdout=(tmp_path / "pebble.log").open("wb"), stderr=subprocess.STDOUT,
+            env={**__import__("os").environ, "PEBBLE_VA_NOSLEEP": "1",
+                 "PEBBLE_WFE_NONCEREJECT": "0", "PEBBLE_AUTHZREUSE": "0"},
+            cwd=tmp_path, preexec_fn=_die_with_parent))
+        _wait_port("127.0.0.1", acme_port, procs[1], tmp_path / "pebble.log")
+
+        acme = AcmeClient(f"https://127.0.0.1:{acme_port}/dir", ca_pem)
+        _, headers = acme.post(acme.dir["newAccount"], {"termsOfServiceAgreed": True})
+        acme.kid = headers["Location"]
+        order, headers = acme.post(acme.dir["newOrder"], {
+            "identifiers": [{"type": "dns", "value": h} for h in cert["spec"]["dnsNames"]]})
+        order_url = headers["Location"]
+        [authz_url] = order["authorizations"]
+        authz, _ = acme.post(authz_url, None)
+        [chal] = [c for c in authz["challenges"] if c["type"] == "http-01"]
+        key_auth = f"{chal['token']}.{acme.thumbprint()}"
+
+        issuer = one(docs["cluster-issuers.yaml"], "ClusterIssuer", "letsencrypt-staging")
+        challenge = {"apiVersion": "acme.cert-manager.io/v1", "kind": "Challenge",
+                     "metadata": {"name": "gateway-tls-pebble", "namespace": ns},
+                     "spec": {"type": "HTTP-01", "dnsName": authz["identifier"]["value"],
+                              "token": chal["token"], "key": key_auth, "url": chal["url"],
+                              "authorizationURL": authz_url,
+                              "solver": certmanager.order_solver(
+                                  issuer["spec"]["acme"]["solvers"][0], cert),
+                              "issuerRef": cert["spec"]["issuerRef"]}}
+        api.create(_path(challenge), challenge)
+        code, shown = api.call("GET", f"/apis/acme.cert-manager.io/v1/namespaces/{ns}/"
+                                      "challenges/gateway-tls-pebble")
+        assert shown["status"]["presented"] is True
+
+        acme.post(chal["url"], {})
+        done = acme.poll(authz_url, "valid")
+        assert done["status"] == "valid", (done, served, (tmp_path / "pebble.log").read_text())
+        # Pebble asked on its httpPort (a free port here, 80 in real life): Host carries it
+        assert (f"{HOST}:{http_port}", f"/.well-known/acme-challenge/{chal['token']}",
+                200) in served
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        csr = (x509.CertificateSigningRequestBuilder()
+               .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)]))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), critical=False)
+               .sign(key, hashes.SHA256()))
+        acme.post(order["finalize"], {"csr": _b64(csr.public_bytes(serialization.Encoding.DER))})
+        final = acme.poll(order_url, "valid")
+        pem, _ = acme.post(final["certificate"], None)
+        leaf = x509.load_pem_x509_certificate(pem.encode() if isinstance(pem, str) else pem)
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert names.get_values_for_type(x509.DNSName) == [HOST]
+    finally:
+        front.shutdown()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=10)
