@@ -39,7 +39,8 @@ PINS: tuple[Pin, ...] = (
         "mode, `ingress_controller: gateway`, which does not use ingress-nginx). MetalLB v0.16.1 "
         "(CRDs valid on 1.36, metallb#3035) does not hold it back, nor does cert-manager v1.21 "
         "(Kubernetes 1.33-1.36, its supported-releases page). Floor: 1.35 is the oldest minor "
-        "with upstream support on 2026-12-05 (1.34 ended 2026-10-27, KUBERNETES_EOL). kubeadm config: v1beta4.",
+        "with upstream support on 2026-12-05 (1.34 ended 2026-10-27, KUBERNETES_EOL). kubeadm "
+        "config: v1beta4.",
         INGRESS_RELEASE_NOTES + " (supported versions table); "
         "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go "
         "(NewestKubernetesVersion v1.35.1); https://kubernetes.io/releases/ (end of life dates)",
