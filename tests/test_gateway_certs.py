@@ -538,3 +538,30 @@ def test_pebble_validates_http01_through_the_simulated_gateway(
             proc.terminate()
         for proc in procs:
             proc.wait(timeout=10)
+
+
+def test_simulated_api_server_refuses_what_the_schemas_refuse(api: Api, rendered: dict) -> None:
+    """The simulated API server validates Gateway API and cert-manager objects on create and
+    update (tests/simulator/certmanager.py schema_problems): the rendered ones are accepted,
+    a broken copy gets 422 Invalid naming the field, as kubectl apply would show."""
+    docs = rendered["acme-through-gateway"]
+    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                      "metadata": {"name": "nginx-gateway"}})
+    issuer = one(docs["cluster-issuers.yaml"], "ClusterIssuer", "letsencrypt-staging")
+    gw = one(docs["gateway.yaml"], "Gateway")
+    bad_issuer = copy.deepcopy(issuer)
+    bad_issuer["metadata"]["name"] = "broken"
+    bad_issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]["serviceType"] = "LB"
+    code, out = api.call("POST", _path(bad_issuer), bad_issuer)
+    assert code == 422 and out["reason"] == "Invalid", out
+    assert 'ClusterIssuer.cert-manager.io "broken" is invalid' in out["message"]
+    assert "serviceType" in out["message"]
+    bad_gw = copy.deepcopy(gw)
+    bad_gw["spec"]["listeners"][1]["hostname"] = "Lab.Example.Test"
+    code, out = api.call("POST", _path(bad_gw), bad_gw)
+    assert code == 422 and "hostname" in out["message"], out
+    api.create(_path(issuer), issuer)
+    api.create(_path(gw), gw)
+    patch = {"spec": {"listeners": [{"name": "x", "port": 0, "protocol": "HTTP"}]}}
+    code, out = api.call("PATCH", _path(gw) + "/" + gw["metadata"]["name"], patch)
+    assert code == 422 and "minimum" in out["message"], out

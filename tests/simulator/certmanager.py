@@ -244,3 +244,41 @@ def reconcile(c: Any) -> None:
         c.reconcile()
         c.log("cert-manager-challenge", "", challenge=ch["metadata"]["name"],
               domain=ch["spec"]["dnsName"])
+
+
+# --- admission: the schema checks the real API server makes for these kinds -----------------
+
+#: Kinds the simulated API server checks on create/update, and against what: the Gateway API
+#: v1.5.1 CRDs' openAPIV3Schema (tests/data/addons/gateway-crd-schemas.json, from the release's
+#: config/crd/standard files) and cert-manager's API types as tests/api_schemas writes them down
+#: (cert-manager.io/v1 from the v1.16 API reference; the HTTP-01 gatewayHTTPRoute solver from
+#: v1.21.1 pkg/apis/acme/v1/types_issuer.go). CEL rules are not evaluated.
+CHECKED_KINDS = {
+    "gateway.networking.k8s.io/v1 Gateway": "crd", "gateway.networking.k8s.io/v1 HTTPRoute": "crd",
+    "gateway.networking.k8s.io/v1 GatewayClass": "crd",
+    "cert-manager.io/v1 ClusterIssuer": "api", "cert-manager.io/v1 Certificate": "api",
+}
+
+
+def schema_problems(obj: dict) -> list[str]:
+    """Why the API server refuses ``obj`` (empty: accepted, or a kind not checked here)."""
+    key = f"{obj.get('apiVersion')} {obj.get('kind')}"
+    how = CHECKED_KINDS.get(key)
+    if how is None:
+        return []
+    import json
+    from pathlib import Path
+
+    meta = obj.get("metadata") or {}
+    doc = {k: v for k, v in obj.items() if k not in ("status", "metadata")}
+    doc["metadata"] = {k: v for k, v in meta.items()
+                       if k in ("name", "namespace", "labels", "annotations")}
+    if how == "crd":
+        from api_schemas import openapi
+
+        path = Path(__file__).resolve().parent.parent / "data" / "addons" / \
+            "gateway-crd-schemas.json"
+        return openapi.validate(doc, json.loads(path.read_text()))
+    from api_schemas.validator import validate
+
+    return [p for p in validate(doc) if not p.startswith("metadata")]

@@ -1254,6 +1254,7 @@ class Cluster:
                     self._node_patch_faults(current, body or {})
                 merged = _merge_patch(copy.deepcopy(current), body or {})
                 self._check_immutable(resource, current, merged)
+                self._check_schema(merged)
                 return self.view(resource, self._store(resource, merged, scope_ns))
             if method == "PUT":
                 if not current and scope_ns and not self.get("namespaces", "", scope_ns):
@@ -1270,6 +1271,7 @@ class Cluster:
                         self._node_patch_faults(current, body)
                         body.setdefault("status", current.get("status", {}))
                     self._check_immutable(resource, current, body)
+                self._check_schema(body)
                 return self.view(resource, self._store(resource, body, scope_ns))
             raise ApiError(405, f"method {method} not allowed", "MethodNotAllowed")
 
@@ -1287,6 +1289,16 @@ class Cluster:
                 "Invalid",
                 {"name": name, "group": "batch", "kind": "Job", "causes": causes},
             )
+
+    def _check_schema(self, obj: dict) -> None:
+        """The API server's schema validation of the Gateway API and cert-manager kinds
+        (certmanager.schema_problems): 422 Invalid, like a real kubectl apply error."""
+        problems = certmanager.schema_problems(obj)
+        if problems:
+            kind, group = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[0]
+            name = (obj.get("metadata") or {}).get("name", "")
+            raise ApiError(422, f'{kind}.{group} "{name}" is invalid: ' + "; ".join(problems),
+                           "Invalid")
 
     def _node_patch_faults(self, current: dict, patch: dict) -> None:
         spec = patch.get("spec") or {}
