@@ -389,12 +389,21 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "gateway-name": ({"gateway_api_gateway_name": "Default"}, "is a DNS label"),
     "tls-secret": ({"gateway_api_tls_secret": "nginx-gateway/tls"}, "is a Secret name"),
     "old-kubernetes": ({"kubernetes_version": "1.30"}, "needs Kubernetes 1.31 or later"),
+    "issuer-without-hostname": ({"gateway_api_cluster_issuer": "letsencrypt",
+                                 "gateway_api_tls_secret": "gateway-tls"},
+                                "needs gateway_api_tls_secret and gateway_api_tls_hostname"),
+    "hostname-uppercase": ({"gateway_api_tls_secret": "gateway-tls",
+                            "gateway_api_tls_hostname": "Lab.Example.test"},
+                           'gateway_api_tls_hostname is a host name, optionally *.-prefixed '
+                           '(got "Lab.Example.test")'),
 }
 
 
 def test_bad_settings_fail_in_the_checks_with_the_key_named(tmp_path: Path) -> None:
     cases = {name: values for name, (values, _) in BAD.items()}
-    cases["all-good"] = {"kubernetes_version": "1.31"}
+    cases["all-good"] = {"kubernetes_version": "1.31", "gateway_api_cluster_issuer": "le",
+                         "gateway_api_tls_secret": "gateway-tls",
+                         "gateway_api_tls_hostname": "*.example.test"}
     cases["newest"] = {"kubernetes_version": "1.37.0", "gateway_api_service_mode": "NodePort"}
     inv = _inventory(tmp_path, cases, seed=False)
     result = run_playbook(command="test-gateway-check",
@@ -481,6 +490,10 @@ def test_cross_checks_for_the_gateway() -> None:
      "kubernetes_version: '1.30'\n",
      "ingress_controller: gateway needs Kubernetes 1.31 or later (NGINX Gateway Fabric); "
      "kubernetes_version is '1.30'"),
+    ("ingress_controller: gateway\ngateway_api_service_mode: NodePort\n"
+     "gateway_api_cluster_issuer: letsencrypt\ngateway_api_tls_secret: gateway-tls\n",
+     "gateway_api_cluster_issuer: 'letsencrypt' needs gateway_api_tls_hostname (the HTTPS "
+     "listener's Secret and host name cert-manager issues the certificate for)"),
 ])
 def test_bootstrap_refuses_an_unworkable_gateway_before_contact(
         tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, group_vars: str,
