@@ -134,8 +134,11 @@ def test_schema_check_refuses_a_bad_solver(rendered: dict) -> None:
     route = issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]
     route["gatewayName"] = "default"
     route["parentRefs"][0].pop("name")
-    problems = " ".join(validate_core(issuer))
-    assert "gatewayName" in problems and "name" in problems, problems
+    problems = validate_core(issuer)
+    where = "spec.acme.solvers[0].http01.gatewayHTTPRoute"
+    assert problems == [f"{where}: unknown field 'gatewayName' (known: labels, parentRefs, "
+                        "podTemplate, serviceType)",
+                        f"{where}.parentRefs[0]: required field 'name' is missing"], problems
 
 
 def test_cert_manager_runs_with_gateway_api_only_in_gateway_mode(rendered: dict) -> None:
