@@ -15,7 +15,8 @@ MIN_MINOR = 31
 MODES = ("LoadBalancer", "NodePort")
 #: The variables problems() reads.
 KEYS = ("ingress_controller", "kubernetes_version", "gateway_api_service_mode",
-        "metallb_addresses", "metallb_pools")
+        "metallb_addresses", "metallb_pools", "gateway_api_cluster_issuer",
+        "gateway_api_tls_secret", "gateway_api_tls_hostname")
 
 
 def _minor(version: Any) -> int | None:
@@ -46,4 +47,20 @@ def problems(values: Mapping[str, Any]) -> list[str]:
         out.append("ingress_controller: gateway with gateway_api_service_mode: LoadBalancer "
                    "needs a MetalLB address pool (metallb_addresses); set "
                    "gateway_api_service_mode: NodePort for a single VM")
+    out.extend(_issuer_problems(values))
     return out
+
+
+def _issuer_problems(values: Mapping[str, Any]) -> list[str]:
+    """A Gateway certificate from cert-manager needs the HTTPS listener's Secret and host name:
+    cert-manager v1.21.1's gateway-shim skips a listener without a hostname
+    (pkg/controller/certificate-shim/sync.go, validateGatewayListenerBlock)."""
+    issuer = values.get("gateway_api_cluster_issuer") or ""
+    if not issuer:
+        return []
+    missing = [k for k in ("gateway_api_tls_secret", "gateway_api_tls_hostname")
+               if not values.get(k)]
+    if not missing:
+        return []
+    return [f"gateway_api_cluster_issuer: {issuer!r} needs {' and '.join(missing)} (the HTTPS "
+            "listener's Secret and host name cert-manager issues the certificate for)"]

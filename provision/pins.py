@@ -38,9 +38,10 @@ PINS: tuple[Pin, ...] = (
         "lists Kubernetes 1.31-1.35 and minikube v1.38.1 starts at most v1.35.1, so not 1.36 or "
         "1.37 (both accepted, see SUPPORTED_MINORS; 1.36/1.37 clusters work with the Gateway API "
         "mode, `ingress_controller: gateway`, which does not use ingress-nginx). MetalLB v0.16.1 "
-        "(CRDs valid on 1.36, metallb#3035) does not hold it back; cert-manager v1.21's own "
-        "Kubernetes range was not re-read here. Floor: 1.35 is the oldest minor with upstream "
-        "support on 2026-12-05 (1.34 ended 2026-10-27, KUBERNETES_EOL). kubeadm config: v1beta4.",
+        "(CRDs valid on 1.36, metallb#3035) does not hold it back, nor does cert-manager v1.21 "
+        "(Kubernetes 1.33-1.36, its supported-releases page). Floor: 1.35 is the oldest minor "
+        "with upstream support on 2026-12-05 (1.34 ended 2026-10-27, KUBERNETES_EOL). kubeadm "
+        "config: v1beta4.",
         INGRESS_RELEASE_NOTES + " (supported versions table); "
         "https://github.com/kubernetes/minikube/blob/v1.38.1/pkg/minikube/constants/constants.go "
         "(NewestKubernetesVersion v1.35.1); https://kubernetes.io/releases/ (end of life dates)",
@@ -79,11 +80,19 @@ PINS: tuple[Pin, ...] = (
         checksum="bf25feebb7582ca7df845efd52ffbc2960d6cbf4cfc972f47fded9f788b67f0b"),
     Pin("cert-manager", "v1.21.1", "v1.20.0",
         "Newest release (2026-07-29); cert-manager supports its two newest minors (1.21, 1.20). "
-        "v1.21.1 fixes reported dependency vulnerabilities (\"All users should upgrade\"). The "
-        "manifest is a release asset, not in the repository: its checksum is not verified here.",
-        "https://github.com/cert-manager/cert-manager/releases/tag/v1.21.1 (tag commit 24e33194); "
-        "https://github.com/cert-manager/website/pull/2202 (1.21 release notes)",
-        default="roles/cert_manager/defaults/main.yml:cert_manager_version"),
+        "v1.21.1 fixes reported dependency vulnerabilities (\"All users should upgrade\"). "
+        "Supports Kubernetes 1.33-1.36 (tested 1.33-1.36): the default 1.35 is inside, 1.37 is "
+        "not documented. The manifest is a release asset, not in the repository: its sha256 "
+        "(1,034,400 bytes) is the one several independent public repositories pin for that URL, "
+        "not computed here (github.com unreachable). Gateway API support needs the controller "
+        "flag --enable-gateway-api (off by default).",
+        "https://github.com/cert-manager/cert-manager/releases/tag/v1.21.1 (tag commit 24e33194; "
+        "cmd/controller/app/options/options.go, internal/apis/config/controller/v1alpha1/"
+        "defaults.go); https://github.com/cert-manager/website/pull/2202 (1.21 release notes); "
+        "https://github.com/cert-manager/website/blob/776e5dba/content/docs/releases/README.md "
+        "(1.21 row: 1.33 -> 1.36) and content/docs/usage/gateway.md",
+        default="roles/cert_manager/defaults/main.yml:cert_manager_version",
+        checksum="5f6a499b8c1857d57f560f536e0dcc830914b45c420899fe7ad0692c8624e408"),
     Pin("minikube", "v1.38.1", "v1.38.0",
         "Newest release; its constants say Kubernetes v1.28.0-v1.35.1 (default v1.35.1). kubectl "
         "is installed at the cluster's exact Kubernetes release (minikube_kubernetes_release), "

@@ -389,12 +389,21 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "gateway-name": ({"gateway_api_gateway_name": "Default"}, "is a DNS label"),
     "tls-secret": ({"gateway_api_tls_secret": "nginx-gateway/tls"}, "is a Secret name"),
     "old-kubernetes": ({"kubernetes_version": "1.30"}, "needs Kubernetes 1.31 or later"),
+    "issuer-without-hostname": ({"gateway_api_cluster_issuer": "letsencrypt",
+                                 "gateway_api_tls_secret": "gateway-tls"},
+                                "needs gateway_api_tls_secret and gateway_api_tls_hostname"),
+    "hostname-uppercase": ({"gateway_api_tls_secret": "gateway-tls",
+                            "gateway_api_tls_hostname": "Lab.Example.test"},
+                           'gateway_api_tls_hostname is a host name, optionally *.-prefixed '
+                           '(got "Lab.Example.test")'),
 }
 
 
 def test_bad_settings_fail_in_the_checks_with_the_key_named(tmp_path: Path) -> None:
     cases = {name: values for name, (values, _) in BAD.items()}
-    cases["all-good"] = {"kubernetes_version": "1.31"}
+    cases["all-good"] = {"kubernetes_version": "1.31", "gateway_api_cluster_issuer": "le",
+                         "gateway_api_tls_secret": "gateway-tls",
+                         "gateway_api_tls_hostname": "*.example.test"}
     cases["newest"] = {"kubernetes_version": "1.37.0", "gateway_api_service_mode": "NodePort"}
     inv = _inventory(tmp_path, cases, seed=False)
     result = run_playbook(command="test-gateway-check",
@@ -481,6 +490,10 @@ def test_cross_checks_for_the_gateway() -> None:
      "kubernetes_version: '1.30'\n",
      "ingress_controller: gateway needs Kubernetes 1.31 or later (NGINX Gateway Fabric); "
      "kubernetes_version is '1.30'"),
+    ("ingress_controller: gateway\ngateway_api_service_mode: NodePort\n"
+     "gateway_api_cluster_issuer: letsencrypt\ngateway_api_tls_secret: gateway-tls\n",
+     "gateway_api_cluster_issuer: 'letsencrypt' needs gateway_api_tls_hostname (the HTTPS "
+     "listener's Secret and host name cert-manager issues the certificate for)"),
 ])
 def test_bootstrap_refuses_an_unworkable_gateway_before_contact(
         tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch, group_vars: str,
@@ -600,8 +613,10 @@ def test_simulated_gateway_through_metallb_then_no_change(sim_lab_node, k8s_sim)
     the Gateway API CRDs and NGF's CRDs server-side (reduced copies), NGF's real manifest, the
     default Gateway - not ingress-nginx; the Gateway gets the requested MetalLB address through
     its infrastructure annotation, and the smoke test's request is answered through the
-    HTTPRoute by the echo pods. The second run reports changed=0 (the server-side diff finds
-    nothing to apply)."""
+    HTTPRoute by the echo pods. cert-manager (reduced v1.16.2 copy) runs with
+    --enable-gateway-api, its ACME ClusterIssuer solves HTTP-01 through the Gateway, and the
+    (simulated) gateway-shim makes the Certificate for the annotated HTTPS listener. The second
+    run reports changed=0 (the server-side diff finds nothing to apply)."""
     from test_addons_roles import (
         addon_vars,
         kubectl_json,
@@ -611,8 +626,12 @@ def test_simulated_gateway_through_metallb_then_no_change(sim_lab_node, k8s_sim)
     )
 
     lab, host = simulated_cluster(sim_lab_node)
-    extra = addon_vars(provision_components=["metallb", "ingress"],
+    extra = addon_vars(provision_components=["metallb", "ingress", "cert-manager"],
                        gateway_api_load_balancer_ip="172.30.0.202",
+                       gateway_api_tls_secret="gateway-tls",
+                       gateway_api_tls_hostname="lab.example.test",
+                       gateway_api_cluster_issuer="letsencrypt-staging",
+                       cert_manager_default_certificate={},
                        **_gateway_fixtures(lab, host))
     first = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                          extravars=extra, quiet=True)
@@ -646,6 +665,21 @@ def test_simulated_gateway_through_metallb_then_no_change(sim_lab_node, k8s_sim)
     assert served[0]["backend"] == "provision-smoke/echo"
     assert served[0]["gateway"] == "nginx-gateway/default"
     assert "provision-smoke" not in names(lab, host, "namespaces")
+    # cert-manager with Gateway API support (simulated shim: tests/simulator/certmanager.py)
+    assert pos("Send one request through the Gateway") < pos(
+        "Write the cert-manager manifest with --enable-gateway-api") < pos(
+        "Apply cert-manager-v1.16.2-gateway-api.yaml")
+    cm = kubectl_json(lab, host, "get", "deployment", "cert-manager", "-n", "cert-manager")
+    assert "--enable-gateway-api" in cm["spec"]["template"]["spec"]["containers"][0]["args"]
+    issuer = kubectl_json(lab, host, "get", "clusterissuer", "letsencrypt-staging")
+    [ref] = issuer["spec"]["acme"]["solvers"][0]["http01"]["gatewayHTTPRoute"]["parentRefs"]
+    assert (ref["name"], ref["namespace"], ref["sectionName"]) == ("default", "nginx-gateway",
+                                                                   "http")
+    assert gw["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == \
+        "letsencrypt-staging"
+    crt = kubectl_json(lab, host, "get", "certificate", "gateway-tls", "-n", "nginx-gateway")
+    assert crt["spec"]["dnsNames"] == ["lab.example.test"]
+    assert crt["spec"]["issuerRef"]["name"] == "letsencrypt-staging"
 
     second = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                           extravars=extra, quiet=True)

@@ -22,6 +22,19 @@ from provision.runner import run_playbook
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 
+def _newest(minor: int) -> str:
+    """The newest release of 1.<minor> the simulated minikube lists (v1.38.1's list: e.g.
+    1.30.14, 1.31.14), which the planner picks for a hop (newest patch, no prerelease)."""
+    import re
+
+    text = (mk.FAKES / "minikube").read_text()
+    found = [tuple(int(x) for x in m) for m in re.findall(rf'"v1\.({minor})\.(\d+)"', text)]
+    return f"1.{minor}.{max(p for _, p in found)}"
+
+
+N30, N31 = _newest(30), _newest(31)
+
+
 def profile_version(lab: Any, host: str) -> str:
     text = mk.ssh_ok(lab, host, "cat ~/.minikube/profiles/minikube/config.json")
     return json.loads(text)["KubernetesConfig"]["KubernetesVersion"]
@@ -39,7 +52,7 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
     host = lab.hosts[0]
     user = lab.inventory.hosts[host].user
     assert user and user != "root"
-    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", "1.31.0"),
+    with mk.simulated_minikube(lab, host, mk.serve_simulated(tmp_path / "www", N31),
                                "1.29"):
         first = mk.cluster(lab)
         assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
@@ -48,7 +61,7 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
 
         plan = lab.cli("-i", "lab", "upgrade", "--to", "1.31", "--plan", timeout=600)
         assert plan.returncode == 0, f"{plan.stdout}\n{plan.stderr[-3000:]}"
-        assert "minikube start --kubernetes-version=v1.30.4" in plan.stdout
+        assert f"minikube start --kubernetes-version=v{N30}" in plan.stdout
         assert len(mk.starts(lab, host)) == 1, "--plan started minikube"
 
         up = lab.cli("-i", "lab", "upgrade", "--to", "1.31", "--yes", timeout=1200)
@@ -56,27 +69,27 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
         runs = mk.starts(lab, host)
         assert len(runs) == 3, runs
         versions = [a for r in runs[1:] for a in r["argv"] if a.startswith("--kubernetes-")]
-        assert versions == ["--kubernetes-version=v1.30.4", "--kubernetes-version=v1.31.0"]
+        assert versions == [f"--kubernetes-version=v{N30}", f"--kubernetes-version=v{N31}"]
         assert all(r["uid"] != 0 and r["user"] == user for r in runs)
         assert all("--driver=docker" in r["argv"] and "--cpus=2" in r["argv"] for r in runs)
-        assert profile_version(lab, host) == "v1.31.0"
+        assert profile_version(lab, host) == f"v{N31}"
         node = mk.ssh_ok(lab, host, "kubectl get node minikube "
                                     "-o jsonpath={.status.nodeInfo.kubeletVersion}")
-        assert node == "v1.31.0"
+        assert node == f"v{N31}"
         unit = mk.ssh_ok(lab, host, "systemctl cat minikube.service")
-        assert "--kubernetes-version=v1.31.0" in unit and f"User={user}" in unit
+        assert f"--kubernetes-version=v{N31}" in unit and f"User={user}" in unit
         status = lab.cli("-i", "lab", "--json", "status", timeout=600)
         assert status.returncode == 0, f"{status.stdout}\n{status.stderr[-3000:]}"
         seen = json.loads(status.stdout)["status"]
         assert (seen["kubernetes_version"], seen["status"], seen["user"]) == (
-            "1.31.0", "Running", user), seen
+            N31, "Running", user), seen
 
         again = lab.cli("-i", "lab", "upgrade", "--to", "1.31", "--yes", timeout=600)
         assert again.returncode == 0, f"{again.stdout}\n{again.stderr[-3000:]}"
         assert "Nothing to do" in again.stdout
         hop = run_playbook(command="test", playbook="upgrade-minikube.yml",
                            inventory=lab.inventory, quiet=True,
-                           extravars={"minikube_kubernetes_release": "1.31.0"})
+                           extravars={"minikube_kubernetes_release": N31})
         assert hop.ok and hop.hosts[host]["changed"] == 0, \
             f"{hop.hosts}\n{hop.log_path.read_text()[-5000:]}"
         assert len(mk.starts(lab, host)) == 3, "a run at the target started minikube"
@@ -85,7 +98,7 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
         assert down.returncode == 2, f"{down.stdout}\n{down.stderr[-3000:]}"
         assert "downgrades are not supported" in down.stdout + down.stderr
         assert len(mk.starts(lab, host)) == 3
-        assert profile_version(lab, host) == "v1.31.0"
+        assert profile_version(lab, host) == f"v{N31}"
 
         # the inventory still says 1.29: bootstrap refuses (minikube cannot downgrade) before
         # it rewrites the boot unit to the old version
@@ -93,8 +106,8 @@ def test_upgrade_minikube_simulated_one_minor_per_hop_as_the_docker_group_user(
         assert not stale.ok
         assert "newer than kubernetes_version 1.29.0" in str(stale.errors), stale.errors
         unit = mk.ssh_ok(lab, host, "systemctl cat minikube.service 2>/dev/null || true")
-        assert "--kubernetes-version=v1.31.0" in unit
-        mk.set_host_vars(lab, host, {"kubernetes_version": "1.31"})
+        assert f"--kubernetes-version=v{N31}" in unit
+        mk.set_host_vars(lab, host, {"kubernetes_version": N31})
         fixed = mk.cluster(lab)
         assert fixed.ok and fixed.hosts[host]["changed"] == 0, fixed.errors
         assert len(mk.starts(lab, host)) == 3

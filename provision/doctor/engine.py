@@ -41,6 +41,26 @@ def _is_control_plane(host: Host) -> bool:
     return "control_plane" in host.groups or "workers" not in host.groups
 
 
+def _gateway(host: Host) -> bool:
+    """ingress_controller: gateway (kubeadm add-ons: NGINX Gateway Fabric, not ingress-nginx)."""
+    return (_var(host, "ingress_controller") == "gateway"
+            and _var(host, "provision_mode") == "kubeadm")
+
+
+def _ingress(host: Host) -> bool:
+    """ingress-nginx is installed (or, minikube, its addon's ports matter)."""
+    return bool(_var(host, "ingress_nginx_enabled")) and not _gateway(host)
+
+
+def gateway_node_ports(host: Host) -> tuple[int, ...]:
+    """The Gateway's HTTP and HTTPS node ports in NodePort mode (roles/gateway_api defaults
+    30080/30443); empty in LoadBalancer mode or without the Gateway."""
+    if not _gateway(host) or host.vars.get("gateway_api_service_mode") != "NodePort":
+        return ()
+    return (int(host.vars.get("gateway_api_http_node_port", 30080)),
+            int(host.vars.get("gateway_api_https_node_port", 30443)))
+
+
 def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], ...]:
     """(url, why) this host's default bootstrap downloads from (netchecks.needed_urls)."""
     pool = bool(_var(host, "metallb_addresses") or host.vars.get("metallb_pools"))
@@ -48,8 +68,8 @@ def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], 
                                 docker_source=str(_var(host, "docker_source")),
                                 control_plane=_is_control_plane(host),
                                 first_control_plane=first_control_plane,
-                                ingress=bool(_var(host, "ingress_nginx_enabled")),
-                                metallb_pool=pool), host.vars,
+                                ingress=_ingress(host), metallb_pool=pool,
+                                gateway=_gateway(host)), host.vars,
                     mode=str(_var(host, "provision_mode")))
 
 
@@ -61,7 +81,8 @@ def host_spec(host: Host, urls: Sequence[str] | None,
     return HostSpec(
         name=host.name, mode=str(_var(host, "provision_mode")),
         control_plane=_is_control_plane(host),
-        ingress=bool(_var(host, "ingress_nginx_enabled")), pod_cidr=str(_var(host, "pod_cidr")),
+        ingress=_ingress(host), gateway=_gateway(host),
+        gateway_node_ports=gateway_node_ports(host), pod_cidr=str(_var(host, "pod_cidr")),
         cni_plugin=str(_var(host, "cni_plugin")),
         urls=tuple(u for u, _ in needs) if urls is None else tuple(urls), needs=needs,
     )
@@ -184,10 +205,12 @@ def run_mesh(hosts: Sequence[Host], gathered: dict[str, Gathered], *,
     if len({m.address for m in members}) < len(members):
         return []
     first = hosts[0]
-    ingress_nodeport = (bool(_var(first, "ingress_nginx_enabled"))
+    ingress_nodeport = (_ingress(first)
                         and first.vars.get("ingress_nginx_service_mode") == "NodePort")
     node_port = int(first.vars.get("ingress_nginx_http_node_port", 30080)) \
         if ingress_nodeport else None
+    if gateway_node_ports(first):  # the Gateway's NGINX, reached on its HTTP node port
+        node_port = gateway_node_ports(first)[0]
     cni = str(_var(first, "cni_plugin"))
     flows = mesh.plan(members, cni_plugin=cni, metallb_pool=metallb_pool, node_port=node_port)
     by_name = {h.name: h for h in hosts}

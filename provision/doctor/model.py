@@ -26,6 +26,10 @@ class HostSpec:
     mode: str = "kubeadm"
     control_plane: bool = True
     ingress: bool = True
+    #: ingress_controller: gateway (NGINX Gateway Fabric instead of ingress-nginx)
+    gateway: bool = False
+    #: the Gateway's node ports (gateway_api_service_mode: NodePort); empty: ports 80/443
+    gateway_node_ports: tuple[int, ...] = ()
     pod_cidr: str = "10.244.0.0/16"
     cni_plugin: str = "flannel"
     urls: tuple[str, ...] = field(default_factory=tuple)

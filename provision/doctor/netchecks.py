@@ -101,7 +101,11 @@ def firewall_ports(spec: HostSpec) -> list[tuple[int, str, str]]:
             ports.append((FLANNEL_VXLAN_PORT, "udp", "flannel VXLAN pod traffic"))
         else:
             ports.append((CALICO_BGP_PORT, "tcp", "calico BGP"))
-    if spec.ingress:
+    if spec.gateway and spec.gateway_node_ports:
+        ports += [(p, "tcp", "Gateway NodePort") for p in spec.gateway_node_ports]
+    elif spec.gateway:
+        ports += [(80, "tcp", "Gateway HTTP"), (443, "tcp", "Gateway HTTPS")]
+    elif spec.ingress:
         ports += [(80, "tcp", "ingress HTTP"), (443, "tcp", "ingress HTTPS")]
     return ports
 
@@ -237,6 +241,10 @@ DL_K8S = "https://dl.k8s.io/"
 # different-ai/openwork#3131 show the redirect chain), so a host that reaches github.com but
 # not this one fails every release download.
 GITHUB_ASSETS = "https://release-assets.githubusercontent.com/"
+# NGINX Gateway Fabric's images (ingress_controller: gateway): its v2.6.7 deploy/default/
+# deploy.yaml runs ghcr.io/nginx/nginx-gateway-fabric and provisions the data plane from
+# ghcr.io/nginx/nginx-gateway-fabric/nginx, on any node the pods land on.
+GHCR = "https://ghcr.io/v2/"
 # minikube's docker driver pulls its node image from gcr.io (kubernetes/minikube
 # pkg/drivers/kic/types.go: gcrRepo "gcr.io/k8s-minikube/kicbase-builds", FallbackImages on
 # docker.io/kicbase) and downloads the preloaded images tarball from the GCS bucket
@@ -246,14 +254,17 @@ MINIKUBE_PRELOAD = "https://storage.googleapis.com/minikube-preloaded-volume-tar
 
 
 def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
-                first_control_plane: bool, ingress: bool, metallb_pool: bool
-                ) -> tuple[tuple[str, str], ...]:
+                first_control_plane: bool, ingress: bool, metallb_pool: bool,
+                gateway: bool = False) -> tuple[tuple[str, str], ...]:
     """(url, why) a default bootstrap of this host downloads from, given the inventory.
 
     kubeadm: packages from pkgs.k8s.io, images from registry.k8s.io, the add-on manifests
     (on the first control plane) from GitHub. minikube: the minikube binary from GitHub, its
     kubectl from dl.k8s.io, images from registry.k8s.io. download.docker.com only with
     ``docker_source: docker-ce`` (docker-ce or containerd.io from Docker's repository).
+    ``gateway`` (ingress_controller: gateway) replaces ingress-nginx: the Gateway API CRDs and
+    NGINX Gateway Fabric's manifests from raw.githubusercontent.com (roles/gateway_api), its
+    images from ghcr.io on every node.
     """
     needs: list[tuple[str, str]] = []
     if docker_source == "docker-ce":
@@ -271,10 +282,14 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
     needs += [(PKGS_K8S, "kubeadm, kubelet and kubectl packages"),
               (REGISTRY_K8S, "the Kubernetes control-plane images" if control_plane
                else "the kube-proxy and pause images")]
+    if gateway:
+        needs.append((GHCR, "NGINX Gateway Fabric's images (ghcr.io/nginx/nginx-gateway-fabric, "
+                            "ingress_controller: gateway)"))
     if first_control_plane:
-        if metallb_pool or ingress:
-            what = " and ".join(n for n, on in (("MetalLB", metallb_pool),
-                                                ("ingress-nginx", ingress)) if on)
+        if metallb_pool or ingress or gateway:
+            what = ", ".join(n for n, on in (
+                ("MetalLB", metallb_pool), ("ingress-nginx", ingress and not gateway),
+                ("Gateway API CRD and NGINX Gateway Fabric", gateway)) if on)
             needs.append((RAW_GITHUB, f"the {what} manifests"))
         needs.append((GITHUB, "the cert-manager manifest"))
         needs.append((GITHUB_ASSETS, "the cert-manager manifest (GitHub's release-asset host)"))

@@ -28,7 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from . import gateway, metallb, rules
+from . import certmanager, gateway, metallb, rules
 from .rules import RuleError, Version
 
 CNI_DAEMONSETS = ("kube-flannel-ds", "calico-node", "cilium", "weave-net", "kube-router")
@@ -349,6 +349,10 @@ class Cluster:
                 out["status"] = {"loadBalancer": {"ingress": [{"ip": ip}]} if ip else {}}
             if resource == "gateways":  # simulated NGINX Gateway Fabric (gateway.py)
                 out = gateway.gateway_view(self, obj, out)
+            if resource == "challenges":  # simulated cert-manager (certmanager.py)
+                certmanager.reconcile(self)
+                out.setdefault("status", {})["presented"] = bool(
+                    obj["metadata"].get("_presented"))
         out["metadata"] = {k: v for k, v in out["metadata"].items() if not k.startswith("_")}
         return out
 
@@ -418,6 +422,7 @@ class Cluster:
 
         with self.lock:
             self.require_api()
+            certmanager.reconcile(self)  # HTTP-01 solver routes (simulated cert-manager)
             routed = gateway.request(self, p)  # a Gateway's data plane (simulated NGF)
             if routed is not None:
                 return routed
@@ -487,6 +492,8 @@ class Cluster:
                 container = containers[0]
         image = container.get("image") or pod["spec"]["containers"][0]["image"]
         args = container.get("args") or []
+        if certmanager.SOLVER_IMAGE in image:  # cert-manager's HTTP-01 solver (certmanager.py)
+            return certmanager.solver_answer(args, path)
         if "agnhost" not in image or not args or args[0] != "netexec":
             return 502, f"[simulator] cannot serve image {image} (only agnhost netexec)\n"
         if path == "/echo":
@@ -1210,6 +1217,8 @@ class Cluster:
             self.require_api()
             self.reap_finished_jobs()
             self.check_kind_known(group, version, resource)
+            if resource in certmanager.RESOURCES:  # simulated cert-manager controllers
+                certmanager.reconcile(self)
             scope_ns = "" if resource in CLUSTER_SCOPED else ns
             if sub == "eviction" and resource == "pods" and method == "POST":
                 dry = "All" in (query.get("dryRun") or []) or (
@@ -1245,6 +1254,7 @@ class Cluster:
                     self._node_patch_faults(current, body or {})
                 merged = _merge_patch(copy.deepcopy(current), body or {})
                 self._check_immutable(resource, current, merged)
+                self._check_schema(merged)
                 return self.view(resource, self._store(resource, merged, scope_ns))
             if method == "PUT":
                 if not current and scope_ns and not self.get("namespaces", "", scope_ns):
@@ -1261,6 +1271,7 @@ class Cluster:
                         self._node_patch_faults(current, body)
                         body.setdefault("status", current.get("status", {}))
                     self._check_immutable(resource, current, body)
+                self._check_schema(body)
                 return self.view(resource, self._store(resource, body, scope_ns))
             raise ApiError(405, f"method {method} not allowed", "MethodNotAllowed")
 
@@ -1278,6 +1289,16 @@ class Cluster:
                 "Invalid",
                 {"name": name, "group": "batch", "kind": "Job", "causes": causes},
             )
+
+    def _check_schema(self, obj: dict) -> None:
+        """The API server's schema validation of the Gateway API and cert-manager kinds
+        (certmanager.schema_problems): 422 Invalid, like a real kubectl apply error."""
+        problems = certmanager.schema_problems(obj)
+        if problems:
+            kind, group = obj.get("kind", ""), str(obj.get("apiVersion", "")).split("/")[0]
+            name = (obj.get("metadata") or {}).get("name", "")
+            raise ApiError(422, f'{kind}.{group} "{name}" is invalid: ' + "; ".join(problems),
+                           "Invalid")
 
     def _node_patch_faults(self, current: dict, patch: dict) -> None:
         spec = patch.get("spec") or {}
