@@ -18,6 +18,10 @@ PROVISION_BENCH_NOOP=1 it prints {"skipped": ...} and exits 0, so `make bench` s
 
     PROVISION_BENCH_NOOP=1 python benchmarks/noop_rerun.py
     PROVISION_BENCH_NOOP=1 python benchmarks/noop_rerun.py --only kubeadm --reps 3
+    PROVISION_BENCH_NOOP=1 python benchmarks/noop_rerun.py --baseline ../provision-main
+
+With --baseline, every timed re-run is made by both trees on the same lab (alternating which
+goes first): a before/after comparison under the same load. The first run uses this tree.
 
 Needs what the lab tests need: docker and the lab image (scripts/testenv.sh).
 """
@@ -43,16 +47,19 @@ sys.path.insert(0, str(REPO / "tests"))
 OPT_IN = "PROVISION_BENCH_NOOP"
 
 
-def cli(env: dict[str, str], *args: str, timeout: float = 3600
+def cli(env: dict[str, str], *args: str, timeout: float = 3600, tree: Path = REPO
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "provision", *args], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    """``python -m provision ARGS`` from ``tree`` (this checkout, or --baseline's)."""
+    return subprocess.run([sys.executable, "-m", "provision", *args], cwd=tree,
+                          env={**env, "PYTHONPATH": str(tree)}, capture_output=True, text=True,
+                          timeout=timeout, check=False)
 
 
-def bootstrap(env: dict[str, str], *args: str) -> tuple[float, dict[str, Any]]:
+def bootstrap(env: dict[str, str], *args: str, tree: Path = REPO
+              ) -> tuple[float, dict[str, Any]]:
     """One ``provision -i lab --json bootstrap ARGS``: (seconds, its JSON)."""
     start = time.monotonic()
-    proc = cli(env, "-i", "lab", "--json", *args)
+    proc = cli(env, "-i", "lab", "--json", *args, tree=tree)
     seconds = time.monotonic() - start
     try:
         out = json.loads(proc.stdout)
@@ -96,8 +103,13 @@ class LabState:
         self.env = dict(os.environ, XDG_STATE_HOME=str(self.home))
 
     def __enter__(self) -> LabState:
-        proc = cli(self.env, "lab", "up", "--nodes", str(self.nodes), timeout=1800)
+        try:
+            proc = cli(self.env, "lab", "up", "--nodes", str(self.nodes), timeout=1800)
+        except BaseException:  # Ctrl-C during lab up: remove what it started
+            cli(self.env, "lab", "down")
+            raise
         if proc.returncode != 0:
+            cli(self.env, "lab", "down")
             raise SystemExit(f"lab up --nodes {self.nodes} failed:\n{proc.stderr[-3000:]}")
         return self
 
@@ -111,25 +123,34 @@ class LabState:
                    hosts=[f"lab-{i}" for i in range(1, self.nodes + 1)])
 
 
-def bench_scale(base: Path, reps: int, nodes: int) -> dict[str, Any]:
-    """(a): no-op `bootstrap --components base`, 1 host and `nodes` hosts, same lab."""
+def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path]) -> dict[str, Any]:
+    """(a): no-op `bootstrap --components base`, 1 host and `nodes` hosts, same lab; with a
+    baseline, each rep runs both trees (alternating which goes first)."""
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"1": [], "n": []} for t in trees}
     with LabState(base, nodes) as lab:
         first_s, first = bootstrap(lab.env, "bootstrap", "--components", "base")
-        one: list[dict[str, Any]] = []
-        many: list[dict[str, Any]] = []
-        for _ in range(reps):  # alternating, so a load change hits both sizes alike
-            one.append(rerun_record(*bootstrap(lab.env, "--limit", "lab-1", "bootstrap",
-                                               "--components", "base")))
-            many.append(rerun_record(*bootstrap(lab.env, "bootstrap", "--components", "base")))
-    best_one, best_many = min(r["s"] for r in one), min(r["s"] for r in many)
-    return {"component": "base", "nodes": nodes, "first_run_s": round(first_s, 1),
-            "first_run_changed": sum(h["changed"] for h in first["hosts"].values()),
-            "rerun_1_host": one, f"rerun_{nodes}_hosts": many,
-            "rerun_1_host_min_s": best_one, f"rerun_{nodes}_hosts_min_s": best_many,
-            f"ratio_{nodes}_to_1": round(best_many / best_one, 2), "goal_ratio": 1.5}
+        for rep in range(reps):  # alternating, so a load change hits both sizes alike
+            order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+            for name, tree in order:
+                runs[name]["1"].append(rerun_record(*bootstrap(
+                    lab.env, "--limit", "lab-1", "bootstrap", "--components", "base",
+                    tree=tree)))
+                runs[name]["n"].append(rerun_record(*bootstrap(
+                    lab.env, "bootstrap", "--components", "base", tree=tree)))
+    out: dict[str, Any] = {"component": "base", "nodes": nodes,
+                           "first_run_s": round(first_s, 1),
+                           "first_run_changed": sum(h["changed"] for h in first["hosts"].values())}
+    for name, sizes in runs.items():
+        best_one = min(r["s"] for r in sizes["1"])
+        best_many = min(r["s"] for r in sizes["n"])
+        out[name] = {"rerun_1_host": sizes["1"], f"rerun_{nodes}_hosts": sizes["n"],
+                     "rerun_1_host_min_s": best_one, f"rerun_{nodes}_hosts_min_s": best_many,
+                     f"ratio_{nodes}_to_1": round(best_many / best_one, 2)}
+    out["goal_ratio"] = 1.5
+    return out
 
 
-def bench_kubeadm(base: Path, reps: int) -> dict[str, Any]:
+def bench_kubeadm(base: Path, reps: int, trees: dict[str, Path]) -> dict[str, Any]:
     """(b): the kubeadm default chain, simulated cluster, one host (as
     tests/test_bootstrap_full_simulated.py sets it up)."""
     from simulator.fixtures import K8sSim, build_sim_repo
@@ -149,16 +170,24 @@ def bench_kubeadm(base: Path, reps: int) -> dict[str, Any]:
             sim.settings(deployment_ready_seconds=4.0)
             cluster_vars(lab, sim, require_cri=True, **addon_vars())
             first_s, first = bootstrap(state.env, "bootstrap")
-            reruns = [rerun_record(*bootstrap(state.env, "bootstrap")) for _ in range(reps)]
+            reruns: dict[str, list[dict[str, Any]]] = {t: [] for t in trees}
+            for rep in range(reps):
+                order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+                for name, tree in order:
+                    reruns[name].append(rerun_record(*bootstrap(state.env, "bootstrap",
+                                                                tree=tree)))
         finally:
             sim.stop()
-    return {"components": "base,containerd,cluster,addons (default, kubeadm mode)",
-            "cluster": "simulated (tests/simulator)", "hosts": 1,
-            "first_run_s": round(first_s, 1),
-            "first_run_changed": sum(h["changed"] for h in first["hosts"].values()),
-            "reruns": reruns, "rerun_min_s": min(r["s"] for r in reruns),
-            "rerun_median_s": round(statistics.median(r["s"] for r in reruns), 1),
-            "goal_s": 30}
+    out: dict[str, Any] = {
+        "components": "base,containerd,cluster,addons (default, kubeadm mode)",
+        "cluster": "simulated (tests/simulator)", "hosts": 1,
+        "first_run_s": round(first_s, 1),
+        "first_run_changed": sum(h["changed"] for h in first["hosts"].values()),
+        "goal_s": 30}
+    for name, runs in reruns.items():
+        out[name] = {"reruns": runs, "rerun_min_s": min(r["s"] for r in runs),
+                     "rerun_median_s": round(statistics.median(r["s"] for r in runs), 1)}
+    return out
 
 
 def main() -> int:
@@ -166,20 +195,29 @@ def main() -> int:
     ap.add_argument("--only", choices=["scale", "kubeadm"])
     ap.add_argument("--reps", type=int, default=2, help="timed re-runs per size (default 2)")
     ap.add_argument("--nodes", type=int, default=16, help="the larger lab (default 16)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="another checkout of provision (e.g. `git worktree add DIR main`): "
+                         "its re-runs alternate with this tree's on the same lab")
     args = ap.parse_args()
+    trees = {"current": REPO}
+    if args.baseline is not None:
+        if not (args.baseline / "provision" / "__init__.py").is_file():
+            ap.error(f"--baseline {args.baseline}: not a provision checkout")
+        trees["baseline"] = args.baseline.resolve()
     if os.environ.get(OPT_IN) != "1":
         print(json.dumps({"benchmark": "noop_rerun", "skipped":
                           f"opt-in: set {OPT_IN}=1 (takes 20+ minutes on 2 cores)"}))
         return 0
     out: dict[str, Any] = {"benchmark": "noop_rerun", "cpus": os.cpu_count(),
+                           "trees": {k: str(v) for k, v in trees.items()},
                            "load_avg_start": [round(x, 2) for x in os.getloadavg()]}
     with tempfile.TemporaryDirectory(prefix="provision-bench-noop-") as tmp:
         if args.only in (None, "scale"):
             print("benchmarking scale ...", file=sys.stderr)
-            out["scale"] = bench_scale(Path(tmp), args.reps, args.nodes)
+            out["scale"] = bench_scale(Path(tmp), args.reps, args.nodes, trees)
         if args.only in (None, "kubeadm"):
             print("benchmarking kubeadm ...", file=sys.stderr)
-            out["kubeadm"] = bench_kubeadm(Path(tmp), args.reps)
+            out["kubeadm"] = bench_kubeadm(Path(tmp), args.reps, trees)
     out["load_avg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=2))
     return 0
