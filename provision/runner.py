@@ -13,9 +13,10 @@ Connection security and secrets (see ``provision.connection`` and ``provision.re
   short private temp dir when that path is too long for a socket), so no other run, with other
   known_hosts or checking options, can ride on a master this run opened; the masters are
   stopped and the directory removed after the run;
-- facts are gathered once per run and cached in ``<run_dir>/facts`` (jsonfile), never shared
-  across runs; SSH multiplexing (ControlPersist) and pipelining are on (ansible.cfg; proved
-  effective by tests/test_runner_ssh.py: one SSH login per host per run, no file transfer);
+- facts are gathered once per run and cached in ``<run_dir>/artifacts/run/fact_cache``
+  (jsonfile), never shared across runs; SSH multiplexing (ControlPersist) and pipelining are
+  on (ansible.cfg; proved effective by tests/test_runner_ssh.py: one SSH login per host per
+  run, no file transfer);
 - ansible-playbook gets a minimal environment (``redact.minimal_env``), not the caller's; extra
   vars go in a 0600 file (not on the command line), removed after the run; every event is
   masked before ansible-runner writes it, and after the run every file of the run dir is
@@ -62,8 +63,8 @@ SSH_CONNECTIONS = ("ssh", "paramiko", "smart")
 # A unix socket path holds 108 bytes on Linux (104 on BSDs); Ansible adds "/" and a 10-character
 # name, ssh ".XXXXXXXXXXXXXXXX" while it sets up the master.
 MAX_CONTROL_DIR_LEN = 70
-#: The run's fact cache (ansible's jsonfile cache plugin): ``<run_dir>/facts/<host>``.
-FACTS_DIR = "facts"
+#: The run's fact cache (ansible's jsonfile cache plugin), where ansible-runner keeps it.
+FACTS_DIR = f"artifacts/{IDENT}/fact_cache"
 
 
 @dataclass

@@ -7,7 +7,7 @@ what the server saw.
 - pipelining: no module file is transferred (no sftp/scp subsystem request at the server, no
   PUT and no remote ansible-tmp dir in the -vvv log);
 - facts: gathered once per run (the second play's gathering is served by the cache), cached as
-  JSON in ``<run_dir>/facts`` and not reused by the next run.
+  JSON in ``<run_dir>/artifacts/run/fact_cache`` and not reused by the next run.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def test_one_ssh_login_per_host_per_run_no_file_transfer_facts_once(sshd: Any,
     the host over ONE SSH login: the ControlPersist master of this run. With -vvv the log
     shows the master options and the run's control dir, the host's strict checking options,
     and no file transfer (pipelining): no PUT, no remote temp dir, no sftp/scp at the server.
-    Both plays ask for facts; setup runs once per run (the second play uses the cache in
-    <run_dir>/facts); the next run logs in anew and gathers again into its own dir."""
+    Both plays ask for facts; setup runs once per run (the second play uses the run's
+    fact cache); the next run logs in anew and gathers again into its own dir."""
     first = run_against(sshd, tmp_path, "mux", verbosity=3)
     assert logins(sshd) == 1, f"{logins(sshd)} SSH logins for one run:\n{sshd.log()[-3000:]}"
     log = first.log_path.read_text()
