@@ -43,6 +43,8 @@ demo: setup
 	bash scripts/testenv.sh demo
 	bash scripts/demo.sh
 
+# benchmarks/noop_rerun.py (16 lab hosts, the kubeadm chain on a simulated cluster: 30+ min)
+# runs only with PROVISION_BENCH_NOOP=1: `PROVISION_BENCH_NOOP=1 make bench`.
 bench: setup
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 

@@ -13,6 +13,10 @@ Connection security and secrets (see ``provision.connection`` and ``provision.re
   short private temp dir when that path is too long for a socket), so no other run, with other
   known_hosts or checking options, can ride on a master this run opened; the masters are
   stopped and the directory removed after the run;
+- facts are gathered once per run and cached in ``<run_dir>/artifacts/run/fact_cache``
+  (jsonfile), never shared across runs; SSH multiplexing (ControlPersist) and pipelining are
+  on (ansible.cfg; proved effective by tests/test_runner_ssh.py: one SSH login per host per
+  run, no file transfer);
 - ansible-playbook gets a minimal environment (``redact.minimal_env``), not the caller's; extra
   vars go in a 0600 file (not on the command line), removed after the run; every event is
   masked before ansible-runner writes it, and after the run every file of the run dir is
@@ -59,6 +63,8 @@ SSH_CONNECTIONS = ("ssh", "paramiko", "smart")
 # A unix socket path holds 108 bytes on Linux (104 on BSDs); Ansible adds "/" and a 10-character
 # name, ssh ".XXXXXXXXXXXXXXXX" while it sets up the master.
 MAX_CONTROL_DIR_LEN = 70
+#: The run's fact cache (ansible's jsonfile cache plugin), where ansible-runner keeps it.
+FACTS_DIR = f"artifacts/{IDENT}/fact_cache"
 
 
 @dataclass
@@ -153,7 +159,7 @@ def _failure_message(res: dict[str, Any]) -> str:
     return failure_message(res)
 
 
-def _envvars(extra: dict[str, str] | None, control_dir: Path) -> dict[str, str]:
+def _envvars(extra: dict[str, str] | None, control_dir: Path, run_dir: Path) -> dict[str, str]:
     bindir = os.path.dirname(sys.executable)
     env = {
         "ANSIBLE_CONFIG": str(REPO_ROOT / "ansible.cfg"),
@@ -164,6 +170,10 @@ def _envvars(extra: dict[str, str] | None, control_dir: Path) -> dict[str, str]:
         "ANSIBLE_HOST_KEY_CHECKING": "True",
         # ControlPersist masters of this run only (see module docstring)
         "ANSIBLE_SSH_CONTROL_PATH_DIR": str(control_dir),
+        # facts gathered once per run (gathering = smart), kept in this run's dir only:
+        # never shared with another run (whose hosts may have changed meanwhile)
+        "ANSIBLE_CACHE_PLUGIN": "jsonfile",
+        "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(run_dir / FACTS_DIR),
     }
     env.update(extra or {})
     return env
@@ -334,7 +344,7 @@ def run_playbook(
     if overlay is not None:
         inventories.append(str(overlay))
     _write_extravars(run_dir, extravars)
-    envvars = {**PLAIN_OUTPUT, **_envvars(envvars, control_dir)}
+    envvars = {**PLAIN_OUTPUT, **_envvars(envvars, control_dir, run_dir)}
     unchecked = insecure_hosts(inv)
     if unchecked:
         print(insecure_warning(unchecked), file=sys.stderr)

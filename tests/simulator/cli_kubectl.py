@@ -375,9 +375,15 @@ def cmd_get(ctx: Ctx) -> None:
                     )
                 continue
             raise
-    for res, objs, named in by_res.values():
-        if objs or not named:
-            print_objects(ctx, res, objs, named and len(objs) == 1 and len(targets) == 1)
+    fmt = a.output or ""
+    if len(by_res) > 1 and (fmt in ("json", "yaml") or fmt.startswith("jsonpath")):
+        # like kubectl: objects of several types in one List
+        everything = [o for _, objs, _ in by_res.values() for o in objs]
+        print_objects(ctx, next(iter(by_res.values()))[0], everything, False)
+    else:
+        for res, objs, named in by_res.values():
+            if objs or not named:
+                print_objects(ctx, res, objs, named and len(objs) == 1 and len(targets) == 1)
     if missing:
         raise Fail("\n".join(missing))
 

@@ -1,0 +1,92 @@
+"""The add-on stamps of the metallb and ingress_nginx roles against the Kubernetes simulator on
+a real lab host (simulated API server and kubectl; real Ansible, SSH and files).
+
+A no-op run skips the manifest apply (and ingress-nginx's Job check) because the stamp
+ConfigMap names the manifest as written and the workloads exist; drift is still repaired: a
+deleted MetalLB controller and an edited ingress-nginx manifest on the host are applied again
+on the next run, and a missing stamp (as after an apply that failed half-way: the stamp is
+written only after a full apply) makes the role apply again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_addons_roles import addon_vars, kubectl_json, sh, simulated_cluster
+
+from provision.runner import RunResult, run_playbook
+
+pytestmark = [pytest.mark.container, pytest.mark.slow]
+
+COMPONENTS = ["metallb", "ingress"]
+METALLB_APPLY = "Apply metallb-native-"
+INGRESS_APPLY = "Apply ingress-nginx.yaml"
+INGRESS_DIR = "/etc/kubernetes/provision/addons/ingress-nginx"
+
+
+def run(lab: Any) -> RunResult:
+    result = run_playbook(command="test-addons-stamp", playbook="addons.yml",
+                          inventory=lab.inventory, quiet=True,
+                          extravars={**addon_vars(), "provision_components": COMPONENTS})
+    assert result.ok, f"{result.errors}\n{result.log_path.read_text()[-5000:]}"
+    return result
+
+
+def ran(result: RunResult, fragment: str) -> bool:
+    """Whether a task whose name contains ``fragment`` ran (not skipped) on some host."""
+    return any(e["event"] in ("runner_on_ok", "runner_on_failed") and fragment in (e["task"] or "")
+               for e in result.events)
+
+
+def stamp(lab: Any, host: str, namespace: str, name: str) -> str:
+    cm = kubectl_json(lab, host, "get", "configmap", name, "-n", namespace)
+    return cm["data"]["manifest-sha1"]
+
+
+def file_sha1(lab: Any, host: str, path: str) -> str:
+    return sh(lab, host, f"sha1sum {path}").stdout.split()[0]
+
+
+@pytest.mark.timeout(3600)  # four playbook runs through SSH; minutes on a loaded 2-CPU host
+def test_simulated_addon_stamps_skip_the_apply_and_drift_is_repaired(sim_lab_node: Any,
+                                                                     k8s_sim: Any) -> None:
+    """First run applies and stamps; the second skips both applies with changed=0; after the
+    MetalLB controller Deployment is deleted and the rendered ingress-nginx manifest edited,
+    the third run applies both again (the controller is back, the file restored); after the
+    ingress stamp is deleted, the fourth run applies ingress-nginx again (and only it) and
+    reports no change."""
+    lab, host = simulated_cluster(sim_lab_node)
+    first = run(lab)
+    assert first.hosts[host]["changed"] > 0
+    assert ran(first, METALLB_APPLY) and ran(first, INGRESS_APPLY)
+    metallb_file = sh(lab, host, "ls /etc/kubernetes/provision/addons/metallb/"
+                                 "metallb-native-*.yaml | grep -v upstream").stdout.strip()
+    assert stamp(lab, host, "metallb-system", "provision-metallb-applied") == \
+        file_sha1(lab, host, metallb_file)
+    ingress_sha = file_sha1(lab, host, f"{INGRESS_DIR}/ingress-nginx.yaml")
+    assert stamp(lab, host, "ingress-nginx", "provision-ingress-nginx-applied") == ingress_sha
+
+    second = run(lab)
+    assert second.hosts[host]["changed"] == 0, [e for e in second.events if e["changed"]]
+    assert not ran(second, METALLB_APPLY) and not ran(second, INGRESS_APPLY)
+    assert not ran(second, "Read those Jobs from the cluster")
+
+    # drift: a workload deleted in the cluster, a managed file edited on the host
+    sh(lab, host, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n metallb-system "
+                  "delete deployment controller")
+    sh(lab, host, f"echo '# edited' >> {INGRESS_DIR}/ingress-nginx.yaml")
+    third = run(lab)
+    assert ran(third, METALLB_APPLY) and ran(third, INGRESS_APPLY)
+    assert third.hosts[host]["changed"] > 0
+    assert kubectl_json(lab, host, "get", "deployment", "controller", "-n",
+                        "metallb-system")["metadata"]["name"] == "controller"
+    assert file_sha1(lab, host, f"{INGRESS_DIR}/ingress-nginx.yaml") == ingress_sha
+
+    # no stamp (as after an apply that failed half-way) applies again
+    sh(lab, host, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n ingress-nginx delete "
+                  "configmap provision-ingress-nginx-applied")
+    fourth = run(lab)
+    assert ran(fourth, INGRESS_APPLY) and not ran(fourth, METALLB_APPLY)
+    assert fourth.hosts[host]["changed"] == 0, [e for e in fourth.events if e["changed"]]
+    assert stamp(lab, host, "ingress-nginx", "provision-ingress-nginx-applied") == ingress_sha
