@@ -16,10 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The ``set_stats`` data key of the runner's report (provision.runner.REPORT_KEY; the runner
-#: imports this module, so the name is not imported back).
-STATS_KEY = "provision"
-
 
 def reports_from_stats(report: Any) -> list[dict[str, str]]:
     """``[{"host", "task", "message"}]`` from the ``reports`` of a run's report; [] when none."""
@@ -32,10 +28,3 @@ def reports_from_stats(report: Any) -> list[dict[str, str]]:
                     out.append({"host": str(host), "task": str(title),
                                 "message": " ".join(m.split())})
     return out
-
-
-def reports_from_event(kind: str, data: dict[str, Any]) -> list[dict[str, str]]:
-    """The reports of a run, from its stats event (the runner calls this for every event;
-    every other event gives [])."""
-    stats = data.get("artifact_data") if kind == "playbook_on_stats" else None
-    return reports_from_stats(stats.get(STATS_KEY)) if isinstance(stats, dict) else []

@@ -54,7 +54,7 @@ from provision.redact import (
     scrub_tree,
     secret_values,
 )
-from provision.reports import reports_from_event
+from provision.reports import reports_from_stats
 from provision.vault import runner_args
 
 KEEP_RUNS = 20
@@ -309,7 +309,6 @@ def run_playbook(
         progress.plan = playbook_plan(play_path, skip_role=skip_unselected(steps))
     failures: list[HostFailure] = []
     events: list[dict[str, Any]] = []
-    reports: list[dict[str, str]] = []
     stats_data: dict[str, Any] = {}
     inv = _load(inventory)
     secrets = run_secrets(inv, extravars)
@@ -327,7 +326,6 @@ def run_playbook(
             failures.append(HostFailure(
                 host=str(data.get("host")), task=str(data.get("task") or "?"),
                 message=_failure_message(res), unreachable=kind == "runner_on_unreachable"))
-        reports.extend(reports_from_event(kind, data))
         if kind == "playbook_on_stats" and isinstance(data.get("artifact_data"), dict):
             stats_data.update(data["artifact_data"])
         progress.on_event(kind, data)
@@ -386,8 +384,8 @@ def run_playbook(
     failures = _unrescued(failures, hosts)
     result = RunResult(command=command, run_dir=run_dir, status=runner.status,
                        rc=int(runner.rc or 0), hosts=hosts, failures=failures, events=events,
-                       elapsed=time.monotonic() - started, reports=reports,
-                       stats_data=stats_data)
+                       elapsed=time.monotonic() - started, stats_data=stats_data)
+    result.reports = reports_from_stats(run_report(result))
     if progress.interrupted:
         result.interrupted = _interruption(command, steps, progress)
         _say_interrupted(result.interrupted)

@@ -14,8 +14,8 @@ import yaml
 
 from provision.commands._common import print_summary
 from provision.paths import ROLES_DIR
-from provision.reports import STATS_KEY, reports_from_event, reports_from_stats
-from provision.runner import REPORT_KEY, run_playbook
+from provision.reports import reports_from_stats
+from provision.runner import REPORT_KEY, RunResult, run_playbook, run_report
 
 PLAYS = Path(__file__).parent / "playbooks"
 
@@ -46,20 +46,21 @@ def test_each_returned_report_is_the_message_of_its_debug_task() -> None:
     assert len(titles) == 3, titles  # disk rescan, root filesystem sizes, unreached rules
 
 
-def test_reports_come_from_the_stats_event_only() -> None:
-    stats = {"artifact_data": {STATS_KEY: {"other": 1, "reports": {
-        "Report the root filesystem sizes": {
-            "h2": ["root filesystem grown:\n old=1 bytes  new=2 bytes"], "h1": ["x", " "]},
-        "Report rules": {"h1": "INPUT: 1 rule"}}}}}
-    assert reports_from_event("playbook_on_stats", stats) == [
+def test_reports_come_from_the_run_report_only(tmp_path) -> None:
+    result = RunResult(command="x", run_dir=tmp_path, status="successful", rc=0,
+                       stats_data={REPORT_KEY: {"other": 1, "reports": {
+                           "Report the root filesystem sizes": {
+                               "h2": ["root filesystem grown:\n old=1 bytes  new=2 bytes"],
+                               "h1": ["x", " "]},
+                           "Report rules": {"h1": "INPUT: 1 rule"}}}})
+    assert reports_from_stats(run_report(result)) == [
         {"host": "h1", "task": "Report the root filesystem sizes", "message": "x"},
         {"host": "h2", "task": "Report the root filesystem sizes",
          "message": "root filesystem grown: old=1 bytes new=2 bytes"},
         {"host": "h1", "task": "Report rules", "message": "INPUT: 1 rule"}]
-    assert reports_from_event("runner_on_ok", stats) == []
-    assert reports_from_event("playbook_on_stats", {"artifact_data": {"x": 1}}) == []
+    assert reports_from_stats(run_report(RunResult(command="x", run_dir=tmp_path,
+                                                   status="failed", rc=1))) == []
     assert reports_from_stats({"reports": ["not", "a", "dict"]}) == []
-    assert STATS_KEY == REPORT_KEY
 
 
 def test_reports_reach_summary_and_json(tmp_path, monkeypatch, capsys) -> None:
