@@ -1,8 +1,8 @@
-"""The stamp module of the base and docker roles (roles/*/library/provision_stamp.py), run for
-real by ansible-playbook on this machine (connection local, stamps and files in a temp dir):
-recorded state is `current` on the next read; an edited file, a changed mode or changed inputs
-are not, and the drift names what changed. Host-level drift repair through the roles is proven
-on a lab host in tests/test_bootstrap_container.py."""
+"""The stamp module of the apt_ready, base and docker roles (roles/*/library/
+provision_stamp.py), run for real by ansible-playbook on this machine (connection local, stamps
+and files in a temp dir): recorded state is `current` on the next read; an edited file, a
+changed mode or changed inputs are not, and the drift names what changed. Host-level drift
+repair through the roles is proven on a lab host in tests/test_bootstrap_container.py."""
 
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-COPIES = [REPO / "roles" / role / "library" / "provision_stamp.py" for role in ("base", "docker")]
+COPIES = [REPO / "roles" / role / "library" / "provision_stamp.py"
+          for role in ("base", "docker", "apt_ready")]
 
 
 def test_the_roles_carry_the_same_module() -> None:
-    assert COPIES[0].read_text() == COPIES[1].read_text()
+    assert len({path.read_text() for path in COPIES}) == 1
 
 
 def play(tmp_path: Path, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:

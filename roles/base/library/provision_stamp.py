@@ -9,7 +9,8 @@ makes the stamp differ, and the steps run again and repair it. After the steps, 
 records the stamp (record: true). The stamp file (/var/lib/provision/stamps/NAME.json, 0600)
 is provision's own cache: recording it is not reported as a change of the host.
 
-This file is the same in roles/base/library and roles/docker/library (a test keeps them equal).
+This file is the same in roles/apt_ready, roles/base and roles/docker (library/; a test keeps
+them equal).
 """
 
 from __future__ import annotations
