@@ -157,7 +157,8 @@ def main() -> None:
             recorded = json.load(f)
     except (OSError, ValueError):
         recorded = {}
-    result = {"changed": False, "stamp": stamp, "path": path,
+    # not "path": exit_json would add that file's stat info and overwrite "state"
+    result = {"changed": False, "stamp": stamp, "stamp_file": path,
               "current": recorded.get("stamp") == stamp, "state": state,
               "inputs_changed": bool(recorded) and recorded.get("inputs") != p["inputs"],
               "drift": drift(recorded.get("state", {}), state) if recorded else []}
