@@ -70,7 +70,7 @@ def test_recorded_state_is_current_and_drift_is_named(tmp_path: Path) -> None:
     assert first["state"]["users"] == {"root": True, "no-such-user-x": False}
     assert recorded["current"] and recorded["changed"] is False
     assert (tmp_path / "stamps" / "t.json").stat().st_mode & 0o777 == 0o600
-    assert again["current"] and again["state"] == recorded["state"]  # a dict, once recorded
+    assert again["current"] and again["state"] == first["state"]  # the same dict, once recorded
     assert not edited["current"] and edited["drift"] == [f"files {managed}"]
     assert not edited["inputs_changed"]
     assert chmodded["drift"] == [f"files {managed}"]  # the mode counts too
