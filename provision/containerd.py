@@ -1,7 +1,7 @@
 """containerd facts: its version, the config format it reads, and which Kubernetes needs 2.x.
 
 Pure functions, no I/O. The containerd role applies the same rules on the host
-(roles/containerd/tasks/version.yml, vars/main.yml; tests/test_containerd_config.py checks
+(roles/containerd/tasks/main.yml, vars/main.yml; tests/test_containerd_config.py checks
 that both hold the same numbers):
 
 - config ``version = 3`` for containerd 2.x, ``version = 2`` for 1.x (containerd's

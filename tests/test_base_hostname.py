@@ -19,7 +19,8 @@ def test_base_hostname_is_opt_in():
     assert defaults["base_hostname"] == ""
     spec = yaml.safe_load((ROOT / "roles/base/meta/argument_specs.yml").read_text())
     assert spec["argument_specs"]["main"]["options"]["base_hostname"]["default"] == ""
-    task = yaml.safe_load((ROOT / "roles/base/tasks/hosts.yml").read_text())[0]
+    tasks = yaml.safe_load((ROOT / "roles/base/tasks/main.yml").read_text())
+    task = next(t for t in tasks if "ansible.builtin.hostname" in t)
     assert task["when"].startswith("base_hostname | length > 0")
 
 

@@ -147,6 +147,23 @@ def changed_tasks(result: dict[str, Any]) -> list[str]:
     return names
 
 
+def ran_tasks(result: dict[str, Any]) -> list[str]:
+    """Names of the tasks that ran (ok, changed or failed; not skipped) in a run."""
+    names: list[str] = []
+    task = ""
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", run_log(result)).splitlines():
+        if line.startswith("TASK ["):
+            task = line[len("TASK ["):line.rfind("]")]
+        elif line.startswith(("ok: ", "changed: ", "fatal: ")) and task and task not in names:
+            names.append(task)
+    return names
+
+
+def flat(text: str) -> str:
+    """A log with every run of whitespace as one space (the YAML callback wraps messages)."""
+    return " ".join(text.split())
+
+
 def assert_no_change(result: dict[str, Any], host: str) -> None:
     """The run changed nothing on ``host`` (runner stats), naming the tasks that did."""
     stats = result["hosts"][host]
@@ -299,3 +316,63 @@ def test_bootstrap_oci_firewall_on_container_host(lab_host: Any) -> None:
     assert changed_tasks(third) == ["base : Write the cluster nodes into /etc/hosts"], \
         changed_tasks(third)
     assert count_rule(lab, host, "--dport 6443") == (1, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)  # four bootstraps; apt installs crawl on a loaded machine
+def test_bootstrap_stamps_skip_unchanged_roles_and_repair_drift(lab_host: Any) -> None:
+    """The base and docker roles' stamps (library/provision_stamp.py), on a real host with the
+    production defaults (no proof image: `docker info` as the user): a re-run skips their
+    install steps (changed=0); then drift made by hand on the host (base: a removed package,
+    an edited sysctl file; docker: an edited daemon.json loaded by a restart, the user taken
+    out of the docker group) is named in the next run's log and repaired by it (the package is
+    back, the files are the role's again, dockerd runs with the role's daemon.json again, the
+    user is a member again; the opt-in proof image the role builds is run and removed again);
+    the run after that changes nothing. Also: a fresh install does not restart docker
+    (daemon.json was in place before the package)."""
+    lab = lab_host()
+    host = lab.hosts[0]
+    user = lab.inventory.hosts[host].user
+    first = bootstrap(lab, "--components", "base,docker", timeout=3000)
+    assert first["hosts"][host]["changed"] > 0
+    log = flat(run_log(first))
+    assert f"works without sudo for {user} (docker info;" in log
+    assert "docker : Restart docker for the changed daemon.json" not in changed_tasks(first)
+    assert ssh_ok(lab, host, "docker image ls -q").strip() == ""
+    check = ssh_ok(lab, host, "docker info --format '{{.CgroupDriver}} {{.LoggingDriver}}'")
+    assert check.split() == ["systemd", "json-file"]
+
+    second = bootstrap(lab, "--components", "base,docker", timeout=1500)
+    assert_no_change(second, host)
+    log = run_log(second)
+    assert "install steps and proof skipped" in flat(log)
+    ran = [t for t in ran_tasks(second) if t.startswith(("base : Install the packages",
+                                                          "docker : Install the docker"))]
+    assert not ran, f"install tasks ran although the stamps matched: {ran}"
+
+    daemon = ssh_ok(lab, host, "sudo cat /etc/docker/daemon.json")
+    log_driver = "docker info --format '{{.LoggingDriver}}'"
+    ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get remove -y -q socat && "
+                      "echo 'net.ipv4.ip_forward=0' | sudo tee /etc/sysctl.d/90-provision.conf && "
+                      "echo '{\"log-driver\": \"local\"}' | sudo tee /etc/docker/daemon.json && "
+                      f"sudo systemctl restart docker && sudo gpasswd -d {user} docker",
+           timeout=900)
+    assert ssh_ok(lab, host, f"sudo {log_driver}").strip() == "local"
+    # the opt-in proof image, built by the role on the host: removed again after the proof
+    set_host_vars(lab, host, {"docker_verify_image": VERIFY_IMAGE})
+
+    third = bootstrap(lab, "--components", "base,docker", timeout=3000)
+    log = flat(run_log(third))
+    assert "drift: packages socat, files /etc/sysctl.d/90-provision.conf" in log, log[-3000:]
+    assert "drift: files /etc/docker/daemon.json, groups docker" in log, log[-3000:]
+    changed = changed_tasks(third)
+    assert "docker : Restart docker for the changed daemon.json" in changed, changed
+    assert ssh_ok(lab, host, "dpkg-query -W -f='${Status}' socat") == "install ok installed"
+    assert "net.ipv4.ip_forward=1" in ssh_ok(lab, host, "cat /etc/sysctl.d/90-provision.conf")
+    assert ssh_ok(lab, host, "sudo cat /etc/docker/daemon.json") == daemon
+    assert ssh_ok(lab, host, f"sudo {log_driver}").strip() == "json-file"
+    assert "docker" in ssh_ok(lab, host, "id -nG").split()
+    assert f"(docker info and docker run {VERIFY_IMAGE})" in log
+    assert ssh_ok(lab, host, "docker image ls -q").strip() == "", "the proof image was left"
+    assert lab.ssh(host, "test -e /var/tmp/provision-verify-image.tar").returncode != 0
+    assert_no_change(bootstrap(lab, "--components", "base,docker", timeout=1500), host)

@@ -94,7 +94,7 @@ def test_rendered_v2_has_the_tables_of_containerd_1_7_docs() -> None:
 @pytest.mark.parametrize("installed", ["2.1.9", "1.6.20"])
 def test_rendered_strings_are_toml_quoted(installed: str) -> None:
     """A quote or backslash in a value stays inside its TOML string (the role also refuses
-    such values before rendering: tasks/config.yml)."""
+    such values before rendering: tasks/main.yml)."""
     odd = 'a"b\\c'
     doc = tomllib.loads(render(installed, pause=odd, certs="/x" + odd))
     if installed.startswith("2"):

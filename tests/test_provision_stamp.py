@@ -1,0 +1,86 @@
+"""The stamp module of the apt_ready, base and docker roles (roles/*/library/
+provision_stamp.py), run for real by ansible-playbook on this machine (connection local, stamps
+and files in a temp dir): recorded state is `current` on the next read; an edited file, a
+changed mode or changed inputs are not, and the drift names what changed. Host-level drift
+repair through the roles is proven on a lab host in tests/test_bootstrap_container.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+COPIES = [REPO / "roles" / role / "library" / "provision_stamp.py"
+          for role in ("base", "docker", "apt_ready")]
+
+
+def test_the_roles_carry_the_same_module() -> None:
+    assert len({path.read_text() for path in COPIES}) == 1
+
+
+def play(tmp_path: Path, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Run ``steps`` (tasks) in one local ansible-playbook; the results of the stamp tasks."""
+    tasks = []
+    for i, step in enumerate(steps):
+        if "stamp" in step:
+            args = {"name": "t", "inputs": "i1", "dir": str(tmp_path / "stamps"), **step["stamp"]}
+            tasks.append({"provision_stamp": args, "register": f"r{i}", "ignore_errors": True})
+        else:
+            tasks.append(step)
+    names = [f"r{i}" for i, step in enumerate(steps) if "stamp" in step]
+    tasks.append({"ansible.builtin.copy": {
+        "content": "{{ [" + ", ".join(names) + "] | to_json }}",
+        "dest": str(tmp_path / "results.json")}})
+    (tmp_path / "play.yml").write_text(json.dumps(
+        [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
+    (tmp_path / "ansible.cfg").write_text(f"[defaults]\ninterpreter_python = {sys.executable}\n")
+    bindir = os.path.dirname(sys.executable)
+    env = {**os.environ, "ANSIBLE_LIBRARY": str(COPIES[0].parent),
+           "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+           "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", "localhost,", "-c",
+                           "local", str(tmp_path / "play.yml")], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads((tmp_path / "results.json").read_text())
+
+
+def test_recorded_state_is_current_and_drift_is_named(tmp_path: Path) -> None:
+    managed = tmp_path / "managed.conf"
+    managed.write_text("a=1\n")
+    gone = tmp_path / "never-there"
+    params = {"files": [str(managed), str(gone)], "packages": ["dpkg", "no-such-package-x"],
+              "users": ["root", "no-such-user-x"], "groups": ["root"]}
+
+    def edit(content: str, mode: str = "0644") -> dict[str, Any]:
+        return {"ansible.builtin.copy": {"content": content, "dest": str(managed), "mode": mode}}
+
+    first, recorded, again, edited, chmodded, back, other = play(tmp_path, [
+        {"stamp": params}, {"stamp": {**params, "record": True}}, {"stamp": params},
+        edit("a=2\n"), {"stamp": params}, edit("a=1\n", "0600"), {"stamp": params},
+        edit("a=1\n"), {"stamp": params}, {"stamp": {**params, "inputs": "i2"}}])
+    assert not first["current"] and first["drift"] == [] and first["changed"] is False
+    assert first["state"]["packages"]["no-such-package-x"] is None
+    assert first["state"]["packages"]["dpkg"]  # the installed version
+    assert first["state"]["files"][str(gone)] is None
+    assert first["state"]["users"] == {"root": True, "no-such-user-x": False}
+    assert recorded["current"] and recorded["changed"] is False
+    assert (tmp_path / "stamps" / "t.json").stat().st_mode & 0o777 == 0o600
+    assert again["current"] and again["state"] == first["state"]  # the same dict, once recorded
+    assert not edited["current"] and edited["drift"] == [f"files {managed}"]
+    assert not edited["inputs_changed"]
+    assert chmodded["drift"] == [f"files {managed}"]  # the mode counts too
+    assert back["current"]
+    assert not other["current"] and other["inputs_changed"] and other["drift"] == []
+
+
+def test_bad_entries_fail_naming_them(tmp_path: Path) -> None:
+    results = play(tmp_path, [{"stamp": {"name": "../x"}}, {"stamp": {"packages": ["a;b"]}},
+                              {"stamp": {"files": ["rel"]}}])
+    for result in results:
+        assert result["failed"] and "provision_stamp: bad" in result["msg"], result
+    assert not (tmp_path / "stamps").exists()
