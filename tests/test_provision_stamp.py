@@ -14,12 +14,16 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-COPIES = [REPO / "roles" / role / "library" / "provision_stamp.py"
-          for role in ("base", "docker", "apt_ready")]
+MODULE = REPO / "roles" / "provision_defaults" / "library" / "provision_stamp.py"
+USERS = [REPO / "roles" / role / "library" / "provision_stamp.py"
+         for role in ("base", "docker", "apt_ready")]
 
 
-def test_the_roles_carry_the_same_module() -> None:
-    assert len({path.read_text() for path in COPIES}) == 1
+def test_the_roles_use_the_one_module() -> None:
+    """One module (in the shared defaults role); each stamped role links to it, so the role
+    stays self-contained when it is copied into the collection."""
+    assert MODULE.is_file() and not MODULE.is_symlink()
+    assert all(p.is_symlink() and p.resolve() == MODULE.resolve() for p in USERS), USERS
 
 
 def play(tmp_path: Path, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -39,7 +43,7 @@ def play(tmp_path: Path, steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
         [{"hosts": "localhost", "gather_facts": False, "tasks": tasks}]))
     (tmp_path / "ansible.cfg").write_text(f"[defaults]\ninterpreter_python = {sys.executable}\n")
     bindir = os.path.dirname(sys.executable)
-    env = {**os.environ, "ANSIBLE_LIBRARY": str(COPIES[0].parent),
+    env = {**os.environ, "ANSIBLE_LIBRARY": str(MODULE.parent),
            "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
            "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
     proc = subprocess.run([os.path.join(bindir, "ansible-playbook"), "-i", "localhost,", "-c",

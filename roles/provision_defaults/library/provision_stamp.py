@@ -1,0 +1,178 @@
+#!/usr/bin/python
+"""provision_stamp: the state a role manages, read in one round trip, and a stamp of it.
+
+A role reads the stamp first: when its inputs (a digest computed on the controller) and the
+managed state on the host (package versions, file contents and modes, service states, group
+members, live sysctls, loaded modules) are the same as when the role last finished, its install
+steps are skipped. Any drift (a removed package, an edited or deleted file, a stopped service)
+makes the stamp differ, and the steps run again and repair it. After the steps, the role
+records the stamp (record: true). The stamp file (/var/lib/provision/stamps/NAME.json, 0600)
+is provision's own cache: recording it is not reported as a change of the host.
+
+This file is the same in roles/apt_ready, roles/base and roles/docker (library/; a test keeps
+them equal).
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import json
+import os
+import pwd
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+DOCUMENTATION = r"""
+module: provision_stamp
+short_description: Read the state a role manages and compare it with the role's last stamp
+options:
+  name: {type: str, required: true, description: stamp name (a-z, 0-9, _)}
+  inputs: {type: str, required: true, description: digest of the role's inputs}
+  packages: {type: list, elements: str, default: [], description: dpkg packages}
+  files: {type: list, elements: path, default: [], description: files (content, mode, owner)}
+  services: {type: list, elements: str, default: [], description: systemd units (active, enabled)}
+  groups: {type: list, elements: str, default: [], description: groups (members)}
+  users: {type: list, elements: str, default: [], description: users (exist or not)}
+  sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
+  kernel_modules: {type: list, elements: str, default: [], description: loaded modules}
+  record: {type: bool, default: false, description: write the stamp of the current state}
+  dir: {type: path, default: /var/lib/provision/stamps, description: where stamps live}
+"""
+
+NAME = re.compile(r"\A[a-z0-9_]{1,64}\Z")
+PLAIN = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9_.+:@-]{0,200}\Z")
+
+
+def file_state(path: str) -> str | None:
+    try:
+        st = os.stat(path)
+        with open(path, "rb") as f:
+            digest = hashlib.sha256(f.read()).hexdigest()
+    except OSError:
+        return None
+    return f"{digest} {st.st_mode & 0o7777:o} {st.st_uid}:{st.st_gid}"
+
+
+def packages_state(module: AnsibleModule, names: list[str]) -> dict[str, str | None]:
+    if not names:
+        return {}
+    bare = [n.split("=", 1)[0] for n in names]
+    _, out, _ = module.run_command(
+        ["dpkg-query", "-W", "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n", *bare])
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2].strip() == "ii":
+            found[parts[0].split(":", 1)[0]] = parts[1]
+    return {n: found.get(n) for n in bare}
+
+
+def services_state(module: AnsibleModule, names: list[str]) -> dict[str, str]:
+    state = {}
+    for name in names:
+        _, active, _ = module.run_command(["systemctl", "is-active", name])
+        _, enabled, _ = module.run_command(["systemctl", "is-enabled", name])
+        state[name] = f"{active.strip()} {enabled.strip()}"
+    return state
+
+
+def groups_state(names: list[str]) -> dict[str, list[str] | None]:
+    state: dict[str, list[str] | None] = {}
+    for name in names:
+        try:
+            state[name] = sorted(grp.getgrnam(name).gr_mem)
+        except KeyError:
+            state[name] = None
+    return state
+
+
+def users_state(names: list[str]) -> dict[str, bool]:
+    state = {}
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+            state[name] = True
+        except KeyError:
+            state[name] = False
+    return state
+
+
+def read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def host_state(module: AnsibleModule) -> dict:
+    p = module.params
+    return {
+        "packages": packages_state(module, p["packages"]),
+        "files": {f: file_state(f) for f in p["files"]},
+        "services": services_state(module, p["services"]),
+        "groups": groups_state(p["groups"]),
+        "users": users_state(p["users"]),
+        "sysctls": {s: read("/proc/sys/" + s.replace(".", "/")) for s in p["sysctls"]},
+        "kernel_modules": {m: os.path.isdir("/sys/module/" + m) for m in p["kernel_modules"]},
+    }
+
+
+def drift(old: dict, new: dict) -> list[str]:
+    """The keys whose state differs ("packages docker.io", "files /etc/docker/daemon.json")."""
+    keys = []
+    for kind, values in new.items():
+        before = old.get(kind, {}) if isinstance(old.get(kind), dict) else {}
+        keys += [f"{kind} {k}" for k in values if before.get(k, "?unset") != values[k]]
+    return keys
+
+
+def main() -> None:
+    module = AnsibleModule(argument_spec={
+        "name": {"type": "str", "required": True},
+        "inputs": {"type": "str", "required": True},
+        "packages": {"type": "list", "elements": "str", "default": []},
+        "files": {"type": "list", "elements": "path", "default": []},
+        "services": {"type": "list", "elements": "str", "default": []},
+        "groups": {"type": "list", "elements": "str", "default": []},
+        "users": {"type": "list", "elements": "str", "default": []},
+        "sysctls": {"type": "list", "elements": "str", "default": []},
+        "kernel_modules": {"type": "list", "elements": "str", "default": []},
+        "record": {"type": "bool", "default": False},
+        "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
+    }, supports_check_mode=True)
+    p = module.params
+    names = [*p["packages"], *p["services"], *p["groups"], *p["users"], *p["sysctls"],
+             *p["kernel_modules"]]
+    bad = [n for n in names if not PLAIN.match(n.split("=", 1)[0])]
+    if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in p["files"]):
+        module.fail_json(msg=f"provision_stamp: bad name {p['name']!r} or entries {bad}")
+    state = host_state(module)
+    stamp = hashlib.sha256(json.dumps([p["inputs"], state], sort_keys=True).encode()).hexdigest()
+    path = os.path.join(p["dir"], p["name"] + ".json")
+    try:
+        with open(path) as f:
+            recorded = json.load(f)
+    except (OSError, ValueError):
+        recorded = {}
+    # not "path": exit_json would add that file's stat info and overwrite "state"
+    result = {"changed": False, "stamp": stamp, "stamp_file": path,
+              "current": recorded.get("stamp") == stamp, "state": state,
+              "inputs_changed": bool(recorded) and recorded.get("inputs") != p["inputs"],
+              "drift": drift(recorded.get("state", {}), state) if recorded else []}
+    if p["record"] and not module.check_mode:
+        os.makedirs(p["dir"], mode=0o700, exist_ok=True)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"stamp": stamp, "inputs": p["inputs"], "state": state}, f, indent=1,
+                      sort_keys=True)
+        os.replace(tmp, path)
+        result["current"] = True
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
