@@ -555,7 +555,11 @@ def test_addons_playbook_installs_the_chosen_ingress_controller(
              if "ansible.builtin.include_role" in t]
     assert roles == ["metallb", "ingress_nginx", "gateway_api", "cert_manager"]
     # the playbook's own variables are templates (trusted as Ansible trusts a playbook's)
-    own = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in play["vars"].items()}
+    declared = {}
+    for name in play.get("vars_files") or []:
+        declared.update(yaml.safe_load((REPO / "playbooks" / name).read_text()) or {})
+    own = {k: trust_as_template(v) if isinstance(v, str) else v
+           for k, v in {**declared, **play["vars"]}.items()}
     chosen = []
     for role in ("ingress_nginx", "gateway_api"):
         templar = Templar(loader=DataLoader(), variables={**own, **variables})

@@ -420,7 +420,7 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(shutil.which("pebble") is None or shutil.which("pebble-challtestsrv") is None,
                     reason="Debian's pebble is not installed (apt-get install pebble)")
-def test_pebble_validates_http01_through_the_simulated_gateway(
+def test_a_real_ca_validates_http01_through_the_simulated_gateway(
         api: Api, rendered: dict, tmp_path: Path) -> None:
     """REAL ACME CA, SIMULATED cluster: Debian's Pebble (on 127.0.0.1, free ports; challtestsrv
     resolves every name to 127.0.0.1) gets an order for the Gateway's host name from a small

@@ -69,7 +69,9 @@ def test_retries_live_in_the_step_runner_only() -> None:
      "kubeadm_upgrade_runbook.worker: 'verify' is a cluster step"),
     (lambda t: t["steps"].pop("verify"),
      "kubeadm_upgrade_runbook.steps: the step 'verify' is missing"),
-])
+], ids=["negative-retries", "unknown-scope", "step-not-in-table", "cluster-step-per-node",
+        "step-missing"])  # ids, not messages: a message naming a node group would join the
+# pinned cluster selections of tests/test_acceptance_selection.py
 def test_a_malformed_table_is_named_by_file_and_key(mutate, message) -> None:
     data = {"kubeadm_upgrade_runbook": table()}
     mutate(data["kubeadm_upgrade_runbook"])
