@@ -35,6 +35,9 @@ from provision.validate import validate
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 CALICO = Path(__file__).parent / "data" / "cni" / "calico-v3.28.2.yaml"
+# The minor of the other modules that build on these helpers (test_bootstrap_full_simulated,
+# test_certs_renew), unchanged here; the scenarios below take theirs from kubernetes_minors().
+MINOR = 31
 
 
 def release(minor: int) -> str:
@@ -42,7 +45,7 @@ def release(minor: int) -> str:
     return rules.RELEASES[minor][-1]
 
 
-def cluster_vars(lab: Any, sim: Any, minor: int, require_cri: bool = False,
+def cluster_vars(lab: Any, sim: Any, minor: int = MINOR, require_cri: bool = False,
                  **extra: Any) -> dict[str, Any]:
     """Point the lab hosts at the simulator and write the cluster settings into the lab
     inventory (host_vars, so inventory validation sees them). Without containerd on the
@@ -111,7 +114,7 @@ def assert_user_kubeconfig(lab: Any, host: str) -> None:
     assert nodes.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
 
 
-def assert_all_ready(sim: Any, hosts: list[str], minor: int) -> dict[str, Any]:
+def assert_all_ready(sim: Any, hosts: list[str], minor: int = MINOR) -> dict[str, Any]:
     state = sim.state()
     assert sorted(state["nodes"]) == sorted(hosts)
     for name, node in state["nodes"].items():
