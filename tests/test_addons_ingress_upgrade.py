@@ -63,8 +63,9 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     wait and the smoke request through the ingress pass, and a further run reports
     changed=0."""
     lab, host = simulated_cluster(sim_lab_node, minor)
-    data = base64.b64encode((DATA / fixture(NEW)).read_bytes()).decode()
-    sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(NEW)}")
+    for version in (OLD, NEW):  # simulated_cluster copies only the pinned release's manifest
+        data = base64.b64encode((DATA / fixture(version)).read_bytes()).decode()
+        sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(version)}")
 
     first = run(lab, OLD)
     assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
