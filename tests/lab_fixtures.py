@@ -29,6 +29,16 @@ Example::
                               inventory=lab.inventory, quiet=True)
         assert result.ok
 
+``KUBERNETES_MINORS`` / ``kubernetes_minors()``
+    The Kubernetes minors the lab scenarios (clusters, add-ons, upgrades) run at: the new-cluster
+    default (the schema's ``kubernetes_version`` default, the one place) and the newest minor
+    provision supports (``provision.versions.NEWEST_MINOR``). ``kubernetes_minors()`` gives them
+    as pytest params with ids ``"1.35"``, ``"1.37"``; the newest is marked ``slow`` (make
+    test-all), the default keeps the marks of its test. Example::
+
+        @pytest.mark.parametrize("minor", kubernetes_minors())
+        def test_my_scenario_simulated(minor: int, ...): ...
+
 Tests skip (with the reason) when docker, root for the first image build, qemu-aarch64 binfmt
 (arm64) or the VM backend (kind="vm") is missing: run ``sudo scripts/testenv.sh`` first.
 Mark your tests ``container`` / ``vm`` / ``arm64`` (and ``slow`` when over ~30 s).
@@ -48,6 +58,36 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def default_minor() -> int:
+    """The minor new clusters get: the schema's ``kubernetes_version`` default (the one place;
+    ``provision init`` reads the same), e.g. "1.35" -> 35."""
+    from provision.schema import BY_NAME
+    from provision.versions import parse_version
+
+    parsed = parse_version(str(BY_NAME["kubernetes_version"].default))
+    assert parsed is not None, "the schema's kubernetes_version default is not a version"
+    return parsed[1]
+
+
+def newest_minor() -> int:
+    """The newest minor provision supports (provision/versions.py)."""
+    from provision.versions import NEWEST_MINOR
+
+    return NEWEST_MINOR
+
+
+#: [default, newest] without repeats (the same minor once when they are equal).
+KUBERNETES_MINORS: tuple[int, ...] = tuple(dict.fromkeys((default_minor(), newest_minor())))
+
+
+def kubernetes_minors() -> list[Any]:
+    """``KUBERNETES_MINORS`` as pytest params (id "1.N"); every minor but the default is
+    ``slow`` (make test-all), so adding the newest costs ``make test`` nothing."""
+    return [pytest.param(m, id=f"1.{m}",
+                         marks=() if m == default_minor() else (pytest.mark.slow,))
+            for m in KUBERNETES_MINORS]
 
 
 def lab_unavailable(kind: str = "container", arch: str = "amd64") -> str | None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from lab_fixtures import KUBERNETES_MINORS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -22,11 +23,12 @@ def selected(expression: str) -> list[str]:
 
 
 @pytest.mark.parametrize(("expression", "expected"), [
-    ("kubeadm and (single or worker or ha)", [
-        "tests/test_cluster_kubeadm.py::test_kubeadm_control_plane_and_worker_simulated",
-        "tests/test_cluster_kubeadm.py::test_kubeadm_ha_three_control_planes_simulated",
-        "tests/test_cluster_kubeadm.py::test_kubeadm_single_node_simulated",
-    ]),
+    # each scenario once per Kubernetes minor it runs at (the default and the newest, issue 16)
+    ("kubeadm and (single or worker or ha)", sorted(
+        f"tests/test_cluster_kubeadm.py::{name}[1.{minor}]" for name in (
+            "test_kubeadm_control_plane_and_worker_simulated",
+            "test_kubeadm_ha_three_control_planes_simulated",
+            "test_kubeadm_single_node_simulated") for minor in KUBERNETES_MINORS)),
     ("pebble or acme", [
         "tests/test_acme_pebble.py::test_acme_certs_issue_bad_input_exits_2",
         "tests/test_acme_pebble.py::test_acme_issue_checks_pure",
@@ -54,3 +56,22 @@ def test_acceptance_upgrade_selects_every_upgrade_scenario() -> None:
         "test_upgrade_fault_at_every_step_pdb_and_killed_controller_resume_simulated",
         "test_upgrade_single_node_refusals_lock_and_one_hop_simulated")}
     assert scenarios <= chosen, scenarios - chosen
+
+
+def test_lab_scenarios_run_at_the_schema_default_and_the_newest_minor() -> None:
+    """The cluster, add-on and upgrade scenarios' minors come from one place each (the
+    schema's kubernetes_version default, provision/versions.py's newest), the simulator's
+    repositories serve both, and only the default variant can be part of `make test`."""
+    from lab_fixtures import default_minor, kubernetes_minors
+    from simulator import rules
+
+    from provision.schema import BY_NAME
+    from provision.versions import NEWEST_MINOR, parse_version
+
+    assert KUBERNETES_MINORS[0] == default_minor()
+    assert parse_version(str(BY_NAME["kubernetes_version"].default))[1] == default_minor()
+    assert KUBERNETES_MINORS[-1] == NEWEST_MINOR
+    assert all(m in rules.RELEASES for m in KUBERNETES_MINORS)
+    for param in kubernetes_minors():
+        slow = any(mark.name == "slow" for mark in param.marks)
+        assert slow == (param.values[0] != default_minor()), param

@@ -2,7 +2,8 @@
 against the Kubernetes simulator on a real lab host (simulated API server and kubectl; real
 Ansible, SSH and files). The simulator refuses, like the real API server, an update of a Job
 whose pod template changes (spec.template is immutable), so the upgrade succeeds only because
-roles/ingress_nginx/tasks/jobs.yml deletes the finished admission Job first."""
+roles/ingress_nginx/tasks/jobs.yml deletes the finished admission Job first. It runs at the
+default Kubernetes minor of new clusters and at the newest (slow): ids like [1.35], [1.37]."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lab_fixtures import kubernetes_minors
 from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, kubectl_json, sh, simulated_cluster
 
 from provision.runner import run_playbook
@@ -50,8 +52,9 @@ def images(lab: Any, host: str) -> dict[str, str]:
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # four playbook runs through SSH; minutes on a loaded 2-CPU host
+@pytest.mark.parametrize("minor", kubernetes_minors())
 def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
-        sim_lab_node, k8s_sim) -> None:
+        minor: int, sim_lab_node: Any, k8s_sim: Any) -> None:
     """Simulated: install v1.11.3, then run the role with v1.12.1 (new controller and
     kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
     ("field is immutable"); while the old Job still runs the role waits, then stops before
@@ -59,9 +62,10 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     and the apply creates it again, the controller and the Job carry v1.12.1's images, the
     wait and the smoke request through the ingress pass, and a further run reports
     changed=0."""
-    lab, host = simulated_cluster(sim_lab_node)
-    data = base64.b64encode((DATA / fixture(NEW)).read_bytes()).decode()
-    sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(NEW)}")
+    lab, host = simulated_cluster(sim_lab_node, minor)
+    for version in (OLD, NEW):  # simulated_cluster copies only the pinned release's manifest
+        data = base64.b64encode((DATA / fixture(version)).read_bytes()).decode()
+        sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(version)}")
 
     first = run(lab, OLD)
     assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"

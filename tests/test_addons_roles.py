@@ -2,7 +2,8 @@
 and style, bad input refused before anything is touched, and a run against the Kubernetes
 simulator on a real lab host (simulated API server + simulated kubectl; real Ansible, SSH,
 files and systemd) in the right order with the waits in place, then a second run with no
-change."""
+change. The lab tests run at the default Kubernetes minor of new clusters (the schema's) and at
+the newest minor provision supports (slow, make test-all): ids like [1.35] and [1.37]."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from typing import Any
 
 import pytest
 import yaml
+from lab_fixtures import default_minor, kubernetes_minors
+from simulator import rules
 from simulator.fixtures import lab_sh
 from test_simulator_lab import INIT_CONFIG
 
@@ -254,12 +257,20 @@ def sh(lab: Any, host: str, script: str, check: bool = True) -> subprocess.Compl
     return lab_sh(lab, host, script, check)
 
 
-def simulated_cluster(sim_lab_node: Any) -> tuple[Any, str]:
+def init_config(release: str) -> str:
+    """The `kubeadm init --config` text of tests/test_simulator_lab.py at `release`."""
+    assert "kubernetesVersion: v1.31.2\n" in INIT_CONFIG
+    return INIT_CONFIG.replace("kubernetesVersion: v1.31.2\n", f"kubernetesVersion: v{release}\n")
+
+
+def simulated_cluster(sim_lab_node: Any, minor: int | None = None) -> tuple[Any, str]:
     """A lab host with kubectl/kubeadm/kubelet from the simulator's signed apt repo and
-    `kubeadm init` (the sim_lab_node fixture); the fixture manifests copied to the host
-    (nothing can be downloaded here). Returns (lab, host)."""
+    `kubeadm init` (the sim_lab_node fixture) at the newest patch of 1.`minor` (default: the
+    minor new clusters get, lab_fixtures.default_minor); the fixture manifests copied to the
+    host (nothing can be downloaded here). Returns (lab, host)."""
+    release = rules.RELEASES[default_minor() if minor is None else minor][-1]
     node = sim_lab_node(require_cni=False, require_cri=False, deployment_ready_seconds=4.0)
-    node.bootstrap(INIT_CONFIG, "1.31.2")
+    node.bootstrap(init_config(release), release)
     # one node runs everything (like kubeadm_control_plane_schedulable without workers)
     node.sh("k='kubectl --kubeconfig /etc/kubernetes/admin.conf'; n=$(hostname | tr A-Z a-z); "
             "for i in $(seq 60); do $k get node $n >/dev/null 2>&1 && break; sleep 1; done; "
@@ -338,14 +349,16 @@ def ordered_tasks(result: Any) -> list[str]:
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_addons_in_order_with_waits_then_no_change(sim_lab_node, k8s_sim) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_simulated_addons_in_order_with_waits_then_no_change(minor: int, sim_lab_node: Any,
+                                                             k8s_sim: Any) -> None:
     """Simulated Kubernetes on a real lab host: playbooks/addons.yml installs MetalLB,
     ingress-nginx and cert-manager from the (reduced, local) release manifests; the simulator
     refuses custom resources before their CRDs and Ingresses/pools while a webhook's
     Deployment is not Available, so the run succeeds only with the waits in place. The
     simulated MetalLB controller assigns the Service addresses and the smoke test's request is
     answered through the simulated ingress on the node. The second run reports changed=0."""
-    lab, host = simulated_cluster(sim_lab_node)
+    lab, host = simulated_cluster(sim_lab_node, minor)
     started = time.monotonic()
     first = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                          extravars=addon_vars(**LB_SMOKE), quiet=True)
@@ -411,12 +424,14 @@ def test_simulated_addons_in_order_with_waits_then_no_change(sim_lab_node, k8s_s
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_apply_retries_until_the_webhook_answers(sim_lab_node, k8s_sim) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_simulated_apply_retries_until_the_webhook_answers(minor: int, sim_lab_node: Any,
+                                                           k8s_sim: Any) -> None:
     """Simulated: right after the MetalLB manifest is applied (no wait), the pool apply is
     refused by the webhook whose Deployment is not Available yet; tasks/apply.yml - the one
     place that retries - tries again until it is accepted. An error a retry cannot fix (a
     missing file) fails at once."""
-    lab, host = simulated_cluster(sim_lab_node)
+    lab, host = simulated_cluster(sim_lab_node, minor)
     # long enough that the playbook starts while the webhook still does not answer (the
     # Deployment counts as Available this many seconds after its creation)
     k8s_sim.settings(deployment_ready_seconds=120.0)
@@ -452,11 +467,13 @@ def test_simulated_apply_retries_until_the_webhook_answers(sim_lab_node, k8s_sim
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
-def test_simulated_smoke_test_cleans_up_when_the_request_fails(sim_lab_node, k8s_sim) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_simulated_smoke_test_cleans_up_when_the_request_fails(minor: int, sim_lab_node: Any,
+                                                               k8s_sim: Any) -> None:
     """Simulated: the smoke request goes to an address where no ingress answers
     (127.0.0.1; the simulated ingress listens on the MetalLB address), so it cannot be
     answered; the role must fail at that step, name it, and remove the echo resources."""
-    lab, host = simulated_cluster(sim_lab_node)
+    lab, host = simulated_cluster(sim_lab_node, minor)
     result = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                           extravars=addon_vars(provision_components=["metallb", "ingress"],
                                                **LB_SMOKE,
@@ -477,11 +494,13 @@ def test_simulated_smoke_test_cleans_up_when_the_request_fails(sim_lab_node, k8s
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_simulated_smoke_test_through_a_node_port(sim_lab_node, k8s_sim) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_simulated_smoke_test_through_a_node_port(minor: int, sim_lab_node: Any,
+                                                  k8s_sim: Any) -> None:
     """Simulated, NodePort mode (the lab's default: one VM, no spare address): the smoke
     test finds the controller pod's hostIP and its one request through nodePort 30080 is
     answered by the simulated ingress on the node; the echo resources are removed."""
-    lab, host = simulated_cluster(sim_lab_node)
+    lab, host = simulated_cluster(sim_lab_node, minor)
     result = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
                           extravars=addon_vars(provision_components=["ingress"],
                                                ingress_nginx_service_mode="NodePort",

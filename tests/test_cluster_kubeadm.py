@@ -9,6 +9,10 @@ Simulated: kubeadm, kubelet and kubectl are the simulator's programs (real .deb 
 talk to the simulated API server on the test host; no container runs. So the simulator is told
 not to require a CRI socket (containerd is the host layer's job and is tested there) and node
 readiness follows the CNI DaemonSet the role applies.
+
+Each scenario runs at the Kubernetes minor new clusters get by default (the schema's
+kubernetes_version default; ids like ``[1.35]``) and at the newest minor provision supports
+(``[1.37]``, slow: make test-all), both from lab_fixtures.kubernetes_minors().
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 
 import pytest
 import yaml
+from lab_fixtures import kubernetes_minors
 from simulator import rules
 
 from provision.runner import RunResult, run_playbook
@@ -30,18 +35,25 @@ from provision.validate import validate
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
 CALICO = Path(__file__).parent / "data" / "cni" / "calico-v3.28.2.yaml"
+# The minor of the other modules that build on these helpers (test_bootstrap_full_simulated,
+# test_certs_renew), unchanged here; the scenarios below take theirs from kubernetes_minors().
 MINOR = 31
-RELEASE = rules.RELEASES[MINOR][-1]  # "1.31" resolves to the newest patch in the repository
 
 
-def cluster_vars(lab: Any, sim: Any, require_cri: bool = False, **extra: Any) -> dict[str, Any]:
+def release(minor: int) -> str:
+    """"1.N" resolves to the newest patch release of 1.N in the (simulated) repository."""
+    return rules.RELEASES[minor][-1]
+
+
+def cluster_vars(lab: Any, sim: Any, minor: int = MINOR, require_cri: bool = False,
+                 **extra: Any) -> dict[str, Any]:
     """Point the lab hosts at the simulator and write the cluster settings into the lab
     inventory (host_vars, so inventory validation sees them). Without containerd on the
     hosts (require_cri False) the simulated kubeadm's preflight skips the CRI socket check."""
     urls = sim.expose_to(lab)
     sim.settings(require_cri=require_cri)
-    values = {"kubernetes_version": f"1.{MINOR}",
-              "kubernetes_packages_repo_url": urls.repo_for(MINOR), **extra}
+    values = {"kubernetes_version": f"1.{minor}",
+              "kubernetes_packages_repo_url": urls.repo_for(minor), **extra}
     for host in lab.hosts:
         path = Path(lab.inventory_dir) / "host_vars" / f"{host}.yml"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,14 +93,14 @@ def assert_second_run_changes_nothing(lab: Any, values: dict[str, Any]) -> None:
     assert set(second.hosts) == set(lab.hosts)
 
 
-def assert_packages_pinned_and_held(lab: Any, host: str) -> None:
+def assert_packages_pinned_and_held(lab: Any, host: str, minor: int) -> None:
     out = ssh_ok(lab, host, "dpkg-query -W -f='${Package} ${Version}\\n' kubeadm kubelet kubectl")
     assert sorted(out.split("\n")[:-1]) == sorted(
-        f"{p} {rules.deb_version(RELEASE)}" for p in ("kubeadm", "kubelet", "kubectl"))
+        f"{p} {rules.deb_version(release(minor))}" for p in ("kubeadm", "kubelet", "kubectl"))
     held = ssh_ok(lab, host, "apt-mark showhold").split()
     assert {"kubeadm", "kubelet", "kubectl"} <= set(held), f"{host}: not held: {held}"
     sources = ssh_ok(lab, host, "cat /etc/apt/sources.list.d/kubernetes.list")
-    assert f"/core:/stable:/v1.{MINOR}/deb/ /" in sources and "signed-by=" in sources
+    assert f"/core:/stable:/v1.{minor}/deb/ /" in sources and "signed-by=" in sources
     assert ssh_ok(lab, host, "systemctl is-enabled kubelet").strip() == "enabled"
 
 
@@ -102,13 +114,13 @@ def assert_user_kubeconfig(lab: Any, host: str) -> None:
     assert nodes.splitlines()[0].split()[:2] == ["NAME", "STATUS"]
 
 
-def assert_all_ready(sim: Any, hosts: list[str]) -> dict[str, Any]:
+def assert_all_ready(sim: Any, hosts: list[str], minor: int = MINOR) -> dict[str, Any]:
     state = sim.state()
     assert sorted(state["nodes"]) == sorted(hosts)
     for name, node in state["nodes"].items():
         assert node["ready"], f"{name} not Ready: {node}"
-        assert node["kubeletVersion"] == f"v{RELEASE}", node
-    assert state["clusterVersion"] == f"v{RELEASE}"
+        assert node["kubeletVersion"] == f"v{release(minor)}", node
+    assert state["clusterVersion"] == f"v{release(minor)}"
     return state
 
 
@@ -136,23 +148,25 @@ def init_config(lab: Any, host: str) -> dict[str, dict]:
 
 
 @pytest.mark.timeout(3600)  # apt and SSH round trips; far longer when the machine is loaded
-def test_kubeadm_single_node_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_kubeadm_single_node_simulated(minor: int, lab_cluster: Any, k8s_sim: Any) -> None:
     """Simulated kubeadm, one node: packages pinned and held from the per-minor repository,
     init once with the rendered v1beta4 config, no control-plane taint (no workers), flannel,
     node Ready, user kubeconfig 0600; the second run reports changed=0."""
     lab = lab_cluster(control_planes=1, workers=0)
     host = lab.hosts[0]
-    values = cluster_vars(lab, k8s_sim, kube_proxy_mode="ipvs",
+    values = cluster_vars(lab, k8s_sim, minor, kube_proxy_mode="ipvs",
                           metallb_addresses=["10.0.0.240/28"])
     first = run_cluster(lab, values)
     assert first.hosts[host]["changed"] > 0
-    state = assert_all_ready(k8s_sim, [host])
+    state = assert_all_ready(k8s_sim, [host], minor)
     assert state["nodes"][host]["taints"] == []
     assert "node-role.kubernetes.io/control-plane" in state["nodes"][host]["labels"]
-    assert_packages_pinned_and_held(lab, host)
+    assert_packages_pinned_and_held(lab, host, minor)
     assert_user_kubeconfig(lab, host)
     docs = init_config(lab, host)
     assert docs["ClusterConfiguration"]["apiVersion"] == "kubeadm.k8s.io/v1beta4"
+    assert docs["ClusterConfiguration"]["kubernetesVersion"] == f"v{release(minor)}"
     assert docs["KubeProxyConfiguration"]["ipvs"]["strictARP"] is True
     assert [c["op"] for c in k8s_sim.calls("kubeadm-init")] == ["kubeadm-init"]
     # the init token lives 15 minutes, not kubeadm's default 24 hours
@@ -166,7 +180,9 @@ def test_kubeadm_single_node_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
 
 
 @pytest.mark.timeout(3600)
-def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_kubeadm_control_plane_and_worker_simulated(minor: int, lab_cluster: Any,
+                                                    k8s_sim: Any) -> None:
     """Simulated kubeadm, one control plane + one worker, calico as the CNI (the manifest
     checksum-verified, its IPv4 pool set to the pod CIDR): the worker joins with a
     short-lived token created on demand and the CA hash; the control plane keeps its taint;
@@ -177,7 +193,7 @@ def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: A
     ssh_ok(lab, cp, f"sudo -n install -d -m 0755 /srv/cni && echo "
                     f"{base64.b64encode(manifest).decode()} | base64 -d | "
                     f"sudo -n tee /srv/cni/{CALICO.name} >/dev/null")
-    values = cluster_vars(lab, k8s_sim, cni_plugin="calico", pod_cidr="10.32.0.0/16",
+    values = cluster_vars(lab, k8s_sim, minor, cni_plugin="calico", pod_cidr="10.32.0.0/16",
                           cni_calico_manifest_url=f"file:///srv/cni/{CALICO.name}",
                           cni_calico_manifest_checksum="sha256:"
                           + hashlib.sha256(manifest).hexdigest())
@@ -189,13 +205,13 @@ def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: A
     assert env["CALICO_IPV4POOL_CIDR"] == "10.32.0.0/16"
     assert init_config(lab, cp)["ClusterConfiguration"]["networking"]["podSubnet"] == \
         "10.32.0.0/16"
-    state = assert_all_ready(k8s_sim, lab.hosts)
+    state = assert_all_ready(k8s_sim, lab.hosts, minor)
     assert [t["key"] for t in state["nodes"][cp]["taints"]] == \
         ["node-role.kubernetes.io/control-plane"]
     assert state["nodes"][worker]["taints"] == []
     assert "node-role.kubernetes.io/control-plane" not in state["nodes"][worker]["labels"]
     for host in lab.hosts:
-        assert_packages_pinned_and_held(lab, host)
+        assert_packages_pinned_and_held(lab, host, minor)
     assert_user_kubeconfig(lab, cp)
     joins = k8s_sim.calls("kubeadm-join")
     assert [c["node"] for c in joins] == [worker]
@@ -207,18 +223,20 @@ def test_kubeadm_control_plane_and_worker_simulated(lab_cluster: Any, k8s_sim: A
 
 
 @pytest.mark.timeout(5400)
-def test_kubeadm_ha_three_control_planes_simulated(lab_cluster: Any, k8s_sim: Any) -> None:
+@pytest.mark.parametrize("minor", kubernetes_minors())
+def test_kubeadm_ha_three_control_planes_simulated(minor: int, lab_cluster: Any,
+                                                   k8s_sim: Any) -> None:
     """Simulated kubeadm HA: three control planes, the second and third join with a
     certificate key uploaded on demand; all three run the control-plane components, are Ready
     and untainted (no workers); second run changed=0."""
     lab = lab_cluster(control_planes=3, workers=0)
     address = ssh_ok(lab, lab.hosts[0], "hostname -I").split()[0]  # the node network
-    values = cluster_vars(lab, k8s_sim, control_plane_endpoint=f"{address}:6443")
+    values = cluster_vars(lab, k8s_sim, minor, control_plane_endpoint=f"{address}:6443")
     first = run_cluster(lab, values)
     assert_no_secret_in_artifacts(first, k8s_sim)
-    state = assert_all_ready(k8s_sim, lab.hosts)
+    state = assert_all_ready(k8s_sim, lab.hosts, minor)
     assert sorted(state["components"]["kube-apiserver"]) == sorted(lab.hosts)
-    assert set(state["components"]["kube-apiserver"].values()) == {f"v{RELEASE}"}
+    assert set(state["components"]["kube-apiserver"].values()) == {f"v{release(minor)}"}
     for host in lab.hosts:
         assert "node-role.kubernetes.io/control-plane" in state["nodes"][host]["labels"]
         assert state["nodes"][host]["taints"] == []

@@ -6,6 +6,7 @@ doctor found unreachable from the hosts. A suite that silently passed would hide
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,3 +43,39 @@ def test_e2e_suite_skips_when_the_hosts_are_offline(lab_host: Any) -> None:
     assert "offline:" in proc.stdout and "pkgs.k8s.io" in proc.stdout, proc.stdout
     # nothing was installed: the host layer never ran
     assert lab.ssh(lab.hosts[0], "command -v kubeadm containerd").returncode != 0
+
+
+def test_e2e_suite_expects_the_schema_default_and_names_no_version() -> None:
+    """`make e2e` follows the defaults: without kubernetes_version in the inventory it expects
+    the schema's default (what `provision bootstrap` installs), and no string in the suite's
+    code (docstrings aside) is a Kubernetes version that could go stale."""
+    import ast
+    from types import SimpleNamespace
+
+    from e2e.e2e_versions import expected_kubernetes_version, kubelet_matches
+
+    from provision.schema import BY_NAME
+
+    default = str(BY_NAME["kubernetes_version"].default)
+
+    def inv(**host_vars: str) -> SimpleNamespace:
+        return SimpleNamespace(hosts={"cp1": SimpleNamespace(vars=host_vars)})
+
+    assert expected_kubernetes_version(inv()) == default
+    assert expected_kubernetes_version(inv(kubernetes_version="1.36.1")) == "1.36.1"
+    assert kubelet_matches(f"v{default}.1", default)
+    assert kubelet_matches("v1.36.1", "1.36.1") and not kubelet_matches("v1.36.2", "1.36.1")
+    assert not kubelet_matches("v1.36.1", "1.3") and not kubelet_matches("v1.36.1", "1.37")
+    assert not kubelet_matches("garbage", default)
+
+    version = re.compile(r"v?1\.[0-9]{1,2}(\.[0-9]+)?")
+    for path in sorted((REPO / "tests" / "e2e").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef) and n.body
+                      and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        literals = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                    and isinstance(n.value, str) and id(n) not in docstrings]
+        stale = [s for s in literals if version.search(s)]
+        assert not stale, f"{path.name} names a Kubernetes version: {stale}"

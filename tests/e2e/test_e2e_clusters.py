@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 import pytest
+from e2e_versions import expected_kubernetes_version, kubelet_matches
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(7200)]
 
@@ -45,18 +46,19 @@ def test_e2e_bootstrap_second_run_changes_nothing(e2e: Any, bootstrapped: dict) 
 
 
 def test_e2e_every_node_ready_at_the_inventory_version(e2e: Any, bootstrapped: dict) -> None:
-    """Real cluster: every inventory host is a Ready node running the pinned kubelet, and
-    kubectl works for the SSH user (not root)."""
+    """Real cluster: every inventory host is a Ready node running the kubelet of the
+    inventory's kubernetes_version or, when it sets none, of the default new clusters get (the
+    schema's), and kubectl works for the SSH user (not root)."""
     inv = e2e.load()
     nodes = kubectl_json(e2e, "get nodes")["items"]
     want = len(inv.hosts) if inv.mode == "kubeadm" else 1
     assert len(nodes) == want, [n["metadata"]["name"] for n in nodes]
-    version = str(next(iter(inv.hosts.values())).vars.get("kubernetes_version", ""))
+    version = expected_kubernetes_version(inv)  # the inventory's, else the schema default
     for node in nodes:
         ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
         assert ready == "True", f"{node['metadata']['name']} is not Ready"
         kubelet = node["status"]["nodeInfo"]["kubeletVersion"]
-        assert not version or kubelet.startswith(f"v{version}"), (kubelet, version)
+        assert kubelet_matches(kubelet, version), (kubelet, version)
     who = e2e.ssh(first_control_plane(e2e), "id -u").stdout.strip()
     assert who != "0", "the e2e SSH user is root: the non-root path is not exercised"
 
@@ -111,5 +113,5 @@ def test_e2e_upgrade_one_minor_at_a_time(e2e: Any, bootstrapped: dict) -> None:
     code, result = e2e.json("upgrade", "--to", target, "--yes")
     assert code == 0, result.get("errors")
     for node in kubectl_json(e2e, "get nodes")["items"]:
-        assert node["status"]["nodeInfo"]["kubeletVersion"].startswith(f"v{target}")
+        assert kubelet_matches(node["status"]["nodeInfo"]["kubeletVersion"], target)
         assert not node["spec"].get("unschedulable"), f"{node['metadata']['name']} cordoned"
