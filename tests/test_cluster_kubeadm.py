@@ -34,7 +34,7 @@ from provision.validate import validate
 
 pytestmark = [pytest.mark.container, pytest.mark.slow]
 
-CALICO = Path(__file__).parent / "data" / "cni" / "calico-v3.28.2.yaml"
+CALICO = Path(__file__).parent / "data" / "cni" / "calico-v3.32.1.yaml"
 # The minor of the other modules that build on these helpers (test_bootstrap_full_simulated,
 # test_certs_renew), unchanged here; the scenarios below take theirs from kubernetes_minors().
 MINOR = 31
