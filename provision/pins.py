@@ -28,6 +28,8 @@ class Pin:
     default: str = ""
     # sha256 of the exact release manifest the role downloads ("" when none was verified)
     checksum: str = ""
+    # the Kubernetes minors this release documents, (lowest, highest); None when not declared
+    kubernetes: tuple[int, int] | None = None
 
 
 INGRESS_RELEASE_NOTES = "https://github.com/kubernetes/ingress-nginx/blob/controller-v1.15.1/README.md"
@@ -92,7 +94,8 @@ PINS: tuple[Pin, ...] = (
         "https://github.com/cert-manager/website/blob/776e5dba/content/docs/releases/README.md "
         "(1.21 row: 1.33 -> 1.36) and content/docs/usage/gateway.md",
         default="roles/cert_manager/defaults/main.yml:cert_manager_version",
-        checksum="5f6a499b8c1857d57f560f536e0dcc830914b45c420899fe7ad0692c8624e408"),
+        checksum="5f6a499b8c1857d57f560f536e0dcc830914b45c420899fe7ad0692c8624e408",
+        kubernetes=(33, 36)),
     Pin("minikube", "v1.38.1", "v1.38.0",
         "Newest release; its constants say Kubernetes v1.28.0-v1.35.1 (default v1.35.1). kubectl "
         "is installed at the cluster's exact Kubernetes release (minikube_kubernetes_release), "
@@ -198,6 +201,27 @@ def eol_warning(where: str, version: str, minor: int, today: datetime.date) -> s
     """The same, prefixed with where the version was set."""
     msg = eol_message(version, minor, today)
     return f"{where}: {msg}" if msg else None
+
+
+def pin_of(component: str) -> Pin:
+    """The pin of ``component`` (KeyError when there is none)."""
+    for p in PINS:
+        if p.component == component:
+            return p
+    raise KeyError(component)
+
+
+def outside_documented_warning(where: str, component: str, version: str,
+                               minor: int) -> str | None:
+    """'<where>: Kubernetes 1.37 is outside the range cert-manager v1.21.1 documents (1.33-1.36)'
+    when 1.<minor> is outside the pin's declared ``kubernetes`` range; else None."""
+    pin = pin_of(component)
+    if pin.kubernetes is None or pin.kubernetes[0] <= minor <= pin.kubernetes[1]:
+        return None
+    lo, hi = pin.kubernetes
+    return (f"{where}: Kubernetes {version} is outside the range {component} {pin.version} "
+            f"documents (1.{lo}-1.{hi}; provision/pins.py names the source): it may work but "
+            f"is untested upstream; choose a minor in 1.{lo}-1.{hi} for the add-ons")
 
 
 def markdown_table() -> str:

@@ -28,7 +28,7 @@ from provision.inventory import (
     load_inventory,
 )
 from provision.patterns import PATTERNS, address_problem, is_template
-from provision.pins import eol_warning
+from provision.pins import eol_warning, outside_documented_warning
 from provision.redact import MASK, is_secret_var, redact_text
 from provision.schema import BY_NAME, CONNECTION_PASSTHROUGH, ROLE_OPTION_PATTERNS, Var
 from provision.versions import SUPPORTED_MINORS, parse_version
@@ -416,7 +416,9 @@ def _check_minikube_user(inv: Inventory) -> list[str]:
 
 def version_support_warnings(inv: Inventory, today: datetime.date | None = None) -> list[str]:
     """One warning per requested Kubernetes version past upstream end of life (provision.pins
-    declares the dates and their source); never an error: old clusters must stay manageable."""
+    declares the dates and their source), and one per version outside the range the pinned
+    cert-manager documents (kubeadm mode, whose add-ons install it); never an error: old
+    clusters must stay manageable."""
     by_version: dict[str, list[Host]] = {}
     for host in inv.hosts.values():
         value = _var(host, "kubernetes_version")
@@ -429,6 +431,10 @@ def version_support_warnings(inv: Inventory, today: datetime.date | None = None)
         msg = eol_warning(where, version, minor, today or datetime.date.today())
         if msg:
             out.append(msg)
+        if inv.mode == "kubeadm":  # kubeadm's default components include cert-manager
+            msg = outside_documented_warning(where, "cert-manager", version, minor)
+            if msg:
+                out.append(msg)
     return out
 
 

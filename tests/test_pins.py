@@ -117,3 +117,34 @@ def test_doctor_row_warns_past_support_and_passes_otherwise() -> None:
     unknown = check_kubernetes_support("cp1", "1.37", day)
     assert unknown and unknown.status == PASS and "no upstream end-of-life date" in unknown.message
     assert check_kubernetes_support("cp1", "{{ v }}", day) is None
+
+
+def test_cert_manager_range_is_declared_once_and_warns_outside_it() -> None:
+    """The range cert-manager's pinned release documents lives on its pin; a minor outside it
+    warns naming the version and the range, one inside does not."""
+    pin = pins.pin_of("cert-manager")
+    assert pin.kubernetes == (33, 36)
+    assert pins.outside_documented_warning("inv.yml", "cert-manager", "1.35", 35) is None
+    msg = pins.outside_documented_warning("inv.yml", "cert-manager", "1.37", 37)
+    assert msg and msg.startswith("inv.yml: Kubernetes 1.37 is outside the range cert-manager "
+                                  f"{pin.version} documents (1.33-1.36")
+
+
+@pytest.mark.parametrize(("version", "warns"), [("1.37", True), ("1.35", False)])
+def test_validate_warns_but_accepts_kubernetes_outside_cert_managers_range(
+        tmp_path, capsys, version: str, warns: bool) -> None:
+    """kubeadm mode installs cert-manager with the add-ons: `provision validate` warns (exit 0)
+    for 1.37, naming file, line, version and cert-manager's documented range; not for 1.35."""
+    (tmp_path / "hosts.yml").write_text(
+        f'all:\n  vars:\n    provision_mode: kubeadm\n    kubernetes_version: "{version}"\n'
+        "  children:\n    control_plane:\n"
+        "      hosts:\n        cp1: {ansible_host: 127.0.0.1, ansible_port: 2222}\n")
+    with pytest.raises(SystemExit) as exc:
+        main(["-i", str(tmp_path), "validate"])
+    err = capsys.readouterr().err
+    assert (exc.value.code or 0) == 0, err
+    expected = (f"warning: {tmp_path}/hosts.yml:4: group all: host cp1: Kubernetes {version} "
+                f"is outside the range cert-manager {pins.pin_of('cert-manager').version} "
+                "documents (1.33-1.36")
+    assert (expected in err) is warns, err
+    assert ("cert-manager" in err) is warns, err
