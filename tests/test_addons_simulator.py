@@ -7,51 +7,23 @@ every write until their Deployment is available. Real HTTP to the simulated API 
 from __future__ import annotations
 
 import ipaddress
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from simulator import metallb
+from simulator.httpapi import SimApi, crd
 from simulator.server import SimServer
 
 NS = "metallb-system"
 
 
-class Api:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def create(self, path: str, obj: dict) -> dict:
-        code, out = self.call("POST", path, obj)
-        assert code == 200, out
-        return out
-
+class Api(SimApi):
     def lb_ip(self, ns: str, name: str) -> str | None:
         code, svc = self.call("GET", f"/api/v1/namespaces/{ns}/services/{name}")
         assert code == 200, svc
         ingress = svc["status"]["loadBalancer"].get("ingress") or []
         return ingress[0]["ip"] if ingress else None
-
-
-def crd(group: str, plural: str, kind: str, version: str = "v1beta1") -> dict:
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{group}"},
-            "spec": {"group": group, "names": {"plural": plural, "kind": kind},
-                     "scope": "Namespaced",
-                     "versions": [{"name": version, "served": True, "storage": True}]}}
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ import yaml
 from api_schemas import openapi
 from api_schemas.validator import validate as validate_core
 from simulator import certmanager
+from simulator.httpapi import SimApi as Api
+from simulator.httpapi import crd
 from simulator.server import SimServer
 
 from provision import gateway
@@ -177,33 +179,6 @@ def test_gateway_issuer_needs_secret_and_hostname() -> None:
 
 # --- the objects through the simulated cert-manager and NGINX Gateway Fabric ---------------------
 
-class Api:
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        req = urllib.request.Request(self.url + path, method=method,
-                                     data=json.dumps(body).encode() if body else None,
-                                     headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"null")
-
-    def create(self, path: str, obj: dict) -> dict:
-        code, out = self.call("POST", path, obj)
-        assert code == 200, out
-        return out
-
-
-def _crd(group: str, plural: str, kind: str, version: str, scope: str = "Namespaced") -> dict:
-    return {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"{plural}.{group}"},
-            "spec": {"group": group, "names": {"plural": plural, "kind": kind}, "scope": scope,
-                     "versions": [{"name": version, "served": True, "storage": True}]}}
-
-
 def _path(doc: dict) -> str:
     group, _, version = doc["apiVersion"].rpartition("/")
     plural = {"Deployment": "deployments", "GatewayClass": "gatewayclasses",
@@ -223,15 +198,15 @@ def api() -> Iterator[Api]:
     with server.cluster.lock:
         server.cluster.initialized = True
     a = Api(server.url)
-    for crd in (_crd("gateway.networking.k8s.io", "gatewayclasses", "GatewayClass", "v1",
-                     "Cluster"),
-                _crd("gateway.networking.k8s.io", "gateways", "Gateway", "v1"),
-                _crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "v1"),
-                _crd("cert-manager.io", "clusterissuers", "ClusterIssuer", "v1", "Cluster"),
-                _crd("cert-manager.io", "certificates", "Certificate", "v1"),
-                _crd("acme.cert-manager.io", "challenges", "Challenge", "v1"),
-                _crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")):
-        a.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    for definition in (
+            crd("gateway.networking.k8s.io", "gatewayclasses", "GatewayClass", "v1", "Cluster"),
+            crd("gateway.networking.k8s.io", "gateways", "Gateway", "v1"),
+            crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "v1"),
+            crd("cert-manager.io", "clusterissuers", "ClusterIssuer", "v1", "Cluster"),
+            crd("cert-manager.io", "certificates", "Certificate", "v1"),
+            crd("acme.cert-manager.io", "challenges", "Challenge", "v1"),
+            crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")):
+        a.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", definition)
     a.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                     "metadata": {"name": "kube-system"}})
     a.create("/api/v1/namespaces/kube-system/configmaps", {
