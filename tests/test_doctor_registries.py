@@ -30,9 +30,57 @@ def test_kubeadm_needs_pkgs_registry_and_github_for_the_addons(tmp_path):
     inv = _inventory(tmp_path, "kubeadm")
     cp = host_spec(inv.hosts["cp1"], None, first_control_plane=True)
     w = host_spec(inv.hosts["w1"], None)
-    assert cp.urls == (n.PKGS_K8S, n.REGISTRY_K8S, n.RAW_GITHUB, n.GITHUB, n.GITHUB_ASSETS)
-    assert w.urls == (n.PKGS_K8S, n.REGISTRY_K8S)
+    # every node: flannel's images (ghcr.io) and cert-manager's (quay.io: pods run anywhere)
+    assert cp.urls == (n.PKGS_K8S, n.REGISTRY_K8S, n.GHCR, n.QUAY, n.RAW_GITHUB, n.GITHUB,
+                       n.GITHUB_ASSETS)
+    assert w.urls == (n.PKGS_K8S, n.REGISTRY_K8S, n.GHCR, n.QUAY)
+    assert "flannel's images (ghcr.io/flannel-io)" in dict(w.needs)[n.GHCR]
     assert n.DOWNLOAD_DOCKER not in cp.urls  # docker_source: distro downloads nothing there
+
+
+def test_every_node_needs_the_registries_of_the_pods_it_may_run(tmp_path):
+    """The CNI's, MetalLB speaker's and cert-manager's image registries are needed on every
+    node (DaemonSets, or Deployments that land anywhere); one URL, its reasons joined."""
+    base = dict(mode="kubeadm", docker_source="distro", control_plane=False,
+                first_control_plane=False, ingress=True)
+    calico = dict(n.needed_urls(**base, metallb_pool=True, cni_plugin="calico"))
+    assert n.GHCR not in calico
+    assert calico[n.QUAY] == ("calico's images (quay.io/calico, cni_plugin: calico); MetalLB's "
+                              "speaker image (quay.io/metallb, a DaemonSet on every node); "
+                              "cert-manager's images (quay.io/jetstack; its pods run on any "
+                              "node)")
+    mirror = dict(n.needed_urls(**base, metallb_pool=False,
+                                flannel_image_repository="mirror.example:5000/flannel-io",
+                                cert_manager=False))
+    assert "https://mirror.example:5000/v2/" in mirror and n.QUAY not in mirror
+    assert n.image_registry_url("flannel-io/flannel") == "https://registry-1.docker.io/v2/"
+    assert n.image_registry_url("flannel") == "https://registry-1.docker.io/v2/"
+    inv_text = (tmp_path / "hosts.yml")
+    _inventory(tmp_path, "kubeadm")
+    inv_text.write_text(inv_text.read_text().replace(
+        "    provision_mode: kubeadm\n",
+        "    provision_mode: kubeadm\n    cni_flannel_image_repository: m.example/flannel\n"))
+    w = host_spec(load_inventory(str(inv_text)).hosts["w1"], None)
+    assert "https://m.example/v2/" in w.urls and n.GHCR not in w.urls
+
+
+def test_the_registries_are_those_of_the_pinned_manifests():
+    """What doctor probes is where the pinned releases' manifests pull from (their reduced
+    copies under tests/data) and what roles/cni pulls flannel from by default."""
+    import inspect
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    data = root / "tests" / "data"
+    default = inspect.signature(n.needed_urls).parameters["flannel_image_repository"].default
+    assert yaml.safe_load((root / "roles/cni/defaults/main.yml").read_text())[
+        "cni_flannel_image_repository"] == default
+    assert "image: ghcr.io/flannel-io/" in (data / "cni/kube-flannel-v0.28.9.yml").read_text()
+    assert "image: quay.io/calico/node:" in (data / "cni/calico-v3.32.1.yaml").read_text()
+    assert "image: quay.io/metallb/speaker:" in (
+        data / "addons/metallb-native-v0.16.1.yaml").read_text()
 
 
 def test_minikube_needs_github_dl_k8s_and_registry_and_docker_ce_adds_docker(tmp_path):

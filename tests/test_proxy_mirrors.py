@@ -152,7 +152,8 @@ def test_doctor_probes_the_mirrors_instead_of_upstream():
                  "github_url": "https://mirror.example/github"}
     urls = [u for u, _ in mirrors.mirrored(needs, host_vars)]
     assert urls == ["https://mirror.example/pkgs/", "https://registry-mirror.example/v2/",
-                    "https://mirror.example/github/"]
+                    "https://ghcr.io/v2/", "https://quay.io/v2/",
+                    "https://mirror.example/github/"]  # no mirror variable for ghcr/quay
     assert PKGS_K8S not in urls and REGISTRY_K8S not in urls and GITHUB not in urls
     assert [u for u, _ in mirrors.mirrored(needs, {})] == [u for u, _ in needs]
     minikube = needed_urls(mode="minikube", docker_source="distro", control_plane=True,

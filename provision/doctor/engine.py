@@ -61,6 +61,13 @@ def gateway_node_ports(host: Host) -> tuple[int, ...]:
             int(host.vars.get("gateway_api_https_node_port", 30443)))
 
 
+def _flannel_repository(host: Host) -> dict[str, str]:
+    """roles/cni's ``cni_flannel_image_repository`` when the inventory sets it (a role option:
+    its default is needed_urls' own, tests/test_doctor_registries.py holds them equal)."""
+    value = host.vars.get("cni_flannel_image_repository")
+    return {"flannel_image_repository": str(value)} if isinstance(value, str) and value else {}
+
+
 def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], ...]:
     """(url, why) this host's default bootstrap downloads from (netchecks.needed_urls)."""
     pool = bool(_var(host, "metallb_addresses") or host.vars.get("metallb_pools"))
@@ -69,7 +76,8 @@ def host_needs(host: Host, first_control_plane: bool) -> tuple[tuple[str, str], 
                                 control_plane=_is_control_plane(host),
                                 first_control_plane=first_control_plane,
                                 ingress=_ingress(host), metallb_pool=pool,
-                                gateway=_gateway(host)), host.vars,
+                                gateway=_gateway(host), cni_plugin=str(_var(host, "cni_plugin")),
+                                **_flannel_repository(host)), host.vars,
                     mode=str(_var(host, "provision_mode")))
 
 

@@ -245,6 +245,20 @@ GITHUB_ASSETS = "https://release-assets.githubusercontent.com/"
 # deploy.yaml runs ghcr.io/nginx/nginx-gateway-fabric and provisions the data plane from
 # ghcr.io/nginx/nginx-gateway-fabric/nginx, on any node the pods land on.
 GHCR = "https://ghcr.io/v2/"
+# quay.io serves the images of three add-ons a default kubeadm bootstrap installs, each on any
+# or every node: cert-manager's v1.21.1 release manifest runs quay.io/jetstack/cert-manager-
+# {controller,cainjector,webhook} (Deployments: any node), MetalLB v0.16.1's
+# config/manifests/metallb-native.yaml runs quay.io/metallb/speaker (a DaemonSet: every node)
+# and calico v3.32.1's manifests/calico.yaml runs quay.io/calico/{node,cni} (every node).
+QUAY = "https://quay.io/v2/"
+
+
+def image_registry_url(repository: str) -> str:
+    """The registry API URL of an image repository ``host/path`` (``ghcr.io/flannel-io`` ->
+    ``https://ghcr.io/v2/``); a name without a host part is Docker Hub's."""
+    first = repository.split("/", 1)[0]
+    host = first if ("." in first or ":" in first) and "/" in repository else "registry-1.docker.io"
+    return f"https://{host}/v2/"
 # minikube's docker driver pulls its node image from gcr.io (kubernetes/minikube
 # pkg/drivers/kic/types.go: gcrRepo "gcr.io/k8s-minikube/kicbase-builds", FallbackImages on
 # docker.io/kicbase) and downloads the preloaded images tarball from the GCS bucket
@@ -255,7 +269,9 @@ MINIKUBE_PRELOAD = "https://storage.googleapis.com/minikube-preloaded-volume-tar
 
 def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
                 first_control_plane: bool, ingress: bool, metallb_pool: bool,
-                gateway: bool = False) -> tuple[tuple[str, str], ...]:
+                gateway: bool = False, cni_plugin: str = "flannel",
+                flannel_image_repository: str = "ghcr.io/flannel-io",
+                cert_manager: bool = True) -> tuple[tuple[str, str], ...]:
     """(url, why) a default bootstrap of this host downloads from, given the inventory.
 
     kubeadm: packages from pkgs.k8s.io, images from registry.k8s.io, the add-on manifests
@@ -264,7 +280,10 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
     ``docker_source: docker-ce`` (docker-ce or containerd.io from Docker's repository).
     ``gateway`` (ingress_controller: gateway) replaces ingress-nginx: the Gateway API CRDs and
     NGINX Gateway Fabric's manifests from raw.githubusercontent.com (roles/gateway_api), its
-    images from ghcr.io on every node.
+    images from ghcr.io on every node. Image registries of the pods every node may run: the
+    CNI's (flannel: ``flannel_image_repository``'s host; calico: quay.io), MetalLB's speaker
+    (quay.io, with an address pool) and cert-manager's (quay.io; its Deployments land on any
+    node). Several needs of one URL are one entry, their reasons joined.
     """
     needs: list[tuple[str, str]] = []
     if docker_source == "docker-ce":
@@ -282,6 +301,17 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
     needs += [(PKGS_K8S, "kubeadm, kubelet and kubectl packages"),
               (REGISTRY_K8S, "the Kubernetes control-plane images" if control_plane
                else "the kube-proxy and pause images")]
+    if cni_plugin == "calico":
+        needs.append((QUAY, "calico's images (quay.io/calico, cni_plugin: calico)"))
+    elif cni_plugin == "flannel":
+        needs.append((image_registry_url(flannel_image_repository),
+                      f"flannel's images ({flannel_image_repository})"))
+    if metallb_pool:
+        needs.append((QUAY, "MetalLB's speaker image (quay.io/metallb, a DaemonSet on every "
+                            "node)"))
+    if cert_manager:
+        needs.append((QUAY, "cert-manager's images (quay.io/jetstack; its pods run on any "
+                            "node)"))
     if gateway:
         needs.append((GHCR, "NGINX Gateway Fabric's images (ghcr.io/nginx/nginx-gateway-fabric, "
                             "ingress_controller: gateway)"))
@@ -293,7 +323,15 @@ def needed_urls(*, mode: str, docker_source: str, control_plane: bool,
             needs.append((RAW_GITHUB, f"the {what} manifests"))
         needs.append((GITHUB, "the cert-manager manifest"))
         needs.append((GITHUB_ASSETS, "the cert-manager manifest (GitHub's release-asset host)"))
-    return tuple(needs)
+    return _joined(needs)
+
+
+def _joined(needs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """One entry per URL, in first-need order, the reasons joined with "; "."""
+    why: dict[str, list[str]] = {}
+    for url, reason in needs:
+        why.setdefault(url, []).append(reason)
+    return tuple((url, "; ".join(reasons)) for url, reasons in why.items())
 
 
 def check_urls(spec: HostSpec, s: dict[str, str]) -> list[CheckResult]:
