@@ -3,7 +3,13 @@ against the Kubernetes simulator on a real lab host (simulated API server and ku
 Ansible, SSH and files). The simulator refuses, like the real API server, an update of a Job
 whose pod template changes (spec.template is immutable), so the upgrade succeeds only because
 roles/ingress_nginx/tasks/jobs.yml deletes the finished admission Job first. It runs at the
-default Kubernetes minor of new clusters and at the newest (slow): ids like [1.35], [1.37]."""
+default Kubernetes minor of new clusters and at the newest (slow): ids like [1.35], [1.37].
+
+The release pair is the upgrade provision's users make: from v1.11.3 (the release provision
+pinned before, what existing clusters run) to the pinned release (provision/pins.py, v1.15.1),
+both from reduced copies of the real manifests. The pinned release's admission Jobs carry
+ttlSecondsAfterFinished: 0, so the new Job is deleted by the (simulated) TTL-after-finished
+controller once it has completed, and only the stamp keeps a re-run from creating it again."""
 
 from __future__ import annotations
 
@@ -15,11 +21,13 @@ from typing import Any
 import pytest
 import yaml
 from lab_fixtures import kubernetes_minors
-from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, kubectl_json, sh, simulated_cluster
+from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, sh, simulated_cluster
 
+from provision import pins
 from provision.runner import run_playbook
 
-OLD, NEW = "v1.11.3", "v1.12.1"
+OLD, NEW = "v1.11.3", pins.BY_COMPONENT["ingress-nginx controller"].version
+NEW_CERTGEN = "v1.6.9"  # kube-webhook-certgen of the pinned release's admission Jobs
 JOB = "ingress-nginx-admission-create"
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
@@ -40,13 +48,24 @@ def run(lab: Any, version: str, **extra: Any) -> Any:
                             **extra))
 
 
-def images(lab: Any, host: str) -> dict[str, str]:
-    def image(kind: str, name: str) -> str:
-        obj = kubectl_json(lab, host, "get", kind, name, "-n", "ingress-nginx")
+def images(lab: Any, host: str) -> dict[str, str | None]:
+    """The image tags of the controller Deployment and of the admission Job (None: no Job)."""
+    def image(kind: str, name: str) -> str | None:
+        out = sh(lab, host, f"{KUBECTL} get {kind} {name} -n ingress-nginx --ignore-not-found "
+                            "-o json").stdout
+        if not out.strip():
+            return None
+        obj = json.loads(out)
         return obj["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
 
     return {"controller": image("deployment", "ingress-nginx-controller"),
             "job": image("job", JOB)}
+
+
+def reaped(k8s_sim: Any) -> list[list[str]]:
+    """The images of each admission-create Job the TTL-after-finished controller deleted."""
+    return [c["images"] for c in k8s_sim.calls("job-ttl-delete")
+            if c["namespace"] == "ingress-nginx" and c["name"] == JOB]
 
 
 @pytest.mark.container
@@ -55,15 +74,16 @@ def images(lab: Any, host: str) -> dict[str, str]:
 @pytest.mark.parametrize("minor", kubernetes_minors())
 def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
         minor: int, sim_lab_node: Any, k8s_sim: Any) -> None:
-    """Simulated: install v1.11.3, then run the role with v1.12.1 (new controller and
-    kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
+    """Simulated: install v1.11.3, then run the role with the pinned release (new controller
+    and kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
     ("field is immutable"); while the old Job still runs the role waits, then stops before
     applying anything and names the Job; once it has completed the role deletes it (a change)
-    and the apply creates it again, the controller and the Job carry v1.12.1's images, the
-    wait and the smoke request through the ingress pass, and a further run reports
-    changed=0."""
+    and the apply creates it again: the controller carries the new image, the new Job (its
+    images) completed and was deleted by its ttlSecondsAfterFinished: 0, the wait and the
+    smoke request through the ingress pass, and a further run reports changed=0 (the Job is
+    not created again)."""
     lab, host = simulated_cluster(sim_lab_node, minor)
-    for version in (OLD, NEW):  # simulated_cluster copies only the pinned release's manifest
+    for version in (OLD, NEW):  # simulated_cluster copies the pinned release's manifest too
         data = base64.b64encode((DATA / fixture(version)).read_bytes()).decode()
         sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(version)}")
 
@@ -98,12 +118,17 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     deleted = [e for e in upgrade.events if e["task"] ==
                "Delete the finished Jobs whose pod template changes" and e["changed"]]
     assert deleted, "the finished Job was not deleted"
-    assert images(lab, host) == {"controller": NEW, "job": "v1.5.2"}
+    # the Job the apply created again was the new release's; it completed and its TTL of 0
+    # had it deleted (no old Job was left to be reaped: v1.11.3's has no TTL)
+    assert images(lab, host) == {"controller": NEW, "job": None}
+    assert reaped(k8s_sim) == [
+        [f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{NEW_CERTGEN}"]], reaped(k8s_sim)
     served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
     assert len(served) >= 2 and served[-1]["backend"] == "provision-smoke/echo", served
 
     again = run(lab, NEW)
     assert again.ok, f"{again.errors}\n{again.log_path.read_text()[-5000:]}"
     assert again.hosts[host]["changed"] == 0, [e for e in again.events if e["changed"]]
+    assert len(reaped(k8s_sim)) == 1, "the re-run created the admission Job again"
     print(json.dumps({"ingress_upgrade_seconds": round(upgrade_seconds, 1),
                       "ingress_rerun_seconds": round(again.elapsed, 1)}))
