@@ -8,8 +8,9 @@ default Kubernetes minor of new clusters and at the newest (slow): ids like [1.3
 The release pair is the upgrade provision's users make: from v1.11.3 (the release provision
 pinned before, what existing clusters run) to the pinned release (provision/pins.py, v1.15.1),
 both from reduced copies of the real manifests. The pinned release's admission Jobs carry
-ttlSecondsAfterFinished: 0, so the new Job is deleted by the (simulated) TTL-after-finished
-controller once it has completed, and only the stamp keeps a re-run from creating it again."""
+ttlSecondsAfterFinished: 0, which the role drops when rendering (the simulator, like the
+TTL-after-finished controller, would delete such a Job once completed and every re-run would
+create it again), so the new Job is kept like v1.11.3's."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 from lab_fixtures import kubernetes_minors
-from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, sh, simulated_cluster
+from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, kubectl_json, sh, simulated_cluster
 
 from provision import pins
 from provision.runner import run_playbook
@@ -48,23 +49,18 @@ def run(lab: Any, version: str, **extra: Any) -> Any:
                             **extra))
 
 
-def images(lab: Any, host: str) -> dict[str, str | None]:
-    """The image tags of the controller Deployment and of the admission Job (None: no Job)."""
-    def image(kind: str, name: str) -> str | None:
-        out = sh(lab, host, f"{KUBECTL} get {kind} {name} -n ingress-nginx --ignore-not-found "
-                            "-o json").stdout
-        if not out.strip():
-            return None
-        obj = json.loads(out)
+def images(lab: Any, host: str) -> dict[str, str]:
+    def image(kind: str, name: str) -> str:
+        obj = kubectl_json(lab, host, "get", kind, name, "-n", "ingress-nginx")
         return obj["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1]
 
     return {"controller": image("deployment", "ingress-nginx-controller"),
             "job": image("job", JOB)}
 
 
-def reaped(k8s_sim: Any) -> list[list[str]]:
-    """The images of each admission-create Job the TTL-after-finished controller deleted."""
-    return [c["images"] for c in k8s_sim.calls("job-ttl-delete")
+def reaped(k8s_sim: Any) -> list[dict]:
+    """The (simulated) TTL-after-finished controller's deletions of the admission Job."""
+    return [c for c in k8s_sim.calls("job-ttl-delete")
             if c["namespace"] == "ingress-nginx" and c["name"] == JOB]
 
 
@@ -78,10 +74,10 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     and kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
     ("field is immutable"); while the old Job still runs the role waits, then stops before
     applying anything and names the Job; once it has completed the role deletes it (a change)
-    and the apply creates it again: the controller carries the new image, the new Job (its
-    images) completed and was deleted by its ttlSecondsAfterFinished: 0, the wait and the
-    smoke request through the ingress pass, and a further run reports changed=0 (the Job is
-    not created again)."""
+    and the apply creates it again: the controller and the Job carry the new release's
+    images, the Job without the release's ttlSecondsAfterFinished: 0 (so it is kept, not
+    deleted once completed), the wait and the smoke request through the ingress pass, and a
+    further run reports changed=0."""
     lab, host = simulated_cluster(sim_lab_node, minor)
     for version in (OLD, NEW):  # simulated_cluster copies the pinned release's manifest too
         data = base64.b64encode((DATA / fixture(version)).read_bytes()).decode()
@@ -118,17 +114,18 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     deleted = [e for e in upgrade.events if e["task"] ==
                "Delete the finished Jobs whose pod template changes" and e["changed"]]
     assert deleted, "the finished Job was not deleted"
-    # the Job the apply created again was the new release's; it completed and its TTL of 0
-    # had it deleted (no old Job was left to be reaped: v1.11.3's has no TTL)
-    assert images(lab, host) == {"controller": NEW, "job": None}
-    assert reaped(k8s_sim) == [
-        [f"registry.k8s.io/ingress-nginx/kube-webhook-certgen:{NEW_CERTGEN}"]], reaped(k8s_sim)
+    assert images(lab, host) == {"controller": NEW, "job": NEW_CERTGEN}
+    # the release's TTL of 0 was dropped: the completed Job stays (nothing reaped it)
+    job = kubectl_json(lab, host, "get", "job", JOB, "-n", "ingress-nginx")
+    assert job["status"].get("succeeded") == 1, job["status"]
+    assert "ttlSecondsAfterFinished" not in job["spec"], job["spec"]
+    assert reaped(k8s_sim) == [], reaped(k8s_sim)
     served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
     assert len(served) >= 2 and served[-1]["backend"] == "provision-smoke/echo", served
 
     again = run(lab, NEW)
     assert again.ok, f"{again.errors}\n{again.log_path.read_text()[-5000:]}"
     assert again.hosts[host]["changed"] == 0, [e for e in again.events if e["changed"]]
-    assert len(reaped(k8s_sim)) == 1, "the re-run created the admission Job again"
+    assert reaped(k8s_sim) == [], reaped(k8s_sim)
     print(json.dumps({"ingress_upgrade_seconds": round(upgrade_seconds, 1),
                       "ingress_rerun_seconds": round(again.elapsed, 1)}))

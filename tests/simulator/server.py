@@ -366,19 +366,14 @@ class Cluster:
         """The TTL-after-finished controller: delete every finished Job whose
         ``ttlSecondsAfterFinished`` has passed (rules.job_ttl_expired); logged as
         ``job-ttl-delete``. Runs before every API request, so a client never sees a Job the
-        real controller would already have deleted (the real one may lag a little). The log
-        entry names the images of the deleted Job's containers, so a test can still tell which
-        release created it."""
+        real controller would already have deleted (the real one may lag a little)."""
         now = time.time()
         for job in self.items("jobs"):
             if rules.job_ttl_expired(job, now, self.job_finished_at(job)):
                 meta = job["metadata"]
-                pod = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
-                images = [c.get("image") for c in (pod.get("initContainers") or [])
-                          + (pod.get("containers") or [])]
                 del self.objects[("jobs", meta.get("namespace", ""), meta["name"])]
                 self.log("job-ttl-delete", "", namespace=meta.get("namespace", ""),
-                         name=meta["name"], images=images)
+                         name=meta["name"])
 
     # ---------------------------------------------------------------- ingress data path
     def _ready_pods(self, ns: str, selector: dict) -> list[dict]:
