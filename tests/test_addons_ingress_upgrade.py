@@ -3,7 +3,14 @@ against the Kubernetes simulator on a real lab host (simulated API server and ku
 Ansible, SSH and files). The simulator refuses, like the real API server, an update of a Job
 whose pod template changes (spec.template is immutable), so the upgrade succeeds only because
 roles/ingress_nginx/tasks/jobs.yml deletes the finished admission Job first. It runs at the
-default Kubernetes minor of new clusters and at the newest (slow): ids like [1.35], [1.37]."""
+default Kubernetes minor of new clusters and at the newest (slow): ids like [1.35], [1.37].
+
+The release pair is the upgrade provision's users make: from v1.11.3 (the release provision
+pinned before, what existing clusters run) to the pinned release (provision/pins.py, v1.15.1),
+both from reduced copies of the real manifests. The pinned release's admission Jobs carry
+ttlSecondsAfterFinished: 0, which the role drops when rendering (the simulator, like the
+TTL-after-finished controller, would delete such a Job once completed and every re-run would
+create it again), so the new Job is kept like v1.11.3's."""
 
 from __future__ import annotations
 
@@ -17,9 +24,11 @@ import yaml
 from lab_fixtures import kubernetes_minors
 from test_addons_roles import DATA, FIXTURE_DIR, addon_vars, kubectl_json, sh, simulated_cluster
 
+from provision import pins
 from provision.runner import run_playbook
 
-OLD, NEW = "v1.11.3", "v1.12.1"
+OLD, NEW = "v1.11.3", pins.BY_COMPONENT["ingress-nginx controller"].version
+NEW_CERTGEN = "v1.6.9"  # kube-webhook-certgen of the pinned release's admission Jobs
 JOB = "ingress-nginx-admission-create"
 KUBECTL = "kubectl --kubeconfig /etc/kubernetes/admin.conf"
 
@@ -49,21 +58,28 @@ def images(lab: Any, host: str) -> dict[str, str]:
             "job": image("job", JOB)}
 
 
+def reaped(k8s_sim: Any) -> list[dict]:
+    """The (simulated) TTL-after-finished controller's deletions of the admission Job."""
+    return [c for c in k8s_sim.calls("job-ttl-delete")
+            if c["namespace"] == "ingress-nginx" and c["name"] == JOB]
+
+
 @pytest.mark.container
 @pytest.mark.slow
 @pytest.mark.timeout(3600)  # four playbook runs through SSH; minutes on a loaded 2-CPU host
 @pytest.mark.parametrize("minor", kubernetes_minors())
 def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
         minor: int, sim_lab_node: Any, k8s_sim: Any) -> None:
-    """Simulated: install v1.11.3, then run the role with v1.12.1 (new controller and
-    kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
+    """Simulated: install v1.11.3, then run the role with the pinned release (new controller
+    and kube-webhook-certgen images). A plain kubectl apply of the new Job is refused
     ("field is immutable"); while the old Job still runs the role waits, then stops before
     applying anything and names the Job; once it has completed the role deletes it (a change)
-    and the apply creates it again, the controller and the Job carry v1.12.1's images, the
-    wait and the smoke request through the ingress pass, and a further run reports
-    changed=0."""
+    and the apply creates it again: the controller and the Job carry the new release's
+    images, the Job without the release's ttlSecondsAfterFinished: 0 (so it is kept, not
+    deleted once completed), the wait and the smoke request through the ingress pass, and a
+    further run reports changed=0."""
     lab, host = simulated_cluster(sim_lab_node, minor)
-    for version in (OLD, NEW):  # simulated_cluster copies only the pinned release's manifest
+    for version in (OLD, NEW):  # simulated_cluster copies the pinned release's manifest too
         data = base64.b64encode((DATA / fixture(version)).read_bytes()).decode()
         sh(lab, host, f"echo {data} | base64 -d > {FIXTURE_DIR}/{fixture(version)}")
 
@@ -98,12 +114,18 @@ def test_simulated_ingress_nginx_upgrade_replaces_the_finished_admission_job(
     deleted = [e for e in upgrade.events if e["task"] ==
                "Delete the finished Jobs whose pod template changes" and e["changed"]]
     assert deleted, "the finished Job was not deleted"
-    assert images(lab, host) == {"controller": NEW, "job": "v1.5.2"}
+    assert images(lab, host) == {"controller": NEW, "job": NEW_CERTGEN}
+    # the release's TTL of 0 was dropped: the completed Job stays (nothing reaped it)
+    job = kubectl_json(lab, host, "get", "job", JOB, "-n", "ingress-nginx")
+    assert job["status"].get("succeeded") == 1, job["status"]
+    assert "ttlSecondsAfterFinished" not in job["spec"], job["spec"]
+    assert reaped(k8s_sim) == [], reaped(k8s_sim)
     served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
     assert len(served) >= 2 and served[-1]["backend"] == "provision-smoke/echo", served
 
     again = run(lab, NEW)
     assert again.ok, f"{again.errors}\n{again.log_path.read_text()[-5000:]}"
     assert again.hosts[host]["changed"] == 0, [e for e in again.events if e["changed"]]
+    assert reaped(k8s_sim) == [], reaped(k8s_sim)
     print(json.dumps({"ingress_upgrade_seconds": round(upgrade_seconds, 1),
                       "ingress_rerun_seconds": round(again.elapsed, 1)}))
