@@ -36,6 +36,7 @@ import base64
 import contextlib
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -107,11 +108,57 @@ def run_events(run_dir: str, top: int = 8) -> dict[str, Any]:
                         sorted(totals.items(), key=lambda kv: -kv[1])[:top]]}
 
 
-def rerun_record(seconds: float, out: dict[str, Any]) -> dict[str, Any]:
+def cgroup_cpu_file(container_id: str) -> Path | None:
+    """The file holding a docker container's CPU time (cgroup v1 cpuacct, or v2)."""
+    for path in (Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage"),
+                 Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+                 Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _cgroup_cpu_s(path: Path) -> float:
+    text = path.read_text()
+    if path.name == "cpuacct.usage":
+        return int(text) / 1e9
+    usage = dict(line.split() for line in text.splitlines() if line.strip())
+    return int(usage.get("usage_usec", 0)) / 1e6
+
+
+def cpu_now(host_files: list[Path]) -> dict[str, float]:
+    """CPU seconds so far: this process's waited-for children (provision, ansible-playbook,
+    its workers, ssh clients: the controller), the lab containers (the hosts: sshd, sudo, the
+    modules' python) and the whole machine (/proc/stat: everyone's busy time)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    return {"controller": ru.ru_utime + ru.ru_stime,
+            "hosts": sum(_cgroup_cpu_s(p) for p in host_files), "machine": busy}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float], wall_s: float
+              ) -> dict[str, float]:
+    """Where a run's CPU went: controller, hosts, everything else on the machine (other
+    users; and the ssh ControlPersist masters, which are not waited for), and ``floor_s``:
+    the wall time our own CPU work needs on this machine's cores if nothing else ran."""
+    controller = after["controller"] - before["controller"]
+    hosts = after["hosts"] - before["hosts"]
+    machine = after["machine"] - before["machine"]
+    return {"controller_s": round(controller, 1), "hosts_s": round(hosts, 1),
+            "rest_of_machine_s": round(machine - controller - hosts, 1),
+            "machine_capacity_s": round(wall_s * (os.cpu_count() or 1), 1),
+            "floor_s": round((controller + hosts) / (os.cpu_count() or 1), 1)}
+
+
+def rerun_record(seconds: float, out: dict[str, Any], cpu: dict[str, float] | None = None
+                 ) -> dict[str, Any]:
     events = run_events(out["run_dir"])
     record = {"s": round(seconds, 1),
               "changed": sum(h["changed"] for h in out["hosts"].values()),
-              "hosts": len(out["hosts"]), **events,
+              "changed_tasks": changed_tasks(out["run_dir"]),
+              "hosts": len(out["hosts"]), **events, **({"cpu": cpu} if cpu else {}),
               "load_avg": round(os.getloadavg()[0], 1)}
     print(json.dumps({"rerun": {k: v for k, v in record.items() if k != "slowest"}}),
           file=sys.stderr)  # progress: each re-run as it ends
@@ -151,6 +198,14 @@ class LabState:
         """The docker container of lab host ``host`` (from `lab status`)."""
         proc = cli(self.env, "--json", "lab", "status")
         return str(json.loads(proc.stdout)["hosts"][host]["ident"])
+
+    def cpu_files(self) -> list[Path]:
+        """The CPU-time files of the lab's containers ([] where cgroups are not readable)."""
+        proc = cli(self.env, "--json", "lab", "status")
+        names = [h["ident"] for h in json.loads(proc.stdout)["hosts"].values()]
+        ids = docker("inspect", "-f", "{{.Id}}", *names).stdout.split()
+        files = [cgroup_cpu_file(i) for i in ids]
+        return [f for f in files if f is not None] if all(files) else []
 
     def lab(self) -> Any:
         from lab_fixtures import Lab
@@ -209,6 +264,7 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
     comp = ("--components", components)
     with bootstrapped_image(base, components) as seed, \
             LabState(base, nodes, image=seed["image"]) as lab:
+        cpu_files = lab.cpu_files()
         first_s, first = bootstrap(lab.env, "bootstrap", *comp)
         first_changed = changed_tasks(first["run_dir"])
         print(json.dumps({"clones_first_run": {"s": round(first_s, 1),
@@ -219,8 +275,10 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
             sizes = (("1", ("--limit", "lab-1")), ("n", ()))
             for name, tree in order:
                 for size, limit in sizes if rep % 2 == 0 else sizes[::-1]:
-                    runs[name][size].append(rerun_record(*bootstrap(
-                        lab.env, *limit, "bootstrap", *comp, tree=tree)))
+                    before = cpu_now(cpu_files)
+                    seconds, rerun = bootstrap(lab.env, *limit, "bootstrap", *comp, tree=tree)
+                    runs[name][size].append(rerun_record(
+                        seconds, rerun, cpu_spent(before, cpu_now(cpu_files), seconds)))
     out: dict[str, Any] = {
         "components": components, "nodes": nodes,
         "hosts_made_by": "docker commit of one bootstrapped lab host, "
