@@ -222,7 +222,7 @@ def docker(*args: str) -> subprocess.CompletedProcess[str]:
 @contextlib.contextmanager
 def bootstrapped_image(base: Path, components: str) -> Iterator[dict[str, Any]]:
     """Bootstrap ONE lab host with ``components`` and commit its container as a docker image
-    (removed on exit); yields {"image", "seed_first_run_s", "seed_first_run_changed"}.
+    (removed on exit; its /etc/machine-id emptied first); yields {"image", "seed_first_run_s", "seed_first_run_changed"}.
     What a commit does not carry: the container's anonymous volumes (/var/lib/docker,
     /var/lib/containerd) and its tmpfs (/run, /tmp). Each clone gets its own name, SSH host
     keys and known_hosts entries from `lab up` (the lab's setup unit installs them at boot)."""
@@ -230,6 +230,9 @@ def bootstrapped_image(base: Path, components: str) -> Iterator[dict[str, Any]]:
     try:
         with LabState(base, 1, name="seed") as seed:
             seconds, out = bootstrap(seed.env, "bootstrap", "--components", components)
+            # each clone gets its own machine id at boot (as the lab image does): without
+            # this, all 16 share the seed's (journal directory, D-Bus, DHCP client id)
+            docker("exec", seed.container("lab-1"), "truncate", "-s", "0", "/etc/machine-id")
             proc = docker("commit", "-m", f"provision bootstrap --components {components}",
                           seed.container("lab-1"), image)
             if proc.returncode != 0:

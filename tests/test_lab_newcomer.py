@@ -222,6 +222,7 @@ def test_lab_up_waits_for_ssh_as_long_as_the_flag_or_the_scaled_default_simulate
     import types
 
     from provision.cli import main
+    from provision.lab import hostlimits
     from provision.lab.backend import NodeRecord
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
@@ -233,6 +234,7 @@ def test_lab_up_waits_for_ssh_as_long_as_the_flag_or_the_scaled_default_simulate
         down=lambda rec: None)
     monkeypatch.setattr(manager, "backend", lambda kind: stub)
     monkeypatch.setattr(manager.shutil, "which", lambda name: None)  # cleanup: no docker
+    monkeypatch.setattr(hostlimits, "container_problem", lambda nodes: None)
     waits: dict[str, float] = {}
 
     def wait_ssh(rec, user, timeout):
@@ -247,4 +249,64 @@ def test_lab_up_waits_for_ssh_as_long_as_the_flag_or_the_scaled_default_simulate
     with pytest.raises(SystemExit) as done:
         main(["lab", "down"])
     assert done.value.code == 0
+    assert list((tmp_path / "provision").rglob("*")) == []
+
+
+def test_inotify_room_for_the_lab_containers():
+    """Pure: root's inotify instances (shared by every systemd container) must cover
+    the new containers; unknown numbers (not root) check nothing."""
+    from provision.lab import hostlimits
+
+    assert hostlimits.inotify_problem(8, 128, 60) is None  # 8 x 6 more fit
+    problem = hostlimits.inotify_problem(16, 128, 60)
+    assert problem is not None
+    assert "--nodes 16" in problem and "max_user_instances is 128" in problem
+    assert "60 are in use" in problem
+    assert "sysctl -w fs.inotify.max_user_instances=1024" in problem
+    assert hostlimits.inotify_problem(16, None, 60) is None
+    assert hostlimits.inotify_problem(16, 128, None) is None
+
+
+def test_inotify_in_use_counts_inotify_descriptors_of_the_user(tmp_path):
+    """inotify_in_use on a stand-in /proc tree (simulated: fd links made by the test)."""
+    import os
+
+    from provision.lab import hostlimits
+
+    for pid, targets in (("10", ["anon_inode:inotify", "anon_inode:inotify", "/dev/null"]),
+                         ("11", ["anon_inode:[eventfd]", "anon_inode:inotify"])):
+        fd = tmp_path / pid / "fd"
+        fd.mkdir(parents=True)
+        for i, target in enumerate(targets):
+            os.symlink(target, fd / str(i))
+    (tmp_path / "self").mkdir()
+    (tmp_path / "sys").mkdir()
+    assert hostlimits.inotify_in_use(os.geteuid(), proc=tmp_path) == 3
+    assert hostlimits.inotify_in_use(os.geteuid() + 1, proc=tmp_path) in (0, None)
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    assert hostlimits.inotify_limit(limit) == 128
+    assert hostlimits.inotify_limit(tmp_path / "missing") is None
+
+
+def test_lab_up_refuses_when_root_inotify_instances_would_run_out_simulated(
+        tmp_path, monkeypatch, capsys):
+    """Simulated limits (the /proc readers return what a busy machine had): `lab up --nodes
+    16` exits 2 naming the sysctl, before any image, container or file is made."""
+    from provision.cli import main
+    from provision.lab import container, hostlimits
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(hostlimits, "inotify_limit", lambda: 128)
+    monkeypatch.setattr(hostlimits, "inotify_in_use", lambda: 60)
+
+    def no_image(*args, **kwargs):
+        raise AssertionError("an image was looked at")
+
+    monkeypatch.setattr(container, "ensure_image", no_image)
+    with pytest.raises(SystemExit) as done:
+        main(["lab", "up", "--nodes", "16"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "fs.inotify.max_user_instances is 128 and 60 are in use" in err
     assert list((tmp_path / "provision").rglob("*")) == []

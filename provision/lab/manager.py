@@ -331,14 +331,15 @@ def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
 
 
 def _console_tail(rec: NodeRecord) -> str:
-    """The end of a VM's serial console, to say why it did not come up ('' otherwise)."""
-    if rec.kind != "vm":
-        return ""
+    """Why a node did not come up: the end of a VM's serial console, a container's systemd
+    state ('' when there is nothing to say)."""
     try:
         tail = backend(rec.kind).log_tail(rec)
     except Exception:  # noqa: BLE001 - the tail is a courtesy; the timeout is the error
         return ""
-    return f"\nlast lines of the serial console:\n{tail}" if tail else ""
+    if not tail:
+        return ""
+    return f"\nlast lines of the serial console:\n{tail}" if rec.kind == "vm" else f"\n{tail}"
 
 
 def _wait_all(recs: list[NodeRecord], user: str, timeout: float,
@@ -405,6 +406,12 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress, display: StepDisplay 
     if current is not None and current.nodes:
         raise UsageError(f"a lab is already up ({', '.join(n.name for n in current.nodes)}"
                          f" in {paths.lab_dir()}): run 'provision lab down' first")
+    if plan.kind == "container":
+        from provision.lab.hostlimits import container_problem
+
+        problem = container_problem(plan.nodes)
+        if problem:
+            raise UsageError(problem)
     lab = paths.lab_dir()
     lab.chmod(0o700)
     timings: dict[str, Any] = {}
