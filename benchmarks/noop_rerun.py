@@ -222,7 +222,8 @@ def docker(*args: str) -> subprocess.CompletedProcess[str]:
 @contextlib.contextmanager
 def bootstrapped_image(base: Path, components: str) -> Iterator[dict[str, Any]]:
     """Bootstrap ONE lab host with ``components`` and commit its container as a docker image
-    (removed on exit; its /etc/machine-id emptied first); yields {"image", "seed_first_run_s", "seed_first_run_changed"}.
+    (removed on exit; its /etc/machine-id emptied first); yields {"image",
+    "seed_first_run_s", "seed_first_run_changed"}.
     What a commit does not carry: the container's anonymous volumes (/var/lib/docker,
     /var/lib/containerd) and its tmpfs (/run, /tmp). Each clone gets its own name, SSH host
     keys and known_hosts entries from `lab up` (the lab's setup unit installs them at boot)."""
