@@ -27,6 +27,9 @@ With --baseline, every timed re-run is made by both trees on the same lab (alter
 goes first): a before/after comparison under the same load. The first run uses this tree.
 
 Needs what the lab tests need: docker and the lab image (scripts/testenv.sh).
+The 16 systemd containers need about 96 of root's inotify instances (128 by default, shared
+with every other container on the machine): `lab up` refuses with exit 2 when they would not
+fit (then raise fs.inotify.max_user_instances, or run with --nodes 8).
 """
 
 from __future__ import annotations
