@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Benchmark no-op re-runs (changed=0): 16 hosts ÷ 1 host, and the full kubeadm default chain.
 
-(a) ``scale``: one lab of 16 systemd containers (``provision lab up --nodes 16``); after one
-    ``bootstrap --components base`` on all of them, the no-op re-run is timed on 1 host
-    (``--limit lab-1``) and on all 16, alternating, in the same run; the ratio is
-    min(16 hosts) ÷ min(1 host). Goal ≤ 1.5.
+(a) ``scale``: ONE lab host is bootstrapped (``--components base``, or --components) and its
+    container committed as a docker image; 16 lab hosts are started from that image
+    (``provision lab up --nodes 16 --image``: own names, SSH host keys, known_hosts entries).
+    Their first run must already be changed=0 (the tasks that changed are listed when not);
+    then the no-op re-run is timed on 1 host (``--limit lab-1``) and on all 16, alternating,
+    in the same run; the ratio is min(16 hosts) ÷ min(1 host). Goal ≤ 1.5. At most 16
+    containers run at once (the seed host is removed first); all are removed at the end.
 (b) ``kubeadm``: one lab host, the Kubernetes simulator (tests/simulator: simulated
     kubeadm/kubelet/kubectl and API server, signed apt repository served from this machine);
     ``provision bootstrap`` with kubeadm mode's default components (base, containerd,
@@ -24,20 +27,27 @@ With --baseline, every timed re-run is made by both trees on the same lab (alter
 goes first): a before/after comparison under the same load. The first run uses this tree.
 
 Needs what the lab tests need: docker and the lab image (scripts/testenv.sh).
+The 16 systemd containers need about 96 of root's inotify instances (128 by default, shared
+with every other container on the machine): `lab up` refuses with exit 2 when they would not
+fit (then raise fs.inotify.max_user_instances, or run with --nodes 8).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
+import resource
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +55,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 OPT_IN = "PROVISION_BENCH_NOOP"
-LAB_UP = ("import sys\nfrom provision.lab import manager\n"
-          "manager.SSH_TIMEOUT[('container', 'amd64')] = 900\n"
-          "from provision.cli import main\nmain(['lab', 'up', '--nodes', sys.argv[1]])\n")
+# `lab up --ssh-timeout`: 16 containers booting on a loaded 2-core machine need longer than
+# the one-host default
+SSH_WAIT_S = 1800
 
 
 def cli(env: dict[str, str], *args: str, timeout: float = 3600, tree: Path = REPO
@@ -75,25 +85,83 @@ def bootstrap(env: dict[str, str], *args: str, tree: Path = REPO
     return seconds, out
 
 
-def slowest_tasks(run_dir: str, top: int = 8) -> list[list[Any]]:
-    """[task, seconds summed over hosts and loop items] of the slowest tasks of a run."""
+def run_events(run_dir: str, top: int = 8) -> dict[str, Any]:
+    """From a run's ansible-runner events: task results (host × task), distinct tasks, the
+    task seconds summed per host (mean over hosts) and the slowest tasks ([task, seconds
+    summed over hosts and loop items])."""
     totals: dict[str, float] = defaultdict(float)
+    per_host: dict[str, float] = defaultdict(float)
+    results = 0
+    tasks: set[str] = set()
     for path in (Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json"):
         try:
             ev = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
         data = ev.get("event_data") or {}
-        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed") \
-                and isinstance(data.get("duration"), int | float):
-            totals[f"{data.get('role') or '-'}: {data.get('task')}"] += data["duration"]
-    return [[t, round(s, 2)] for t, s in sorted(totals.items(), key=lambda x: -x[1])[:top]]
+        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
+            results += 1
+            tasks.add(str(data.get("task_uuid")))
+            if isinstance(data.get("duration"), int | float):
+                totals[f"{data.get('role') or '-'}: {data.get('task')}"] += data["duration"]
+                per_host[str(data.get("host"))] += data["duration"]
+    return {"task_results": results, "tasks": len(tasks),
+            "task_s_per_host": round(statistics.mean(per_host.values()), 1) if per_host else 0,
+            "slowest": [[t, round(x, 2)] for t, x in
+                        sorted(totals.items(), key=lambda kv: -kv[1])[:top]]}
 
 
-def rerun_record(seconds: float, out: dict[str, Any]) -> dict[str, Any]:
+def cgroup_cpu_file(container_id: str) -> Path | None:
+    """The file holding a docker container's CPU time (cgroup v1 cpuacct, or v2)."""
+    for path in (Path(f"/sys/fs/cgroup/cpuacct/docker/{container_id}/cpuacct.usage"),
+                 Path(f"/sys/fs/cgroup/system.slice/docker-{container_id}.scope/cpu.stat"),
+                 Path(f"/sys/fs/cgroup/docker/{container_id}/cpu.stat")):
+        if path.is_file():
+            return path
+    return None
+
+
+def _cgroup_cpu_s(path: Path) -> float:
+    text = path.read_text()
+    if path.name == "cpuacct.usage":
+        return int(text) / 1e9
+    usage = dict(line.split() for line in text.splitlines() if line.strip())
+    return int(usage.get("usage_usec", 0)) / 1e6
+
+
+def cpu_now(host_files: list[Path]) -> dict[str, float]:
+    """CPU seconds so far: this process's waited-for children (provision, ansible-playbook,
+    its workers, ssh clients: the controller), the lab containers (the hosts: sshd, sudo, the
+    modules' python) and the whole machine (/proc/stat: everyone's busy time)."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    return {"controller": ru.ru_utime + ru.ru_stime,
+            "hosts": sum(_cgroup_cpu_s(p) for p in host_files), "machine": busy}
+
+
+def cpu_spent(before: dict[str, float], after: dict[str, float], wall_s: float
+              ) -> dict[str, float]:
+    """Where a run's CPU went: controller, hosts, everything else on the machine (other
+    users; and the ssh ControlPersist masters, which are not waited for), and ``floor_s``:
+    the wall time our own CPU work needs on this machine's cores if nothing else ran."""
+    controller = after["controller"] - before["controller"]
+    hosts = after["hosts"] - before["hosts"]
+    machine = after["machine"] - before["machine"]
+    return {"controller_s": round(controller, 1), "hosts_s": round(hosts, 1),
+            "rest_of_machine_s": round(machine - controller - hosts, 1),
+            "machine_capacity_s": round(wall_s * (os.cpu_count() or 1), 1),
+            "floor_s": round((controller + hosts) / (os.cpu_count() or 1), 1)}
+
+
+def rerun_record(seconds: float, out: dict[str, Any], cpu: dict[str, float] | None = None
+                 ) -> dict[str, Any]:
+    events = run_events(out["run_dir"])
     record = {"s": round(seconds, 1),
               "changed": sum(h["changed"] for h in out["hosts"].values()),
-              "hosts": len(out["hosts"]), "slowest": slowest_tasks(out["run_dir"]),
+              "changed_tasks": changed_tasks(out["run_dir"]),
+              "hosts": len(out["hosts"]), **events, **({"cpu": cpu} if cpu else {}),
               "load_avg": round(os.getloadavg()[0], 1)}
     print(json.dumps({"rerun": {k: v for k, v in record.items() if k != "slowest"}}),
           file=sys.stderr)  # progress: each re-run as it ends
@@ -101,23 +169,24 @@ def rerun_record(seconds: float, out: dict[str, Any]) -> dict[str, Any]:
 
 
 class LabState:
-    """A lab in a private XDG_STATE_HOME (``provision lab up``; down and removed on exit)."""
+    """A lab in a private XDG_STATE_HOME (``provision lab up``; down and removed on exit,
+    also when the benchmark fails or is interrupted)."""
 
-    def __init__(self, base: Path, nodes: int) -> None:
-        self.home = base / f"state-{nodes}"
+    def __init__(self, base: Path, nodes: int, name: str = "", image: str | None = None
+                 ) -> None:
+        self.home = base / f"state-{name or nodes}"
         self.home.mkdir()
         self.nodes = nodes
+        self.image = image
         self.env = dict(os.environ, XDG_STATE_HOME=str(self.home))
 
     def __enter__(self) -> LabState:
+        args = ["lab", "up", "--nodes", str(self.nodes), "--ssh-timeout", str(SSH_WAIT_S)]
+        if self.image:
+            args += ["--image", self.image]
         try:
-            # `lab up`, waiting up to 15 min for SSH (16 containers booting on a loaded
-            # 2-core machine can take longer than the CLI's 180 s)
-            proc = subprocess.run(
-                [sys.executable, "-c", LAB_UP, str(self.nodes)], cwd=REPO,
-                env={**self.env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                timeout=1800, check=False)
-        except BaseException:  # Ctrl-C during lab up: remove what it started
+            proc = cli(self.env, *args, timeout=SSH_WAIT_S + 600)
+        except BaseException:  # Ctrl-C or a hang during lab up: remove what it started
             cli(self.env, "lab", "down")
             raise
         if proc.returncode != 0:
@@ -128,6 +197,19 @@ class LabState:
     def __exit__(self, *exc: object) -> None:
         cli(self.env, "lab", "down")
 
+    def container(self, host: str) -> str:
+        """The docker container of lab host ``host`` (from `lab status`)."""
+        proc = cli(self.env, "--json", "lab", "status")
+        return str(json.loads(proc.stdout)["hosts"][host]["ident"])
+
+    def cpu_files(self) -> list[Path]:
+        """The CPU-time files of the lab's containers ([] where cgroups are not readable)."""
+        proc = cli(self.env, "--json", "lab", "status")
+        names = [h["ident"] for h in json.loads(proc.stdout)["hosts"].values()]
+        ids = docker("inspect", "-f", "{{.Id}}", *names).stdout.split()
+        files = [cgroup_cpu_file(i) for i in ids]
+        return [f for f in files if f is not None] if all(files) else []
+
     def lab(self) -> Any:
         from lab_fixtures import Lab
 
@@ -135,23 +217,84 @@ class LabState:
                    hosts=[f"lab-{i}" for i in range(1, self.nodes + 1)])
 
 
-def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path]) -> dict[str, Any]:
-    """(a): no-op `bootstrap --components base`, 1 host and `nodes` hosts, same lab; with a
-    baseline, each rep runs both trees (alternating which goes first)."""
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+@contextlib.contextmanager
+def bootstrapped_image(base: Path, components: str) -> Iterator[dict[str, Any]]:
+    """Bootstrap ONE lab host with ``components`` and commit its container as a docker image
+    (removed on exit; its /etc/machine-id emptied first); yields {"image",
+    "seed_first_run_s", "seed_first_run_changed"}.
+    What a commit does not carry: the container's anonymous volumes (/var/lib/docker,
+    /var/lib/containerd) and its tmpfs (/run, /tmp). Each clone gets its own name, SSH host
+    keys and known_hosts entries from `lab up` (the lab's setup unit installs them at boot)."""
+    image = f"provision-bench-noop-seed:{os.getpid()}"
+    try:
+        with LabState(base, 1, name="seed") as seed:
+            seconds, out = bootstrap(seed.env, "bootstrap", "--components", components)
+            # each clone gets its own machine id at boot (as the lab image does): without
+            # this, all 16 share the seed's (journal directory, D-Bus, DHCP client id)
+            docker("exec", seed.container("lab-1"), "truncate", "-s", "0", "/etc/machine-id")
+            proc = docker("commit", "-m", f"provision bootstrap --components {components}",
+                          seed.container("lab-1"), image)
+            if proc.returncode != 0:
+                raise SystemExit(f"docker commit failed: {proc.stderr}")
+        yield {"image": image, "seed_first_run_s": round(seconds, 1),
+               "seed_first_run_changed": sum(h["changed"] for h in out["hosts"].values())}
+    finally:
+        docker("rmi", "-f", image)
+
+
+def changed_tasks(run_dir: str) -> list[str]:
+    """``host: role: task`` of every task result that reported a change."""
+    found = []
+    for path in sorted((Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json")):
+        try:
+            ev = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        data = ev.get("event_data") or {}
+        if ev.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
+            found.append(f"{data.get('host')}: {data.get('role') or '-'}: {data.get('task')}")
+    return found
+
+
+def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
+                components: str = "base") -> dict[str, Any]:
+    """(a): bootstrap one host with ``components``, make ``nodes`` lab hosts from its
+    committed image, check their first run is already a no-op, then time no-op re-runs on
+    1 host (``--limit lab-1``) and on all, alternating; with a baseline, each rep runs both
+    trees (alternating which goes first)."""
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"1": [], "n": []} for t in trees}
-    with LabState(base, nodes) as lab:
-        first_s, first = bootstrap(lab.env, "bootstrap", "--components", "base")
+    comp = ("--components", components)
+    with bootstrapped_image(base, components) as seed, \
+            LabState(base, nodes, image=seed["image"]) as lab:
+        cpu_files = lab.cpu_files()
+        first_s, first = bootstrap(lab.env, "bootstrap", *comp)
+        first_changed = changed_tasks(first["run_dir"])
+        print(json.dumps({"clones_first_run": {"s": round(first_s, 1),
+                                               "changed": first_changed[:20]}}),
+              file=sys.stderr)
         for rep in range(reps):  # alternating, so a load change hits both sizes alike
             order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+            sizes = (("1", ("--limit", "lab-1")), ("n", ()))
             for name, tree in order:
-                runs[name]["1"].append(rerun_record(*bootstrap(
-                    lab.env, "--limit", "lab-1", "bootstrap", "--components", "base",
-                    tree=tree)))
-                runs[name]["n"].append(rerun_record(*bootstrap(
-                    lab.env, "bootstrap", "--components", "base", tree=tree)))
-    out: dict[str, Any] = {"component": "base", "nodes": nodes,
-                           "first_run_s": round(first_s, 1),
-                           "first_run_changed": sum(h["changed"] for h in first["hosts"].values())}
+                for size, limit in sizes if rep % 2 == 0 else sizes[::-1]:
+                    before = cpu_now(cpu_files)
+                    seconds, rerun = bootstrap(lab.env, *limit, "bootstrap", *comp, tree=tree)
+                    runs[name][size].append(rerun_record(
+                        seconds, rerun, cpu_spent(before, cpu_now(cpu_files), seconds)))
+    out: dict[str, Any] = {
+        "components": components, "nodes": nodes,
+        "hosts_made_by": "docker commit of one bootstrapped lab host, "
+                         f"`lab up --nodes {nodes} --image` from it",
+        "seed_first_run_s": seed["seed_first_run_s"],
+        "seed_first_run_changed": seed["seed_first_run_changed"],
+        "clones_first_run_s": round(first_s, 1),
+        "clones_first_run_changed": len(first_changed),
+        "clones_first_run_changed_tasks": first_changed}
     for name, sizes in runs.items():
         best_one = min(r["s"] for r in sizes["1"])
         best_many = min(r["s"] for r in sizes["n"])
@@ -207,10 +350,14 @@ def main() -> int:
     ap.add_argument("--only", choices=["scale", "kubeadm"])
     ap.add_argument("--reps", type=int, default=2, help="timed re-runs per size (default 2)")
     ap.add_argument("--nodes", type=int, default=16, help="the larger lab (default 16)")
+    ap.add_argument("--components", default="base",
+                    help="scale: what is bootstrapped and re-run (default base)")
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="another checkout of provision (e.g. `git worktree add DIR main`): "
                          "its re-runs alternate with this tree's on the same lab")
     args = ap.parse_args()
+    # a `kill` ends the run through the labs' clean-up (lab down, docker rmi), as Ctrl-C does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trees = {"current": REPO}
     if args.baseline is not None:
         if not (args.baseline / "provision" / "__init__.py").is_file():
@@ -226,7 +373,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="provision-bench-noop-") as tmp:
         if args.only in (None, "scale"):
             print("benchmarking scale ...", file=sys.stderr)
-            out["scale"] = bench_scale(Path(tmp), args.reps, args.nodes, trees)
+            out["scale"] = bench_scale(Path(tmp), args.reps, args.nodes, trees,
+                                       args.components)
         if args.only in (None, "kubeadm"):
             print("benchmarking kubeadm ...", file=sys.stderr)
             out["kubeadm"] = bench_kubeadm(Path(tmp), args.reps, trees)

@@ -30,6 +30,7 @@ from provision.lab.backend import NodeRecord
     (["--kind", "vm", "--disk", "twenty"], "--disk twenty: expected a size"),
     (["--kind", "vm", "--image", "/nonexistent/ubuntu.img"], "--image /nonexistent"),
     (["--arch", "sparc"], "sparc"),
+    (["--ssh-timeout", "5"], "--ssh-timeout 5: must be between 10 and 86400 seconds"),
 ])
 def test_lab_up_bad_flags_exit_2_and_touch_nothing(tmp_path: Path, args: list[str],
                                                    message: str) -> None:

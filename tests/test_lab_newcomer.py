@@ -194,3 +194,119 @@ def test_demo_installs_only_what_it_uses():
     everything = set(subprocess.run(["sh", str(REPO / "scripts/testenv.sh"), "packages"],
                                     capture_output=True, text=True, check=True).stdout.split())
     assert {"pebble", "lego", "etcd-server"} <= everything - container
+
+
+def test_ssh_wait_scales_with_hosts_per_cpu_unless_given():
+    """The SSH wait of `lab up` (pure): one host's wait up to as many hosts as CPUs, then
+    proportionally longer (16 containers on 2 cores outlasted the fixed 180 s); --ssh-timeout
+    wins."""
+    assert manager.ssh_timeout("container", "amd64", 1, cpus=2) == 180
+    assert manager.ssh_timeout("container", "amd64", 2, cpus=2) == 180
+    assert manager.ssh_timeout("container", "amd64", 16, cpus=2) == 180 * 8
+    assert manager.ssh_timeout("container", "amd64", 16, cpus=32) == 180
+    assert manager.ssh_timeout("vm", "amd64", 3, cpus=1) == 600 * 3
+    assert manager.ssh_timeout("container", "amd64", 16, cpus=2, given=60) == 60
+    with pytest.raises(UsageError, match="--ssh-timeout 5: must be between 10 and 86400"):
+        manager.make_plan(ssh_timeout=5)
+
+
+@pytest.mark.parametrize(("flags", "nodes", "expected"), [
+    ([], 4, manager.SSH_TIMEOUT[("container", "amd64")] * 2.0),  # 4 hosts on 2 CPUs
+    (["--ssh-timeout", "45"], 4, 45.0),
+])
+def test_lab_up_waits_for_ssh_as_long_as_the_flag_or_the_scaled_default_simulated(
+        tmp_path, monkeypatch, flags, nodes, expected):
+    """Simulated (a stand-in backend starts nothing and SSH is not contacted): `lab up`
+    hands the wait of --ssh-timeout, else the hosts-per-CPU scaled default, to every host's
+    SSH wait; `lab down` then removes every file."""
+    import types
+
+    from provision.cli import main
+    from provision.lab import hostlimits
+    from provision.lab.backend import NodeRecord
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(manager.os, "cpu_count", lambda: 2)
+    stub = types.SimpleNamespace(
+        ensure_image=lambda arch, image, progress=None: "stand-in-image",
+        up=lambda spec: NodeRecord(name=spec.name, kind="container", arch=spec.arch,
+                                   ssh_port=spec.ssh_port, ident=f"stand-in-{spec.name}"),
+        down=lambda rec: None)
+    monkeypatch.setattr(manager, "backend", lambda kind: stub)
+    monkeypatch.setattr(manager.shutil, "which", lambda name: None)  # cleanup: no docker
+    monkeypatch.setattr(hostlimits, "container_problem", lambda nodes: None)
+    waits: dict[str, float] = {}
+
+    def wait_ssh(rec, user, timeout):
+        waits[rec.name] = timeout
+        return 0.0
+
+    monkeypatch.setattr(manager, "wait_ssh", wait_ssh)
+    with pytest.raises(SystemExit) as done:
+        main(["lab", "up", "--nodes", str(nodes), *flags])
+    assert done.value.code == 0
+    assert waits == {f"lab-{i}": expected for i in range(1, nodes + 1)}
+    with pytest.raises(SystemExit) as done:
+        main(["lab", "down"])
+    assert done.value.code == 0
+    assert list((tmp_path / "provision").rglob("*")) == []
+
+
+def test_inotify_room_for_the_lab_containers():
+    """Pure: root's inotify instances (shared by every systemd container) must cover
+    the new containers; unknown numbers (not root) check nothing."""
+    from provision.lab import hostlimits
+
+    assert hostlimits.inotify_problem(8, 128, 60) is None  # 8 x 6 more fit
+    problem = hostlimits.inotify_problem(16, 128, 60)
+    assert problem is not None
+    assert "--nodes 16" in problem and "max_user_instances is 128" in problem
+    assert "60 are in use" in problem
+    assert "sysctl -w fs.inotify.max_user_instances=1024" in problem
+    assert hostlimits.inotify_problem(16, None, 60) is None
+    assert hostlimits.inotify_problem(16, 128, None) is None
+
+
+def test_inotify_in_use_counts_inotify_descriptors_of_the_user(tmp_path):
+    """inotify_in_use on a stand-in /proc tree (simulated: fd links made by the test)."""
+    import os
+
+    from provision.lab import hostlimits
+
+    for pid, targets in (("10", ["anon_inode:inotify", "anon_inode:inotify", "/dev/null"]),
+                         ("11", ["anon_inode:[eventfd]", "anon_inode:inotify"])):
+        fd = tmp_path / pid / "fd"
+        fd.mkdir(parents=True)
+        for i, target in enumerate(targets):
+            os.symlink(target, fd / str(i))
+    (tmp_path / "self").mkdir()
+    (tmp_path / "sys").mkdir()
+    assert hostlimits.inotify_in_use(os.geteuid(), proc=tmp_path) == 3
+    assert hostlimits.inotify_in_use(os.geteuid() + 1, proc=tmp_path) in (0, None)
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    assert hostlimits.inotify_limit(limit) == 128
+    assert hostlimits.inotify_limit(tmp_path / "missing") is None
+
+
+def test_lab_up_refuses_when_root_inotify_instances_would_run_out_simulated(
+        tmp_path, monkeypatch, capsys):
+    """Simulated limits (the /proc readers return what a busy machine had): `lab up --nodes
+    16` exits 2 naming the sysctl, before any image, container or file is made."""
+    from provision.cli import main
+    from provision.lab import container, hostlimits
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.setattr(hostlimits, "inotify_limit", lambda: 128)
+    monkeypatch.setattr(hostlimits, "inotify_in_use", lambda: 60)
+
+    def no_image(*args, **kwargs):
+        raise AssertionError("an image was looked at")
+
+    monkeypatch.setattr(container, "ensure_image", no_image)
+    with pytest.raises(SystemExit) as done:
+        main(["lab", "up", "--nodes", "16"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "fs.inotify.max_user_instances is 128 and 60 are in use" in err
+    assert list((tmp_path / "provision").rglob("*")) == []

@@ -64,8 +64,12 @@ def cli() -> None:
 @click.option("--memory", metavar="SIZE",
               help="vm only: RAM per VM, e.g. 4G or 3072M. Default: doctor's minimum for "
                    "--mode and the role plus 512M (2.5G control plane/minikube, 1.5G worker).")
+@click.option("--ssh-timeout", type=int, metavar="SECONDS",
+              help="How long to wait for SSH on all hosts. Default: 180 s per container "
+                   "(600 s per VM, more under arm64 emulation) times hosts per CPU.")
 def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
-           image: str | None, disk: str | None, cpus: int | None, memory: str | None) -> int:
+           image: str | None, disk: str | None, cpus: int | None, memory: str | None,
+           ssh_timeout: int | None) -> int:
     """Start lab hosts and write the `-i lab` inventory."""
     from provision import paths
     from provision.lab import manager
@@ -73,7 +77,7 @@ def up_cmd(nodes: int, control_planes: int, mode: str, arch: str, kind: str,
 
     plan = manager.make_plan(nodes=nodes, control_planes=control_planes, mode=mode,
                              arch=arch, kind=kind, image=image, disk=disk, cpus=cpus,
-                             memory=memory)
+                             memory=memory, ssh_timeout=ssh_timeout)
     with StepDisplay(list(manager.UP_STEPS)) as display:
         st, timings = manager.up(plan, progress=display.say, display=display)
     output.echo(f"lab up: {', '.join(n.name for n in st.nodes)} ready in "

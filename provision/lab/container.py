@@ -152,6 +152,21 @@ def cleanup(lab_dir: Path) -> list[str]:
     return removed
 
 
+def log_tail(rec: NodeRecord) -> str:
+    """The container's systemd state and failed units, for a timeout's error message (a
+    systemd stuck 'initializing' with failed *.path units: root's inotify instances ran out,
+    see provision/lab/hostlimits.py)."""
+    state = docker("exec", rec.ident, "systemctl", "is-system-running", check=False,
+                   timeout=30)
+    failed = docker("exec", rec.ident, "systemctl", "list-units", "--failed", "--plain",
+                    "--no-legend", "--no-pager", check=False, timeout=30)
+    if state.returncode == 255 or not state.stdout.strip():
+        return ""
+    units = ", ".join(line.split()[0] for line in failed.stdout.splitlines() if line.strip())
+    return (f"systemd in {rec.ident}: {state.stdout.strip()}"
+            + (f"; failed units: {units}" if units else ""))
+
+
 def reboot(rec: NodeRecord) -> None:
     """Restart the container (systemd shuts down on SIGRTMIN+3 and boots again).
     A container reboot is not a kernel reboot: use --kind vm to test real reboots."""

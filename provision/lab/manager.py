@@ -36,9 +36,11 @@ MODES = ("kubeadm", "minikube")
 DEFAULT_VM_DISK = "30G"
 DEFAULT_USER = "provision"
 MAX_NODES = 16  # benchmarks/upgrade_sim.py runs 1 control plane + 10 workers
-# seconds until SSH must answer, by kind and arch (arm64 containers run under emulation)
+# seconds until SSH must answer ONE host, by kind and arch (arm64 containers run under
+# emulation); `lab up` scales this by hosts per CPU (see ssh_timeout) unless --ssh-timeout
 SSH_TIMEOUT = {("container", "amd64"): 180, ("container", "arm64"): 900,
                ("vm", "amd64"): 600, ("vm", "arm64"): 1800}
+SSH_TIMEOUT_RANGE = (10, 86400)  # --ssh-timeout bounds, seconds
 
 Progress = Callable[[str], None]
 #: The named steps of `lab up`, as its display shows them (step K/3).
@@ -63,6 +65,7 @@ class LabPlan:
     user: str = DEFAULT_USER
     cpus: int | None = None  # vm only: --cpus (None: what the mode needs)
     memory_mib: int | None = None  # vm only: --memory (None: what the mode needs)
+    ssh_timeout: int | None = None  # --ssh-timeout (None: ssh_timeout()'s scaled default)
 
     @property
     def names(self) -> list[str]:
@@ -80,7 +83,7 @@ class LabPlan:
 def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
               arch: str = "amd64", kind: str = "container", image: str | None = None,
               disk: str | None = None, cpus: int | None = None,
-              memory: str | None = None) -> LabPlan:
+              memory: str | None = None, ssh_timeout: int | None = None) -> LabPlan:
     """Check the flags of `lab up` (pure; raises UsageError naming the flag). A VM without
     --disk gets ``vm.DEFAULT_DISK``; CPUs and memory default to what the mode needs."""
     problems: list[str] = []
@@ -89,6 +92,10 @@ def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
         if given is not None and kind != "vm":
             problems.append(f"{flag} applies to --kind vm only (containers share the "
                             "machine's CPUs and memory)")
+    low, high = SSH_TIMEOUT_RANGE
+    if ssh_timeout is not None and not low <= ssh_timeout <= high:
+        problems.append(f"--ssh-timeout {ssh_timeout}: must be between {low} and {high} "
+                        "seconds")
     if cpus is not None and not 1 <= cpus <= 64:
         problems.append(f"--cpus {cpus}: must be between 1 and 64")
     if memory is not None and kind == "vm":
@@ -124,7 +131,20 @@ def make_plan(*, nodes: int = 1, control_planes: int = 1, mode: str = "kubeadm",
     if kind == "vm" and disk is None:
         disk = DEFAULT_VM_DISK
     return LabPlan(nodes=nodes, control_planes=control_planes, mode=mode, arch=arch,
-                   kind=kind, image=image, disk=disk, cpus=cpus, memory_mib=memory_mib)
+                   kind=kind, image=image, disk=disk, cpus=cpus, memory_mib=memory_mib,
+                   ssh_timeout=ssh_timeout)
+
+
+def ssh_timeout(kind: str, arch: str, nodes: int, cpus: int | None = None,
+                given: int | None = None) -> float:
+    """Seconds `lab up` waits for SSH on ``nodes`` hosts (pure): ``given`` (--ssh-timeout)
+    when set, else the one-host wait of ``SSH_TIMEOUT`` times hosts per CPU (at least 1x).
+    The hosts boot at once on the machine's CPUs: on 2 cores, 16 containers took longer than
+    one container's 180 s (systemd, sshd and the first logins of all of them)."""
+    if given is not None:
+        return float(given)
+    base = SSH_TIMEOUT.get((kind, arch), 600)
+    return base * max(1.0, nodes / max(1, cpus or os.cpu_count() or 1))
 
 
 def node_resources(plan: LabPlan, name: str) -> tuple[int | None, int | None]:
@@ -311,14 +331,15 @@ def wait_ssh(rec: NodeRecord, user: str, timeout: float) -> float:
 
 
 def _console_tail(rec: NodeRecord) -> str:
-    """The end of a VM's serial console, to say why it did not come up ('' otherwise)."""
-    if rec.kind != "vm":
-        return ""
+    """Why a node did not come up: the end of a VM's serial console, a container's systemd
+    state ('' when there is nothing to say)."""
     try:
         tail = backend(rec.kind).log_tail(rec)
     except Exception:  # noqa: BLE001 - the tail is a courtesy; the timeout is the error
         return ""
-    return f"\nlast lines of the serial console:\n{tail}" if tail else ""
+    if not tail:
+        return ""
+    return f"\nlast lines of the serial console:\n{tail}" if rec.kind == "vm" else f"\n{tail}"
 
 
 def _wait_all(recs: list[NodeRecord], user: str, timeout: float,
@@ -385,6 +406,12 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress, display: StepDisplay 
     if current is not None and current.nodes:
         raise UsageError(f"a lab is already up ({', '.join(n.name for n in current.nodes)}"
                          f" in {paths.lab_dir()}): run 'provision lab down' first")
+    if plan.kind == "container":
+        from provision.lab.hostlimits import container_problem
+
+        problem = container_problem(plan.nodes)
+        if problem:
+            raise UsageError(problem)
     lab = paths.lab_dir()
     lab.chmod(0o700)
     timings: dict[str, Any] = {}
@@ -422,7 +449,8 @@ def _up(plan: LabPlan, be: ModuleType, progress: Progress, display: StepDisplay 
         state.save(st)  # so `down` cleans up even if a later node fails
     timings["start_s"] = round(time.monotonic() - start, 2)
     phase("ssh", f"waiting for SSH on {_hosts(len(specs))}")
-    waited = _wait_all(st.nodes, plan.user, SSH_TIMEOUT.get((plan.kind, plan.arch), 600),
+    waited = _wait_all(st.nodes, plan.user,
+                       ssh_timeout(plan.kind, plan.arch, len(st.nodes), given=plan.ssh_timeout),
                        display.host if display is not None else None)
     timings["ssh_wait_s"] = {k: round(v, 2) for k, v in waited.items()}
     timings["ready_s"] = round(time.monotonic() - start, 2)
@@ -507,7 +535,7 @@ def reboot(name: str, progress: Progress = print) -> float:
     start = time.monotonic()
     progress(f"rebooting {name}")
     backend(rec.kind).reboot(rec)
-    wait_ssh(rec, st.user, SSH_TIMEOUT.get((rec.kind, rec.arch), 600))
+    wait_ssh(rec, st.user, ssh_timeout(rec.kind, rec.arch, 1))
     return time.monotonic() - start
 
 

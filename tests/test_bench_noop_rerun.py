@@ -1,0 +1,77 @@
+"""benchmarks/noop_rerun.py's bookkeeping: what it reads from a run's ansible-runner events and
+how it splits CPU time (fast; the benchmark itself is opt-in and takes 20+ minutes).
+
+The event files are written by the test in ansible-runner's layout (simulated runs)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import noop_rerun  # noqa: E402
+
+
+def _events(run_dir: Path, events: list[dict]) -> None:
+    jobs = run_dir / "artifacts" / "run" / "job_events"
+    jobs.mkdir(parents=True)
+    for i, ev in enumerate(events, 1):
+        (jobs / f"{i}-uuid{i}.json").write_text(json.dumps(ev))
+    (jobs / "broken.json").write_text("{")  # a partial write: skipped, not fatal
+
+
+def _result(kind: str, host: str, task: str, uuid: str, seconds: float,
+            changed: bool = False) -> dict:
+    return {"event": kind, "event_data": {"host": host, "task": task, "task_uuid": uuid,
+                                          "role": "base", "duration": seconds,
+                                          "res": {"changed": changed}}}
+
+
+def test_run_events_and_changed_tasks_simulated_run(tmp_path: Path) -> None:
+    _events(tmp_path, [
+        {"event": "playbook_on_task_start", "event_data": {"task": "Read", "task_uuid": "t1"}},
+        _result("runner_on_ok", "lab-1", "Read", "t1", 1.0),
+        _result("runner_on_ok", "lab-2", "Read", "t1", 3.0),
+        _result("runner_on_skipped", "lab-1", "Install", "t2", 0.5),
+        _result("runner_on_skipped", "lab-2", "Install", "t2", 0.5),
+        _result("runner_on_ok", "lab-2", "Write /etc/hosts", "t3", 2.0, changed=True),
+    ])
+    got = noop_rerun.run_events(str(tmp_path), top=2)
+    assert got["task_results"] == 5
+    assert got["tasks"] == 3
+    assert got["task_s_per_host"] == 3.5  # lab-1 1.5 s, lab-2 5.5 s
+    assert got["slowest"] == [["base: Read", 4.0], ["base: Write /etc/hosts", 2.0]]
+    assert noop_rerun.changed_tasks(str(tmp_path)) == ["lab-2: base: Write /etc/hosts"]
+
+
+def test_cpu_split_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(noop_rerun.os, "cpu_count", lambda: 2)
+    before = {"controller": 10.0, "hosts": 5.0, "machine": 100.0}
+    after = {"controller": 40.0, "hosts": 25.0, "machine": 250.0}
+    assert noop_rerun.cpu_spent(before, after, 90.0) == {
+        "controller_s": 30.0, "hosts_s": 20.0, "rest_of_machine_s": 100.0,
+        "machine_capacity_s": 180.0, "floor_s": 25.0}
+
+
+def test_cgroup_cpu_files_of_both_cgroup_versions(tmp_path: Path) -> None:
+    v1 = tmp_path / "cpuacct.usage"
+    v1.write_text("2500000000\n")
+    v2 = tmp_path / "cpu.stat"
+    v2.write_text("usage_usec 1500000\nuser_usec 1000000\nsystem_usec 500000\n")
+    assert noop_rerun._cgroup_cpu_s(v1) == 2.5
+    assert noop_rerun._cgroup_cpu_s(v2) == 1.5
+    assert noop_rerun.cgroup_cpu_file("no-such-container-id") is None
+
+
+def test_without_opt_in_it_prints_skipped_and_starts_nothing() -> None:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO)}
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "noop_rerun.py"),
+                           "--only", "scale"], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "PROVISION_BENCH_NOOP=1" in json.loads(proc.stdout)["skipped"]
