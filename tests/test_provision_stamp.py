@@ -1,8 +1,9 @@
-"""The stamp module of the apt_ready, base, containerd, docker and kubernetes_packages roles (roles/*/library/
-provision_stamp.py), run for real by ansible-playbook on this machine (connection local, stamps
-and files in a temp dir): recorded state is `current` on the next read; an edited file, a
-changed mode or changed inputs are not, and the drift names what changed. Host-level drift
-repair through the roles is proven on a lab host in tests/test_bootstrap_container.py."""
+"""The stamp module of the apt_ready, base, containerd, docker and kubernetes_packages roles
+(roles/*/library/provision_stamp.py), run for real by ansible-playbook on this machine
+(connection local, stamps and files in a temp dir): recorded state is `current` on the next
+read; an edited file, a changed mode or changed inputs are not, and the drift names what
+changed. Host-level drift repair through the roles is proven on lab hosts in
+tests/test_bootstrap_container.py and tests/test_stamps_kubeadm_host.py."""
 
 from __future__ import annotations
 
