@@ -81,6 +81,9 @@ def test_containerd_and_kubernetes_packages_stamps_skip_and_repair_drift_simulat
                       "sudo systemctl stop containerd && "
                       "sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
                       f"--allow-downgrades --allow-change-held-packages kubelet={older} && "
+                      # installing another version drops the hold: held again, as a
+                      # held package moved by hand would be
+                      "sudo apt-mark hold kubelet && "
                       f"sudo apt-mark unhold kubectl && echo '# edited' | sudo tee -a {SOURCES}"
                       f" && sudo rm {KEYRING}")
     assert versions(lab, host)["kubelet"] == older
