@@ -14,7 +14,8 @@
     cluster, addons), then its no-op re-runs are timed. Goal ≤ 30 s.
 
 Each re-run's changed count is reported (it must be 0) with the slowest tasks (from the run's
-ansible-runner events), and the load average. Prints one JSON object.
+ansible-runner events), for the kubeadm chain also the seconds and task count per role
+("by_role"), and the load average. Prints one JSON object.
 
 Opt-in (the first runs take well over 10 minutes on a 2-core machine): without
 PROVISION_BENCH_NOOP=1 it prints {"skipped": ...} and exits 0, so `make bench` stays short.
@@ -155,13 +156,32 @@ def cpu_spent(before: dict[str, float], after: dict[str, float], wall_s: float
             "floor_s": round((controller + hosts) / (os.cpu_count() or 1), 1)}
 
 
+def role_seconds(run_dir: str) -> dict[str, list[float | int]]:
+    """{role: [seconds, tasks]} of a run (task durations summed; "-" = tasks outside roles),
+    slowest role first: which role's owner a re-run's time belongs to."""
+    totals: dict[str, list[float | int]] = defaultdict(lambda: [0.0, 0])
+    for path in (Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json"):
+        try:
+            ev = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        data = ev.get("event_data") or {}
+        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed") \
+                and isinstance(data.get("duration"), int | float):
+            entry = totals[data.get("role") or "-"]
+            entry[0] += data["duration"]
+            entry[1] += 1
+    return {r: [round(s, 1), n] for r, (s, n) in sorted(totals.items(), key=lambda x: -x[1][0])}
+
+
 def rerun_record(seconds: float, out: dict[str, Any], cpu: dict[str, float] | None = None
                  ) -> dict[str, Any]:
     events = run_events(out["run_dir"])
     record = {"s": round(seconds, 1),
               "changed": sum(h["changed"] for h in out["hosts"].values()),
               "changed_tasks": changed_tasks(out["run_dir"]),
-              "hosts": len(out["hosts"]), **events, **({"cpu": cpu} if cpu else {}),
+              "hosts": len(out["hosts"]), **events, "by_role": role_seconds(out["run_dir"]),
+              **({"cpu": cpu} if cpu else {}),
               "load_avg": round(os.getloadavg()[0], 1)}
     print(json.dumps({"rerun": {k: v for k, v in record.items() if k != "slowest"}}),
           file=sys.stderr)  # progress: each re-run as it ends
@@ -329,8 +349,9 @@ def bench_kubeadm(base: Path, reps: int, trees: dict[str, Path]) -> dict[str, An
             for rep in range(reps):
                 order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
                 for name, tree in order:
-                    reruns[name].append(rerun_record(*bootstrap(state.env, "bootstrap",
-                                                                tree=tree)))
+                    seconds, result = bootstrap(state.env, "bootstrap", tree=tree)
+                    reruns[name].append({**rerun_record(seconds, result),
+                                         "by_role": role_seconds(result["run_dir"])})
         finally:
             sim.stop()
     out: dict[str, Any] = {

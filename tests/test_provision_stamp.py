@@ -1,8 +1,9 @@
-"""The stamp module of the apt_ready, base and docker roles (roles/*/library/
-provision_stamp.py), run for real by ansible-playbook on this machine (connection local, stamps
-and files in a temp dir): recorded state is `current` on the next read; an edited file, a
-changed mode or changed inputs are not, and the drift names what changed. Host-level drift
-repair through the roles is proven on a lab host in tests/test_bootstrap_container.py."""
+"""The stamp module of the apt_ready, base, containerd, docker and kubernetes_packages roles
+(roles/*/library/provision_stamp.py), run for real by ansible-playbook on this machine
+(connection local, stamps and files in a temp dir): recorded state is `current` on the next
+read; an edited file, a changed mode or changed inputs are not, and the drift names what
+changed. Host-level drift repair through the roles is proven on lab hosts in
+tests/test_bootstrap_container.py and tests/test_stamps_kubeadm_host.py."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 MODULE = REPO / "roles" / "provision_defaults" / "library" / "provision_stamp.py"
 USERS = [REPO / "roles" / role / "library" / "provision_stamp.py"
-         for role in ("base", "docker", "apt_ready")]
+         for role in ("base", "docker", "apt_ready", "containerd", "kubernetes_packages")]
 
 
 def test_the_roles_use_the_one_module() -> None:
@@ -82,9 +83,25 @@ def test_recorded_state_is_current_and_drift_is_named(tmp_path: Path) -> None:
     assert not other["current"] and other["inputs_changed"] and other["drift"] == []
 
 
+def test_holds_and_enabled_services_are_read_only_when_asked_for(tmp_path: Path) -> None:
+    """The options kubernetes_packages uses (holds: the dpkg selection; enabled_services: only
+    `systemctl is-enabled`) add their kinds to the state only when given, so the stamps the
+    other roles recorded before the options existed stay current."""
+    plain, asked = play(tmp_path, [
+        {"stamp": {"packages": ["dpkg"]}},
+        {"stamp": {"packages": ["dpkg"], "holds": ["dpkg", "no-such-package-x"],
+                   "enabled_services": ["no-such-unit-x"]}}])
+    assert set(plain["state"]) == {"packages", "files", "services", "groups", "users",
+                                   "sysctls", "kernel_modules"}
+    assert asked["state"]["holds"] == {"dpkg": False, "no-such-package-x": False}
+    assert list(asked["state"]["enabled_services"]) == ["no-such-unit-x"]
+    assert asked["state"]["enabled_services"]["no-such-unit-x"] != "enabled"
+    assert asked["stamp"] != plain["stamp"]
+
+
 def test_bad_entries_fail_naming_them(tmp_path: Path) -> None:
     results = play(tmp_path, [{"stamp": {"name": "../x"}}, {"stamp": {"packages": ["a;b"]}},
-                              {"stamp": {"files": ["rel"]}}])
+                              {"stamp": {"files": ["rel"]}}, {"stamp": {"holds": ["a b"]}}])
     for result in results:
         assert result["failed"] and "provision_stamp: bad" in result["msg"], result
     assert not (tmp_path / "stamps").exists()

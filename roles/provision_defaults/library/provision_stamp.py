@@ -9,8 +9,8 @@ makes the stamp differ, and the steps run again and repair it. After the steps, 
 records the stamp (record: true). The stamp file (/var/lib/provision/stamps/NAME.json, 0600)
 is provision's own cache: recording it is not reported as a change of the host.
 
-This file is the same in roles/apt_ready, roles/base and roles/docker (library/; a test keeps
-them equal).
+Roles link to this one file from their library/ (apt_ready, base, containerd, docker,
+kubernetes_packages; a test checks the links).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ options:
   packages: {type: list, elements: str, default: [], description: dpkg packages}
   files: {type: list, elements: path, default: [], description: files (content, mode, owner)}
   services: {type: list, elements: str, default: [], description: systemd units (active, enabled)}
+  enabled_services: {type: list, elements: str, default: [], description: systemd units (enabled only)}
+  holds: {type: list, elements: str, default: [], description: dpkg packages (selection is hold)}
   groups: {type: list, elements: str, default: [], description: groups (members)}
   users: {type: list, elements: str, default: [], description: users (exist or not)}
   sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
@@ -64,7 +66,7 @@ def packages_state(module: AnsibleModule, names: list[str]) -> dict[str, str | N
     found: dict[str, str] = {}
     for line in out.splitlines():
         parts = line.split("\t")
-        if len(parts) == 3 and parts[2].strip() == "ii":
+        if len(parts) == 3 and parts[2].strip() in ("ii", "hi"):  # installed (held or not)
             found[parts[0].split(":", 1)[0]] = parts[1]
     return {n: found.get(n) for n in bare}
 
@@ -76,6 +78,19 @@ def services_state(module: AnsibleModule, names: list[str]) -> dict[str, str]:
         _, enabled, _ = module.run_command(["systemctl", "is-enabled", name])
         state[name] = f"{active.strip()} {enabled.strip()}"
     return state
+
+
+def enabled_state(module: AnsibleModule, names: list[str]) -> dict[str, str]:
+    """Only `is-enabled` (units whose activity is not the role's, e.g. the kubelet's)."""
+    return {n: module.run_command(["systemctl", "is-enabled", n])[1].strip() for n in names}
+
+
+def holds_state(module: AnsibleModule, names: list[str]) -> dict[str, bool]:
+    _, out, _ = module.run_command(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Want}\n",
+                                    *names])
+    held = {line.split("\t")[0].split(":", 1)[0] for line in out.splitlines()
+            if line.endswith("\thold")}
+    return {n: n in held for n in names}
 
 
 def groups_state(names: list[str]) -> dict[str, list[str] | None]:
@@ -117,6 +132,10 @@ def host_state(module: AnsibleModule) -> dict:
         "users": users_state(p["users"]),
         "sysctls": {s: read("/proc/sys/" + s.replace(".", "/")) for s in p["sysctls"]},
         "kernel_modules": {m: os.path.isdir("/sys/module/" + m) for m in p["kernel_modules"]},
+        # only when asked for: the stamps of roles that do not use them stay as they were
+        **({"enabled_services": enabled_state(module, p["enabled_services"])}
+           if p["enabled_services"] else {}),
+        **({"holds": holds_state(module, p["holds"])} if p["holds"] else {}),
     }
 
 
@@ -136,6 +155,8 @@ def main() -> None:
         "packages": {"type": "list", "elements": "str", "default": []},
         "files": {"type": "list", "elements": "path", "default": []},
         "services": {"type": "list", "elements": "str", "default": []},
+        "enabled_services": {"type": "list", "elements": "str", "default": []},
+        "holds": {"type": "list", "elements": "str", "default": []},
         "groups": {"type": "list", "elements": "str", "default": []},
         "users": {"type": "list", "elements": "str", "default": []},
         "sysctls": {"type": "list", "elements": "str", "default": []},
@@ -145,7 +166,7 @@ def main() -> None:
     }, supports_check_mode=True)
     p = module.params
     names = [*p["packages"], *p["services"], *p["groups"], *p["users"], *p["sysctls"],
-             *p["kernel_modules"]]
+             *p["kernel_modules"], *p["enabled_services"], *p["holds"]]
     bad = [n for n in names if not PLAIN.match(n.split("=", 1)[0])]
     if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in p["files"]):
         module.fail_json(msg=f"provision_stamp: bad name {p['name']!r} or entries {bad}")

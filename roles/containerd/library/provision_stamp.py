@@ -1,0 +1,1 @@
+../../provision_defaults/library/provision_stamp.py
