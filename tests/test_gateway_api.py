@@ -729,3 +729,53 @@ def test_simulated_gateway_through_metallb_then_no_change(sim_lab_node, k8s_sim)
     assert not any((e.get("task") or "").startswith("Apply server-side")
                    and e["event"] == "runner_on_ok"
                    for e in second.events), "the second run applied CRDs again"
+
+
+@pytest.mark.container
+@pytest.mark.slow
+@pytest.mark.timeout(3600)  # two playbook runs through SSH; minutes on a loaded 2-CPU host
+def test_simulated_gateway_on_host_ports_then_no_change(sim_lab_node, k8s_sim) -> None:
+    """gateway_api_service_mode: HostPort on a single lab host against the simulator (simulated
+    API server, kubectl and NGINX Gateway Fabric controller/data path, tests/simulator/
+    gateway.py; real Ansible, SSH and files), no MetalLB: NGF's data plane is a DaemonSet whose
+    NGINX ports 80/443 carry hostPorts, the Service is ClusterIP, and the smoke request goes
+    to port 80 of the node (the simulated kubelet listens where the CNI's portmap would
+    forward) and is answered through the HTTPRoute. The HTTPS listener's Secret is to come
+    from cert_manager_default_certificate (cert-manager is not part of this run): the
+    Programmed wait passes, NGF's InvalidCertificateRef is reported, the run does not fail.
+    The second run reports changed=0."""
+    from test_addons_roles import addon_vars, kubectl_json, names, simulated_cluster
+
+    lab, host = simulated_cluster(sim_lab_node)
+    extra = addon_vars(provision_components=["ingress"],
+                       gateway_api_service_mode="HostPort",
+                       gateway_api_tls_secret="gateway-tls",
+                       cert_manager_default_certificate={
+                           "issuer": "lab-ca", "namespace": "nginx-gateway",
+                           "secret_name": "gateway-tls", "dns_names": ["lab.example.test"]},
+                       **_gateway_fixtures(lab, host))
+    first = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                         extravars=extra, quiet=True)
+    assert first.ok, f"{first.errors}\n{first.log_path.read_text()[-5000:]}"
+    log = " ".join(first.log_path.read_text().split())
+    assert "waits for Secret nginx-gateway/gateway-tls, which cert-manager issues " \
+           "(cert_manager_default_certificate)" in log
+    assert "metallb-system" not in names(lab, host, "namespaces")
+    ds = kubectl_json(lab, host, "get", "daemonset", "default-nginx", "-n", "nginx-gateway")
+    ports = ds["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [(p["containerPort"], p.get("hostPort")) for p in ports] == [(80, 80), (443, 443)]
+    svc = kubectl_json(lab, host, "get", "service", "default-nginx", "-n", "nginx-gateway")
+    assert svc["spec"]["type"] == "ClusterIP"
+    gw = kubectl_json(lab, host, "get", "gateway", "default", "-n", "nginx-gateway")
+    https = next(ln for ln in gw["status"]["listeners"] if ln["name"] == "https")
+    assert {c["type"]: c["reason"] for c in https["conditions"]}["ResolvedRefs"] == \
+        "InvalidCertificateRef"
+    served = [c for c in k8s_sim.calls("gateway-request") if c["code"] == 200]
+    assert served, k8s_sim.calls("gateway-request")
+    assert served[0]["host"] == "smoke.provision.test" and served[0]["node"] == host
+    assert served[0]["backend"] == "provision-smoke/echo"
+
+    second = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                          extravars=extra, quiet=True)
+    assert second.ok, f"{second.errors}\n{second.log_path.read_text()[-5000:]}"
+    assert second.hosts[host]["changed"] == 0, [e for e in second.events if e["changed"]]
