@@ -12,7 +12,9 @@ from typing import Any
 
 #: NGINX Gateway Fabric 2.5+ supports Kubernetes 1.31+ (its CHANGELOG.md, "Compatibility").
 MIN_MINOR = 31
-MODES = ("LoadBalancer", "NodePort")
+#: LoadBalancer (MetalLB), NodePort, HostPort (ports 80/443 of each node through a DaemonSet's
+#: hostPorts: NGF v2.6.7 NginxProxy kubernetes.daemonSet.container.hostPorts).
+MODES = ("LoadBalancer", "NodePort", "HostPort")
 #: The variables problems() reads.
 KEYS = ("ingress_controller", "kubernetes_version", "gateway_api_service_mode",
         "metallb_addresses", "metallb_pools", "gateway_api_cluster_issuer",
@@ -40,13 +42,16 @@ def problems(values: Mapping[str, Any]) -> list[str]:
     mode = values.get("gateway_api_service_mode", "LoadBalancer")
     if mode not in MODES:
         out.append(f"gateway_api_service_mode: {mode!r} is not one of: {', '.join(MODES)} "
-                   "(hostNetwork is not offered: NGINX Gateway Fabric's NGINX cannot bind a "
-                   "node's ports 80/443; use NodePort on a single VM)")
+                   "(hostNetwork is not offered: NGINX Gateway Fabric's NGINX runs as UID 101 "
+                   "without capabilities and binds ports 80/443 only through a pod sysctl the "
+                   "kubelet refuses on the host network; HostPort serves ports 80/443 of a "
+                   "single VM)")
     elif mode == "LoadBalancer" and not (values.get("metallb_addresses")
                                          or values.get("metallb_pools")):
         out.append("ingress_controller: gateway with gateway_api_service_mode: LoadBalancer "
                    "needs a MetalLB address pool (metallb_addresses); set "
-                   "gateway_api_service_mode: NodePort for a single VM")
+                   "gateway_api_service_mode: HostPort (ports 80/443) or NodePort for a single "
+                   "VM")
     out.extend(_issuer_problems(values))
     return out
 

@@ -2,8 +2,8 @@
 
 A variable is secret when a role declares it ``no_log: true`` in ``meta/argument_specs.yml`` or
 its name says so (``*password*``, ``*token*``, ``*secret*``, ``*_key``, ``*credential*``; not
-``*_file``/``*_path``/``*_dir``/``*_name``, which hold where a secret is, not the secret). An
-environment variable is secret by the same name rule. A password inside a URL
+``*_file``/``*_path``/``*_dir``/``*_name``/``*_tls_secret``, which hold where a secret is, not
+the secret). An environment variable is secret by the same name rule. A password inside a URL
 (``http://user:PASS@proxy:3128``) is secret in any variable or environment value.
 ``minimal_env`` is the only environment a playbook run gets: nothing outside a short
 allow-list of ordinary variables reaches Ansible.
@@ -28,7 +28,10 @@ _TRIVIAL = frozenset({"true", "false", "yes", "no", "none", "null", "on", "off",
 _SECRET_NAME = re.compile(
     r"(password|passwd|passphrase|secret|token|credential|api_?key|private_?key|access_?key"
     r"|(^|_)keys?($|_)|(^|_)auth($|_))", re.IGNORECASE)
-_NOT_SECRET_SUFFIX = re.compile(r"_(file|path|dir|name|sock|socket)$", re.IGNORECASE)
+# where a secret is, not the secret; *_tls_secret names a Kubernetes Secret object
+# (gateway_api_tls_secret, ingress_nginx_default_tls_secret), which a failure must be able to
+# name
+_NOT_SECRET_SUFFIX = re.compile(r"_(file|path|dir|name|sock|socket|tls_secret)$", re.IGNORECASE)
 
 # Environment variables a playbook run may inherit from the caller (plus what provision and
 # ansible-runner set themselves). SSH_AUTH_SOCK: keys in ssh-agent; the vault variables name

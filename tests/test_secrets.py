@@ -110,6 +110,7 @@ def test_scrub_tree_masks_plain_and_json_escaped_forms(tmp_path):
     ("GITHUB_TOKEN", True), ("ansible_become_password", True),
     ("ansible_ssh_private_key_file", False), ("ssh_known_hosts_file", False),
     ("cert_manager_cloudflare_secret_name", False), ("etcd_backup_keep", False),
+    ("gateway_api_tls_secret", False), ("ingress_nginx_default_tls_secret", False),
     ("SSH_AUTH_SOCK", False), ("kubernetes_version", False), ("PATH", False),
 ])
 def test_which_names_are_secret(name, secret):

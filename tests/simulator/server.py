@@ -384,11 +384,12 @@ class Cluster:
             and self.pod_view(p)["status"]["conditions"][0]["status"] == "True"
         ]
 
-    def ingress_listeners(self) -> list[dict]:
+    def ingress_listeners(self, node: str | None = None) -> list[dict]:
         """Where the nodes' simulated kube-proxy accepts HTTP for the ingress-nginx
         controller: the MetalLB address and port of each Service (type LoadBalancer) that
         selects ready controller pods, and its HTTP nodePort (NodePort/LoadBalancer) on every
-        address. Plain HTTP only (port named "http" or port 80)."""
+        address. Plain HTTP only (port named "http" or port 80). Then the Gateways' (simulated
+        NGF: gateway.listeners), whose hostPorts only ``node`` serves."""
         out: list[dict] = []
         ctrl = {"app.kubernetes.io/name": "ingress-nginx",
                 "app.kubernetes.io/component": "controller"}
@@ -408,7 +409,7 @@ class Cluster:
                     out.append({"ip": svc["metadata"]["_lb_ip"], "port": int(port["port"])})
                 if spec.get("type") in ("NodePort", "LoadBalancer") and port.get("nodePort"):
                     out.append({"ip": "0.0.0.0", "port": int(port["nodePort"])})
-        return out + gateway.listeners(self)
+        return out + gateway.listeners(self, node)
 
     def ingress_request(self, p: dict) -> dict:
         """Answer one HTTP request that reached the ingress-nginx controller: the Ingress
@@ -1142,7 +1143,7 @@ class Cluster:
             self.node_cni[name] = bool(p.get("cni_configured"))
             self._mirror_pods(name, p.get("static_pods") or {})
             self.reconcile()
-            return {"node": name, "listeners": self.ingress_listeners()}
+            return {"node": name, "listeners": self.ingress_listeners(name)}
 
     def _mirror_pods(self, node: str, static: dict[str, str]) -> None:
         for pod in self.items("pods", "kube-system"):
