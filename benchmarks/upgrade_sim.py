@@ -52,7 +52,7 @@ BOOKKEEPING = (
 )
 #: Actions that run on the controller only (no round trip to a host).
 CONTROLLER_ACTIONS = {"set_fact", "include_tasks", "include_role", "import_tasks", "meta",
-                      "fail", "assert", "debug", "pause", "set_stats"}
+                      "fail", "assert", "debug", "pause", "set_stats", "validate_argument_spec"}
 #: The journal tool's output starts with this: a journal write (or init) round trip.
 JOURNAL_OUTPUT = '{"provision_upgrade_journal": '
 
