@@ -192,6 +192,7 @@ def main() -> int:
         for w in args.workers:
             out["sizes"][str(w)] = measure(w, args.from_minor, Path(tmp))
             print(json.dumps({str(w): out["sizes"][str(w)]}), file=sys.stderr)
+    out["load_average_end"] = os.getloadavg()
     print(json.dumps(out, indent=2))
     return 0 if all(v.get("ok") for v in out["sizes"].values()) else 1
 
