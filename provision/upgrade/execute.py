@@ -54,9 +54,11 @@ def done_steps(journal: Journal, hop: Hop, state: ClusterState | None) -> list[s
 
 
 def hop_vars(journal: Journal, hop: Hop, d: Discovery, state: ClusterState | None,
-             *, last: bool) -> dict[str, Any]:
+             *, last: bool, tool_installed: bool = False) -> dict[str, Any]:
     """The extra vars of ``playbooks/upgrade.yml`` for one hop (pure): per host the node steps
-    left to run and the cluster steps left, in the order of the journal's own runbook."""
+    left to run and the cluster steps left, in the order of the journal's own runbook.
+    ``tool_installed``: an earlier hop of this run installed the journal tool (the later hops
+    skip its install: two round trips per hop)."""
     latest = journal.latest()
     per_host: dict[str, list[str]] = {}
     cluster: list[str] = []
@@ -83,6 +85,7 @@ def hop_vars(journal: Journal, hop: Hop, d: Discovery, state: ClusterState | Non
         "kubeadm_upgrade_last_hop": last,
         "kubeadm_upgrade_lock_replace": d.finished_lock in d.locks.values()
         and d.finished_lock != lock_id(journal),
+        "kubeadm_upgrade_journal_tool_installed": tool_installed,
     }
 
 
@@ -198,6 +201,7 @@ def run(inventory: Any, journal: Journal, d: Discovery, *, say: Callable[[str], 
     results: list[HopResult] = []
     state: ClusterState | None = d.state
     last = journal.hops[-1].index if journal.hops else 0
+    installed = False  # the journal tool, by a hop of this run
     for hop in journal.hops:
         left = [s for s in hop.steps() if not journal.is_done(s, state)]
         if not left:
@@ -211,7 +215,8 @@ def run(inventory: Any, journal: Journal, d: Discovery, *, say: Callable[[str], 
         result = run_playbook(command="upgrade", playbook="upgrade.yml", inventory=inventory,
                               extravars={**(extravars or {}),
                                          **hop_vars(journal, hop, d, state,
-                                                    last=hop.index == last)},
+                                                    last=hop.index == last,
+                                                    tool_installed=installed)},
                               verbosity=verbosity, progress=progress)
         journal = progress.journal
         write_copies(journal, [result.run_dir / "upgrade-journal.json"])
@@ -222,6 +227,7 @@ def run(inventory: Any, journal: Journal, d: Discovery, *, say: Callable[[str], 
                                  interrupted=result.interrupted))
         if not result.ok:
             break
+        installed = True  # a hop that finished installed the tool first
         say(f"Hop {hop.index} done in {took:.1f}s")
         state = None  # later hops: the journal alone says what is done
     return journal, results
