@@ -32,8 +32,8 @@ of the command and its children (a measure less sensitive to other load than wal
 Prints one JSON object: the load average at start and end, per kind floor_s, fair_floor_s,
 bootstrap_s, rerun_s, ratio_bootstrap_to_floor (b/a), ratio_bootstrap_to_fair_floor (b/a'),
 the changed counts, the goals of issue 18 (ratio <= 2.0 against either floor, re-run <= 8 s),
-the top tasks of each run and the re-run's breakdown. Needs docker (container) or qemu (vm); a VM run takes 10+
-minutes under TCG.
+the top tasks of each run and the re-run's breakdown. Needs docker (container) or qemu (vm);
+a VM run takes 10+ minutes under TCG.
 
     python benchmarks/bootstrap.py                 # container and vm
     python benchmarks/bootstrap.py --kind container [--verify-image] [--top 15]
