@@ -23,8 +23,8 @@ by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard lib
 Every command prints one JSON object on stdout; progress goes to stderr (the journal).
 Exit codes: 0 ok, 1 failed (nothing that looks like a valid snapshot is left behind, earlier
 snapshots are untouched), 2 bad configuration or arguments, 3 (snapshot --if-current only) the
-install is not current or the member is not healthy: nothing was done, the answer is
-install-state's (the role then installs and snapshots again).
+install is not current (needs_install) or the member is not healthy: nothing was done, the
+answer is install-state's (the role then installs, and snapshots the first healthy member).
 """
 
 from __future__ import annotations
@@ -668,7 +668,8 @@ def notify(cfg: dict[str, Any], command: str, error: str) -> None:
 # --- commands -------------------------------------------------------------------------------
 
 class NotCurrent(Exception):  # noqa: N818 - not a failure: the answer of --if-current
-    """snapshot --if-current: the install is not current; carries install-state's answer."""
+    """snapshot --if-current: the install is not current or the member not healthy; carries
+    install-state's answer."""
 
     def __init__(self, state: dict[str, Any]) -> None:
         super().__init__("the install is not current")
@@ -682,7 +683,7 @@ def cmd_snapshot(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any
     current: dict[str, Any] = {}
     if args.if_current is not None:  # the role's one round trip: check the stamp, then save
         state = install_state(cfg, args.config, args.if_current, args.etcd_version)
-        if not state["current"]:
+        if not (state["current"] and state["health"]["healthy"]):  # else another member
             raise NotCurrent(state)
         status = {k: v for k, v in state["health"].items() if k not in ("healthy", "endpoint")}
         current = {"install": {k: state[k] for k in ("inputs", "drift", "etcdctl_version",
@@ -992,10 +993,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = COMMANDS[args.command](cfg, args)
-    except NotCurrent as exc:  # nothing was done; the role installs, then snapshots
-        log("the install is not current: nothing done (the role installs, then snapshots)")
+    except NotCurrent as exc:  # nothing was done; the role installs and/or picks a member
+        state = exc.state
+        log("nothing done: " + ("the install is not current (the role installs, then "
+                                "snapshots)" if not state["current"] else
+                                f"the member is not healthy ({state['health'].get('error')})"))
         print(json.dumps({"ok": False, "command": args.command, "node": cfg["node"],
-                          "needs_install": True, **exc.state}))
+                          "needs_install": not state["current"], **state}))
         return 3
     except (Failure, ValueError, OSError) as exc:
         msg = str(exc)
