@@ -8,6 +8,7 @@ failure webhook. The tool is the exact file the roles install.
 
 from __future__ import annotations
 
+import hashlib
 import http.server
 import json
 import os
@@ -390,3 +391,73 @@ def test_install_state_records_then_names_each_drifted_path(tmp_path, etcd):
 
     rc, out, err = tool(cfg, "install-state", "--record", "h2", "--file", str(managed / "a.py"))
     assert rc == 1 and f"missing {managed / 'a.py'}" in out["error"]
+
+
+def test_snapshot_if_current_takes_it_only_when_the_install_is_current(tmp_path, etcd):
+    """`snapshot --if-current H` (the role's one round trip): with another H, a drifted file
+    or an etcd version etcdctl does not match (needs_install), or an unreachable member, it
+    does nothing (exit 3, install-state's answer, no backup dir, no webhook); when the install
+    is current it takes the verified snapshot (0600, sidecar, sha256 of the file as it was
+    written, which restore --check accepts)."""
+    managed = tmp_path / "tool"
+    managed.mkdir()
+    (managed / "a.py").write_text("print('a')\n")
+    hook = tmp_path / "hook"  # a webhook that must never be called: nothing failed
+    cfg = config(tmp_path, etcd, webhook_url=f"http://127.0.0.1:9/{hook.name}")
+    rc, out, err = tool(cfg, "install-state", "--record", "h1", "--file", str(managed / "a.py"),
+                        "--binary", str(BINS / "etcdctl"))
+    assert rc == 0 and out["current"], err
+    backups = tmp_path / "backups"
+
+    def not_current(*args: str, cfg: Path = cfg) -> dict:
+        rc, out, err = tool(cfg, "snapshot", "--if-current", *args)
+        assert rc == 3 and out["needs_install"] is not out["current"], (rc, out, err)
+        assert not backups.exists() and "webhook" not in err and "nothing done" in err
+        return out
+
+    assert not_current("h2")["inputs"] == "h1"
+    assert not_current("h1", "--etcd-version", "3.4.0")["etcdctl_version"] == "3.5.1"
+    (tmp_path / "down").mkdir()  # the same install, its member unreachable: another's turn
+    down = config(tmp_path / "down", etcd, endpoints=["https://127.0.0.1:9"],
+                  backup_dir=str(backups))
+    shutil.copy2(tmp_path / "install-stamp.json", tmp_path / "down")
+    answer = not_current("h1", "--etcd-version", "3.5.1", cfg=down)
+    assert answer["current"] and not answer["health"]["healthy"]
+    (managed / "a.py").write_text("print('edited')\n")
+    assert not_current("h1")["drift"] == [str(managed / "a.py")]
+    rc, out, err = tool(cfg, "install-state", "--record", "h1", "--file", str(managed / "a.py"),
+                        "--binary", str(BINS / "etcdctl"))
+    assert rc == 0 and out["current"], err
+
+    rc, out, err = tool(cfg, "snapshot", "--if-current", "h1", "--tag", "fast")
+    assert rc == 0, err
+    assert out["install"] == {"inputs": "h1", "drift": [], "etcdctl_version": "3.5.1",
+                              "current": True}
+    db = Path(out["snapshot"])
+    assert db.name.endswith("-fast.db") and out["health"]["healthy"]
+    assert out["sidecar"]["sha256"] == hashlib.sha256(db.read_bytes()).hexdigest()
+    assert out["sidecar"]["keys"] == 3000 and out["sidecar"]["size"] == db.stat().st_size
+    assert {p.stat().st_mode & 0o777 for p in backups.glob("etcd-*")} == {0o600}
+    assert not list(backups.glob(".etcd-backup-tmp-*"))
+    rc, out, err = tool(cfg, "restore", "latest", "--data-dir", str(tmp_path / "new"), "--check")
+    assert rc == 0 and out["checked"], err  # sha256 and snapshot status against the sidecar
+
+
+def test_is_current_rule():
+    """The one rule install.yml skips the install steps by (pure)."""
+    sys.path.insert(0, str(TOOL.parent))
+    import etcd_backup
+
+    healthy = {"healthy": True, "version": "3.5.17"}
+    state = {"inputs": "h", "drift": [], "etcdctl_version": "3.5.1", "health": healthy}
+    assert etcd_backup.is_current(state, "h")
+    assert not etcd_backup.is_current(state, "other") and not etcd_backup.is_current(state, None)
+    assert not etcd_backup.is_current({**state, "drift": ["/x"]}, "h")
+    assert not etcd_backup.is_current({**state, "etcdctl_version": "3.6.0"}, "h")
+    assert not etcd_backup.is_current({**state, "etcdctl_version": None}, "h")
+    assert etcd_backup.is_current(state, "h", "3.5.0") and not etcd_backup.is_current(
+        state, "h", "3.4.30")
+    unhealthy = {**state, "health": {"healthy": False, "error": "x"}}
+    assert not etcd_backup.is_current(unhealthy, "h")  # etcd's version unknown
+    assert etcd_backup.is_current(unhealthy, "h", "3.5.1")  # given: no need to ask etcd
+    assert etcd_backup.minor("v3.5.1-rc.0") == "3.5" and etcd_backup.minor("x") == ""

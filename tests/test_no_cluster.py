@@ -55,11 +55,12 @@ def test_a_command_that_needs_a_cluster_says_there_is_none_in_one_line(
     assert "FAIL" not in proc.stdout and "missing" not in proc.stdout  # no table of misses
     assert "Error executing command" not in proc.stderr
     assert "FAILED (" not in proc.stdout  # no failure summary on top of the line
-    if args == ("etcd", "snapshot"):  # stopped before the role (its etcd download) ran
+    if args == ("etcd", "snapshot"):  # stopped before the role's install (its etcd download)
         log = "".join(p.read_text() for p in (tmp_path / "state").rglob("stdout")
                       if "etcd-snapshot" in str(p))
-        assert "TASK [Stop when bootstrap has not built a cluster]" in log
-        assert "etcd_snapshot" not in log and "Install etcd" not in log
+        assert "TASK [etcd_snapshot : Stop when bootstrap has not built a cluster]" in log
+        assert "Install etcd" not in log and "Install the etcd-backup tool" not in log
+        assert "Look for the installed etcd tools" not in log and "Download" not in log
 
 
 def test_no_cluster_json_is_one_object_with_the_line_as_its_error(tmp_path: Path) -> None:

@@ -5,7 +5,8 @@ Installed by the provision roles ``etcd_snapshot`` and ``etcd_backup_schedule``;
 by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard library only.
 
   etcd-backup [--config FILE] snapshot [--tag T] [--verify-restore] [--no-upload]
-                                       [--no-retention]
+                                       [--no-retention] [--if-current INPUTS
+                                       [--etcd-version V]]
   etcd-backup [--config FILE] verify [NAME|latest]
   etcd-backup [--config FILE] list [--remote]
   etcd-backup [--config FILE] show [NAME|latest]
@@ -16,11 +17,14 @@ by ``provision etcd ...`` and by ``etcd-backup.timer``. Python 3.8+ standard lib
   etcd-backup [--config FILE] health
   etcd-backup [--config FILE] prune
   etcd-backup [--config FILE] prepare
-  etcd-backup [--config FILE] install-state [--record INPUTS --file F.. --dir D.. --binary B..]
+  etcd-backup [--config FILE] install-state [--inputs INPUTS] [--etcd-version V]
+                                            [--record INPUTS --file F.. --dir D.. --binary B..]
 
 Every command prints one JSON object on stdout; progress goes to stderr (the journal).
 Exit codes: 0 ok, 1 failed (nothing that looks like a valid snapshot is left behind, earlier
-snapshots are untouched), 2 bad configuration or arguments.
+snapshots are untouched), 2 bad configuration or arguments, 3 (snapshot --if-current only) the
+install is not current (needs_install) or the member is not healthy: nothing was done, the
+answer is install-state's (the role then installs, and snapshots the first healthy member).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import concurrent.futures
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -407,10 +412,51 @@ def _mib(n: int) -> str:
 
 # --- snapshot -------------------------------------------------------------------------------
 
-def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path]) -> dict[str, Any]:
+def save_hashed(cfg: dict[str, Any], endpoint: str, tmp_db: Path) -> str:
+    """`etcdctl snapshot save tmp_db`, hashing the file while etcdctl writes it; returns its
+    SHA-256. etcdctl (3.4 to 3.6) writes ``<tmp_db>.part`` front to back, fsyncs it and renames
+    it to tmp_db; this follows the part file and reads what is new, so after the save only the
+    last bytes are read. The digest counts only when the file hashed is the saved file (same
+    inode) and every byte of it was hashed; otherwise the saved file is hashed again."""
+    part = Path(f"{tmp_db}.part")
+    part.unlink(missing_ok=True)
+    cmd = etcdctl(cfg, "snapshot", "save", str(tmp_db), endpoint=endpoint,
+                  command_timeout=int(cfg["timeout"]))
+    h, hashed, f = hashlib.sha256(), 0, None
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        saving = pool.submit(run, cmd, cfg, "snapshot save")
+        try:
+            while True:
+                done = saving.done()  # before reading: what etcdctl wrote is then all there
+                if f is None:
+                    for candidate in (part, tmp_db):
+                        with contextlib.suppress(FileNotFoundError):
+                            f = open(candidate, "rb")  # noqa: SIM115 - closed below
+                            break
+                while f is not None and (block := f.read(1 << 20)):
+                    h.update(block)
+                    hashed += len(block)
+                if done:
+                    break
+                time.sleep(0.02)
+            saving.result()  # raises Failure when the save failed
+            if f is not None and hashed == tmp_db.stat().st_size and \
+                    os.fstat(f.fileno()).st_ino == tmp_db.stat().st_ino:
+                return h.hexdigest()
+        finally:
+            if f is not None:
+                f.close()
+    log(f"{tmp_db.name}: not followed while written; hashing it again")
+    return sidecar.sha256_file(tmp_db)
+
+
+def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path],
+                  status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Save, check and record one snapshot. ``status``: the member's endpoint status when the
+    caller has just asked for it (snapshot --if-current), else it is asked here."""
     backup_dir = Path(cfg["backup_dir"])
     endpoint = cfg["endpoints"][0]
-    status = endpoint_status(cfg, endpoint)
+    status = status or endpoint_status(cfg, endpoint)
     log(f"etcd {status['version']} at {endpoint}: revision {status['revision']}, "
         f"db {_mib(status['db_size'])}")
     space = check_space(cfg, backup_dir, status["db_size"])
@@ -422,21 +468,17 @@ def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path]) -> dict[str,
     tmp_db = backup_dir / f"{naming.TEMP_PREFIX}{name.filename}"
     temps += [tmp_db, Path(f"{tmp_db}.part"), backup_dir / f"{naming.TEMP_PREFIX}{name.sidecar}"]
     started = time.monotonic()
-    run(etcdctl(cfg, "snapshot", "save", str(tmp_db), endpoint=endpoint,
-                command_timeout=int(cfg["timeout"])), cfg, "snapshot save")
+    # hashed while etcdctl writes it: after the save the file is read once more, by etcdutl
+    # (`snapshot status`); etcd counts the live keys at the snapshot's revision
+    sha256 = save_hashed(cfg, endpoint, tmp_db)
     os.chmod(tmp_db, 0o600)
     saved = time.monotonic() - started
-    # the file is read once for its SHA-256 (hashlib releases the GIL) while etcdutl reads it
-    # for `snapshot status` and etcd counts the keys: side by side, not one after the other
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(sidecar.sha256_file, tmp_db)
-        st = snapshot_status(cfg, tmp_db)
-        try:
-            keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
-        except Failure as exc:  # compacted past the snapshot revision in the meantime
-            log(f"live key count at revision {st['revision']} unavailable: {exc}")
-            keys = None
-        sha256 = digest.result()
+    st = snapshot_status(cfg, tmp_db)
+    try:
+        keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
+    except Failure as exc:  # compacted past the snapshot revision in the meantime
+        log(f"live key count at revision {st['revision']} unavailable: {exc}")
+        keys = None
     data = sidecar.build(
         file=name.filename, cluster=cfg["cluster"], node=cfg["node"], tag=tag,
         created=name.created.isoformat(), size=tmp_db.stat().st_size,
@@ -625,13 +667,32 @@ def notify(cfg: dict[str, Any], command: str, error: str) -> None:
 
 # --- commands -------------------------------------------------------------------------------
 
+class NotCurrent(Exception):  # noqa: N818 - not a failure: the answer of --if-current
+    """snapshot --if-current: the install is not current or the member not healthy; carries
+    install-state's answer."""
+
+    def __init__(self, state: dict[str, Any]) -> None:
+        super().__init__("the install is not current")
+        self.state = state
+
+
 def cmd_snapshot(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     backup_dir = Path(cfg["backup_dir"])
+    tag = naming.validate_tag(args.tag or "")
+    status = None
+    current: dict[str, Any] = {}
+    if args.if_current is not None:  # the role's one round trip: check the stamp, then save
+        state = install_state(cfg, args.config, args.if_current, args.etcd_version)
+        if not (state["current"] and state["health"]["healthy"]):  # else another member
+            raise NotCurrent(state)
+        status = {k: v for k, v in state["health"].items() if k not in ("healthy", "endpoint")}
+        current = {"install": {k: state[k] for k in ("inputs", "drift", "etcdctl_version",
+                                                     "current")}, "health": state["health"]}
     temps: list[Path] = []
     with locked(backup_dir):
         leftovers = clean_leftovers(cfg, backup_dir)
         try:
-            result = take_snapshot(cfg, naming.validate_tag(args.tag or ""), temps)
+            result = take_snapshot(cfg, tag, temps, status)
         finally:
             for p in temps:
                 if p.exists():
@@ -652,7 +713,7 @@ def cmd_snapshot(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any
             result["removed"] = prune_local(cfg, db.name)
             if cfg["remote"] and not args.no_upload:
                 result["removed_remote"] = prune_remote(cfg, db.name)
-    return result
+    return {**current, **result}
 
 
 def pick(cfg: dict[str, Any], which: str) -> dict[str, Any]:
@@ -749,7 +810,7 @@ def cmd_list(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def cmd_health(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+def cmd_health(cfg: dict[str, Any], args: argparse.Namespace | None) -> dict[str, Any]:
     endpoint = cfg["endpoints"][0]
     try:
         return {"healthy": True, "endpoint": endpoint, **endpoint_status(cfg, endpoint)}
@@ -799,11 +860,53 @@ def stamp_path(config: str) -> Path:
     return Path(config).parent / STAMP_NAME
 
 
+def minor(version: str | None) -> str:
+    """'3.5.1' -> '3.5'; anything that is not X.Y[.Z] -> ''."""
+    parts = (version or "").strip().lstrip("v").split("-")[0].split(".")
+    return ".".join(parts[:2]) if len(parts) in (2, 3) and all(p.isdigit() for p in parts) \
+        else ""
+
+
+def is_current(state: dict[str, Any], inputs: str | None, etcd_version: str = "") -> bool:
+    """The rule the role skips its install steps by: the recorded inputs are this run's,
+    nothing drifted, and etcdctl's major.minor is etcd's (``etcd_version`` when given, else
+    the healthy local member's; unknown -> not current)."""
+    health = state.get("health") or {}
+    want = etcd_version or (health.get("version", "") if health.get("healthy") else "")
+    return (inputs is not None and state.get("inputs") == inputs and state.get("drift") == []
+            and minor(want) != "" and minor(state.get("etcdctl_version")) == minor(want))
+
+
+def install_state(cfg: dict[str, Any], config: str, inputs: str | None = None,
+                  etcd_version: str = "") -> dict[str, Any]:
+    """What drifted since the stamp, etcdctl's version, the member's health and, given this
+    run's ``inputs``, whether the install is current (:func:`is_current`)."""
+    stamp = stamp_path(config)
+    try:
+        recorded = json.loads(stamp.read_text())
+        entries = recorded["entries"]
+        recorded_inputs = recorded["inputs"] if recorded.get("format") == STAMP_FORMAT else None
+        drift = sorted(p for p, e in entries.items()
+                       if path_state(p, e["kind"]) != {k: v for k, v in e.items()
+                                                       if k != "version"})
+        version = (entries.get(cfg["etcdctl"]) or {}).get("version")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        recorded_inputs, drift, version = None, [str(stamp)], None
+    if not version or drift:
+        try:
+            version = _version_text(tool_version(cfg, "etcdctl"))
+        except Failure:
+            version = None
+    state = {"inputs": recorded_inputs, "drift": drift, "etcdctl_version": version,
+             "health": cmd_health(cfg, None)}
+    return {**state, "current": is_current(state, inputs, etcd_version)}
+
+
 def cmd_install_state(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
-    """The recorded inputs, the managed paths that drifted, etcdctl's version and the local
-    member's health (its version is the one the tools must match). ``--record INPUTS``
-    first writes the stamp (0600) from the paths as they are now."""
-    stamp = stamp_path(args.config)
+    """The recorded inputs, the managed paths that drifted, etcdctl's version, the local
+    member's health (its version is the one the tools must match) and whether the install is
+    current for ``--inputs`` (and ``--etcd-version``). ``--record INPUTS`` first writes the
+    stamp (0600) from the paths as they are now."""
     if args.record:
         wanted = ([(f, "file") for f in args.file] + [(d, "dir") for d in args.dir]
                   + [(b, "binary") for b in args.binary])
@@ -813,25 +916,10 @@ def cmd_install_state(cfg: dict[str, Any], args: argparse.Namespace) -> dict[str
             raise Failure(f"install-state --record: missing {', '.join(missing)}")
         if cfg["etcdctl"] in entries:  # the same file (size, mtime) answers the same version
             entries[cfg["etcdctl"]]["version"] = _version_text(tool_version(cfg, "etcdctl"))
-        write_atomic(stamp, json.dumps({"format": STAMP_FORMAT, "inputs": args.record,
-                                        "entries": entries}, indent=1, sort_keys=True))
-    try:
-        recorded = json.loads(stamp.read_text())
-        entries = recorded["entries"]
-        inputs = recorded["inputs"] if recorded.get("format") == STAMP_FORMAT else None
-        drift = sorted(p for p, e in entries.items()
-                       if path_state(p, e["kind"]) != {k: v for k, v in e.items()
-                                                       if k != "version"})
-        version = (entries.get(cfg["etcdctl"]) or {}).get("version")
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        inputs, drift, version = None, [str(stamp)], None
-    if not version or drift:
-        try:
-            version = _version_text(tool_version(cfg, "etcdctl"))
-        except Failure:
-            version = None
-    return {"inputs": inputs, "drift": drift, "etcdctl_version": version,
-            "health": cmd_health(cfg, args)}
+        write_atomic(stamp_path(args.config), json.dumps(
+            {"format": STAMP_FORMAT, "inputs": args.record, "entries": entries},
+            indent=1, sort_keys=True))
+    return install_state(cfg, args.config, args.inputs or args.record, args.etcd_version)
 
 
 def _version_text(version: tuple[int, int, int] | None) -> str | None:
@@ -849,6 +937,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     s.add_argument("--verify-restore", action="store_true", default=None)
     s.add_argument("--no-upload", action="store_true")
     s.add_argument("--no-retention", action="store_true")
+    s.add_argument("--if-current", metavar="INPUTS",
+                   help="only when the install is current for INPUTS (install-state's rule), "
+                        "else exit 3 with install-state's answer and do nothing")
+    s.add_argument("--etcd-version", default="",
+                   help="the etcd version the tools must match (default: the member's)")
     v = sub.add_parser("verify", help="restore drill of a snapshot")
     v.add_argument("snapshot", nargs="?", default="latest")
     li = sub.add_parser("list", help="snapshots here (and remote)")
@@ -871,6 +964,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     sub.add_parser("prune", help="apply retention now")
     sub.add_parser("prepare", help="create the backup directory 0700 (only a dedicated one)")
     st = sub.add_parser("install-state", help="what drifted since the role installed the tool")
+    st.add_argument("--inputs", metavar="INPUTS", help="say whether the install is current")
+    st.add_argument("--etcd-version", default="",
+                    help="the etcd version the tools must match (default: the member's)")
     st.add_argument("--record", metavar="INPUTS", help="write the stamp first (the role does)")
     st.add_argument("--file", action="append", default=[], help="a managed file (hashed)")
     st.add_argument("--dir", action="append", default=[], help="a managed directory")
@@ -897,6 +993,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         result = COMMANDS[args.command](cfg, args)
+    except NotCurrent as exc:  # nothing was done; the role installs and/or picks a member
+        state = exc.state
+        log("nothing done: " + ("the install is not current (the role installs, then "
+                                "snapshots)" if not state["current"] else
+                                f"the member is not healthy ({state['health'].get('error')})"))
+        print(json.dumps({"ok": False, "command": args.command, "node": cfg["node"],
+                          "needs_install": not state["current"], **state}))
+        return 3
     except (Failure, ValueError, OSError) as exc:
         msg = str(exc)
         log(f"error: {args.command} failed on {cfg['node']}: {msg}")
