@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from simulator import metallb
-from simulator.httpapi import SimApi, crd
+from simulator.httpapi import SimApi, crd, kubeadm_cluster
 from simulator.server import SimServer
 
 NS = "metallb-system"
@@ -200,14 +200,7 @@ def _ingress_setup(api: Api, image: str = "registry.k8s.io/e2e-test-images/agnho
     """A node (registered by a kubelet heartbeat) for the pods, the ingress-nginx controller
     behind a MetalLB and a NodePort Service, an echo Deployment and an Ingress."""
     api.call("POST", "/sim/admin/settings", {"pod_ready_seconds": 0.0})
-    api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                      "metadata": {"name": "kube-system"}})
-    api.create("/api/v1/namespaces/kube-system/configmaps", {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config"},
-        "data": {"ClusterConfiguration": "kubernetesVersion: v1.31.2\n"}})
-    code, out = api.call("POST", "/sim/kubelet/heartbeat", {
-        "node": "n1", "kubelet_version": "1.31.2", "addresses": ["192.0.2.7"]})
-    assert code == 200, out
+    kubeadm_cluster(api, "1.31.2", nodes=[("n1", "192.0.2.7")])
     api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                       "metadata": {"name": "ingress-nginx"}})
     api.create("/apis/networking.k8s.io/v1/ingressclasses", {

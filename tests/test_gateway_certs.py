@@ -34,8 +34,7 @@ from api_schemas import openapi
 from api_schemas.validator import validate as validate_core
 from simulator import certmanager
 from simulator.httpapi import SimApi as Api
-from simulator.httpapi import crd
-from simulator.server import SimServer
+from simulator.httpapi import crd, kubeadm_cluster, started_cluster
 
 from provision import gateway
 from provision.runner import run_playbook
@@ -192,29 +191,15 @@ def _path(doc: dict) -> str:
 
 @pytest.fixture
 def api() -> Iterator[Api]:
-    server = SimServer("127.0.0.1", 0).start()
-    server.cluster.settings.update(require_cni=False, deployment_ready_seconds=0.0,
-                                   pod_ready_seconds=0.0)
-    with server.cluster.lock:
-        server.cluster.initialized = True
-    a = Api(server.url)
-    for definition in (
+    server, a = started_cluster((
             crd("gateway.networking.k8s.io", "gatewayclasses", "GatewayClass", "v1", "Cluster"),
             crd("gateway.networking.k8s.io", "gateways", "Gateway", "v1"),
             crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "v1"),
             crd("cert-manager.io", "clusterissuers", "ClusterIssuer", "v1", "Cluster"),
             crd("cert-manager.io", "certificates", "Certificate", "v1"),
             crd("acme.cert-manager.io", "challenges", "Challenge", "v1"),
-            crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")):
-        a.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", definition)
-    a.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                    "metadata": {"name": "kube-system"}})
-    a.create("/api/v1/namespaces/kube-system/configmaps", {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config"},
-        "data": {"ClusterConfiguration": "kubernetesVersion: v1.35.1\n"}})
-    code, out = a.call("POST", "/sim/kubelet/heartbeat", {
-        "node": "n1", "kubelet_version": "1.35.1", "addresses": ["192.0.2.7"]})
-    assert code == 200, out
+            crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")))
+    kubeadm_cluster(a, "1.35.1", nodes=[("n1", "192.0.2.7")])
     try:
         yield a
     finally:

@@ -38,7 +38,7 @@ from typing import Any
 import pytest
 import yaml
 from simulator.httpapi import SimApi as Api
-from simulator.httpapi import crd
+from simulator.httpapi import crd, kubeadm_cluster, started_cluster
 from simulator.server import SimServer
 
 from provision.runner import run_playbook
@@ -91,25 +91,14 @@ def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
 @pytest.fixture
 def sim() -> Iterator[tuple[SimServer, Api]]:
     """The simulated API server with two Ready nodes and the CRDs the Gateway path needs."""
-    server = SimServer("127.0.0.1", 0).start()
-    server.cluster.settings.update(require_cni=False, deployment_ready_seconds=0.0,
-                                   pod_ready_seconds=0.0)
-    with server.cluster.lock:
-        server.cluster.initialized = True
-    api = Api(server.url)
-    for definition in (
+    server, api = started_cluster((
             crd("gateway.networking.k8s.io", "gatewayclasses", "GatewayClass", "v1", "Cluster"),
             crd("gateway.networking.k8s.io", "gateways", "Gateway", "v1"),
             crd("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "v1"),
             crd("gateway.nginx.org", "nginxproxies", "NginxProxy", "v1alpha2"),
-            crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")):
-        api.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", definition)
-    for ns in ("kube-system", NS, "provision-smoke", "metallb-system"):
-        api.create("/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
-                                          "metadata": {"name": ns}})
-    api.create("/api/v1/namespaces/kube-system/configmaps", {
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config"},
-        "data": {"ClusterConfiguration": "kubernetesVersion: v1.35.1\n"}})
+            crd("metallb.io", "ipaddresspools", "IPAddressPool", "v1beta1")))
+    kubeadm_cluster(api, "1.35.1",
+                    namespaces=("kube-system", NS, "provision-smoke", "metallb-system"))
     for node in NODES:
         heartbeat(api, node)
     try:
