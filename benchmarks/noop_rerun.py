@@ -87,29 +87,42 @@ def bootstrap(env: dict[str, str], *args: str, tree: Path = REPO
 
 
 def run_events(run_dir: str, top: int = 8) -> dict[str, Any]:
-    """From a run's ansible-runner events: task results (host × task), distinct tasks, the
-    task seconds summed per host (mean over hosts) and the slowest tasks ([task, seconds
-    summed over hosts and loop items])."""
+    """From a run's ansible-runner events, read once: task results (host × task), distinct
+    tasks, the task seconds summed per host (mean over hosts), the slowest tasks ([task,
+    seconds summed over hosts and loop items]), ``by_role`` ({role: [seconds, results]},
+    slowest first, "-" = tasks outside roles: whose owner a re-run's time belongs to) and
+    ``changed_tasks`` (``host: role: task`` of every result that reported a change)."""
     totals: dict[str, float] = defaultdict(float)
     per_host: dict[str, float] = defaultdict(float)
+    roles: dict[str, list[float | int]] = defaultdict(lambda: [0.0, 0])
+    changed: list[str] = []
     results = 0
     tasks: set[str] = set()
-    for path in (Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json"):
+    for path in sorted((Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json")):
         try:
             ev = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
         data = ev.get("event_data") or {}
-        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
-            results += 1
-            tasks.add(str(data.get("task_uuid")))
-            if isinstance(data.get("duration"), int | float):
-                totals[f"{data.get('role') or '-'}: {data.get('task')}"] += data["duration"]
-                per_host[str(data.get("host"))] += data["duration"]
+        if ev.get("event") not in ("runner_on_ok", "runner_on_skipped", "runner_on_failed"):
+            continue
+        role = data.get("role") or "-"
+        results += 1
+        tasks.add(str(data.get("task_uuid")))
+        if ev.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
+            changed.append(f"{data.get('host')}: {role}: {data.get('task')}")
+        if isinstance(data.get("duration"), int | float):
+            totals[f"{role}: {data.get('task')}"] += data["duration"]
+            per_host[str(data.get("host"))] += data["duration"]
+            roles[role][0] += data["duration"]
+            roles[role][1] += 1
     return {"task_results": results, "tasks": len(tasks),
             "task_s_per_host": round(statistics.mean(per_host.values()), 1) if per_host else 0,
             "slowest": [[t, round(x, 2)] for t, x in
-                        sorted(totals.items(), key=lambda kv: -kv[1])[:top]]}
+                        sorted(totals.items(), key=lambda kv: -kv[1])[:top]],
+            "by_role": {r: [round(x, 1), n] for r, (x, n) in
+                        sorted(roles.items(), key=lambda kv: -kv[1][0])},
+            "changed_tasks": changed}
 
 
 def cgroup_cpu_file(container_id: str) -> Path | None:
@@ -156,31 +169,11 @@ def cpu_spent(before: dict[str, float], after: dict[str, float], wall_s: float
             "floor_s": round((controller + hosts) / (os.cpu_count() or 1), 1)}
 
 
-def role_seconds(run_dir: str) -> dict[str, list[float | int]]:
-    """{role: [seconds, tasks]} of a run (task durations summed; "-" = tasks outside roles),
-    slowest role first: which role's owner a re-run's time belongs to."""
-    totals: dict[str, list[float | int]] = defaultdict(lambda: [0.0, 0])
-    for path in (Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json"):
-        try:
-            ev = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        data = ev.get("event_data") or {}
-        if ev.get("event") in ("runner_on_ok", "runner_on_skipped", "runner_on_failed") \
-                and isinstance(data.get("duration"), int | float):
-            entry = totals[data.get("role") or "-"]
-            entry[0] += data["duration"]
-            entry[1] += 1
-    return {r: [round(s, 1), n] for r, (s, n) in sorted(totals.items(), key=lambda x: -x[1][0])}
-
-
 def rerun_record(seconds: float, out: dict[str, Any], cpu: dict[str, float] | None = None
                  ) -> dict[str, Any]:
-    events = run_events(out["run_dir"])
     record = {"s": round(seconds, 1),
               "changed": sum(h["changed"] for h in out["hosts"].values()),
-              "changed_tasks": changed_tasks(out["run_dir"]),
-              "hosts": len(out["hosts"]), **events, "by_role": role_seconds(out["run_dir"]),
+              "hosts": len(out["hosts"]), **run_events(out["run_dir"]),
               **({"cpu": cpu} if cpu else {}),
               "load_avg": round(os.getloadavg()[0], 1)}
     print(json.dumps({"rerun": {k: v for k, v in record.items() if k != "slowest"}}),
@@ -267,20 +260,6 @@ def bootstrapped_image(base: Path, components: str) -> Iterator[dict[str, Any]]:
         docker("rmi", "-f", image)
 
 
-def changed_tasks(run_dir: str) -> list[str]:
-    """``host: role: task`` of every task result that reported a change."""
-    found = []
-    for path in sorted((Path(run_dir) / "artifacts" / "run" / "job_events").glob("*.json")):
-        try:
-            ev = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        data = ev.get("event_data") or {}
-        if ev.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
-            found.append(f"{data.get('host')}: {data.get('role') or '-'}: {data.get('task')}")
-    return found
-
-
 def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
                 components: str = "base") -> dict[str, Any]:
     """(a): bootstrap one host with ``components``, make ``nodes`` lab hosts from its
@@ -293,7 +272,7 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
             LabState(base, nodes, image=seed["image"]) as lab:
         cpu_files = lab.cpu_files()
         first_s, first = bootstrap(lab.env, "bootstrap", *comp)
-        first_changed = changed_tasks(first["run_dir"])
+        first_changed = run_events(first["run_dir"])["changed_tasks"]
         print(json.dumps({"clones_first_run": {"s": round(first_s, 1),
                                                "changed": first_changed[:20]}}),
               file=sys.stderr)
@@ -350,8 +329,7 @@ def bench_kubeadm(base: Path, reps: int, trees: dict[str, Path]) -> dict[str, An
                 order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
                 for name, tree in order:
                     seconds, result = bootstrap(state.env, "bootstrap", tree=tree)
-                    reruns[name].append({**rerun_record(seconds, result),
-                                         "by_role": role_seconds(result["run_dir"])})
+                    reruns[name].append(rerun_record(seconds, result))
         finally:
             sim.stop()
     out: dict[str, Any] = {

@@ -46,7 +46,8 @@ def test_run_events_and_changed_tasks_simulated_run(tmp_path: Path) -> None:
     assert got["tasks"] == 3
     assert got["task_s_per_host"] == 3.5  # lab-1 1.5 s, lab-2 5.5 s
     assert got["slowest"] == [["base: Read", 4.0], ["base: Write /etc/hosts", 2.0]]
-    assert noop_rerun.changed_tasks(str(tmp_path)) == ["lab-2: base: Write /etc/hosts"]
+    assert got["changed_tasks"] == ["lab-2: base: Write /etc/hosts"]
+    assert got["by_role"] == {"base": [7.0, 5]}
 
 
 def test_cpu_split_of_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
