@@ -1,0 +1,173 @@
+"""The cert_manager role's add-on stamp (provision/addonstamp.py), the whole role in real
+Ansible (local connection) with the SIMULATED kubectl against the SIMULATED API server in
+process (tests/simulator/httpapi.py started_cluster): what is simulated is Kubernetes and
+cert-manager's Deployments becoming Available; the role's tasks, templates, filters and the
+stamp's `kubectl get -f -` are real. Manifest: the reduced v1.16.2 copy in tests/data/addons
+(tests/test_addons_roles.py FIXTURES).
+
+A first run installs, waits for the three Deployments in one `kubectl wait`, applies the
+issuers and the default certificate and records the stamp; the next run skips
+tasks/install.yml (changed=0). A ClusterIssuer deleted in the cluster makes the next run say
+why and put it back, and the run after is fast again; a new Cloudflare token (only its hash is
+in the stamp's inputs: the Secret is never read back) takes the full path and updates the
+Secret. The token shows up in no log and no stamp. Fast: a few Ansible runs, no lab host."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
+from test_gateway_listeners import _kubectl
+
+from provision.runner import RunResult, run_playbook
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = REPO / "tests"
+MANIFEST = TESTS / "data" / "addons" / "cert-manager-v1.16.2.yaml"
+NS = "cert-manager"
+STAMP = "provision-cert-manager-stamp"
+ISSUERS = "/apis/cert-manager.io/v1/clusterissuers"
+INSTALL = "Install cert-manager and its issuers"
+WHY = "Say why cert-manager and its issuers are installed"
+TOKEN = "sim-cloudflare-token-1"
+
+
+class Role:
+    """The cert_manager role run against one simulated cluster, settings kept between runs."""
+
+    def __init__(self, tmp: Path, url: str) -> None:
+        self.tmp = tmp
+        bin_dir, kubeconfig = _kubectl(tmp, url)
+        self.host: dict[str, Any] = {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "addon_role": "cert_manager", "sim_kubectl_bin": str(bin_dir),
+            "cert_manager_kubeconfig": str(kubeconfig),
+            "cert_manager_manifest_dir": str(tmp / "cert-manager"),
+            "cert_manager_version": "v1.16.2",
+            "cert_manager_manifest_url": MANIFEST.as_uri(),
+            "cert_manager_manifest_checksum": "sha256:" + hashlib.sha256(
+                MANIFEST.read_bytes()).hexdigest(),
+            "acme_email": "ops@example.org",
+            "cert_manager_cloudflare_api_token": TOKEN,
+            "cert_manager_cluster_issuers": [
+                {"name": "lab-ca", "type": "ca"},
+                {"name": "letsencrypt-staging", "type": "acme", "server": "staging"},
+                {"name": "letsencrypt-dns", "type": "acme", "server": "production",
+                 "solver": "cloudflare", "dns_zones": ["example.org"]}],
+            "cert_manager_default_certificate": {"issuer": "lab-ca",
+                                                 "dns_names": ["lab.example.test"]},
+            "cert_manager_apply_delay": 1, "cert_manager_wait_timeout": 30}
+
+    def run(self) -> tuple[RunResult, str]:
+        """One run; returns it and its log (whitespace folded)."""
+        inv = self.tmp / "hosts.yml"
+        inv.write_text(yaml.safe_dump({"all": {"hosts": {"sim": self.host}}}))
+        result = run_playbook(command="test-cert-manager-stamp", inventory=inv, quiet=True,
+                              playbook=str(TESTS / "playbooks/addon-role-simulated.yml"))
+        log = " ".join(result.log_path.read_text().split())
+        assert result.ok, f"{result.errors}\n{log[-4000:]}"
+        assert "sim-cloudflare-token" not in log
+        return result, log
+
+
+def ran(result: RunResult, task: str) -> bool:
+    return any(e["event"] == "runner_on_ok" and e["task"] == task for e in result.events)
+
+
+def results(result: RunResult, task: str) -> list[dict]:
+    """The module results of ``task`` (ansible-runner's job events of the run)."""
+    found = []
+    for path in (result.run_dir / "artifacts").glob("*/job_events/*.json"):
+        event = json.loads(path.read_text())
+        data = event.get("event_data") or {}
+        if event.get("event") == "runner_on_ok" and data.get("task") == task:
+            found.append(data["res"])
+    return found
+
+
+def full(result: RunResult, log: str, why: str) -> None:
+    """The run took the full path, said ``why`` and changed something."""
+    assert ran(result, WHY) and f"cert-manager v1.16.2: {why}" in log, log[-3000:]
+    assert result.hosts["sim"]["changed"] > 0
+
+
+def fast(result: RunResult) -> None:
+    """The run read the stamp, skipped the install and changed nothing."""
+    assert ran(result, "Read the cert-manager stamp and the objects it names")
+    assert any(e["event"] == "runner_on_skipped" and e["task"] == INSTALL
+               for e in result.events)
+    assert not ran(result, WHY)
+    assert result.hosts["sim"]["changed"] == 0, [e for e in result.events if e["changed"]]
+
+
+def get(api: SimApi, path: str) -> dict:
+    code, out = api.call("GET", path)
+    assert code == 200, out
+    return out
+
+
+def token(api: SimApi) -> str:
+    """The token in the Secret (the simulated API server keeps stringData as applied)."""
+    secret = get(api, f"/api/v1/namespaces/{NS}/secrets/cloudflare-api-token")
+    if "data" in secret:
+        return base64.b64decode(secret["data"]["api-token"]).decode()
+    return str(secret["stringData"]["api-token"])
+
+
+@pytest.fixture
+def cluster() -> Iterator[tuple[SimApi, str]]:
+    server, api = started_cluster(())
+    kubeadm_cluster(api, "1.35.1", namespaces=("kube-system", "ingress-nginx"),
+                    nodes=[("n1", "192.0.2.7")])
+    try:
+        yield api, server.url
+    finally:
+        server.stop()
+
+
+def test_simulated_cert_manager_stamp_fast_path_and_drift_repaired(
+        cluster: tuple[SimApi, str], tmp_path: Path) -> None:
+    """Full run (one `kubectl wait` for the three Deployments; the stamp names them, every
+    ClusterIssuer, the CA's root Certificate and the default certificate, never the token
+    Secret), then the fast path; a ClusterIssuer deleted -> the next run names it and puts it
+    back, the run after is fast; a new Cloudflare token -> the full path updates the Secret."""
+    api, url = cluster
+    role = Role(tmp_path, url)
+    first, log = role.run()
+    # a new cluster does not serve cert-manager's kinds yet: the read fails, the full path runs
+    full(first, log, 'cluster not read: error: resource mapping not found for name: "lab-ca')
+    [wait] = results(first, "Wait for the cert-manager Deployments to be Available")
+    assert wait["cmd"][3:] == ["wait", "--for=condition=Available", "--timeout=30s",
+                               "deployment/cert-manager", "deployment/cert-manager-cainjector",
+                               "deployment/cert-manager-webhook"]
+    assert "results" not in wait  # one call, no loop
+    stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/{STAMP}")
+    assert sorted(json.loads(stamp["data"]["objects"])) == [
+        "Certificate/cert-manager/lab-ca-root", "Certificate/ingress-nginx/default-tls",
+        "ClusterIssuer//lab-ca", "ClusterIssuer//lab-ca-selfsigned",
+        "ClusterIssuer//letsencrypt-dns", "ClusterIssuer//letsencrypt-staging",
+        f"Deployment/{NS}/cert-manager", f"Deployment/{NS}/cert-manager-cainjector",
+        f"Deployment/{NS}/cert-manager-webhook"]
+    assert "sim-cloudflare-token" not in json.dumps(stamp)
+    assert token(api) == TOKEN
+    fast(role.run()[0])
+
+    code, out = api.call("DELETE", f"{ISSUERS}/letsencrypt-staging")
+    assert code == 200, out
+    full(*role.run(), "ClusterIssuer//letsencrypt-staging missing")
+    assert get(api, f"{ISSUERS}/letsencrypt-staging")["spec"]["acme"]["email"] == \
+        "ops@example.org"
+    fast(role.run()[0])
+
+    role.host["cert_manager_cloudflare_api_token"] = "sim-cloudflare-token-2"
+    full(*role.run(), "inputs changed since the last full run")
+    assert token(api) == "sim-cloudflare-token-2"
+    fast(role.run()[0])
