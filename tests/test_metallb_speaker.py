@@ -50,7 +50,7 @@ def test_manifest_without_speaker_is_refused() -> None:
 
 
 def test_role_applies_the_rewritten_manifest_and_readme_cites_the_source() -> None:
-    tasks = (REPO / "roles/metallb/tasks/main.yml").read_text()
+    tasks = (REPO / "roles/metallb/tasks/install.yml").read_text()
     assert "metallb_speaker_manifest(metallb_speaker_ignore_exclude_lb | bool)" in tasks
     assert ('_metallb_apply_file: "{{ metallb_manifest_dir }}/metallb-native-'
             '{{ metallb_version }}.yaml"') in tasks

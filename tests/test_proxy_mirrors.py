@@ -134,7 +134,7 @@ def test_every_download_url_is_built_on_a_mirror_base():
     # and every download task runs with the proxy environment
     for rel in ("docker/tasks/repository.yml", "kubernetes_packages/tasks/repository.yml",
                 "minikube/tasks/install.yml", "etcd_snapshot/tasks/download.yml",
-                "cert_manager/tasks/main.yml", "metallb/tasks/main.yml",
+                "cert_manager/tasks/install.yml", "metallb/tasks/install.yml",
                 "ingress_nginx/tasks/main.yml", "cni/tasks/calico.yml",
                 "kubeadm_upgrade/tasks/discover-cluster.yml"):
         tasks = yaml.safe_load((ROOT / "roles" / rel).read_text())
