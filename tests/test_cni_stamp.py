@@ -9,7 +9,7 @@ include skipped and the Ready wait, changed=0; drift (the DaemonSet deleted, its
 edited) makes the next run name why and repair it; the run after is fast again; another
 backend takes the full path. The Ready wait stays on the fast path: a node that stops posting
 status fails a run whose stamp is current. calico: full, fast, the deleted
-calico-kube-controllers Deployment repaired."""
+calico-kube-controllers Deployment repaired, no fast path without a pinned checksum."""
 
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ def test_simulated_calico_stamp_skips_a_noop_run_and_repairs_drift(
     """SIMULATED cluster, real Ansible, calico (reduced copy of the pinned release, its
     checksum pinned): full run -> applied, calico-kube-controllers Available, nodes Ready,
     stamp in kube-system; second run fast with changed=0; the Deployment deleted -> "missing",
-    back and Available."""
+    back and Available; without a pinned checksum -> the full path (no fast path), no change."""
     server, api = sim
     values = cni_values(tmp_path, cni_plugin="calico", cni_calico_manifest_url=f"file://{CALICO}",
                         cni_calico_manifest_checksum="sha256:" + hashlib.sha256(
@@ -147,3 +147,9 @@ def test_simulated_calico_stamp_skips_a_noop_run_and_repairs_drift(
     repaired = role_run(tmp_path, server, "cni", **values)
     assert "calico: Deployment/kube-system/calico-kube-controllers missing" in said(repaired)
     get(api, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
+
+    # without a pinned checksum calico's manifest is unknown: no fast path, said why
+    unpinned = role_run(tmp_path, server, "cni", **{**values, "cni_calico_manifest_checksum": ""})
+    assert outcome(unpinned, "Install calico") == INCLUDED
+    assert "calico: cni_calico_manifest_checksum is empty" in said(unpinned)
+    assert unpinned.hosts["cp1"]["changed"] == 0
