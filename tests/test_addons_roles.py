@@ -499,13 +499,14 @@ def test_simulated_smoke_test_through_a_node_port(minor: int, sim_lab_node: Any,
                                                   k8s_sim: Any) -> None:
     """Simulated, NodePort mode (the lab's default: one VM, no spare address): the smoke
     test finds the controller pod's hostIP and its one request through nodePort 30080 is
-    answered by the simulated ingress on the node; the echo resources are removed."""
+    answered by the simulated ingress on the node; the echo resources are removed. The
+    re-run finds the role's add-on stamp current: changed=0, the install include (with the
+    smoke test, the role's proof) skipped, no request sent."""
     lab, host = simulated_cluster(sim_lab_node, minor)
+    extra = addon_vars(provision_components=["ingress"], ingress_nginx_service_mode="NodePort",
+                       ingress_nginx_smoke_test=True)
     result = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
-                          extravars=addon_vars(provision_components=["ingress"],
-                                               ingress_nginx_service_mode="NodePort",
-                                               ingress_nginx_smoke_test=True),
-                          quiet=True)
+                          extravars=extra, quiet=True)
     assert result.ok, f"{result.errors}\n{result.log_path.read_text()[-5000:]}"
     served = [c for c in k8s_sim.calls("ingress-request") if c["code"] == 200]
     assert served and served[0]["backend"] == "provision-smoke/echo", k8s_sim.calls(
@@ -515,6 +516,16 @@ def test_simulated_smoke_test_through_a_node_port(minor: int, sim_lab_node: Any,
     assert ctl["spec"]["type"] == "NodePort"
     assert {p["name"]: p.get("nodePort") for p in ctl["spec"]["ports"]}["http"] == 30080
     assert "provision-smoke" not in names(lab, host, "namespaces")
+
+    requests = len(k8s_sim.calls("ingress-request"))
+    again = run_playbook(command="test-addons", playbook="addons.yml", inventory=lab.inventory,
+                         extravars=extra, quiet=True)
+    assert again.ok, f"{again.errors}\n{again.log_path.read_text()[-5000:]}"
+    assert again.hosts[host]["changed"] == 0, [e for e in again.events if e["changed"]]
+    install = {e["event"] for e in again.events
+               if e["task"] == "Install, wait for and smoke-test ingress-nginx"}
+    assert "runner_on_skipped" in install and "playbook_on_include" not in install, install
+    assert len(k8s_sim.calls("ingress-request")) == requests
 
 
 def test_fixture_manifests_are_marked_as_reduced_copies() -> None:

@@ -1,11 +1,11 @@
 """The add-on stamps of the metallb and ingress_nginx roles against the Kubernetes simulator on
 a real lab host (simulated API server and kubectl; real Ansible, SSH and files).
 
-A no-op run skips the manifest apply (and ingress-nginx's Job check) because the stamp
-ConfigMap names the manifest as written and the workloads exist; drift is still repaired: a
-deleted MetalLB controller and an edited ingress-nginx manifest on the host are applied again
-on the next run, and a missing stamp (as after an apply that failed half-way: the stamp is
-written only after a full apply) makes the role apply again.
+A no-op run skips the manifest apply (and ingress-nginx's Job check) because each role's
+add-on stamp (provision/addonstamp.py: its inputs and the objects it names) is current; drift
+is still repaired: a deleted MetalLB controller and a deleted ingress-nginx controller are
+applied again on the next run, and a missing stamp (as after an apply that failed half-way: the
+stamp is written only after a full run) makes the role apply again.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.container, pytest.mark.slow]
 COMPONENTS = ["metallb", "ingress"]
 METALLB_APPLY = "Apply metallb-native-"
 INGRESS_APPLY = "Apply ingress-nginx.yaml"
-INGRESS_DIR = "/etc/kubernetes/provision/addons/ingress-nginx"
+INGRESS_NS = "ingress-nginx"
+INGRESS_STAMP = "provision-ingress-nginx-stamp"
 
 
 def run(lab: Any) -> RunResult:
@@ -40,21 +41,18 @@ def ran(result: RunResult, fragment: str) -> bool:
                for e in result.events)
 
 
-def stamp(lab: Any, host: str, namespace: str, name: str) -> str:
-    cm = kubectl_json(lab, host, "get", "configmap", name, "-n", namespace)
-    return cm["data"]["manifest-sha1"]
-
-
-def file_sha1(lab: Any, host: str, path: str) -> str:
-    return sh(lab, host, f"sha1sum {path}").stdout.split()[0]
+def ingress_stamp(lab: Any, host: str) -> dict[str, str]:
+    """The objects ingress-nginx's add-on stamp records (key -> "uid digest")."""
+    cm = kubectl_json(lab, host, "get", "configmap", INGRESS_STAMP, "-n", INGRESS_NS)
+    return json.loads(cm["data"]["objects"])
 
 
 @pytest.mark.timeout(3600)  # four playbook runs through SSH; minutes on a loaded 2-CPU host
 def test_simulated_addon_stamps_skip_the_apply_and_drift_is_repaired(sim_lab_node: Any,
                                                                      k8s_sim: Any) -> None:
     """First run applies and stamps; the second skips both applies with changed=0; after the
-    MetalLB controller Deployment is deleted and the rendered ingress-nginx manifest edited,
-    the third run applies both again (the controller is back, the file restored); after the
+    MetalLB and ingress-nginx controller Deployments are deleted, the third run applies both
+    again (the controllers are back); after the
     ingress stamp is deleted, the fourth run applies ingress-nginx again (and only it) and
     reports no change."""
     lab, host = simulated_cluster(sim_lab_node)
@@ -64,29 +62,30 @@ def test_simulated_addon_stamps_skip_the_apply_and_drift_is_repaired(sim_lab_nod
     metallb_stamp = kubectl_json(lab, host, "get", "configmap", "provision-metallb-stamp", "-n",
                                  "metallb-system")  # the add-on stamp (tests/test_metallb_stamp.py)
     assert "Deployment/metallb-system/controller" in json.loads(metallb_stamp["data"]["objects"])
-    ingress_sha = file_sha1(lab, host, f"{INGRESS_DIR}/ingress-nginx.yaml")
-    assert stamp(lab, host, "ingress-nginx", "provision-ingress-nginx-applied") == ingress_sha
+    assert f"Deployment/{INGRESS_NS}/ingress-nginx-controller" in ingress_stamp(lab, host)
 
     second = run(lab)
     assert second.hosts[host]["changed"] == 0, [e for e in second.events if e["changed"]]
     assert not ran(second, METALLB_APPLY) and not ran(second, INGRESS_APPLY)
     assert not ran(second, "Read those Jobs from the cluster")
 
-    # drift: a workload deleted in the cluster, a managed file edited on the host
+    # drift: workloads deleted in the cluster
     sh(lab, host, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n metallb-system "
                   "delete deployment controller")
-    sh(lab, host, f"echo '# edited' >> {INGRESS_DIR}/ingress-nginx.yaml")
+    sh(lab, host, f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {INGRESS_NS} "
+                  "delete deployment ingress-nginx-controller")
     third = run(lab)
     assert ran(third, METALLB_APPLY) and ran(third, INGRESS_APPLY)
     assert third.hosts[host]["changed"] > 0
     assert kubectl_json(lab, host, "get", "deployment", "controller", "-n",
                         "metallb-system")["metadata"]["name"] == "controller"
-    assert file_sha1(lab, host, f"{INGRESS_DIR}/ingress-nginx.yaml") == ingress_sha
+    assert kubectl_json(lab, host, "get", "deployment", "ingress-nginx-controller", "-n",
+                        INGRESS_NS)["metadata"]["name"] == "ingress-nginx-controller"
 
     # no stamp (as after an apply that failed half-way) applies again
-    sh(lab, host, "kubectl --kubeconfig /etc/kubernetes/admin.conf -n ingress-nginx delete "
-                  "configmap provision-ingress-nginx-applied")
+    sh(lab, host, f"kubectl --kubeconfig /etc/kubernetes/admin.conf -n {INGRESS_NS} delete "
+                  f"configmap {INGRESS_STAMP}")
     fourth = run(lab)
     assert ran(fourth, INGRESS_APPLY) and not ran(fourth, METALLB_APPLY)
     assert fourth.hosts[host]["changed"] == 0, [e for e in fourth.events if e["changed"]]
-    assert stamp(lab, host, "ingress-nginx", "provision-ingress-nginx-applied") == ingress_sha
+    assert f"Deployment/{INGRESS_NS}/ingress-nginx-controller" in ingress_stamp(lab, host)

@@ -349,9 +349,9 @@ def test_smoke_httproute_leads_to_the_echo_backend(rendered: Rendered, case: str
 
 
 def test_smoke_tasks_send_the_request_through_the_route_and_clean_up() -> None:
-    """tasks/main.yml runs the smoke test after the Gateway is Programmed; the request carries
-    the route's host name and must echo the message; removal is in `always`."""
-    main = yaml.safe_load((ROLE / "tasks/main.yml").read_text())
+    """tasks/install.yml runs the smoke test after the Gateway is Programmed; the request
+    carries the route's host name and must echo the message; removal is in `always`."""
+    main = yaml.safe_load((ROLE / "tasks/install.yml").read_text())
     names = [t["name"] for t in main]
     assert names.index("Create the default Gateway") < names.index(
         "Wait until the Gateway is programmed") < names.index(

@@ -62,7 +62,7 @@ class Role:
         inv = self.tmp / "hosts.yml"
         inv.write_text(yaml.safe_dump({"all": {"hosts": {"sim": self.host}}}))
         result = run_playbook(command="test-metallb-stamp", inventory=inv, quiet=True,
-                              playbook=str(TESTS / "playbooks/addon-role-simulated.yml"))
+                              playbook=str(TESTS / "playbooks/addon-role.yml"))
         log = " ".join(result.log_path.read_text().split())
         assert result.ok, f"{result.errors}\n{log[-4000:]}"
         return result, log

@@ -1,0 +1,86 @@
+"""The gateway_api role's add-on stamp (provision/addonstamp.py) in real Ansible against the
+SIMULATED API server, kubectl and NGINX Gateway Fabric controller (tests/simulator/gateway.py):
+the whole role from the reduced copies of the Gateway API and NGF CRDs and NGF's real manifest
+(tests/data/addons, checksums pinned), NodePort mode (no MetalLB), without the smoke test.
+
+First run full (CRDs, NGF, the Gateway Programmed, stamp); second: one read, the install
+include skipped, changed=0; the NGF control plane Deployment deleted -> the next run names it
+and creates it again; the run after is fast again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
+from simulator.server import SimServer
+from test_ingress_stamp import INCLUDED, get, outcome, ran, role_run, said
+
+DATA = Path(__file__).resolve().parent / "data" / "addons"
+CRDS = DATA / "gateway-api-v1.5.1-standard"
+NGF_CRDS = DATA / "nginx-gateway-fabric-v2.6.7-crds-reduced.yaml"
+NGF = DATA / "nginx-gateway-fabric-v2.6.7-deploy.yaml"
+NS = "nginx-gateway"
+INSTALL = "Install the Gateway API, NGINX Gateway Fabric and the Gateway"
+CONTROL_PLANE = f"/apis/apps/v1/namespaces/{NS}/deployments/nginx-gateway"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def sim() -> Iterator[tuple[SimServer, SimApi]]:
+    server, api = started_cluster(())
+    server.cluster.settings["node_grace_seconds"] = 3600.0  # no kubelet heartbeats after this
+    kubeadm_cluster(api, "1.35.1", nodes=[("n1", "192.0.2.7")])
+    try:
+        yield server, api
+    finally:
+        server.stop()
+
+
+def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
+        sim: tuple[SimServer, SimApi], tmp_path: Path) -> None:
+    """SIMULATED cluster and NGF, real Ansible: full run -> stamp naming the control plane,
+    GatewayClass, NginxProxy, Gateway and the data plane NGF made; second run: the read only,
+    changed=0; the control plane Deployment deleted -> "missing", back; fast again."""
+    server, api = sim
+    values = {"gateway_api_crds_url": f"file://{CRDS}",
+              "gateway_api_crd_checksums": {p.name: sha256(p) for p in CRDS.glob("*.yaml")},
+              "gateway_api_ngf_crds_url": f"file://{NGF_CRDS}",
+              "gateway_api_ngf_crds_checksum": f"sha256:{sha256(NGF_CRDS)}",
+              "gateway_api_ngf_manifest_url": f"file://{NGF}",
+              "gateway_api_ngf_manifest_checksum": f"sha256:{sha256(NGF)}",
+              "gateway_api_manifest_dir": str(tmp_path / "gateway"),
+              "gateway_api_service_mode": "NodePort", "gateway_api_smoke_test": False,
+              "gateway_api_wait_timeout": 30, "gateway_api_delay": 1}
+
+    first = role_run(tmp_path, server, "gateway_api", **values)
+    assert outcome(first, INSTALL) == INCLUDED
+    # before the CRDs exist the read itself fails: the kinds are not served
+    assert "NGINX Gateway Fabric v2.6.7: cluster not read: error: resource mapping not found" \
+        in said(first)
+    stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/provision-gateway-api-stamp")
+    assert set(json.loads(stamp["data"]["objects"])) == {
+        f"Deployment/{NS}/nginx-gateway", "GatewayClass//nginx",
+        f"NginxProxy/{NS}/nginx-gateway-proxy-config", f"Gateway/{NS}/default",
+        f"Deployment/{NS}/default-nginx", f"Service/{NS}/default-nginx"}
+
+    second = role_run(tmp_path, server, "gateway_api", **values)
+    assert second.hosts["cp1"]["changed"] == 0
+    assert outcome(second, INSTALL) == {"runner_on_skipped"}
+    assert ran(second)[-1] == "Read the Gateway API stamp and the objects it names"
+
+    code, out = api.call("DELETE", CONTROL_PLANE)
+    assert code == 200, out
+    repaired = role_run(tmp_path, server, "gateway_api", **values)
+    assert f"Deployment/{NS}/nginx-gateway missing" in said(repaired)
+    get(api, CONTROL_PLANE)
+
+    again = role_run(tmp_path, server, "gateway_api", **values)
+    assert again.hosts["cp1"]["changed"] == 0
+    assert outcome(again, INSTALL) == {"runner_on_skipped"}
