@@ -14,8 +14,9 @@ variable with its source) is kept here, under a key that is the SHA-256 of:
 Only what is decided by those inputs alone is kept, so nothing else can change the answer: never
 an inventory with a vault (a ``--vault-password-file``/``--ask-vault-pass``/
 ``ANSIBLE_VAULT_PASSWORD_FILE``, a ``$ANSIBLE_VAULT`` text anywhere), an executable file (a
-script inventory), an inventory plugin configuration (``plugin:``), a symbolic link, a special or
-too big file, or a variable whose value is secret (never written to the cache: no secrets in
+script inventory), an inventory plugin configuration (``plugin:``), an inventory or vars plugin
+other than ansible-core's own, a symbolic link, a special or too big file, or a variable whose
+value is secret (never written to the cache: no secrets in
 provision's state). Only the load is reused: ``provision.validate`` checks the model again on
 every command (so files the checks look at outside the inventory, such as SSH keys, are looked
 at again). Every command reads the cache; a command that is about to run a playbook (and so
@@ -137,12 +138,26 @@ def load(path: Path, cache_key: str) -> Any | None:
     return inv
 
 
+# ansible-core's own inventory plugins and its one default vars plugin: what they read is the
+# inventory directory alone (a collection's plugin may read anything: never cached)
+_BUILTIN_INVENTORY = frozenset({"host_list", "script", "auto", "yaml", "ini", "toml",
+                                "ansible.builtin.host_list", "ansible.builtin.script",
+                                "ansible.builtin.auto", "ansible.builtin.yaml",
+                                "ansible.builtin.ini", "ansible.builtin.toml"})
+_BUILTIN_VARS = frozenset({"host_group_vars", "ansible.builtin.host_group_vars"})
+
+
 def storable(inv: Any) -> bool:
-    """No secret in the model: no vault value, no value of a secret variable (a password, a
-    token, a no_log role option) and no password inside a URL."""
+    """Read by ansible-core's own plugins only, and no secret in the model: no vault value, no
+    value of a secret variable (a password, a token, a no_log role option) and no password
+    inside a URL."""
     from provision.redact import secret_values
 
-    if inv.secrets:
+    constants = sys.modules.get("ansible.constants")
+    if constants is None or inv.secrets:
+        return False  # not loaded by Ansible in this process (e.g. built by a test)
+    if not set(constants.INVENTORY_ENABLED) <= _BUILTIN_INVENTORY or not set(
+            constants.VARIABLE_PLUGINS_ENABLED) <= _BUILTIN_VARS:
         return False
     if any(secret_values({s.key: s.value}) for s in inv.sources):
         return False

@@ -148,6 +148,17 @@ def test_an_inventory_with_a_secret_value_is_not_written_to_the_cache(inv, tmp_p
     assert cache_files(tmp_path) == []
 
 
+def test_an_inventory_read_by_another_vars_plugin_is_not_written_to_the_cache(inv, tmp_path,
+                                                                           monkeypatch):
+    load_valid_inventory(str(inv), NO_VAULT)  # Ansible's constants are loaded now
+    import ansible.constants as C  # noqa: N812 - Ansible's own name
+
+    loaded = load_valid_inventory(str(inv), NO_VAULT)
+    monkeypatch.setattr(C, "VARIABLE_PLUGINS_ENABLED", ["host_group_vars", "community.x.y"])
+    inventory_cache.store(loaded)
+    assert cache_files(tmp_path) == []
+
+
 def test_an_invalid_inventory_writes_nothing(inv, tmp_path):
     (inv / "group_vars" / "all.yml").write_text("etcd_backup_keep: many\n")
     with pytest.raises(ValidationError):
