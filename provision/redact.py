@@ -15,7 +15,6 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -53,18 +52,12 @@ def is_secret_name(name: str) -> bool:
     return bool(_SECRET_NAME.search(name)) and not _NOT_SECRET_SUFFIX.search(name)
 
 
-@lru_cache(maxsize=1)
 def no_log_options() -> frozenset[str]:
-    """Role options declared ``no_log: true`` in any roles/*/meta/argument_specs.yml."""
-    from provision.schema_gen import load_specs
+    """Role options declared ``no_log: true`` in any roles/*/meta/argument_specs.yml
+    (generated into provision/schema_roles.py)."""
+    from provision.schema_roles import NO_LOG_OPTIONS
 
-    names: set[str] = set()
-    for entries in load_specs().values():
-        for entry in entries.values():
-            for name, spec in ((entry or {}).get("options") or {}).items():
-                if isinstance(spec, dict) and spec.get("no_log") is True:
-                    names.add(str(name))
-    return frozenset(names)
+    return NO_LOG_OPTIONS
 
 
 def is_secret_var(name: str) -> bool:

@@ -49,17 +49,12 @@ _SPEC_KINDS = {"str": "str", "int": "int", "bool": "bool", "list": "list", "dict
 _DURATION = re.compile(r"^\d+[smhdw]$")
 
 
-@lru_cache(maxsize=1)
 def role_options() -> dict[str, dict[str, Any]]:
-    """Every option declared in roles/*/meta/argument_specs.yml: name -> spec (+ 'role')."""
-    from provision.schema_gen import load_specs
+    """Every option declared in roles/*/meta/argument_specs.yml: name -> spec (+ 'role'),
+    generated into provision/schema_roles.py (no YAML parsed here)."""
+    from provision.schema_roles import ROLE_OPTIONS
 
-    options: dict[str, dict[str, Any]] = {}
-    for role, entries in load_specs().items():
-        for entry in entries.values():
-            for name, spec in ((entry or {}).get("options") or {}).items():
-                options.setdefault(name, {**(spec or {}), "role": role})
-    return options
+    return ROLE_OPTIONS
 
 
 def known_variable(name: str) -> Var | None:

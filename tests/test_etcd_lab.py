@@ -178,6 +178,15 @@ def test_snapshot_verify_list_fetch_on_a_lab_host(etcd_lab, tmp_path):
     rc, obj = cli_json(lab, "fetch", "--dest", str(dest))
     assert rc == 0 and obj["hosts"]["lab-1"]["changed"] == 0, obj
 
+    # the install is current now: the next snapshot is the role's one round trip over SSH
+    # with become (a raw call without tty: the tool's JSON answer alone on stdout)
+    rc, obj = cli_json(lab, "snapshot", "--tag", "again")
+    assert rc == 0, obj
+    again = obj["snapshots"]["lab-1"]
+    assert again["install"]["current"] is True and again["install"]["drift"] == [], again
+    assert again["snapshot"].endswith("-again.db") and again["sidecar"]["keys"] == 3000
+    assert obj["hosts"]["lab-1"]["changed"] == 1, obj  # the snapshot, nothing installed
+
 
 @pytest.mark.slow
 def test_schedule_fires_retains_and_uploads(etcd_lab, tmp_path):

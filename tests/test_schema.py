@@ -150,3 +150,18 @@ def test_no_role_redeclares_a_shared_variable():
         if "provision_defaults" not in deps:
             problems.append(f"{role.name}: meta/main.yml does not depend on provision_defaults")
     assert not problems, "\n".join(problems)
+
+
+def test_role_options_and_no_log_come_from_the_generated_module_as_declared():
+    """What a command reads (provision/schema_roles.py, no YAML) is what the argument specs
+    declare: every option with its spec and role, and every no_log option of any role."""
+    from provision import schema_roles
+    from provision.redact import no_log_options
+    from provision.validate import role_options
+
+    specs = schema_gen.load_specs()
+    assert role_options() == schema_gen.role_options(specs) == schema_roles.ROLE_OPTIONS
+    assert role_options()["etcd_backup_dir"]["role"] == "provision_defaults"
+    declared = {name for entries in specs.values() for entry in entries.values()
+                for name, spec in (entry.get("options") or {}).items() if spec.get("no_log")}
+    assert no_log_options() == declared and "acme_dns_env" in declared

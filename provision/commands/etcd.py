@@ -98,9 +98,11 @@ def _run(command: str, playbook: str, extravars: dict[str, Any],
     """Run the playbook on the etcd hosts (``checked``: what _inventory returned; else it is
     called here) and return (RunResult, reports by host: what the play returned with
     set_stats, see :func:`host_reports`)."""
+    from provision.inventory_cache import store
     from provision.runner import run_playbook, run_report
 
     opts, inv, _ = checked or _inventory(command.split()[-1])
+    store(inv)  # every check passed: the next command reuses this load (no Ansible import)
     result = run_playbook(command=command, playbook=playbook, inventory=inv,
                           extravars=extravars, limit=opts.limit, check=opts.check,
                           verbosity=opts.verbosity)
