@@ -298,8 +298,8 @@ ROLE_OPTIONS: dict[str, dict[str, Any]] = {'acme_server_ca_cert': {'type': 'str'
                              'role': 'cert_manager'},
  'cert_manager_wait_timeout': {'type': 'int',
                                'default': 300,
-                               'description': 'Seconds kubectl waits for each cert-manager '
-                                              'Deployment.',
+                               'description': 'Seconds kubectl wait is given for the three '
+                                              'cert-manager Deployments (one call).',
                                'role': 'cert_manager'},
  'cert_manager_apply_retries': {'type': 'int',
                                 'default': 30,
