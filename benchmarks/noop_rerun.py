@@ -6,7 +6,11 @@
     (``provision lab up --nodes 16 --image``: own names, SSH host keys, known_hosts entries).
     Their first run must already be changed=0 (the tasks that changed are listed when not);
     then the no-op re-run is timed on 1 host (``--limit lab-1``) and on all 16, alternating,
-    in the same run; the ratio is min(16 hosts) ÷ min(1 host). Goal ≤ 1.5. At most 16
+    in the same run; the ratio is min(16 hosts) ÷ min(1 host). Goal ≤ 1.5. With the CPU each
+    re-run took (controller, lab containers): ``cpu_per_extra_host``, the controller and host
+    CPU-s each host beyond the first costs (per host and per task result) and the ratio that
+    CPU alone allows on this machine's cores, with the hosts here and with remote hosts
+    (controller CPU only). At most 16
     containers run at once (the seed host is removed first); all are removed at the end.
 (b) ``kubeadm``: one lab host, the Kubernetes simulator (tests/simulator: simulated
     kubeadm/kubelet/kubectl and API server, signed apt repository served from this machine);
@@ -169,6 +173,34 @@ def cpu_spent(before: dict[str, float], after: dict[str, float], wall_s: float
             "floor_s": round((controller + hosts) / (os.cpu_count() or 1), 1)}
 
 
+def cpu_per_host(one: list[dict[str, Any]], many: list[dict[str, Any]], cpus: int
+                 ) -> dict[str, Any]:
+    """What each host beyond the first costs, from the mean CPU of the 1-host and the n-host
+    re-runs: controller and host CPU-s per extra host and per extra task result (host x task),
+    and the ratio the CPU alone allows: (1-host wall + extra CPU / cpus) / 1-host wall, here
+    (hosts on this machine) and with remote hosts (the controller's CPU only). {} without CPU
+    figures."""
+    if not one or not many or not all("cpu" in r for r in one + many):
+        return {}
+
+    def mean(runs: list[dict[str, Any]], key: str) -> float:
+        return statistics.mean(r["cpu"][key] if key.endswith("_s") else r[key] for r in runs)
+
+    hosts = many[0]["hosts"] - one[0]["hosts"]
+    results = mean(many, "task_results") - mean(one, "task_results")
+    controller = mean(many, "controller_s") - mean(one, "controller_s")
+    on_hosts = mean(many, "hosts_s") - mean(one, "hosts_s")
+    best_one = min(r["s"] for r in one)
+    return {"extra_hosts": hosts, "results_per_host": round(mean(many, "task_results")
+                                                            / many[0]["hosts"], 1),
+            "controller_cpu_s_per_host": round(controller / hosts, 2),
+            "hosts_cpu_s_per_host": round(on_hosts / hosts, 2),
+            "controller_cpu_s_per_result": round(controller / results, 3) if results else None,
+            "hosts_cpu_s_per_result": round(on_hosts / results, 3) if results else None,
+            "cpu_bound_ratio": round((best_one + (controller + on_hosts) / cpus) / best_one, 2),
+            "cpu_bound_ratio_remote_hosts": round((best_one + controller / cpus) / best_one, 2)}
+
+
 def rerun_record(seconds: float, out: dict[str, Any], cpu: dict[str, float] | None = None
                  ) -> dict[str, Any]:
     record = {"s": round(seconds, 1),
@@ -299,7 +331,9 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
         best_many = min(r["s"] for r in sizes["n"])
         out[name] = {"rerun_1_host": sizes["1"], f"rerun_{nodes}_hosts": sizes["n"],
                      "rerun_1_host_min_s": best_one, f"rerun_{nodes}_hosts_min_s": best_many,
-                     f"ratio_{nodes}_to_1": round(best_many / best_one, 2)}
+                     f"ratio_{nodes}_to_1": round(best_many / best_one, 2),
+                     "cpu_per_extra_host": cpu_per_host(sizes["1"], sizes["n"],
+                                                        os.cpu_count() or 1)}
     out["goal_ratio"] = 1.5
     return out
 

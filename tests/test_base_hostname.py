@@ -19,9 +19,13 @@ def test_base_hostname_is_opt_in():
     assert defaults["base_hostname"] == ""
     spec = yaml.safe_load((ROOT / "roles/base/meta/argument_specs.yml").read_text())
     assert spec["argument_specs"]["main"]["options"]["base_hostname"]["default"] == ""
-    tasks = yaml.safe_load((ROOT / "roles/base/tasks/main.yml").read_text())
+    tasks = yaml.safe_load((ROOT / "roles/base/tasks/host.yml").read_text())
     task = next(t for t in tasks if "ansible.builtin.hostname" in t)
     assert task["when"].startswith("base_hostname | length > 0")
+    # host.yml is included for a hostname to set even when the stamp is current
+    main = yaml.safe_load((ROOT / "roles/base/tasks/main.yml").read_text())
+    include = next(t for t in main if t.get("ansible.builtin.include_tasks") == "host.yml")
+    assert "(base_hostname | length > 0 and ansible_hostname != base_hostname)" in include["when"]
 
 
 def test_hosts_block_names_real_hostname_and_inventory_name(tmp_path, monkeypatch):

@@ -76,3 +76,20 @@ def test_without_opt_in_it_prints_skipped_and_starts_nothing() -> None:
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "PROVISION_BENCH_NOOP=1" in json.loads(proc.stdout)["skipped"]
+
+
+def test_cpu_per_extra_host_and_the_ratio_cpu_allows() -> None:
+    """Figures of simulated re-runs: 1 host 29 results, 16 hosts 374 (15 extra hosts)."""
+    def run(s: float, hosts: int, results: int, controller: float, on_hosts: float) -> dict:
+        return {"s": s, "hosts": hosts, "task_results": results,
+                "cpu": {"controller_s": controller, "hosts_s": on_hosts}}
+    one = [run(8.0, 1, 29, 4.0, 1.0), run(10.0, 1, 29, 6.0, 2.0)]
+    many = [run(50.0, 16, 374, 34.0, 19.0), run(52.0, 16, 374, 36.0, 21.0)]
+    got = noop_rerun.cpu_per_host(one, many, cpus=2)
+    assert got == {"extra_hosts": 15, "results_per_host": 23.4,
+                   "controller_cpu_s_per_host": 2.0, "hosts_cpu_s_per_host": 1.23,
+                   "controller_cpu_s_per_result": 0.087, "hosts_cpu_s_per_result": 0.054,
+                   # extra CPU: controller 35 - 5 = 30 s, hosts 20 - 1.5 = 18.5 s (345 results);
+                   # 8 s + 48.5 / 2 cores = 32.25 s; remote hosts: 8 + 30 / 2 = 23 s
+                   "cpu_bound_ratio": 4.03, "cpu_bound_ratio_remote_hosts": 2.88}
+    assert noop_rerun.cpu_per_host(one, [{"s": 1.0, "hosts": 16, "task_results": 1}], 2) == {}

@@ -201,3 +201,26 @@ def test_dropin_quotes_every_value_for_systemd():
     assert len(lines) == 1 + 6
     assert 'Environment="HTTP_PROXY=http://ops:p%%40ss;x@proxy.corp.example:3128"' in lines
     assert all(line.startswith('Environment="') and line.endswith('"') for line in lines[1:])
+
+
+def test_the_role_checks_the_proxy_settings_without_showing_a_password():
+    """The proxy role's own check (filter provision_proxy_checked, with the role's patterns of
+    vars/main.yml): what a role used without provision's CLI refuses, naming host and key."""
+    from ansible.errors import AnsibleFilterError
+
+    f = _filters()
+    role_vars = yaml.safe_load((ROOT / "roles/proxy/vars/main.yml").read_text())
+    url_re, no_proxy_re = role_vars["_proxy_url_re"], role_vars["_proxy_no_proxy_re"]
+    good = f"http://ops:{PASSWORD}@proxy.corp.example:3128"
+    assert f.provision_proxy_checked(good, "", [".corp.example", "10.0.0.0/8"], url_re,
+                                     no_proxy_re, "cp1") == good
+    assert f.provision_proxy_checked("", "", [], url_re, no_proxy_re, "cp1") == ""
+    for http, https, no_proxy, says in [
+            (f"http://ops:{PASSWORD}@proxy;x:3128", "", [], "http_proxy of cp1 must be"),
+            ("", f"ftp://ops:{PASSWORD}@proxy:21", [], "https_proxy of cp1 must be"),
+            ("", "", "a,b", "no_proxy of cp1 must be a list"),
+            ("", "", ["ok.example", "bad host"], "not accepted: ['bad host']")]:
+        with pytest.raises(AnsibleFilterError) as exc:
+            f.provision_proxy_checked(http, https, no_proxy, url_re, no_proxy_re, "cp1")
+        assert says in str(exc.value)
+        assert PASSWORD not in str(exc.value)

@@ -7,13 +7,19 @@ then the user's own entries; duplicates and empty values dropped, order kept.
 read them) for ``environment:`` and for systemd ``Environment=``; empty when no proxy is set.
 ``provision_apt_direct_hosts``: the no_proxy entries apt can use (``Acquire::http::Proxy::HOST
 "DIRECT"`` takes single host names and IPv4 addresses, not domains, CIDRs or IPv6 addresses).
+``provision_proxy_checked``: the http_proxy value, after http_proxy, https_proxy and no_proxy
+were checked against the role's patterns (vars/main.yml, the patterns of provision/patterns.py);
+fails the task naming the host and the variable, never showing a URL (it may hold a password).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from typing import Any
+
+from ansible.errors import AnsibleFilterError
 
 ALWAYS = ("localhost", "127.0.0.1", "::1")
 
@@ -50,6 +56,32 @@ def provision_proxy_environment(http_proxy: Any, https_proxy: Any,
     return env
 
 
+def _url_problems(http_proxy: Any, https_proxy: Any, url_re: str) -> list[str]:
+    return [name for name, value in (("http_proxy", http_proxy), ("https_proxy", https_proxy))
+            if not isinstance(value, str) or (value and not re.search(url_re, value))]
+
+
+def provision_proxy_checked(http_proxy: Any, https_proxy: Any, no_proxy: Any, url_re: str,
+                            no_proxy_re: str, host: Any = "") -> str:
+    """``http_proxy`` unchanged when the three settings are well-formed, else an error."""
+    bad_urls = _url_problems(http_proxy, https_proxy, url_re)
+    if bad_urls:
+        raise AnsibleFilterError(
+            f"{' and '.join(bad_urls)} of {host} must be empty or URLs like "
+            "http://proxy.example.org:3128 or http://user:password@10.0.0.1:3128 (the values "
+            "are not shown: they may hold a password)")
+    if isinstance(no_proxy, str) or not isinstance(no_proxy, list | tuple):
+        raise AnsibleFilterError(
+            f"no_proxy of {host} must be a list of hosts, domains (.example.org), addresses or "
+            f"CIDRs, got a {type(no_proxy).__name__}: {str(no_proxy)[:80]}")
+    bad = [e for e in no_proxy if not isinstance(e, str) or not re.search(no_proxy_re, e)]
+    if bad:
+        raise AnsibleFilterError(
+            f"no_proxy of {host} must be a list of hosts, domains (.example.org), addresses or "
+            f"CIDRs; not accepted: {[str(e)[:80] for e in bad]}")
+    return str(http_proxy)
+
+
 def _is_host(entry: str) -> bool:
     if entry.startswith((".", "*")) or "/" in entry or ":" in entry:
         return False  # domains, CIDRs, IPv6 (apt's '::' separates the keys of its names)
@@ -67,5 +99,6 @@ def provision_apt_direct_hosts(no_proxy: Any) -> list[str]:
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"provision_no_proxy": provision_no_proxy,
+                "provision_proxy_checked": provision_proxy_checked,
                 "provision_proxy_environment": provision_proxy_environment,
                 "provision_apt_direct_hosts": provision_apt_direct_hosts}
