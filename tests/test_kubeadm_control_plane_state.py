@@ -88,7 +88,7 @@ def test_missing_cluster_and_unanswering_api_are_not_current(node: dict[str, Any
     assert reasons(node) == [f"{node['admin']} is missing"]
 
 
-def test_a_control_plane_that_has_not_joined_is_not_current(node: dict[str, Any]) -> None:
+def test_a_control_plane_not_joined_is_not_current(node: dict[str, Any]) -> None:
     Path(node["params"]["kubelet_conf"]).unlink()
     assert reasons(node, first=True) == []  # the first control plane answers /readyz
     kubelet_conf = node["params"]["kubelet_conf"]
