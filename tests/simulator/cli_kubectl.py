@@ -354,6 +354,9 @@ def cmd_get(ctx: Ctx) -> None:
         data = ctx.api.get(a.raw)
         out(data if isinstance(data, str) else json.dumps(data))
         return
+    if a.filename:
+        cmd_get_files(ctx)
+        return
     targets = parse_targets(ctx, a.targets)
     missing = []
     by_res: dict[str, tuple[tuple, list[dict], bool]] = {}
@@ -386,6 +389,47 @@ def cmd_get(ctx: Ctx) -> None:
                 print_objects(ctx, res, objs, named and len(objs) == 1 and len(targets) == 1)
     if missing:
         raise Fail("\n".join(missing))
+
+
+def cmd_get_files(ctx: Ctx) -> None:
+    """`kubectl get -f FILE|- [--ignore-not-found] -o json`: get every object the file names
+    (its apiVersion, kind, metadata.name and metadata.namespace, else the context's namespace).
+
+    As real kubectl (kubernetes/kubernetes staging/src/k8s.io/kubectl/pkg/cmd/get/get.go at
+    012b4f49, Run: FilenameParam, ContinueOnError, IgnoreErrors(apierrors.IsNotFound) under
+    --ignore-not-found; printGeneric): the objects found are printed as one List when the file
+    names several (a single object when it names one), nothing when none is found under
+    --ignore-not-found; a kind the server does not serve or an object not found (without
+    --ignore-not-found) is an error after the output (exit 1)."""
+    a = ctx.args
+    docs = read_manifests(a.filename)
+    found: list[dict] = []
+    errors: list[str] = []
+    for doc in docs:
+        try:
+            res = _res_for(ctx, doc)
+        except Fail as exc:
+            errors.append(str(exc))
+            continue
+        name = doc["metadata"]["name"]
+        ns = doc["metadata"].get("namespace") or ctx.ns
+        try:
+            found.append(ctx.api.get(ctx.url(res, name, ns)))
+        except ApiFailure as exc:
+            if exc.code != 404:
+                raise
+            if not a.ignore_not_found:
+                errors.append(
+                    f"Error from server (NotFound): {res[2]}"
+                    f'{"." + res[0] if res[0] else ""} "{name}" not found'
+                )
+    if found or not a.ignore_not_found:
+        if (a.output or "") not in ("json", "yaml"):
+            raise Fail("[simulator] kubectl get -f is simulated with -o json or yaml only")
+        res0 = _res_for(ctx, docs[0]) if found else ("", "v1", "", True, "")
+        print_objects(ctx, res0, found, len(docs) == 1 and len(found) == 1)
+    if errors:
+        raise Fail("\n".join(errors))
 
 
 def cmd_version(ctx: Ctx | None, args: argparse.Namespace, version: Version) -> None:
