@@ -105,8 +105,8 @@ def task_outcomes(result: RunResult, task: str) -> list[str]:
     outcomes: list[str] = []
     current = ""
     for line in re.sub(r"\x1b\[[0-9;]*m", "", result.log_path.read_text()).splitlines():
-        if line.startswith("TASK ["):
-            current = line[len("TASK ["):line.rfind("]")]
+        if line.startswith(("TASK [", "PLAY ")):
+            current = line[len("TASK ["):line.rfind("]")] if line.startswith("TASK [") else ""
         elif current == task and re.match(r"(ok|changed|skipping|fatal|included): ", line):
             outcomes.append(line.split(" => ")[0].strip())
     return outcomes
