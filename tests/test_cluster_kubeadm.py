@@ -85,12 +85,31 @@ def ssh_ok(lab: Any, host: str, command: str) -> str:
     return proc.stdout
 
 
-def assert_second_run_changes_nothing(lab: Any, values: dict[str, Any]) -> None:
+def assert_second_run_changes_nothing(lab: Any, values: dict[str, Any]) -> RunResult:
     second = run_cluster(lab, values)
     changed = {h: s["changed"] for h, s in second.hosts.items() if s["changed"]}
     assert not changed, f"second run changed something: {changed}\n" \
                         f"{second.log_path.read_text()[-6000:]}"
     assert set(second.hosts) == set(lab.hosts)
+    return second
+
+
+#: kubeadm_control_plane's include of its steps, skipped when its one state read finds nothing
+#: to do (roles/kubeadm_control_plane/tasks/main.yml)
+CONTROL_PLANE_STEPS = ("kubeadm_control_plane : Start or join the cluster, give the user the "
+                       "kubeconfig, remove the taint")
+
+
+def task_outcomes(result: RunResult, task: str) -> list[str]:
+    """The result lines (``ok: [h]``, ``skipping: [h]``, ...) of ``task`` in a run's log."""
+    outcomes: list[str] = []
+    current = ""
+    for line in re.sub(r"\x1b\[[0-9;]*m", "", result.log_path.read_text()).splitlines():
+        if line.startswith(("TASK [", "PLAY ")):
+            current = line[len("TASK ["):line.rfind("]")] if line.startswith("TASK [") else ""
+        elif current == task and re.match(r"(ok|changed|skipping|fatal|included): ", line):
+            outcomes.append(line.split(" => ")[0].strip())
+    return outcomes
 
 
 def assert_packages_pinned_and_held(lab: Any, host: str, minor: int) -> None:
@@ -152,7 +171,9 @@ def init_config(lab: Any, host: str) -> dict[str, dict]:
 def test_kubeadm_single_node_simulated(minor: int, lab_cluster: Any, k8s_sim: Any) -> None:
     """Simulated kubeadm, one node: packages pinned and held from the per-minor repository,
     init once with the rendered v1beta4 config, no control-plane taint (no workers), flannel,
-    node Ready, user kubeconfig 0600; the second run reports changed=0."""
+    node Ready, user kubeconfig 0600; the second run reports changed=0 and skips the control
+    plane's steps (one state read); an edited user kubeconfig and a control-plane taint put
+    back by hand are repaired by the next run, and the run after it changes nothing."""
     lab = lab_cluster(control_planes=1, workers=0)
     host = lab.hosts[0]
     values = cluster_vars(lab, k8s_sim, minor, kube_proxy_mode="ipvs",
@@ -175,6 +196,24 @@ def test_kubeadm_single_node_simulated(minor: int, lab_cluster: Any, k8s_sim: An
     assert init_tokens[0]["expires"] - time.time() <= 15 * 60
     mode = ssh_ok(lab, host, "sudo -n stat -c %a /etc/kubernetes/provision/kubeadm-config.yaml")
     assert mode.strip() == "600"
+    second = assert_second_run_changes_nothing(lab, values)
+    assert len(k8s_sim.calls("kubeadm-init")) == 1, "kubeadm init ran again"
+    # the re-run read the control plane once and skipped its steps
+    assert task_outcomes(second, CONTROL_PLANE_STEPS) == [f"skipping: [{host}]"], \
+        second.log_path.read_text()[-6000:]
+    # drift the steps repair: the user's kubeconfig edited, the control-plane taint put back
+    ssh_ok(lab, host, "echo '# edited' >> ~/.kube/config && sudo -n kubectl --kubeconfig "
+                      f"/etc/kubernetes/admin.conf taint node {host} "
+                      "node-role.kubernetes.io/control-plane:NoSchedule")
+    assert k8s_sim.state()["nodes"][host]["taints"] != []
+    third = run_cluster(lab, values)
+    assert third.hosts[host]["changed"] > 0
+    ran = task_outcomes(third, CONTROL_PLANE_STEPS)
+    assert [line.startswith("included: ") and line.endswith(f" for {host}") for line in ran] \
+        == [True], third.log_path.read_text()[-6000:]
+    assert k8s_sim.state()["nodes"][host]["taints"] == []
+    assert_user_kubeconfig(lab, host)
+    ssh_ok(lab, host, "sudo -n cmp /etc/kubernetes/admin.conf ~/.kube/config")
     assert_second_run_changes_nothing(lab, values)
     assert len(k8s_sim.calls("kubeadm-init")) == 1, "kubeadm init ran again"
 
