@@ -135,7 +135,7 @@ def test_every_download_url_is_built_on_a_mirror_base():
     for rel in ("docker/tasks/repository.yml", "kubernetes_packages/tasks/repository.yml",
                 "minikube/tasks/install.yml", "etcd_snapshot/tasks/download.yml",
                 "cert_manager/tasks/install.yml", "metallb/tasks/install.yml",
-                "ingress_nginx/tasks/main.yml", "cni/tasks/calico.yml",
+                "ingress_nginx/tasks/install.yml", "cni/tasks/calico.yml",
                 "kubeadm_upgrade/tasks/discover-cluster.yml"):
         tasks = yaml.safe_load((ROOT / "roles" / rel).read_text())
         downloads = [t for t in tasks if {"ansible.builtin.get_url", "ansible.builtin.unarchive",
