@@ -17,20 +17,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
-from test_gateway_listeners import _kubectl
+from addon_role_support import (
+    SKIPPED,
+    AddonRole,
+    addon_cluster,
+    changed,
+    delete,
+    get,
+    outcome,
+    ran,
+    said,
+)
+from simulator.httpapi import SimApi
 
-from provision.runner import RunResult, run_playbook
+from provision.runner import RunResult
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS = REPO / "tests"
+TESTS = Path(__file__).resolve().parent
 MANIFEST = TESTS / "data" / "addons" / "cert-manager-v1.16.2.yaml"
 NS = "cert-manager"
 STAMP = "provision-cert-manager-stamp"
@@ -40,46 +46,29 @@ WHY = "Say why cert-manager and its issuers are installed"
 TOKEN = "sim-cloudflare-token-1"
 
 
-class Role:
-    """The cert_manager role run against one simulated cluster, settings kept between runs."""
-
-    def __init__(self, tmp: Path, url: str) -> None:
-        self.tmp = tmp
-        bin_dir, kubeconfig = _kubectl(tmp, url)
-        self.host: dict[str, Any] = {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "addon_role": "cert_manager", "sim_kubectl_bin": str(bin_dir),
-            "cert_manager_kubeconfig": str(kubeconfig),
-            "cert_manager_manifest_dir": str(tmp / "cert-manager"),
-            "cert_manager_version": "v1.16.2",
-            "cert_manager_manifest_url": MANIFEST.as_uri(),
-            "cert_manager_manifest_checksum": "sha256:" + hashlib.sha256(
-                MANIFEST.read_bytes()).hexdigest(),
-            "acme_email": "ops@example.org",
-            "cert_manager_cloudflare_api_token": TOKEN,
-            "cert_manager_cluster_issuers": [
-                {"name": "lab-ca", "type": "ca"},
-                {"name": "letsencrypt-staging", "type": "acme", "server": "staging"},
-                {"name": "letsencrypt-dns", "type": "acme", "server": "production",
-                 "solver": "cloudflare", "dns_zones": ["example.org"]}],
-            "cert_manager_default_certificate": {"issuer": "lab-ca",
-                                                 "dns_names": ["lab.example.test"]},
-            "cert_manager_apply_delay": 1, "cert_manager_wait_timeout": 30}
-
-    def run(self) -> tuple[RunResult, str]:
-        """One run; returns it and its log (whitespace folded)."""
-        inv = self.tmp / "hosts.yml"
-        inv.write_text(yaml.safe_dump({"all": {"hosts": {"sim": self.host}}}))
-        result = run_playbook(command="test-cert-manager-stamp", inventory=inv, quiet=True,
-                              playbook=str(TESTS / "playbooks/addon-role.yml"))
-        log = " ".join(result.log_path.read_text().split())
-        assert result.ok, f"{result.errors}\n{log[-4000:]}"
-        assert "sim-cloudflare-token" not in log
-        return result, log
+def cert_manager(tmp: Path, url: str) -> AddonRole:
+    """The cert_manager role against the simulated cluster at ``url``: a CA, an ACME staging
+    and a Cloudflare DNS-01 issuer, a default certificate."""
+    return AddonRole(
+        tmp, url, "cert_manager", cert_manager_manifest_dir=str(tmp / "cert-manager"),
+        cert_manager_version="v1.16.2", cert_manager_manifest_url=MANIFEST.as_uri(),
+        cert_manager_manifest_checksum="sha256:" + hashlib.sha256(
+            MANIFEST.read_bytes()).hexdigest(),
+        acme_email="ops@example.org", cert_manager_cloudflare_api_token=TOKEN,
+        cert_manager_cluster_issuers=[
+            {"name": "lab-ca", "type": "ca"},
+            {"name": "letsencrypt-staging", "type": "acme", "server": "staging"},
+            {"name": "letsencrypt-dns", "type": "acme", "server": "production",
+             "solver": "cloudflare", "dns_zones": ["example.org"]}],
+        cert_manager_default_certificate={"issuer": "lab-ca", "dns_names": ["lab.example.test"]},
+        cert_manager_apply_delay=1, cert_manager_wait_timeout=30)
 
 
-def ran(result: RunResult, task: str) -> bool:
-    return any(e["event"] == "runner_on_ok" and e["task"] == task for e in result.events)
+def run(role: AddonRole) -> RunResult:
+    """One run, whose log never shows the token."""
+    result = role.run()
+    assert "sim-cloudflare-token" not in said(result)
+    return result
 
 
 def results(result: RunResult, task: str) -> list[dict]:
@@ -93,25 +82,18 @@ def results(result: RunResult, task: str) -> list[dict]:
     return found
 
 
-def full(result: RunResult, log: str, why: str) -> None:
+def full(result: RunResult, why: str) -> None:
     """The run took the full path, said ``why`` and changed something."""
-    assert ran(result, WHY) and f"cert-manager v1.16.2: {why}" in log, log[-3000:]
-    assert result.hosts["sim"]["changed"] > 0
+    assert WHY in ran(result), said(result)[-3000:]
+    assert f"cert-manager v1.16.2: {why}" in said(result), said(result)[-3000:]
+    assert changed(result) > 0
 
 
 def fast(result: RunResult) -> None:
     """The run read the stamp, skipped the install and changed nothing."""
-    assert ran(result, "Read the cert-manager stamp and the objects it names")
-    assert any(e["event"] == "runner_on_skipped" and e["task"] == INSTALL
-               for e in result.events)
-    assert not ran(result, WHY)
-    assert result.hosts["sim"]["changed"] == 0, [e for e in result.events if e["changed"]]
-
-
-def get(api: SimApi, path: str) -> dict:
-    code, out = api.call("GET", path)
-    assert code == 200, out
-    return out
+    assert "Read the cert-manager stamp and the objects it names" in ran(result)
+    assert outcome(result, INSTALL) == SKIPPED and WHY not in ran(result)
+    assert changed(result) == 0, [e for e in result.events if e["changed"]]
 
 
 def token(api: SimApi) -> str:
@@ -124,13 +106,8 @@ def token(api: SimApi) -> str:
 
 @pytest.fixture
 def cluster() -> Iterator[tuple[SimApi, str]]:
-    server, api = started_cluster(())
-    kubeadm_cluster(api, "1.35.1", namespaces=("kube-system", "ingress-nginx"),
-                    nodes=[("n1", "192.0.2.7")])
-    try:
+    with addon_cluster(namespaces=("kube-system", "ingress-nginx")) as (server, api):
         yield api, server.url
-    finally:
-        server.stop()
 
 
 def test_simulated_cert_manager_stamp_fast_path_and_drift_repaired(
@@ -140,10 +117,10 @@ def test_simulated_cert_manager_stamp_fast_path_and_drift_repaired(
     Secret), then the fast path; a ClusterIssuer deleted -> the next run names it and puts it
     back, the run after is fast; a new Cloudflare token -> the full path updates the Secret."""
     api, url = cluster
-    role = Role(tmp_path, url)
-    first, log = role.run()
+    role = cert_manager(tmp_path, url)
+    first = run(role)
     # a new cluster does not serve cert-manager's kinds yet: the read fails, the full path runs
-    full(first, log, 'cluster not read: error: resource mapping not found for name: "lab-ca')
+    full(first, 'cluster not read: error: resource mapping not found for name: "lab-ca')
     [wait] = results(first, "Wait for the cert-manager Deployments to be Available")
     assert wait["cmd"][3:] == ["wait", "--for=condition=Available", "--timeout=30s",
                                "deployment/cert-manager", "deployment/cert-manager-cainjector",
@@ -158,16 +135,15 @@ def test_simulated_cert_manager_stamp_fast_path_and_drift_repaired(
         f"Deployment/{NS}/cert-manager-webhook"]
     assert "sim-cloudflare-token" not in json.dumps(stamp)
     assert token(api) == TOKEN
-    fast(role.run()[0])
+    fast(run(role))
 
-    code, out = api.call("DELETE", f"{ISSUERS}/letsencrypt-staging")
-    assert code == 200, out
-    full(*role.run(), "ClusterIssuer//letsencrypt-staging missing")
+    delete(api, f"{ISSUERS}/letsencrypt-staging")
+    full(run(role), "ClusterIssuer//letsencrypt-staging missing")
     assert get(api, f"{ISSUERS}/letsencrypt-staging")["spec"]["acme"]["email"] == \
         "ops@example.org"
-    fast(role.run()[0])
+    fast(run(role))
 
     role.host["cert_manager_cloudflare_api_token"] = "sim-cloudflare-token-2"
-    full(*role.run(), "inputs changed since the last full run")
+    full(run(role), "inputs changed since the last full run")
     assert token(api) == "sim-cloudflare-token-2"
-    fast(role.run()[0])
+    fast(run(role))

@@ -20,9 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
+from addon_role_support import (
+    INCLUDED,
+    SKIPPED,
+    AddonRole,
+    addon_cluster,
+    changed,
+    delete,
+    get,
+    outcome,
+    ran,
+    said,
+)
+from simulator.httpapi import SimApi
 from simulator.server import SimServer
-from test_ingress_stamp import INCLUDED, get, outcome, ran, role_run, said
 
 TESTS = Path(__file__).resolve().parent
 STAMP = "provision-cni-stamp"
@@ -36,13 +47,9 @@ CALICO = TESTS / "data" / "cni" / "calico-v3.32.1.yaml"
 @pytest.fixture
 def sim() -> Iterator[tuple[SimServer, SimApi]]:
     """Two nodes that are Ready only with a CNI DaemonSet; their heartbeats do not expire."""
-    server, api = started_cluster(())
-    server.cluster.settings.update(require_cni=True, node_grace_seconds=3600.0)
-    kubeadm_cluster(api, "1.35.1", nodes=[("n1", "192.0.2.7"), ("n2", "192.0.2.8")])
-    try:
-        yield server, api
-    finally:
-        server.stop()
+    with addon_cluster(nodes=(("n1", "192.0.2.7"), ("n2", "192.0.2.8")), require_cni=True,
+                       node_grace_seconds=3600.0) as sim:
+        yield sim
 
 
 def ready(api: SimApi) -> dict[str, str]:
@@ -64,10 +71,10 @@ def test_simulated_flannel_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repai
     nodes Ready; fast again; backend host-gw -> "inputs changed", the ConfigMap says host-gw;
     a node that stops posting status -> the fast run fails in the Ready wait, naming it."""
     server, api = sim
-    values = cni_values(tmp_path)
+    role = AddonRole(tmp_path, server.url, "cni", **cni_values(tmp_path))
     assert set(ready(api).values()) == {"False"}
 
-    first = role_run(tmp_path, server, "cni", **values)
+    first = role.run()
     assert outcome(first, "Install flannel") == INCLUDED
     assert "flannel: no stamp (ConfigMap provision-cni-stamp)" in said(first)
     assert ready(api) == {"n1": "True", "n2": "True"}
@@ -77,9 +84,9 @@ def test_simulated_flannel_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repai
         "ClusterRole//flannel", "ClusterRoleBinding//flannel",
         "ConfigMap/kube-flannel/kube-flannel-cfg", "DaemonSet/kube-flannel/kube-flannel-ds"}
 
-    second = role_run(tmp_path, server, "cni", **values)
-    assert second.hosts["cp1"]["changed"] == 0
-    assert outcome(second, "Install flannel") == {"runner_on_skipped"}
+    second = role.run()
+    assert changed(second) == 0
+    assert outcome(second, "Install flannel") == SKIPPED
     assert ran(second) == [READ, *WAIT]
 
     # drift: the DaemonSet deleted (the nodes lose their network) and the ConfigMap edited
@@ -88,32 +95,30 @@ def test_simulated_flannel_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repai
     edited["data"] = {**wanted, "net-conf.json": wanted["net-conf.json"].replace("vxlan", "udp")}
     code, out = api.call("PUT", FLANNEL_CM, edited)
     assert code == 200, out
-    code, out = api.call("DELETE", FLANNEL_DS)
-    assert code == 200, out
+    delete(api, FLANNEL_DS)
     assert set(ready(api).values()) == {"False"}
-    repaired = role_run(tmp_path, server, "cni", **values)
+    repaired = role.run()
     # the first difference in manifest order is named
     assert "flannel: ConfigMap/kube-flannel/kube-flannel-cfg changed" in said(repaired)
-    assert repaired.hosts["cp1"]["changed"] > 0
+    assert changed(repaired) > 0
     get(api, FLANNEL_DS)
     assert get(api, FLANNEL_CM)["data"] == wanted
     assert ready(api) == {"n1": "True", "n2": "True"}
 
-    again = role_run(tmp_path, server, "cni", **values)
-    assert again.hosts["cp1"]["changed"] == 0
-    assert outcome(again, "Install flannel") == {"runner_on_skipped"}
+    again = role.run()
+    assert changed(again) == 0
+    assert outcome(again, "Install flannel") == SKIPPED
 
-    host_gw = role_run(tmp_path, server, "cni",
-                       **cni_values(tmp_path, cni_flannel_backend="host-gw"))
+    role.host["cni_flannel_backend"] = "host-gw"
+    host_gw = role.run()
     assert "flannel: inputs changed since the last full run" in said(host_gw)
     assert '"Type": "host-gw"' in get(api, FLANNEL_CM)["data"]["net-conf.json"]
 
     # the Ready wait is not part of the stamp: it runs, and fails, on a fast run too
     with server.cluster.lock:
         server.cluster.heartbeats["n2"] = 0.0  # n2 stopped posting its status long ago
-    down = role_run(tmp_path, server, "cni", check=False,
-                    **cni_values(tmp_path, cni_flannel_backend="host-gw"))
-    assert outcome(down, "Install flannel") == {"runner_on_skipped"}
+    down = role.run(check=False)
+    assert outcome(down, "Install flannel") == SKIPPED
     [failure] = down.failures
     assert failure.task == "Report nodes that are not Ready", failure
     assert "1 of 2 nodes are Ready" in failure.message and "n2=Unknown" in failure.message
@@ -126,10 +131,10 @@ def test_simulated_calico_stamp_skips_a_noop_run_and_repairs_drift(
     stamp in kube-system; second run fast with changed=0; the Deployment deleted -> "missing",
     back and Available; without a pinned checksum -> the full path (no fast path), no change."""
     server, api = sim
-    values = cni_values(tmp_path, cni_plugin="calico", cni_calico_manifest_url=f"file://{CALICO}",
-                        cni_calico_manifest_checksum="sha256:" + hashlib.sha256(
-                            CALICO.read_bytes()).hexdigest())
-    first = role_run(tmp_path, server, "cni", **values)
+    role = AddonRole(tmp_path, server.url, "cni", **cni_values(
+        tmp_path, cni_plugin="calico", cni_calico_manifest_url=f"file://{CALICO}",
+        cni_calico_manifest_checksum="sha256:" + hashlib.sha256(CALICO.read_bytes()).hexdigest()))
+    first = role.run()
     assert outcome(first, "Install calico") == INCLUDED
     assert "Wait until calico-kube-controllers is Available" in ran(first)
     assert ready(api) == {"n1": "True", "n2": "True"}
@@ -138,18 +143,16 @@ def test_simulated_calico_stamp_skips_a_noop_run_and_repairs_drift(
         "DaemonSet/kube-system/calico-node", "Deployment/kube-system/calico-kube-controllers",
         "ConfigMap/kube-system/calico-config"}
 
-    second = role_run(tmp_path, server, "cni", **values)
-    assert second.hosts["cp1"]["changed"] == 0 and ran(second) == [READ, *WAIT]
+    second = role.run()
+    assert changed(second) == 0 and ran(second) == [READ, *WAIT]
 
-    code, out = api.call("DELETE",
-                         "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
-    assert code == 200, out
-    repaired = role_run(tmp_path, server, "cni", **values)
+    delete(api, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
+    repaired = role.run()
     assert "calico: Deployment/kube-system/calico-kube-controllers missing" in said(repaired)
     get(api, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
 
     # without a pinned checksum calico's manifest is unknown: no fast path, said why
-    unpinned = role_run(tmp_path, server, "cni", **{**values, "cni_calico_manifest_checksum": ""})
+    unpinned = role.run(cni_calico_manifest_checksum="")
     assert outcome(unpinned, "Install calico") == INCLUDED
     assert "calico: cni_calico_manifest_checksum is empty" in said(unpinned)
-    assert unpinned.hosts["cp1"]["changed"] == 0
+    assert changed(unpinned) == 0

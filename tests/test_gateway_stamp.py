@@ -15,9 +15,20 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
+from addon_role_support import (
+    INCLUDED,
+    SKIPPED,
+    AddonRole,
+    addon_cluster,
+    changed,
+    delete,
+    get,
+    outcome,
+    ran,
+    said,
+)
+from simulator.httpapi import SimApi
 from simulator.server import SimServer
-from test_ingress_stamp import INCLUDED, get, outcome, ran, role_run, said
 
 DATA = Path(__file__).resolve().parent / "data" / "addons"
 CRDS = DATA / "gateway-api-v1.5.1-standard"
@@ -34,13 +45,9 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture
 def sim() -> Iterator[tuple[SimServer, SimApi]]:
-    server, api = started_cluster(())
-    server.cluster.settings["node_grace_seconds"] = 3600.0  # no kubelet heartbeats after this
-    kubeadm_cluster(api, "1.35.1", nodes=[("n1", "192.0.2.7")])
-    try:
-        yield server, api
-    finally:
-        server.stop()
+    # no kubelet heartbeats after the first: the node stays Ready
+    with addon_cluster(node_grace_seconds=3600.0) as sim:
+        yield sim
 
 
 def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
@@ -49,17 +56,18 @@ def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
     GatewayClass, NginxProxy, Gateway and the data plane NGF made; second run: the read only,
     changed=0; the control plane Deployment deleted -> "missing", back; fast again."""
     server, api = sim
-    values = {"gateway_api_crds_url": f"file://{CRDS}",
-              "gateway_api_crd_checksums": {p.name: sha256(p) for p in CRDS.glob("*.yaml")},
-              "gateway_api_ngf_crds_url": f"file://{NGF_CRDS}",
-              "gateway_api_ngf_crds_checksum": f"sha256:{sha256(NGF_CRDS)}",
-              "gateway_api_ngf_manifest_url": f"file://{NGF}",
-              "gateway_api_ngf_manifest_checksum": f"sha256:{sha256(NGF)}",
-              "gateway_api_manifest_dir": str(tmp_path / "gateway"),
-              "gateway_api_service_mode": "NodePort", "gateway_api_smoke_test": False,
-              "gateway_api_wait_timeout": 30, "gateway_api_delay": 1}
+    role = AddonRole(tmp_path, server.url, "gateway_api", **{
+        "gateway_api_crds_url": f"file://{CRDS}",
+        "gateway_api_crd_checksums": {p.name: sha256(p) for p in CRDS.glob("*.yaml")},
+        "gateway_api_ngf_crds_url": f"file://{NGF_CRDS}",
+        "gateway_api_ngf_crds_checksum": f"sha256:{sha256(NGF_CRDS)}",
+        "gateway_api_ngf_manifest_url": f"file://{NGF}",
+        "gateway_api_ngf_manifest_checksum": f"sha256:{sha256(NGF)}",
+        "gateway_api_manifest_dir": str(tmp_path / "gateway"),
+        "gateway_api_service_mode": "NodePort", "gateway_api_smoke_test": False,
+        "gateway_api_wait_timeout": 30, "gateway_api_delay": 1})
 
-    first = role_run(tmp_path, server, "gateway_api", **values)
+    first = role.run()
     assert outcome(first, INSTALL) == INCLUDED
     # before the CRDs exist the read itself fails: the kinds are not served
     assert "NGINX Gateway Fabric v2.6.7: cluster not read: error: resource mapping not found" \
@@ -70,17 +78,16 @@ def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
         f"NginxProxy/{NS}/nginx-gateway-proxy-config", f"Gateway/{NS}/default",
         f"Deployment/{NS}/default-nginx", f"Service/{NS}/default-nginx"}
 
-    second = role_run(tmp_path, server, "gateway_api", **values)
-    assert second.hosts["cp1"]["changed"] == 0
-    assert outcome(second, INSTALL) == {"runner_on_skipped"}
+    second = role.run()
+    assert changed(second) == 0
+    assert outcome(second, INSTALL) == SKIPPED
     assert ran(second)[-1] == "Read the Gateway API stamp and the objects it names"
 
-    code, out = api.call("DELETE", CONTROL_PLANE)
-    assert code == 200, out
-    repaired = role_run(tmp_path, server, "gateway_api", **values)
+    delete(api, CONTROL_PLANE)
+    repaired = role.run()
     assert f"Deployment/{NS}/nginx-gateway missing" in said(repaired)
     get(api, CONTROL_PLANE)
 
-    again = role_run(tmp_path, server, "gateway_api", **values)
-    assert again.hosts["cp1"]["changed"] == 0
-    assert outcome(again, INSTALL) == {"runner_on_skipped"}
+    again = role.run()
+    assert changed(again) == 0
+    assert outcome(again, INSTALL) == SKIPPED

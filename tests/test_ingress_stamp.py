@@ -14,82 +14,40 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
+from addon_role_support import (
+    INCLUDED,
+    SKIPPED,
+    AddonRole,
+    addon_cluster,
+    changed,
+    delete,
+    get,
+    outcome,
+    ran,
+    said,
+)
+from simulator.httpapi import SimApi
 from simulator.server import SimServer
 from test_addons_roles import DATA, FIXTURES
-from test_gateway_listeners import _kubectl
 
-from provision.runner import RunResult, run_playbook
-
-TESTS = Path(__file__).resolve().parent
 NS = "ingress-nginx"
 STAMP = "provision-ingress-nginx-stamp"
 OLD_STAMP = "provision-ingress-nginx-applied"
 INSTALL = "Install, wait for and smoke-test ingress-nginx"
 READ = "Read the ingress-nginx stamp and the objects it names"
 DEPLOYMENT = f"/apis/apps/v1/namespaces/{NS}/deployments/ingress-nginx-controller"
-INCLUDED = {"runner_on_ok", "playbook_on_include"}
 CONFIGMAP = f"/api/v1/namespaces/{NS}/configmaps/ingress-nginx-controller"
 
 
 @pytest.fixture
 def sim() -> Iterator[tuple[SimServer, SimApi]]:
-    server, api = started_cluster(())
-    kubeadm_cluster(api, "1.35.1", namespaces=("kube-system", NS), nodes=[("n1", "192.0.2.7")])
-    try:
-        yield server, api
-    finally:
-        server.stop()
-
-
-def role_run(tmp_path: Path, server: SimServer, role: str, check: bool = True,
-             **values: Any) -> RunResult:
-    """One run of ``role`` on a local host against the simulated cluster; with ``check``, it
-    must succeed."""
-    bin_dir = tmp_path / "bin"
-    kubeconfig = tmp_path / "admin.conf"
-    if not bin_dir.exists():
-        _kubectl(tmp_path, server.url)
-    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "sim_kubectl_bin": str(bin_dir), "addon_role": role,
-            "kubernetes_admin_kubeconfig": str(kubeconfig), **values}
-    inv = tmp_path / "hosts.yml"
-    inv.write_text(yaml.safe_dump({"all": {"hosts": {"cp1": host}}}))
-    result = run_playbook(command=f"test-{role}-stamp", inventory=inv, quiet=True,
-                          playbook=str(TESTS / "playbooks/addon-role.yml"))
-    assert result.ok or not check, f"{result.errors}\n{result.log_path.read_text()[-4000:]}"
-    return result
-
-
-def outcome(result: RunResult, task: str) -> set[str]:
-    """What became of ``task``: {"runner_on_ok", "playbook_on_include"} (an include that
-    ran), {"runner_on_skipped"}, ..."""
-    return {e["event"] for e in result.events if e["task"] == task
-            and e["event"] not in ("playbook_on_task_start", "runner_on_start")}
-
-
-def ran(result: RunResult) -> list[str]:
-    """The role's tasks that ran (not skipped), in order (after the include and argument
-    validation)."""
-    return [e["task"] for e in result.events if e["event"] == "runner_on_ok"
-            and e["task"] != "Run the add-on role" and not e["task"].startswith("Validating ")]
-
-
-def said(result: RunResult) -> str:
-    return " ".join(result.log_path.read_text().split())
-
-
-def get(api: SimApi, path: str) -> dict:
-    code, out = api.call("GET", path)
-    assert code == 200, out
-    return out
+    with addon_cluster(namespaces=("kube-system", NS)) as sim:
+        yield sim
 
 
 def ingress_values(tmp_path: Path, **extra: Any) -> dict[str, Any]:
@@ -111,12 +69,12 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
     another node port -> "inputs changed", the full path, the Service on the new port; no
     pinned checksum -> the full path again (no fast path), changing nothing."""
     server, api = sim
-    values = ingress_values(tmp_path)
+    role = AddonRole(tmp_path, server.url, "ingress_nginx", **ingress_values(tmp_path))
     api.create(f"/api/v1/namespaces/{NS}/configmaps", {  # an older provision's stamp
         "apiVersion": "v1", "kind": "ConfigMap", "data": {"manifest-sha1": "0" * 40},
         "metadata": {"name": OLD_STAMP, "labels": {"app.kubernetes.io/managed-by": "provision"}}})
 
-    first = role_run(tmp_path, server, "ingress_nginx", **values)
+    first = role.run()
     assert outcome(first, INSTALL) == INCLUDED and "Apply ingress-nginx.yaml" in ran(first)
     assert "no stamp (ConfigMap provision-ingress-nginx-stamp)" in said(first)
     stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/{STAMP}")
@@ -126,9 +84,9 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
         f"ConfigMap/{NS}/ingress-nginx-controller", "IngressClass//nginx"}
     assert api.call("GET", f"/api/v1/namespaces/{NS}/configmaps/{OLD_STAMP}")[0] == 404
 
-    second = role_run(tmp_path, server, "ingress_nginx", **values)
-    assert second.hosts["cp1"]["changed"] == 0
-    assert outcome(second, INSTALL) == {"runner_on_skipped"}
+    second = role.run()
+    assert changed(second) == 0
+    assert outcome(second, INSTALL) == SKIPPED
     assert ran(second) == ["Check the ingress-nginx settings", READ]
 
     # drift: the controller deleted and its ConfigMap edited (the first difference is named)
@@ -137,28 +95,25 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
     edited["data"] = {**(wanted or {}), "ssl-protocols": "SSLv3"}
     code, out = api.call("PUT", CONFIGMAP, edited)
     assert code == 200, out
-    code, out = api.call("DELETE", DEPLOYMENT)
-    assert code == 200, out
-    repaired = role_run(tmp_path, server, "ingress_nginx", **values)
+    delete(api, DEPLOYMENT)
+    repaired = role.run()
     assert f"Deployment/{NS}/ingress-nginx-controller missing" in said(repaired)
-    assert repaired.hosts["cp1"]["changed"] > 0
+    assert changed(repaired) > 0
     get(api, DEPLOYMENT)
     assert get(api, CONFIGMAP).get("data") == wanted
 
-    again = role_run(tmp_path, server, "ingress_nginx", **values)
-    assert again.hosts["cp1"]["changed"] == 0 and outcome(again, INSTALL) == {"runner_on_skipped"}
+    again = role.run()
+    assert changed(again) == 0 and outcome(again, INSTALL) == SKIPPED
 
-    moved = role_run(tmp_path, server, "ingress_nginx",
-                     **ingress_values(tmp_path, ingress_nginx_http_node_port=30081))
+    role.host["ingress_nginx_http_node_port"] = 30081
+    moved = role.run()
     assert "inputs changed since the last full run" in said(moved)
     assert outcome(moved, INSTALL) == INCLUDED
     ports = get(api, f"/api/v1/namespaces/{NS}/services/ingress-nginx-controller")["spec"]["ports"]
     assert {p["name"]: p.get("nodePort") for p in ports}["http"] == 30081
 
     # without a pinned checksum the manifest's content is unknown: no fast path, said why
-    unpinned = role_run(tmp_path, server, "ingress_nginx",
-                        **ingress_values(tmp_path, ingress_nginx_http_node_port=30081,
-                                         ingress_nginx_manifest_checksum=""))
+    unpinned = role.run(ingress_nginx_manifest_checksum="")
     assert outcome(unpinned, INSTALL) == INCLUDED
     assert "ingress_nginx_manifest_checksum is empty" in said(unpinned)
-    assert unpinned.hosts["cp1"]["changed"] == 0
+    assert changed(unpinned) == 0

@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from simulator.httpapi import SimApi, kubeadm_cluster, started_cluster
-from test_gateway_listeners import _kubectl
+from addon_role_support import (
+    SKIPPED,
+    AddonRole,
+    addon_cluster,
+    changed,
+    delete,
+    get,
+    outcome,
+    ran,
+    said,
+)
+from simulator.httpapi import SimApi
 
-from provision.runner import RunResult, run_playbook
+from provision.runner import RunResult
 
-REPO = Path(__file__).resolve().parent.parent
-TESTS = REPO / "tests"
+TESTS = Path(__file__).resolve().parent
 # the reduced copy of the pinned release (tests/test_addons_roles.py FIXTURES)
 MANIFEST = TESTS / "data" / "addons" / "metallb-native-v0.16.1.yaml"
 NS = "metallb-system"
@@ -36,73 +42,37 @@ INSTALL = "Install and configure MetalLB"
 WHY = "Say why MetalLB is installed and configured"
 
 
-class Role:
-    """The metallb role run against one simulated cluster, settings kept between runs."""
-
-    def __init__(self, tmp: Path, url: str, **settings: Any) -> None:
-        self.tmp = tmp
-        bin_dir, kubeconfig = _kubectl(tmp, url)
-        self.host = {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "addon_role": "metallb", "sim_kubectl_bin": str(bin_dir),
-            "metallb_kubeconfig": str(kubeconfig), "metallb_manifest_dir": str(tmp / "metallb"),
-            "metallb_manifest_url": MANIFEST.as_uri(),
-            "metallb_manifest_checksum": "sha256:" + hashlib.sha256(
-                MANIFEST.read_bytes()).hexdigest(),
-            "metallb_addresses": ["10.0.0.200-10.0.0.210"],
-            "metallb_services": [{"name": "dns", "namespace": "kube-system",
-                                  "selector": {"k8s-app": "kube-dns"}, "address": "10.0.0.201",
-                                  "ports": [{"name": "dns-udp", "port": 53, "protocol": "UDP"},
-                                            {"name": "dns-tcp", "port": 53,
-                                             "protocol": "TCP"}]}],
-            "metallb_apply_delay": 1, "metallb_wait_timeout": 30, **settings}
-
-    def run(self) -> tuple[RunResult, str]:
-        """One run; returns it and its log (whitespace folded)."""
-        inv = self.tmp / "hosts.yml"
-        inv.write_text(yaml.safe_dump({"all": {"hosts": {"sim": self.host}}}))
-        result = run_playbook(command="test-metallb-stamp", inventory=inv, quiet=True,
-                              playbook=str(TESTS / "playbooks/addon-role.yml"))
-        log = " ".join(result.log_path.read_text().split())
-        assert result.ok, f"{result.errors}\n{log[-4000:]}"
-        return result, log
+def metallb(tmp: Path, url: str) -> AddonRole:
+    """The metallb role against the simulated cluster at ``url``: one pool, two Services."""
+    return AddonRole(
+        tmp, url, "metallb", metallb_manifest_dir=str(tmp / "metallb"),
+        metallb_manifest_url=MANIFEST.as_uri(),
+        metallb_manifest_checksum="sha256:" + hashlib.sha256(MANIFEST.read_bytes()).hexdigest(),
+        metallb_addresses=["10.0.0.200-10.0.0.210"],
+        metallb_services=[{"name": "dns", "namespace": "kube-system",
+                           "selector": {"k8s-app": "kube-dns"}, "address": "10.0.0.201",
+                           "ports": [{"name": "dns-udp", "port": 53, "protocol": "UDP"},
+                                     {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}],
+        metallb_apply_delay=1, metallb_wait_timeout=30)
 
 
-def ran(result: RunResult, task: str) -> bool:
-    return any(e["event"] == "runner_on_ok" and e["task"] == task for e in result.events)
-
-
-def skipped(result: RunResult, task: str) -> bool:
-    return any(e["event"] == "runner_on_skipped" and e["task"] == task for e in result.events)
-
-
-def full(result: RunResult, log: str, why: str) -> None:
+def full(result: RunResult, why: str) -> None:
     """The run took the full path, said ``why`` and changed something."""
-    assert ran(result, WHY) and f"MetalLB v0.16.1: {why}" in log, log[-3000:]
-    assert result.hosts["sim"]["changed"] > 0
+    assert WHY in ran(result) and f"MetalLB v0.16.1: {why}" in said(result), said(result)[-3000:]
+    assert changed(result) > 0
 
 
 def fast(result: RunResult) -> None:
     """The run read the stamp, skipped the install and changed nothing."""
-    assert ran(result, "Read the MetalLB stamp and the objects it names")
-    assert skipped(result, INSTALL) and not ran(result, WHY)
-    assert result.hosts["sim"]["changed"] == 0, [e for e in result.events if e["changed"]]
-
-
-def get(api: SimApi, path: str) -> dict:
-    code, out = api.call("GET", path)
-    assert code == 200, out
-    return out
+    assert "Read the MetalLB stamp and the objects it names" in ran(result)
+    assert outcome(result, INSTALL) == SKIPPED and WHY not in ran(result)
+    assert changed(result) == 0, [e for e in result.events if e["changed"]]
 
 
 @pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[SimApi, str]]:
-    server, api = started_cluster(())
-    kubeadm_cluster(api, "1.35.1", nodes=[("n1", "192.0.2.7")])
-    try:
+def cluster() -> Iterator[tuple[SimApi, str]]:
+    with addon_cluster() as (server, api):
         yield api, server.url
-    finally:
-        server.stop()
 
 
 def test_simulated_metallb_stamp_fast_path_and_drift_repaired(
@@ -114,37 +84,36 @@ def test_simulated_metallb_stamp_fast_path_and_drift_repaired(
     back and creates the new one; an unpinned manifest -> the full path every run, named, with
     no change."""
     api, url = cluster
-    role = Role(tmp_path, url)
-    first, log = role.run()
+    role = metallb(tmp_path, url)
+    first = role.run()
     # a new cluster does not serve MetalLB's kinds yet: the read fails, the full path runs
-    full(first, log, 'cluster not read: error: resource mapping not found for name: "default"')
+    full(first, 'cluster not read: error: resource mapping not found for name: "default"')
     stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/{STAMP}")
     assert stamp["metadata"]["labels"] == {"app.kubernetes.io/managed-by": "provision"}
     assert sorted(json.loads(stamp["data"]["objects"])) == [
         f"DaemonSet/{NS}/speaker", f"Deployment/{NS}/controller",
         f"IPAddressPool/{NS}/default", f"L2Advertisement/{NS}/l2",
         "Service/kube-system/dns-tcp", "Service/kube-system/dns-udp"]
-    fast(role.run()[0])
+    fast(role.run())
 
-    code, out = api.call("DELETE", f"/apis/apps/v1/namespaces/{NS}/deployments/controller")
-    assert code == 200, out
-    full(*role.run(), f"Deployment/{NS}/controller missing")
+    delete(api, f"/apis/apps/v1/namespaces/{NS}/deployments/controller")
+    full(role.run(), f"Deployment/{NS}/controller missing")
     assert get(api, f"/apis/apps/v1/namespaces/{NS}/deployments/controller")
-    fast(role.run()[0])
+    fast(role.run())
 
     # an edited pool and a new pool in the settings: the inputs changed (checked first), the
     # full path puts the edited pool back and creates the new one
     code, out = api.call("PATCH", f"{POOLS}/default", {"spec": {"addresses": ["10.9.9.9/32"]}})
     assert code == 200, out
     role.host["metallb_pools"] = [{"name": "extra", "addresses": ["10.0.1.0/29"]}]
-    full(*role.run(), "inputs changed since the last full run")
+    full(role.run(), "inputs changed since the last full run")
     assert get(api, f"{POOLS}/default")["spec"]["addresses"] == ["10.0.0.200-10.0.0.210"]
     assert get(api, f"{POOLS}/extra")["spec"]["addresses"] == ["10.0.1.0/29"]
 
     # an unpinned manifest never takes the fast path (it says so); nothing to change
     role.host["metallb_manifest_checksum"] = ""
-    again, log = role.run()
-    assert ran(again, WHY), log[-3000:]
+    again = role.run()
+    assert WHY in ran(again), said(again)[-3000:]
     assert "MetalLB v0.16.1: metallb_manifest_checksum is empty: no stamp without a pinned " \
-           "manifest" in log, log[-3000:]
-    assert again.hosts["sim"]["changed"] == 0, [e for e in again.events if e["changed"]]
+           "manifest" in said(again), said(again)[-3000:]
+    assert changed(again) == 0, [e for e in again.events if e["changed"]]
