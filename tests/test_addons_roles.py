@@ -281,24 +281,26 @@ def simulated_cluster(sim_lab_node: Any, minor: int | None = None) -> tuple[Any,
     return node.lab, node.host
 
 
-def addon_vars(**extra: Any) -> dict[str, Any]:
-    """The add-on variables for the simulated tests; each manifest's checksum is the sha256 of
-    the fixture its URL names, so the roles' checksum verification runs too."""
-    values = _addon_values(**extra)
+def addon_vars(fixture_dir: str = FIXTURE_DIR, **extra: Any) -> dict[str, Any]:
+    """The add-on variables for the simulated tests, the manifests read from ``fixture_dir``
+    (where the copies of DATA are on the host: FIXTURE_DIR on a lab host, str(DATA) for a run
+    on this machine); each manifest's checksum is the sha256 of the fixture its URL names, so
+    the roles' checksum verification runs too."""
+    values = _addon_values(fixture_dir, **extra)
     for role in ROLES:
         url = str(values[f"{role}_manifest_url"])
-        if f"{role}_manifest_checksum" not in values and url.startswith(f"file://{FIXTURE_DIR}/"):
+        if f"{role}_manifest_checksum" not in values and url.startswith(f"file://{fixture_dir}/"):
             digest = hashlib.sha256((DATA / url.rsplit("/", 1)[1]).read_bytes()).hexdigest()
             values[f"{role}_manifest_checksum"] = f"sha256:{digest}"
     return values
 
 
-def _addon_values(**extra: Any) -> dict[str, Any]:
+def _addon_values(fixture_dir: str, **extra: Any) -> dict[str, Any]:
     return {
         **FIXTURE_VERSIONS,
-        "metallb_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['metallb']}",
-        "ingress_nginx_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['ingress_nginx']}",
-        "cert_manager_manifest_url": f"file://{FIXTURE_DIR}/{FIXTURES['cert_manager']}",
+        "metallb_manifest_url": f"file://{fixture_dir}/{FIXTURES['metallb']}",
+        "ingress_nginx_manifest_url": f"file://{fixture_dir}/{FIXTURES['ingress_nginx']}",
+        "cert_manager_manifest_url": f"file://{fixture_dir}/{FIXTURES['cert_manager']}",
         "metallb_addresses": ["172.30.0.200-172.30.0.210"],
         "metallb_services": [{"name": "dns", "namespace": "kube-system",
                               "selector": {"k8s-app": "kube-dns"}, "address": "172.30.0.201",

@@ -15,7 +15,6 @@ Secret. The token shows up in no log and no stamp. Fast: a few Ansible runs, no 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,11 +32,10 @@ from addon_role_support import (
     said,
 )
 from simulator.httpapi import SimApi
+from test_addons_roles import DATA, addon_vars
 
 from provision.runner import RunResult
 
-TESTS = Path(__file__).resolve().parent
-MANIFEST = TESTS / "data" / "addons" / "cert-manager-v1.16.2.yaml"
 NS = "cert-manager"
 STAMP = "provision-cert-manager-stamp"
 ISSUERS = "/apis/cert-manager.io/v1/clusterissuers"
@@ -47,21 +45,12 @@ TOKEN = "sim-cloudflare-token-1"
 
 
 def cert_manager(tmp: Path, url: str) -> AddonRole:
-    """The cert_manager role against the simulated cluster at ``url``: a CA, an ACME staging
-    and a Cloudflare DNS-01 issuer, a default certificate."""
-    return AddonRole(
-        tmp, url, "cert_manager", cert_manager_manifest_dir=str(tmp / "cert-manager"),
-        cert_manager_version="v1.16.2", cert_manager_manifest_url=MANIFEST.as_uri(),
-        cert_manager_manifest_checksum="sha256:" + hashlib.sha256(
-            MANIFEST.read_bytes()).hexdigest(),
-        acme_email="ops@example.org", cert_manager_cloudflare_api_token=TOKEN,
-        cert_manager_cluster_issuers=[
-            {"name": "lab-ca", "type": "ca"},
-            {"name": "letsencrypt-staging", "type": "acme", "server": "staging"},
-            {"name": "letsencrypt-dns", "type": "acme", "server": "production",
-             "solver": "cloudflare", "dns_zones": ["example.org"]}],
-        cert_manager_default_certificate={"issuer": "lab-ca", "dns_names": ["lab.example.test"]},
-        cert_manager_apply_delay=1, cert_manager_wait_timeout=30)
+    """The cert_manager role against the simulated cluster at ``url`` with the add-on tests'
+    settings (tests/test_addons_roles.py addon_vars: a CA, an ACME staging and a Cloudflare
+    DNS-01 issuer, a default certificate), the manifest read from tests/data/addons."""
+    return AddonRole(tmp, url, "cert_manager", **addon_vars(
+        str(DATA), cert_manager_manifest_dir=str(tmp / "cert-manager"),
+        cert_manager_cloudflare_api_token=TOKEN, cert_manager_wait_timeout=30))
 
 
 def run(role: AddonRole) -> RunResult:

@@ -11,7 +11,6 @@ takes the full path too. Fast: a few Ansible runs against a local server (no lab
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +28,10 @@ from addon_role_support import (
     said,
 )
 from simulator.httpapi import SimApi
+from test_addons_roles import DATA, addon_vars
 
 from provision.runner import RunResult
 
-TESTS = Path(__file__).resolve().parent
-# the reduced copy of the pinned release (tests/test_addons_roles.py FIXTURES)
-MANIFEST = TESTS / "data" / "addons" / "metallb-native-v0.16.1.yaml"
 NS = "metallb-system"
 STAMP = "provision-metallb-stamp"
 POOLS = f"/apis/metallb.io/v1beta1/namespaces/{NS}/ipaddresspools"
@@ -43,17 +40,11 @@ WHY = "Say why MetalLB is installed and configured"
 
 
 def metallb(tmp: Path, url: str) -> AddonRole:
-    """The metallb role against the simulated cluster at ``url``: one pool, two Services."""
-    return AddonRole(
-        tmp, url, "metallb", metallb_manifest_dir=str(tmp / "metallb"),
-        metallb_manifest_url=MANIFEST.as_uri(),
-        metallb_manifest_checksum="sha256:" + hashlib.sha256(MANIFEST.read_bytes()).hexdigest(),
-        metallb_addresses=["10.0.0.200-10.0.0.210"],
-        metallb_services=[{"name": "dns", "namespace": "kube-system",
-                           "selector": {"k8s-app": "kube-dns"}, "address": "10.0.0.201",
-                           "ports": [{"name": "dns-udp", "port": 53, "protocol": "UDP"},
-                                     {"name": "dns-tcp", "port": 53, "protocol": "TCP"}]}],
-        metallb_apply_delay=1, metallb_wait_timeout=30)
+    """The metallb role against the simulated cluster at ``url`` with the add-on tests'
+    settings (tests/test_addons_roles.py addon_vars: one pool, two Services), the manifest
+    read from tests/data/addons."""
+    return AddonRole(tmp, url, "metallb", **addon_vars(
+        str(DATA), metallb_manifest_dir=str(tmp / "metallb"), metallb_wait_timeout=30))
 
 
 def full(result: RunResult, why: str) -> None:
@@ -107,7 +98,7 @@ def test_simulated_metallb_stamp_fast_path_and_drift_repaired(
     assert code == 200, out
     role.host["metallb_pools"] = [{"name": "extra", "addresses": ["10.0.1.0/29"]}]
     full(role.run(), "inputs changed since the last full run")
-    assert get(api, f"{POOLS}/default")["spec"]["addresses"] == ["10.0.0.200-10.0.0.210"]
+    assert get(api, f"{POOLS}/default")["spec"]["addresses"] == role.host["metallb_addresses"]
     assert get(api, f"{POOLS}/extra")["spec"]["addresses"] == ["10.0.1.0/29"]
 
     # an unpinned manifest never takes the fast path (it says so); nothing to change
