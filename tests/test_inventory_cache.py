@@ -11,26 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_inventory_ansible import HOSTS, write
 
 from provision import ansible_inventory, inventory_cache
 from provision.errors import ValidationError
 from provision.validate import check_limit, load_valid_inventory
 from provision.vault import VaultOptions
 
-HOSTS = """\
-all:
-  vars:
-    kubernetes_version: "1.33"
-    ansible_user: ubuntu
-  children:
-    control_plane:
-      hosts:
-        cp1: {ansible_host: 192.0.2.10}
-    workers:
-      hosts:
-        w[1:3]:
-          etcd_backup_keep: 3
-"""
 NO_VAULT = VaultOptions()
 
 
@@ -38,11 +25,8 @@ NO_VAULT = VaultOptions()
 def inv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
-    root = tmp_path / "inv"
-    (root / "group_vars").mkdir(parents=True)
-    (root / "hosts.yml").write_text(HOSTS)
-    (root / "group_vars" / "all.yml").write_text("etcd_backup_keep: 7\n")
-    return root
+    return write(tmp_path / "inv", {"hosts.yml": HOSTS,
+                                    "group_vars/all.yml": "etcd_backup_keep: 7\n"})
 
 
 def load_and_store(path: Path):
