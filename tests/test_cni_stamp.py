@@ -4,18 +4,19 @@ reduced copy of the pinned release's manifest (tests/data/cni). The simulated no
 NotReady until a CNI DaemonSet exists (the simulator's kubelet, like the real one, waits for
 the network plugin), so the role's Ready wait proves the install.
 
-flannel: first run full (apply, stamp, every node Ready); second: the read, the install
-include skipped and the Ready wait, changed=0; drift (the DaemonSet deleted, its ConfigMap
-edited) makes the next run name why and repair it; the run after is fast again; another
-backend takes the full path. The Ready wait stays on the fast path: a node that stops posting
-status fails a run whose stamp is current. calico: full, fast, the deleted
-calico-kube-controllers Deployment repaired, no fast path without a pinned checksum."""
+Both plugins (one parametrised test): first run full (apply, stamp, every node Ready); second:
+the read, the install include skipped and the Ready wait, changed=0; drift (the plugin's
+DaemonSet or Deployment deleted, its ConfigMap edited) makes the next run name why and repair
+it; the run after is fast again. Then flannel: another backend takes the full path, and the
+Ready wait stays on the fast path (a node that stops posting status fails a run whose stamp is
+current); calico: no fast path without a pinned checksum."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +40,9 @@ TESTS = Path(__file__).resolve().parent
 STAMP = "provision-cni-stamp"
 READ = "Read the CNI stamp and the objects it names"
 WAIT = ["Wait until the nodes are Ready", "Report nodes that are not Ready"]
-FLANNEL_DS = "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds"
 FLANNEL_CM = "/api/v1/namespaces/kube-flannel/configmaps/kube-flannel-cfg"
 CALICO = TESTS / "data" / "cni" / "calico-v3.32.1.yaml"
+CALICO_CONTROLLERS = "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers"
 
 
 @pytest.fixture
@@ -63,52 +64,9 @@ def cni_values(tmp_path: Path, **extra: Any) -> dict[str, Any]:
             "cni_wait_timeout": 10, **extra}
 
 
-def test_simulated_flannel_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repairs_drift(
-        sim: tuple[SimServer, SimApi], tmp_path: Path) -> None:
-    """SIMULATED cluster, real Ansible, flannel: full run -> every object of the rendered
-    manifest stamped, nodes Ready; second run: read, skipped include, Ready wait, changed=0;
-    the DaemonSet deleted (nodes NotReady) and the ConfigMap edited -> named, both back,
-    nodes Ready; fast again; backend host-gw -> "inputs changed", the ConfigMap says host-gw;
-    a node that stops posting status -> the fast run fails in the Ready wait, naming it."""
-    server, api = sim
-    role = AddonRole(tmp_path, server.url, "cni", **cni_values(tmp_path))
-    assert set(ready(api).values()) == {"False"}
-
-    first = role.run()
-    assert outcome(first, "Install flannel") == INCLUDED
-    assert "flannel: no stamp (ConfigMap provision-cni-stamp)" in said(first)
-    assert ready(api) == {"n1": "True", "n2": "True"}
-    stamp = get(api, f"/api/v1/namespaces/kube-flannel/configmaps/{STAMP}")
-    assert set(json.loads(stamp["data"]["objects"])) == {
-        "Namespace//kube-flannel", "ServiceAccount/kube-flannel/flannel",
-        "ClusterRole//flannel", "ClusterRoleBinding//flannel",
-        "ConfigMap/kube-flannel/kube-flannel-cfg", "DaemonSet/kube-flannel/kube-flannel-ds"}
-
-    second = role.run()
-    assert changed(second) == 0
-    assert outcome(second, "Install flannel") == SKIPPED
-    assert ran(second) == [READ, *WAIT]
-
-    # drift: the DaemonSet deleted (the nodes lose their network) and the ConfigMap edited
-    edited = get(api, FLANNEL_CM)
-    wanted = edited["data"]
-    edited["data"] = {**wanted, "net-conf.json": wanted["net-conf.json"].replace("vxlan", "udp")}
-    code, out = api.call("PUT", FLANNEL_CM, edited)
-    assert code == 200, out
-    delete(api, FLANNEL_DS)
-    assert set(ready(api).values()) == {"False"}
-    repaired = role.run()
-    # the first difference in manifest order is named
-    assert "flannel: ConfigMap/kube-flannel/kube-flannel-cfg changed" in said(repaired)
-    assert changed(repaired) > 0
-    get(api, FLANNEL_DS)
-    assert get(api, FLANNEL_CM)["data"] == wanted
-    assert ready(api) == {"n1": "True", "n2": "True"}
-
-    again = role.run()
-    assert changed(again) == 0
-    assert outcome(again, "Install flannel") == SKIPPED
-
+def flannel_backend_and_a_node_down(role: AddonRole, server: SimServer, api: SimApi) -> None:
+    """Backend host-gw -> "inputs changed", the ConfigMap says host-gw; a node that stops
+    posting status -> the fast run fails in the Ready wait, naming it."""
     role.host["cni_flannel_backend"] = "host-gw"
     host_gw = role.run()
     assert "flannel: inputs changed since the last full run" in said(host_gw)
@@ -124,35 +82,97 @@ def test_simulated_flannel_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repai
     assert "1 of 2 nodes are Ready" in failure.message and "n2=Unknown" in failure.message
 
 
-def test_simulated_calico_stamp_skips_a_noop_run_and_repairs_drift(
-        sim: tuple[SimServer, SimApi], tmp_path: Path) -> None:
-    """SIMULATED cluster, real Ansible, calico (reduced copy of the pinned release, its
-    checksum pinned): full run -> applied, calico-kube-controllers Available, nodes Ready,
-    stamp in kube-system; second run fast with changed=0; the Deployment deleted -> "missing",
-    back and Available; without a pinned checksum -> the full path (no fast path), no change."""
-    server, api = sim
-    role = AddonRole(tmp_path, server.url, "cni", **cni_values(
-        tmp_path, cni_plugin="calico", cni_calico_manifest_url=f"file://{CALICO}",
-        cni_calico_manifest_checksum="sha256:" + hashlib.sha256(CALICO.read_bytes()).hexdigest()))
-    first = role.run()
-    assert outcome(first, "Install calico") == INCLUDED
-    assert "Wait until calico-kube-controllers is Available" in ran(first)
-    assert ready(api) == {"n1": "True", "n2": "True"}
-    stamp = get(api, f"/api/v1/namespaces/kube-system/configmaps/{STAMP}")
-    assert set(json.loads(stamp["data"]["objects"])) == {
-        "DaemonSet/kube-system/calico-node", "Deployment/kube-system/calico-kube-controllers",
-        "ConfigMap/kube-system/calico-config"}
-
-    second = role.run()
-    assert changed(second) == 0 and ran(second) == [READ, *WAIT]
-
-    delete(api, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
-    repaired = role.run()
-    assert "calico: Deployment/kube-system/calico-kube-controllers missing" in said(repaired)
-    get(api, "/apis/apps/v1/namespaces/kube-system/deployments/calico-kube-controllers")
-
-    # without a pinned checksum calico's manifest is unknown: no fast path, said why
+def calico_unpinned(role: AddonRole, server: SimServer, api: SimApi) -> None:
+    """Without a pinned checksum calico's manifest is unknown: no fast path, said why."""
     unpinned = role.run(cni_calico_manifest_checksum="")
     assert outcome(unpinned, "Install calico") == INCLUDED
     assert "calico: cni_calico_manifest_checksum is empty" in said(unpinned)
     assert changed(unpinned) == 0
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """What the stamp test does per plugin."""
+
+    name: str
+    values: dict[str, Any]  # the role's settings besides cni_values()
+    namespace: str  # the stamp's
+    objects: set[str]  # what the stamp names
+    deleted: str  # the drift: this object deleted...
+    network_lost: bool  # ...which makes the nodes NotReady
+    edited: tuple[str, str]  # ...and this ConfigMap's key edited
+    named: str  # the first difference the repairing run names (in manifest order)
+    then: Callable[[AddonRole, SimServer, SimApi], None]  # the plugin's own steps after
+
+
+PLUGINS = [
+    Plugin("flannel", {}, "kube-flannel",
+           {"Namespace//kube-flannel", "ServiceAccount/kube-flannel/flannel",
+            "ClusterRole//flannel", "ClusterRoleBinding//flannel",
+            "ConfigMap/kube-flannel/kube-flannel-cfg", "DaemonSet/kube-flannel/kube-flannel-ds"},
+           "/apis/apps/v1/namespaces/kube-flannel/daemonsets/kube-flannel-ds", True,
+           (FLANNEL_CM, "net-conf.json"), "ConfigMap/kube-flannel/kube-flannel-cfg changed",
+           flannel_backend_and_a_node_down),
+    Plugin("calico", {"cni_plugin": "calico", "cni_calico_manifest_url": f"file://{CALICO}",
+                      "cni_calico_manifest_checksum":
+                          "sha256:" + hashlib.sha256(CALICO.read_bytes()).hexdigest()},
+           "kube-system",
+           {"DaemonSet/kube-system/calico-node",
+            "Deployment/kube-system/calico-kube-controllers",
+            "ConfigMap/kube-system/calico-config"},
+           CALICO_CONTROLLERS, False,
+           ("/api/v1/namespaces/kube-system/configmaps/calico-config", "veth_mtu"),
+           "Deployment/kube-system/calico-kube-controllers missing", calico_unpinned),
+]
+
+
+@pytest.mark.parametrize("plugin", PLUGINS, ids=[p.name for p in PLUGINS])
+def test_simulated_cni_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repairs_drift(
+        sim: tuple[SimServer, SimApi], tmp_path: Path, plugin: Plugin) -> None:
+    """SIMULATED cluster, real Ansible: full run -> applied, the stamp names the plugin's
+    objects, nodes Ready (calico: calico-kube-controllers Available too); second run: read,
+    skipped include, Ready wait, changed=0; the plugin's DaemonSet (flannel) or Deployment
+    (calico) deleted and its ConfigMap edited -> the first difference named, both back, nodes
+    Ready; fast again; then the plugin's own steps (flannel_backend_and_a_node_down,
+    calico_unpinned)."""
+    server, api = sim
+    role = AddonRole(tmp_path, server.url, "cni", **cni_values(tmp_path, **plugin.values))
+    install = f"Install {plugin.name}"
+    assert set(ready(api).values()) == {"False"}
+
+    first = role.run()
+    assert outcome(first, install) == INCLUDED
+    assert f"{plugin.name}: no stamp (ConfigMap provision-cni-stamp)" in said(first)
+    if plugin.name == "calico":  # the stamp requires it Available
+        assert "Wait until calico-kube-controllers is Available" in ran(first)
+    assert ready(api) == {"n1": "True", "n2": "True"}
+    stamp = get(api, f"/api/v1/namespaces/{plugin.namespace}/configmaps/{STAMP}")
+    assert set(json.loads(stamp["data"]["objects"])) == plugin.objects
+
+    second = role.run()
+    assert changed(second) == 0
+    assert outcome(second, install) == SKIPPED
+    assert ran(second) == [READ, *WAIT]
+
+    # drift: the workload deleted (flannel's DaemonSet: the nodes lose their network) and the
+    # ConfigMap edited
+    configmap, key = plugin.edited
+    edited = get(api, configmap)
+    wanted = edited["data"]
+    edited["data"] = {**wanted, key: wanted[key] + "-edited"}
+    code, out = api.call("PUT", configmap, edited)
+    assert code == 200, out
+    delete(api, plugin.deleted)
+    assert set(ready(api).values()) == ({"False"} if plugin.network_lost else {"True"})
+    repaired = role.run()
+    assert f"{plugin.name}: {plugin.named}" in said(repaired)
+    assert changed(repaired) > 0
+    get(api, plugin.deleted)
+    assert get(api, configmap)["data"] == wanted
+    assert ready(api) == {"n1": "True", "n2": "True"}
+
+    again = role.run()
+    assert changed(again) == 0
+    assert outcome(again, install) == SKIPPED
+
+    plugin.then(role, server, api)
