@@ -348,6 +348,13 @@ def query(ctx: Ctx) -> str:
     return ("?" + "&".join(q)) if q else ""
 
 
+def not_found(res: tuple, name: str) -> str:
+    """kubectl get's message for a named object the server does not have:
+    ``Error from server (NotFound): <plural>[.<group>] "<name>" not found``."""
+    group = f".{res[0]}" if res[0] else ""
+    return f'Error from server (NotFound): {res[2]}{group} "{name}" not found'
+
+
 def cmd_get(ctx: Ctx) -> None:
     a = ctx.args
     if a.raw:
@@ -372,10 +379,7 @@ def cmd_get(ctx: Ctx) -> None:
         except ApiFailure as exc:
             if exc.code == 404 and name:
                 if not a.ignore_not_found:
-                    missing.append(
-                        f"Error from server (NotFound): {res[2]}"
-                        f'{"." + res[0] if res[0] else ""} "{name}" not found'
-                    )
+                    missing.append(not_found(res, name))
                 continue
             raise
     fmt = a.output or ""
@@ -419,10 +423,7 @@ def cmd_get_files(ctx: Ctx) -> None:
             if exc.code != 404:
                 raise
             if not a.ignore_not_found:
-                errors.append(
-                    f"Error from server (NotFound): {res[2]}"
-                    f'{"." + res[0] if res[0] else ""} "{name}" not found'
-                )
+                errors.append(not_found(res, name))
     if found or not a.ignore_not_found:
         if (a.output or "") not in ("json", "yaml"):
             raise Fail("[simulator] kubectl get -f is simulated with -o json or yaml only")
