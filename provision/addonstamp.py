@@ -6,7 +6,8 @@ rendering, applying and waiting for what is already there. After a full run the 
 ConfigMap (the stamp) that holds
 
 - ``inputs``: the digest of everything the role's run depends on (release, pinned manifest
-  checksum, settings, the rendered configuration), computed on the controller, and
+  checksum, settings, the rendered configuration, the role's own task and template files:
+  :func:`role_digest`), computed on the controller, and
 - ``objects``: for every object the role names in its query, ``<uid> <digest>`` where the
   digest covers the object without its metadata and status (its ``spec``, or ``data`` ...).
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 STAMP_LABEL = {"app.kubernetes.io/managed-by": "provision"}
@@ -43,6 +45,23 @@ def digest(obj: dict[str, Any]) -> str:
     body = {k: v for k, v in obj.items() if k not in ("metadata", "status", "apiVersion")}
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def role_digest(role_path: str) -> str:
+    """sha256 of an add-on role's own steps: the name and content of every ``tasks/*.yml`` and
+    ``templates/*.j2`` below ``role_path`` (the role's ``role_path``), so that a provision
+    release that changes what the role does changes the stamp's inputs and the next run takes
+    the full path once. Other files (README, meta, defaults, vars) are not read: the settings
+    that matter are in the inputs of their own. A directory without task files is an error (a
+    wrong path would give every release the same digest)."""
+    root = Path(role_path)
+    files = sorted([*root.glob("tasks/*.yml"), *root.glob("templates/*.j2")])
+    if not any(f.parent.name == "tasks" for f in files):
+        raise ValueError(f"addon_stamp_role_digest: no tasks/*.yml below {role_path!r}")
+    # one line per file as sha256sum prints it: content and name, unambiguous
+    lines = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.relative_to(root).as_posix()}\n"
+             for f in files]
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def query(objects: list[dict[str, Any]], stamp: str, namespace: str) -> dict[str, Any]:
@@ -147,4 +166,5 @@ class FilterModule:
             "addon_stamp_query": query,
             "addon_stamp_check": check,
             "addon_stamp_record": record,
+            "addon_stamp_role_digest": role_digest,
         }

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,7 +125,105 @@ def test_the_roles_load_the_same_filters() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert set(module.FilterModule().filters()) == {
-        "addon_stamp_query", "addon_stamp_check", "addon_stamp_record"}
+        "addon_stamp_query", "addon_stamp_check", "addon_stamp_record", "addon_stamp_role_digest"}
+
+
+# ------------------------------------------------------------- the role's own files in the inputs
+ADDON_ROLES = ("metallb", "cert_manager", "ingress_nginx", "cni", "gateway_api")
+
+
+def test_role_digest_changes_with_the_roles_task_and_template_files_only(tmp_path: Path) -> None:
+    """A changed, added or renamed task or template file changes the digest; README, defaults
+    and files of another kind do not; the digest names no path (a copy has the same); a
+    directory without task files is refused."""
+    role = tmp_path / "role"
+    (role / "tasks").mkdir(parents=True)
+    (role / "templates").mkdir()
+    (role / "tasks" / "main.yml").write_text("- name: A\n")
+    (role / "templates" / "a.yaml.j2").write_text("a: {{ x }}\n")
+    first = addonstamp.role_digest(str(role))
+    seen = {first}
+
+    (role / "README.md").write_text("docs\n")
+    (role / "defaults").mkdir()
+    (role / "defaults" / "main.yml").write_text("x: 1\n")
+    (role / "templates" / "notes.txt").write_text("not a template\n")
+    assert addonstamp.role_digest(str(role)) == first
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(role, copy)
+    assert addonstamp.role_digest(str(copy)) == first
+
+    for change in (lambda: (role / "tasks" / "main.yml").write_text("- name: B\n"),
+                   lambda: (role / "templates" / "a.yaml.j2").write_text("a: {{ y }}\n"),
+                   lambda: (role / "tasks" / "install.yml").write_text(""),
+                   lambda: (role / "tasks" / "install.yml").rename(role / "tasks" / "other.yml")):
+        change()
+        digest = addonstamp.role_digest(str(role))
+        assert digest not in seen
+        seen.add(digest)
+
+    with pytest.raises(ValueError, match="no tasks/"):
+        addonstamp.role_digest(str(tmp_path / "missing"))
+
+
+INPUTS_PLAY = """\
+- name: The stamp's inputs of each add-on role and of its edited copies
+  hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: Write the inputs of every copy
+      ansible.builtin.include_role:
+        name: "{{ item }}"
+        tasks_from: stamp_inputs
+      loop: ROLES
+"""
+INPUTS_TASKS = """\
+- name: Write the stamp's inputs
+  ansible.builtin.copy:
+    content: "{{ lookup('ansible.builtin.vars', '_' ~ addon ~ '_stamp_inputs') }}"
+    dest: "{{ out_dir }}/{{ ansible_role_name }}"
+    mode: "0600"
+  vars:
+    addon: "{{ ansible_role_name | regex_replace('_(same|task|template)$', '') }}"
+"""
+
+
+def test_a_change_of_an_addon_roles_task_or_template_file_changes_its_stamp_inputs(
+        tmp_path: Path) -> None:
+    """Real Ansible evaluates each add-on role's `_<role>_stamp_inputs` (its vars/main.yml, as
+    tasks/main.yml compares them and tasks/install.yml records them) for a copy of the role, a
+    second unchanged copy, one with a task file changed and one with a template changed: the
+    copies agree, each change gives other inputs."""
+    roles = tmp_path / "roles"
+    shutil.copytree(REPO / "roles" / "provision_defaults", roles / "provision_defaults")
+    copies = []
+    for addon in ADDON_ROLES:
+        for variant in ("", "_same", "_task", "_template"):
+            dest = roles / f"{addon}{variant}"
+            shutil.copytree(REPO / "roles" / addon, dest)
+            (dest / "tasks" / "stamp_inputs.yml").write_text(INPUTS_TASKS)
+            copies.append(dest.name)
+        with (roles / f"{addon}_task" / "tasks" / "install.yml").open("a") as f:
+            f.write("# a release changed a step\n")
+        template = sorted((roles / f"{addon}_template" / "templates").glob("*.j2"))[0]
+        with template.open("a") as f:
+            f.write("{# a release changed a template #}\n")
+    playbook = tmp_path / "inputs.yml"
+    playbook.write_text(INPUTS_PLAY.replace("ROLES", json.dumps(copies)))
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_ROLES_PATH=str(roles), ANSIBLE_NOCOLOR="1")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c",
+         "local", "-e", f"out_dir={out}", "-e", f"ansible_python_interpreter={sys.executable}",
+         str(playbook)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        check=False)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    for addon in ADDON_ROLES:
+        inputs = {v: (out / f"{addon}{v}").read_text() for v in ("", "_same", "_task", "_template")}
+        assert len(inputs[""]) == 64 and inputs["_same"] == inputs[""], addon
+        assert len({inputs[""], inputs["_task"], inputs["_template"]}) == 3, addon
 
 
 # ----------------------------------------------------- through the simulated kubectl and API
