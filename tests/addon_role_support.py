@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,32 @@ def addon_cluster(nodes: Iterable[tuple[str, str]] = (("n1", "192.0.2.7"),),
         server.stop()
 
 
+@dataclass
+class AddonRun(RunResult):
+    """One run of the role, and what the tests ask of it."""
+
+    @property
+    def log(self) -> str:
+        """The run's log, whitespace folded."""
+        return " ".join(self.log_path.read_text().split())
+
+    @property
+    def changed(self) -> int:
+        return int(self.hosts[HOST]["changed"])
+
+    @property
+    def ran(self) -> list[str]:
+        """The role's tasks that ran (not skipped), in order (after the include and argument
+        validation)."""
+        return [e["task"] for e in self.events if e["event"] == "runner_on_ok"
+                and e["task"] != "Run the add-on role" and not e["task"].startswith("Validating ")]
+
+    def outcome(self, task: str) -> set[str]:
+        """What became of ``task``: INCLUDED (an include that ran), SKIPPED, {"runner_on_ok"}..."""
+        return {e["event"] for e in self.events if e["task"] == task
+                and e["event"] not in ("playbook_on_task_start", "runner_on_start")}
+
+
 class AddonRole:
     """``role`` run against one simulated cluster (``url``) from ``tmp``; its variables
     (``host``) are kept between runs, so a test changes a setting by changing ``host``."""
@@ -55,37 +82,16 @@ class AddonRole:
             "addon_role": role, "sim_kubectl_bin": str(bin_dir),
             "kubernetes_admin_kubeconfig": str(kubeconfig), **values}
 
-    def run(self, check: bool = True, **values: Any) -> RunResult:
+    def run(self, check: bool = True, **values: Any) -> AddonRun:
         """One run with ``host`` updated by ``values`` for this run only; with ``check``, it
         must succeed."""
         inv = self.tmp / "hosts.yml"
         inv.write_text(yaml.safe_dump({"all": {"hosts": {HOST: {**self.host, **values}}}}))
         result = run_playbook(command=f"test-{self.role}-stamp", inventory=inv, quiet=True,
                               playbook=str(PLAYBOOK))
-        assert result.ok or not check, f"{result.errors}\n{said(result)[-4000:]}"
-        return result
-
-
-def said(result: RunResult) -> str:
-    """The run's log, whitespace folded."""
-    return " ".join(result.log_path.read_text().split())
-
-
-def changed(result: RunResult) -> int:
-    return int(result.hosts[HOST]["changed"])
-
-
-def outcome(result: RunResult, task: str) -> set[str]:
-    """What became of ``task``: INCLUDED (an include that ran), SKIPPED, {"runner_on_ok"}..."""
-    return {e["event"] for e in result.events if e["task"] == task
-            and e["event"] not in ("playbook_on_task_start", "runner_on_start")}
-
-
-def ran(result: RunResult) -> list[str]:
-    """The role's tasks that ran (not skipped), in order (after the include and argument
-    validation)."""
-    return [e["task"] for e in result.events if e["event"] == "runner_on_ok"
-            and e["task"] != "Run the add-on role" and not e["task"].startswith("Validating ")]
+        run = AddonRun(**{f.name: getattr(result, f.name) for f in fields(result)})
+        assert run.ok or not check, f"{run.errors}\n{run.log[-4000:]}"
+        return run
 
 
 def get(api: SimApi, path: str) -> dict:
@@ -96,5 +102,6 @@ def get(api: SimApi, path: str) -> dict:
 
 
 def delete(api: SimApi, path: str) -> None:
+    """Delete the object at ``path``, which must exist."""
     code, out = api.call("DELETE", path)
     assert code == 200, out

@@ -20,21 +20,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from addon_role_support import (
-    SKIPPED,
-    AddonRole,
-    addon_cluster,
-    changed,
-    delete,
-    get,
-    outcome,
-    ran,
-    said,
-)
+from addon_role_support import SKIPPED, AddonRole, AddonRun, addon_cluster, delete, get
 from simulator.httpapi import SimApi
 from test_addons_roles import DATA, addon_vars
-
-from provision.runner import RunResult
 
 NS = "cert-manager"
 STAMP = "provision-cert-manager-stamp"
@@ -53,14 +41,14 @@ def cert_manager(tmp: Path, url: str) -> AddonRole:
         cert_manager_cloudflare_api_token=TOKEN, cert_manager_wait_timeout=30))
 
 
-def run(role: AddonRole) -> RunResult:
+def run(role: AddonRole) -> AddonRun:
     """One run, whose log never shows the token."""
     result = role.run()
-    assert "sim-cloudflare-token" not in said(result)
+    assert "sim-cloudflare-token" not in result.log
     return result
 
 
-def results(result: RunResult, task: str) -> list[dict]:
+def results(result: AddonRun, task: str) -> list[dict]:
     """The module results of ``task`` (ansible-runner's job events of the run)."""
     found = []
     for path in (result.run_dir / "artifacts").glob("*/job_events/*.json"):
@@ -71,18 +59,18 @@ def results(result: RunResult, task: str) -> list[dict]:
     return found
 
 
-def full(result: RunResult, why: str) -> None:
+def full(result: AddonRun, why: str) -> None:
     """The run took the full path, said ``why`` and changed something."""
-    assert WHY in ran(result), said(result)[-3000:]
-    assert f"cert-manager v1.16.2: {why}" in said(result), said(result)[-3000:]
-    assert changed(result) > 0
+    assert WHY in result.ran, result.log[-3000:]
+    assert f"cert-manager v1.16.2: {why}" in result.log, result.log[-3000:]
+    assert result.changed > 0
 
 
-def fast(result: RunResult) -> None:
+def fast(result: AddonRun) -> None:
     """The run read the stamp, skipped the install and changed nothing."""
-    assert "Read the cert-manager stamp and the objects it names" in ran(result)
-    assert outcome(result, INSTALL) == SKIPPED and WHY not in ran(result)
-    assert changed(result) == 0, [e for e in result.events if e["changed"]]
+    assert "Read the cert-manager stamp and the objects it names" in result.ran
+    assert result.outcome(INSTALL) == SKIPPED and WHY not in result.ran
+    assert result.changed == 0, [e for e in result.events if e["changed"]]
 
 
 def token(api: SimApi) -> str:

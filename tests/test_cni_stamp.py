@@ -21,18 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from addon_role_support import (
-    INCLUDED,
-    SKIPPED,
-    AddonRole,
-    addon_cluster,
-    changed,
-    delete,
-    get,
-    outcome,
-    ran,
-    said,
-)
+from addon_role_support import INCLUDED, SKIPPED, AddonRole, addon_cluster, delete, get
 from simulator.httpapi import SimApi
 from simulator.server import SimServer
 
@@ -69,14 +58,14 @@ def flannel_backend_and_a_node_down(role: AddonRole, server: SimServer, api: Sim
     posting status -> the fast run fails in the Ready wait, naming it."""
     role.host["cni_flannel_backend"] = "host-gw"
     host_gw = role.run()
-    assert "flannel: inputs changed since the last full run" in said(host_gw)
+    assert "flannel: inputs changed since the last full run" in host_gw.log
     assert '"Type": "host-gw"' in get(api, FLANNEL_CM)["data"]["net-conf.json"]
 
     # the Ready wait is not part of the stamp: it runs, and fails, on a fast run too
     with server.cluster.lock:
         server.cluster.heartbeats["n2"] = 0.0  # n2 stopped posting its status long ago
     down = role.run(check=False)
-    assert outcome(down, "Install flannel") == SKIPPED
+    assert down.outcome("Install flannel") == SKIPPED
     [failure] = down.failures
     assert failure.task == "Report nodes that are not Ready", failure
     assert "1 of 2 nodes are Ready" in failure.message and "n2=Unknown" in failure.message
@@ -85,9 +74,9 @@ def flannel_backend_and_a_node_down(role: AddonRole, server: SimServer, api: Sim
 def calico_unpinned(role: AddonRole, server: SimServer, api: SimApi) -> None:
     """Without a pinned checksum calico's manifest is unknown: no fast path, said why."""
     unpinned = role.run(cni_calico_manifest_checksum="")
-    assert outcome(unpinned, "Install calico") == INCLUDED
-    assert "calico: cni_calico_manifest_checksum is empty" in said(unpinned)
-    assert changed(unpinned) == 0
+    assert unpinned.outcome("Install calico") == INCLUDED
+    assert "calico: cni_calico_manifest_checksum is empty" in unpinned.log
+    assert unpinned.changed == 0
 
 
 @dataclass(frozen=True)
@@ -141,18 +130,18 @@ def test_simulated_cni_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repairs_d
     assert set(ready(api).values()) == {"False"}
 
     first = role.run()
-    assert outcome(first, install) == INCLUDED
-    assert f"{plugin.name}: no stamp (ConfigMap provision-cni-stamp)" in said(first)
+    assert first.outcome(install) == INCLUDED
+    assert f"{plugin.name}: no stamp (ConfigMap provision-cni-stamp)" in first.log
     if plugin.name == "calico":  # the stamp requires it Available
-        assert "Wait until calico-kube-controllers is Available" in ran(first)
+        assert "Wait until calico-kube-controllers is Available" in first.ran
     assert ready(api) == {"n1": "True", "n2": "True"}
     stamp = get(api, f"/api/v1/namespaces/{plugin.namespace}/configmaps/{STAMP}")
     assert set(json.loads(stamp["data"]["objects"])) == plugin.objects
 
     second = role.run()
-    assert changed(second) == 0
-    assert outcome(second, install) == SKIPPED
-    assert ran(second) == [READ, *WAIT]
+    assert second.changed == 0
+    assert second.outcome(install) == SKIPPED
+    assert second.ran == [READ, *WAIT]
 
     # drift: the workload deleted (flannel's DaemonSet: the nodes lose their network) and the
     # ConfigMap edited
@@ -165,14 +154,14 @@ def test_simulated_cni_stamp_skips_a_noop_run_keeps_the_ready_wait_and_repairs_d
     delete(api, plugin.deleted)
     assert set(ready(api).values()) == ({"False"} if plugin.network_lost else {"True"})
     repaired = role.run()
-    assert f"{plugin.name}: {plugin.named}" in said(repaired)
-    assert changed(repaired) > 0
+    assert f"{plugin.name}: {plugin.named}" in repaired.log
+    assert repaired.changed > 0
     get(api, plugin.deleted)
     assert get(api, configmap)["data"] == wanted
     assert ready(api) == {"n1": "True", "n2": "True"}
 
     again = role.run()
-    assert changed(again) == 0
-    assert outcome(again, install) == SKIPPED
+    assert again.changed == 0
+    assert again.outcome(install) == SKIPPED
 
     plugin.then(role, server, api)

@@ -15,18 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from addon_role_support import (
-    INCLUDED,
-    SKIPPED,
-    AddonRole,
-    addon_cluster,
-    changed,
-    delete,
-    get,
-    outcome,
-    ran,
-    said,
-)
+from addon_role_support import INCLUDED, SKIPPED, AddonRole, addon_cluster, delete, get
 from simulator.httpapi import SimApi
 from simulator.server import SimServer
 
@@ -68,10 +57,10 @@ def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
         "gateway_api_wait_timeout": 30, "gateway_api_delay": 1})
 
     first = role.run()
-    assert outcome(first, INSTALL) == INCLUDED
+    assert first.outcome(INSTALL) == INCLUDED
     # before the CRDs exist the read itself fails: the kinds are not served
     assert "NGINX Gateway Fabric v2.6.7: cluster not read: error: resource mapping not found" \
-        in said(first)
+        in first.log
     stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/provision-gateway-api-stamp")
     assert set(json.loads(stamp["data"]["objects"])) == {
         f"Deployment/{NS}/nginx-gateway", "GatewayClass//nginx",
@@ -79,15 +68,15 @@ def test_simulated_gateway_stamp_skips_a_noop_run_and_repairs_drift(
         f"Deployment/{NS}/default-nginx", f"Service/{NS}/default-nginx"}
 
     second = role.run()
-    assert changed(second) == 0
-    assert outcome(second, INSTALL) == SKIPPED
-    assert ran(second)[-1] == "Read the Gateway API stamp and the objects it names"
+    assert second.changed == 0
+    assert second.outcome(INSTALL) == SKIPPED
+    assert second.ran[-1] == "Read the Gateway API stamp and the objects it names"
 
     delete(api, CONTROL_PLANE)
     repaired = role.run()
-    assert f"Deployment/{NS}/nginx-gateway missing" in said(repaired)
+    assert f"Deployment/{NS}/nginx-gateway missing" in repaired.log
     get(api, CONTROL_PLANE)
 
     again = role.run()
-    assert changed(again) == 0
-    assert outcome(again, INSTALL) == SKIPPED
+    assert again.changed == 0
+    assert again.outcome(INSTALL) == SKIPPED

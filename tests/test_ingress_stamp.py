@@ -19,18 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from addon_role_support import (
-    INCLUDED,
-    SKIPPED,
-    AddonRole,
-    addon_cluster,
-    changed,
-    delete,
-    get,
-    outcome,
-    ran,
-    said,
-)
+from addon_role_support import INCLUDED, SKIPPED, AddonRole, addon_cluster, delete, get
 from simulator.httpapi import SimApi
 from simulator.server import SimServer
 from test_addons_roles import DATA, FIXTURES
@@ -75,8 +64,8 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
         "metadata": {"name": OLD_STAMP, "labels": {"app.kubernetes.io/managed-by": "provision"}}})
 
     first = role.run()
-    assert outcome(first, INSTALL) == INCLUDED and "Apply ingress-nginx.yaml" in ran(first)
-    assert "no stamp (ConfigMap provision-ingress-nginx-stamp)" in said(first)
+    assert first.outcome(INSTALL) == INCLUDED and "Apply ingress-nginx.yaml" in first.ran
+    assert "no stamp (ConfigMap provision-ingress-nginx-stamp)" in first.log
     stamp = get(api, f"/api/v1/namespaces/{NS}/configmaps/{STAMP}")
     assert set(json.loads(stamp["data"]["objects"])) == {
         f"Deployment/{NS}/ingress-nginx-controller", f"Service/{NS}/ingress-nginx-controller",
@@ -85,9 +74,9 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
     assert api.call("GET", f"/api/v1/namespaces/{NS}/configmaps/{OLD_STAMP}")[0] == 404
 
     second = role.run()
-    assert changed(second) == 0
-    assert outcome(second, INSTALL) == SKIPPED
-    assert ran(second) == ["Check the ingress-nginx settings", READ]
+    assert second.changed == 0
+    assert second.outcome(INSTALL) == SKIPPED
+    assert second.ran == ["Check the ingress-nginx settings", READ]
 
     # drift: the controller deleted and its ConfigMap edited (the first difference is named)
     edited = get(api, CONFIGMAP)
@@ -97,23 +86,23 @@ def test_simulated_ingress_stamp_skips_a_noop_run_and_repairs_drift(
     assert code == 200, out
     delete(api, DEPLOYMENT)
     repaired = role.run()
-    assert f"Deployment/{NS}/ingress-nginx-controller missing" in said(repaired)
-    assert changed(repaired) > 0
+    assert f"Deployment/{NS}/ingress-nginx-controller missing" in repaired.log
+    assert repaired.changed > 0
     get(api, DEPLOYMENT)
     assert get(api, CONFIGMAP).get("data") == wanted
 
     again = role.run()
-    assert changed(again) == 0 and outcome(again, INSTALL) == SKIPPED
+    assert again.changed == 0 and again.outcome(INSTALL) == SKIPPED
 
     role.host["ingress_nginx_http_node_port"] = 30081
     moved = role.run()
-    assert "inputs changed since the last full run" in said(moved)
-    assert outcome(moved, INSTALL) == INCLUDED
+    assert "inputs changed since the last full run" in moved.log
+    assert moved.outcome(INSTALL) == INCLUDED
     ports = get(api, f"/api/v1/namespaces/{NS}/services/ingress-nginx-controller")["spec"]["ports"]
     assert {p["name"]: p.get("nodePort") for p in ports}["http"] == 30081
 
     # without a pinned checksum the manifest's content is unknown: no fast path, said why
     unpinned = role.run(ingress_nginx_manifest_checksum="")
-    assert outcome(unpinned, INSTALL) == INCLUDED
-    assert "ingress_nginx_manifest_checksum is empty" in said(unpinned)
-    assert changed(unpinned) == 0
+    assert unpinned.outcome(INSTALL) == INCLUDED
+    assert "ingress_nginx_manifest_checksum is empty" in unpinned.log
+    assert unpinned.changed == 0

@@ -16,21 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from addon_role_support import (
-    SKIPPED,
-    AddonRole,
-    addon_cluster,
-    changed,
-    delete,
-    get,
-    outcome,
-    ran,
-    said,
-)
+from addon_role_support import SKIPPED, AddonRole, AddonRun, addon_cluster, delete, get
 from simulator.httpapi import SimApi
 from test_addons_roles import DATA, addon_vars
-
-from provision.runner import RunResult
 
 NS = "metallb-system"
 STAMP = "provision-metallb-stamp"
@@ -47,17 +35,17 @@ def metallb(tmp: Path, url: str) -> AddonRole:
         str(DATA), metallb_manifest_dir=str(tmp / "metallb"), metallb_wait_timeout=30))
 
 
-def full(result: RunResult, why: str) -> None:
+def full(result: AddonRun, why: str) -> None:
     """The run took the full path, said ``why`` and changed something."""
-    assert WHY in ran(result) and f"MetalLB v0.16.1: {why}" in said(result), said(result)[-3000:]
-    assert changed(result) > 0
+    assert WHY in result.ran and f"MetalLB v0.16.1: {why}" in result.log, result.log[-3000:]
+    assert result.changed > 0
 
 
-def fast(result: RunResult) -> None:
+def fast(result: AddonRun) -> None:
     """The run read the stamp, skipped the install and changed nothing."""
-    assert "Read the MetalLB stamp and the objects it names" in ran(result)
-    assert outcome(result, INSTALL) == SKIPPED and WHY not in ran(result)
-    assert changed(result) == 0, [e for e in result.events if e["changed"]]
+    assert "Read the MetalLB stamp and the objects it names" in result.ran
+    assert result.outcome(INSTALL) == SKIPPED and WHY not in result.ran
+    assert result.changed == 0, [e for e in result.events if e["changed"]]
 
 
 @pytest.fixture
@@ -104,7 +92,7 @@ def test_simulated_metallb_stamp_fast_path_and_drift_repaired(
     # an unpinned manifest never takes the fast path (it says so); nothing to change
     role.host["metallb_manifest_checksum"] = ""
     again = role.run()
-    assert WHY in ran(again), said(again)[-3000:]
+    assert WHY in again.ran, again.log[-3000:]
     assert "MetalLB v0.16.1: metallb_manifest_checksum is empty: no stamp without a pinned " \
-           "manifest" in said(again), said(again)[-3000:]
-    assert changed(again) == 0, [e for e in again.events if e["changed"]]
+           "manifest" in again.log, again.log[-3000:]
+    assert again.changed == 0, [e for e in again.events if e["changed"]]
