@@ -132,7 +132,8 @@ def test_the_action_runs_the_file_as_a_script_and_falls_back_to_the_module(
         tmp_path: Path) -> None:
     """With an interpreter the action runs the module file with ``python -c`` (ran_as: script);
     without one it runs the module (ran_as: module; Ansible's interpreter discovery starts
-    it); both read the same state and accept each other's record. An unknown option fails before the host is read."""
+    it); both read the same state and accept each other's record. An unknown option fails
+    before the host is read."""
     stamps = [{"stamp": {"packages": ["dpkg"], "record": True}}, {"stamp": {"packages": ["dpkg"]}}]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
