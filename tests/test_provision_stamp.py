@@ -91,6 +91,7 @@ def test_recorded_state_is_current_and_drift_is_named(tmp_path: Path, way: str) 
     assert first["state"]["packages"]["dpkg"]  # the installed version
     assert first["state"]["files"][str(gone)] is None
     assert first["state"]["users"] == {"root": True, "no-such-user-x": False}
+    assert first["exists"] == {}
     assert recorded["current"] and recorded["changed"] is False
     assert (tmp_path / "stamps" / "t.json").stat().st_mode & 0o777 == 0o600
     assert again["current"] and again["state"] == first["state"]  # the same dict, once recorded
@@ -120,9 +121,25 @@ def test_holds_and_enabled_services_are_read_only_when_asked_for(tmp_path: Path,
 
 
 @pytest.mark.parametrize("way", WAYS)
+def test_exists_is_read_but_not_stamped(tmp_path: Path, way: str) -> None:
+    """``exists`` (apt_ready: cloud-init's result file of this boot) is answered with the state
+    but is not part of it: a marker that appears does not make the stamp drift."""
+    marker = tmp_path / "marker"
+    params = {"packages": ["dpkg"], "exists": [str(marker)]}
+    recorded, appeared = play(tmp_path, [
+        {"stamp": {**params, "record": True}},
+        {"ansible.builtin.copy": {"content": "", "dest": str(marker)}},
+        {"stamp": params}], way)
+    assert recorded["exists"] == {str(marker): False}
+    assert appeared["exists"] == {str(marker): True}
+    assert appeared["current"] and appeared["stamp"] == recorded["stamp"]
+
+
+@pytest.mark.parametrize("way", WAYS)
 def test_bad_entries_fail_naming_them(tmp_path: Path, way: str) -> None:
     results = play(tmp_path, [{"stamp": {"name": "../x"}}, {"stamp": {"packages": ["a;b"]}},
-                              {"stamp": {"files": ["rel"]}}, {"stamp": {"holds": ["a b"]}}], way)
+                              {"stamp": {"files": ["rel"]}}, {"stamp": {"holds": ["a b"]}},
+                              {"stamp": {"exists": ["rel"]}}], way)
     for result in results:
         assert result["failed"] and "provision_stamp: bad" in result["msg"], result
     assert not (tmp_path / "stamps").exists()

@@ -67,7 +67,7 @@ class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(
         ("name", "inputs", "packages", "files", "services", "enabled_services", "holds",
-         "groups", "users", "sysctls", "kernel_modules", "record", "dir"))
+         "groups", "users", "sysctls", "kernel_modules", "exists", "record", "dir"))
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}

@@ -44,6 +44,7 @@ options:
   users: {type: list, elements: str, default: [], description: users (exist or not)}
   sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
   kernel_modules: {type: list, elements: str, default: [], description: loaded modules}
+  exists: {type: list, elements: path, default: [], description: paths (exist or not; not stamped)}
   record: {type: bool, default: false, description: write the stamp of the current state}
   dir: {type: path, default: /var/lib/provision/stamps, description: where stamps live}
 """
@@ -169,6 +170,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "users": {"type": "list", "elements": "str", "default": []},
     "sysctls": {"type": "list", "elements": "str", "default": []},
     "kernel_modules": {"type": "list", "elements": "str", "default": []},
+    "exists": {"type": "list", "elements": "path", "default": []},
     "record": {"type": "bool", "default": False},
     "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
 }
@@ -179,7 +181,8 @@ def problem(p: dict[str, Any]) -> str | None:
     names = [*p["packages"], *p["services"], *p["groups"], *p["users"], *p["sysctls"],
              *p["kernel_modules"], *p["enabled_services"], *p["holds"]]
     bad = [n for n in names if not PLAIN.match(n.split("=", 1)[0])]
-    if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in p["files"]):
+    paths = [*p["files"], *p["exists"]]
+    if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in paths):
         return f"provision_stamp: bad name {p['name']!r} or entries {bad}"
     return None
 
@@ -198,7 +201,9 @@ def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     result = {"changed": False, "stamp": stamp, "stamp_file": path,
               "current": recorded.get("stamp") == stamp, "state": state,
               "inputs_changed": bool(recorded) and recorded.get("inputs") != p["inputs"],
-              "drift": drift(recorded.get("state", {}), state) if recorded else []}
+              "drift": drift(recorded.get("state", {}), state) if recorded else [],
+              # read with the state, not part of it (e.g. a marker of this boot)
+              "exists": {f: os.path.exists(f) for f in p["exists"]}}
     if p["record"] and not check_mode:
         os.makedirs(p["dir"], mode=0o700, exist_ok=True)
         tmp = path + ".tmp"
