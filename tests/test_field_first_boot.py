@@ -98,8 +98,9 @@ def test_first_boot_waits_for_cloud_init_and_dpkg_lock_and_needrestart_lists_onl
     Bootstrap waits for cloud-init, then for the lock (its progress names the holder), and
     succeeds; apt reads the DPkg::Lock::Timeout drop-in. Then needrestart (automatic mode as on
     Ubuntu 24.04): an apt install in the base role does not restart the outdated containerd
-    (same MainPID, needrestart still lists it); re-run changed=0; and, as the control, without
-    provision's needrestart drop-in the same kind of apt run restarts containerd."""
+    (same MainPID, needrestart still lists it); re-run changed=0, and the runs after cloud-init
+    finished do not wait for it again; and, as the control, without provision's needrestart
+    drop-in the same kind of apt run restarts containerd."""
     lab = lab_host()
     host = lab.hosts[0]
     ssh_ok(lab, host, "sudo DEBIAN_FRONTEND=noninteractive apt-get update -q && "
@@ -160,6 +161,9 @@ def test_first_boot_waits_for_cloud_init_and_dpkg_lock_and_needrestart_lists_onl
 
     third, _ = bootstrap_with_progress(lab, "--components", "base,containerd")
     assert_no_change(third, host)
+    # cloud-init finished this boot (its result.json): the later runs did not start it to wait
+    for later in (second, third):
+        assert "Wait for cloud-init to finish (first boot)" not in run_log(later)
     assert main_pid(lab, host, "containerd") == before
 
     # control: the lab reproduces Ubuntu's behaviour (without the drop-in, apt restarts it)

@@ -10,7 +10,11 @@ records the stamp (record: true). The stamp file (/var/lib/provision/stamps/NAME
 is provision's own cache: recording it is not reported as a change of the host.
 
 Roles link to this one file from their library/ (apt_ready, base, containerd, docker,
-kubernetes_packages; a test checks the links).
+kubernetes_packages; a test checks the links), and to the action plugin of the same name
+(action_plugins/provision_stamp.py) that runs it: this file's code as a plain Python script,
+``python3 -c <this file> <arguments as JSON>``, with no module payload to build, copy and
+unpack (the host's CPU for a read: about 0.05 s instead of 0.26 s for a module). Without a
+known interpreter the action runs it as an ordinary module.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ import json
 import os
 import pwd
 import re
-
-from ansible.module_utils.basic import AnsibleModule
+import subprocess
+import sys
+from typing import Any
 
 DOCUMENTATION = r"""
 module: provision_stamp
@@ -39,6 +44,7 @@ options:
   users: {type: list, elements: str, default: [], description: users (exist or not)}
   sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
   kernel_modules: {type: list, elements: str, default: [], description: loaded modules}
+  exists: {type: list, elements: path, default: [], description: paths (exist or not; not stamped)}
   record: {type: bool, default: false, description: write the stamp of the current state}
   dir: {type: path, default: /var/lib/provision/stamps, description: where stamps live}
 """
@@ -57,11 +63,17 @@ def file_state(path: str) -> str | None:
     return f"{digest} {st.st_mode & 0o7777:o} {st.st_uid}:{st.st_gid}"
 
 
-def packages_state(module: AnsibleModule, names: list[str]) -> dict[str, str | None]:
+def run(argv: list[str]) -> str:
+    """A command's standard output (C locale: the output is parsed), whatever its exit code."""
+    env = dict(os.environ, LC_ALL="C", LANG="C")
+    return subprocess.run(argv, capture_output=True, text=True, env=env, check=False).stdout
+
+
+def packages_state(names: list[str]) -> dict[str, str | None]:
     if not names:
         return {}
     bare = [n.split("=", 1)[0] for n in names]
-    _, out, _ = module.run_command(
+    out = run(
         ["dpkg-query", "-W", "-f=${Package}\t${Version}\t${db:Status-Abbrev}\n", *bare])
     found: dict[str, str] = {}
     for line in out.splitlines():
@@ -71,23 +83,22 @@ def packages_state(module: AnsibleModule, names: list[str]) -> dict[str, str | N
     return {n: found.get(n) for n in bare}
 
 
-def services_state(module: AnsibleModule, names: list[str]) -> dict[str, str]:
+def services_state(names: list[str]) -> dict[str, str]:
     state = {}
     for name in names:
-        _, active, _ = module.run_command(["systemctl", "is-active", name])
-        _, enabled, _ = module.run_command(["systemctl", "is-enabled", name])
+        active = run(["systemctl", "is-active", name])
+        enabled = run(["systemctl", "is-enabled", name])
         state[name] = f"{active.strip()} {enabled.strip()}"
     return state
 
 
-def enabled_state(module: AnsibleModule, names: list[str]) -> dict[str, str]:
+def enabled_state(names: list[str]) -> dict[str, str]:
     """Only `is-enabled` (units whose activity is not the role's, e.g. the kubelet's)."""
-    return {n: module.run_command(["systemctl", "is-enabled", n])[1].strip() for n in names}
+    return {n: run(["systemctl", "is-enabled", n]).strip() for n in names}
 
 
-def holds_state(module: AnsibleModule, names: list[str]) -> dict[str, bool]:
-    _, out, _ = module.run_command(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Want}\n",
-                                    *names])
+def holds_state(names: list[str]) -> dict[str, bool]:
+    out = run(["dpkg-query", "-W", "-f=${Package}\t${db:Status-Want}\n", *names])
     held = {line.split("\t")[0].split(":", 1)[0] for line in out.splitlines()
             if line.endswith("\thold")}
     return {n: n in held for n in names}
@@ -122,20 +133,19 @@ def read(path: str) -> str | None:
         return None
 
 
-def host_state(module: AnsibleModule) -> dict:
-    p = module.params
+def host_state(p: dict[str, Any]) -> dict:
     return {
-        "packages": packages_state(module, p["packages"]),
+        "packages": packages_state(p["packages"]),
         "files": {f: file_state(f) for f in p["files"]},
-        "services": services_state(module, p["services"]),
+        "services": services_state(p["services"]),
         "groups": groups_state(p["groups"]),
         "users": users_state(p["users"]),
         "sysctls": {s: read("/proc/sys/" + s.replace(".", "/")) for s in p["sysctls"]},
         "kernel_modules": {m: os.path.isdir("/sys/module/" + m) for m in p["kernel_modules"]},
         # only when asked for: the stamps of roles that do not use them stay as they were
-        **({"enabled_services": enabled_state(module, p["enabled_services"])}
+        **({"enabled_services": enabled_state(p["enabled_services"])}
            if p["enabled_services"] else {}),
-        **({"holds": holds_state(module, p["holds"])} if p["holds"] else {}),
+        **({"holds": holds_state(p["holds"])} if p["holds"] else {}),
     }
 
 
@@ -148,29 +158,38 @@ def drift(old: dict, new: dict) -> list[str]:
     return keys
 
 
-def main() -> None:
-    module = AnsibleModule(argument_spec={
-        "name": {"type": "str", "required": True},
-        "inputs": {"type": "str", "required": True},
-        "packages": {"type": "list", "elements": "str", "default": []},
-        "files": {"type": "list", "elements": "path", "default": []},
-        "services": {"type": "list", "elements": "str", "default": []},
-        "enabled_services": {"type": "list", "elements": "str", "default": []},
-        "holds": {"type": "list", "elements": "str", "default": []},
-        "groups": {"type": "list", "elements": "str", "default": []},
-        "users": {"type": "list", "elements": "str", "default": []},
-        "sysctls": {"type": "list", "elements": "str", "default": []},
-        "kernel_modules": {"type": "list", "elements": "str", "default": []},
-        "record": {"type": "bool", "default": False},
-        "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
-    }, supports_check_mode=True)
-    p = module.params
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "inputs": {"type": "str", "required": True},
+    "packages": {"type": "list", "elements": "str", "default": []},
+    "files": {"type": "list", "elements": "path", "default": []},
+    "services": {"type": "list", "elements": "str", "default": []},
+    "enabled_services": {"type": "list", "elements": "str", "default": []},
+    "holds": {"type": "list", "elements": "str", "default": []},
+    "groups": {"type": "list", "elements": "str", "default": []},
+    "users": {"type": "list", "elements": "str", "default": []},
+    "sysctls": {"type": "list", "elements": "str", "default": []},
+    "kernel_modules": {"type": "list", "elements": "str", "default": []},
+    "exists": {"type": "list", "elements": "path", "default": []},
+    "record": {"type": "bool", "default": False},
+    "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
+}
+
+
+def problem(p: dict[str, Any]) -> str | None:
+    """Why these arguments are refused (names that are not plain, paths not absolute)."""
     names = [*p["packages"], *p["services"], *p["groups"], *p["users"], *p["sysctls"],
              *p["kernel_modules"], *p["enabled_services"], *p["holds"]]
     bad = [n for n in names if not PLAIN.match(n.split("=", 1)[0])]
-    if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in p["files"]):
-        module.fail_json(msg=f"provision_stamp: bad name {p['name']!r} or entries {bad}")
-    state = host_state(module)
+    paths = [*p["files"], *p["exists"]]
+    if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in paths):
+        return f"provision_stamp: bad name {p['name']!r} or entries {bad}"
+    return None
+
+
+def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Read the state, compare it with the recorded stamp, record it when asked."""
+    state = host_state(p)
     stamp = hashlib.sha256(json.dumps([p["inputs"], state], sort_keys=True).encode()).hexdigest()
     path = os.path.join(p["dir"], p["name"] + ".json")
     try:
@@ -182,8 +201,10 @@ def main() -> None:
     result = {"changed": False, "stamp": stamp, "stamp_file": path,
               "current": recorded.get("stamp") == stamp, "state": state,
               "inputs_changed": bool(recorded) and recorded.get("inputs") != p["inputs"],
-              "drift": drift(recorded.get("state", {}), state) if recorded else []}
-    if p["record"] and not module.check_mode:
+              "drift": drift(recorded.get("state", {}), state) if recorded else [],
+              # read with the state, not part of it (e.g. a marker of this boot)
+              "exists": {f: os.path.exists(f) for f in p["exists"]}}
+    if p["record"] and not check_mode:
         os.makedirs(p["dir"], mode=0o700, exist_ok=True)
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -192,7 +213,23 @@ def main() -> None:
                       sort_keys=True)
         os.replace(tmp, path)
         result["current"] = True
-    module.exit_json(**result)
+    return result
+
+
+def main() -> None:
+    if sys.argv[0] == "-c":  # run by the action plugin: python3 -c <this file> <JSON>
+        p = json.loads(sys.argv[1])
+        check_mode = bool(p.pop("_check_mode", False))
+        bad = problem(p)
+        print(json.dumps({"failed": True, "msg": bad} if bad else stamp_result(p, check_mode)))
+        return
+    from ansible.module_utils.basic import AnsibleModule
+
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    bad = problem(module.params)
+    if bad:
+        module.fail_json(msg=bad)
+    module.exit_json(**stamp_result(module.params, module.check_mode))
 
 
 if __name__ == "__main__":

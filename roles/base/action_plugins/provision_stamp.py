@@ -1,0 +1,1 @@
+../../provision_defaults/action_plugins/provision_stamp.py
