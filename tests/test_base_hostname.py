@@ -22,10 +22,14 @@ def test_base_hostname_is_opt_in():
     tasks = yaml.safe_load((ROOT / "roles/base/tasks/host.yml").read_text())
     task = next(t for t in tasks if "ansible.builtin.hostname" in t)
     assert task["when"].startswith("base_hostname | length > 0")
-    # host.yml is included for a hostname to set even when the stamp is current
+    # host.yml is reached (steps.yml imports it unconditionally) for a hostname to set even
+    # when the stamp is current
     main = yaml.safe_load((ROOT / "roles/base/tasks/main.yml").read_text())
-    include = next(t for t in main if t.get("ansible.builtin.include_tasks") == "host.yml")
+    include = next(t for t in main if t.get("ansible.builtin.include_tasks") == "steps.yml")
     assert "(base_hostname | length > 0 and ansible_hostname != base_hostname)" in include["when"]
+    steps = yaml.safe_load((ROOT / "roles/base/tasks/steps.yml").read_text())
+    host = next(t for t in steps if t.get("ansible.builtin.import_tasks") == "host.yml")
+    assert "when" not in host
 
 
 def test_hosts_block_names_real_hostname_and_inventory_name(tmp_path, monkeypatch):
