@@ -131,8 +131,9 @@ def test_first_boot_waits_for_cloud_init_and_dpkg_lock_and_needrestart_lists_onl
 
     first, progress = bootstrap_with_progress(lab, "--components", "base,containerd")
     log = run_log(first)
-    assert "TASK Wait for cloud-init to finish (first boot)" in progress, progress[-3000:]
-    held = re.search(r"TASK Wait for the dpkg lock held by python3 \(pid \d+: "
+    assert re.search(r"TASK (apt_ready : )?Wait for cloud-init to finish \(first boot\)",
+                     progress), progress[:6000]
+    held = re.search(r"TASK (apt_ready : )?Wait for the dpkg lock held by python3 \(pid \d+: "
                      r"[^)]*/var/lib/dpkg/lock-frontend", progress)
     assert held, f"the progress does not name the lock holder:\n{progress[-3000:]}"
     assert re.search(r"FAILED - RETRYING: \[lab-1\]: Wait for the dpkg lock held by", log), \
