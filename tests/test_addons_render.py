@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 import yaml
 from api_schemas.validator import check, known_kinds, schemas, validate
+from test_gateway_api import one
 
 from provision import pins
 from provision.runner import run_playbook
@@ -145,11 +146,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
 def kinds(docs: list[dict], kind: str) -> list[dict]:
     return [d for d in docs if d["kind"] == kind]
 
-
-def one(docs: list[dict], kind: str, name: str) -> dict:
-    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
-    assert len(found) == 1, f"expected one {kind}/{name}, got {len(found)}"
-    return found[0]
 
 
 def upstream_docs() -> list[dict]:

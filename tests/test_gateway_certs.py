@@ -35,6 +35,7 @@ from api_schemas.validator import validate as validate_core
 from simulator import certmanager
 from simulator.httpapi import SimApi as Api
 from simulator.httpapi import crd, kubeadm_cluster, started_cluster
+from test_gateway_api import one
 
 from provision import gateway
 from provision.runner import run_playbook
@@ -92,11 +93,6 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, li
     return {case: {p.name: [d for d in yaml.safe_load_all(p.read_text()) if d]
                    for p in (base / case).glob("*.yaml")} for case in CASES}
 
-
-def one(docs: list[dict], kind: str, name: str | None = None) -> dict:
-    found = [d for d in docs if d["kind"] == kind and name in (None, d["metadata"]["name"])]
-    assert len(found) == 1, f"expected one {kind}/{name}, got {len(found)}"
-    return found[0]
 
 
 def test_gateway_is_annotated_and_its_https_listener_named(rendered: dict) -> None:
