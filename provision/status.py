@@ -28,6 +28,7 @@ from provision.upgrade.discover import (
     apiserver_image_version,
     cluster_version,
     lock_id,
+    lock_label,
     parse_packages,
 )
 from provision.upgrade.state import Journal, Packages, StateError, journal_from_dict
@@ -82,6 +83,7 @@ class ClusterStatus:
     upgrade: Upgrade | None = None
     problems: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    lock_label: str = LOCK_LABEL  # the upgrade lock's node label (kubeadm_upgrade_lock_label)
 
     @property
     def healthy(self) -> bool:
@@ -117,6 +119,7 @@ def from_report(report: Mapping[str, Any],
     report sent no facts (unreachable)."""
     problems: list[str] = []
     warnings: list[str] = []
+    label = lock_label(report)
     api = cluster_version(report.get("cluster_configuration", ""))
     if api is None:
         problems.append("the kubeadm-config ConfigMap names no kubernetesVersion")
@@ -150,7 +153,7 @@ def from_report(report: Mapping[str, Any],
             parse_packages(f.get("packages") or []) if f else None,
             tuple(p for p in f.get("holds") or () if p in PACKAGES),
             apiserver_image_version(f.get("apiserver_manifest", "")) if f else None,
-            str(labels.get(LOCK_LABEL, ""))))
+            str(labels.get(label, ""))))
     nodes.sort(key=lambda n: (n.role != "control-plane", n.name))
     journal = _upgrade(report.get("journal"), problems)
     upgrade = None
@@ -160,16 +163,16 @@ def from_report(report: Mapping[str, Any],
                           (nxt.hop, nxt.name, nxt.node) if nxt else None, len(journal.hops),
                           tuple(journal.possibly_cordoned()))
     missing = tuple(sorted(set(cluster) - set(by_node)))
-    _judge(nodes, api, live, not_nodes, missing, journal, upgrade, problems, warnings)
+    _judge(nodes, api, live, not_nodes, missing, journal, upgrade, problems, warnings, label)
     return ClusterStatus(tuple(nodes), api, live, str(report.get("first_control_plane", "")),
                          tuple(not_nodes), missing, unreachable, upgrade, tuple(problems),
-                         tuple(warnings))
+                         tuple(warnings), label)
 
 
 def _judge(nodes: Sequence[NodeStatus], api: Release | None, live: Release | None,
            not_nodes: Sequence[tuple[str, str]], missing: Sequence[str],
            journal: Journal | None, upgrade: Upgrade | None, problems: list[str],
-           warnings: list[str]) -> None:
+           warnings: list[str], label: str = LOCK_LABEL) -> None:
     """Fill problems and warnings (see the module docstring)."""
     unfinished = upgrade is not None and not upgrade.finished
     for host, name in not_nodes:
@@ -235,13 +238,13 @@ def _judge(nodes: Sequence[NodeStatus], api: Release | None, live: Release | Non
         if not n.lock:
             continue
         if n.lock == mine and not unfinished:
-            warnings.append(f"node {n.name} still carries the lock {LOCK_LABEL}={n.lock} of "
-                            f"the finished upgrade: `kubectl label node {n.name} {LOCK_LABEL}-`")
+            warnings.append(f"node {n.name} still carries the lock {label}={n.lock} of "
+                            f"the finished upgrade: `kubectl label node {n.name} {label}-`")
         elif n.lock != mine:
-            problems.append(f"node {n.name} carries the lock {LOCK_LABEL}={n.lock} of an "
+            problems.append(f"node {n.name} carries the lock {label}={n.lock} of an "
                             "upgrade with no journal here (another upgrade running, or one "
                             "abandoned: if none runs, `kubectl label node "
-                            f"{n.name} {LOCK_LABEL}-`)")
+                            f"{n.name} {label}-`)")
 
 
 # -------------------------------------------------------------------------------- rendering
@@ -295,7 +298,7 @@ def text(st: ClusterStatus) -> str:
                      "failed: see the summary)")
     locks = [f"{n.name}={n.lock}" for n in st.nodes if n.lock]
     if locks:
-        extra.append(f"Upgrade lock {LOCK_LABEL}: {', '.join(locks)}")
+        extra.append(f"Upgrade lock {st.lock_label}: {', '.join(locks)}")
     if st.upgrade:
         u = st.upgrade
         state = "finished" if u.finished else (

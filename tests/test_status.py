@@ -270,6 +270,24 @@ def test_status_foreign_lock_is_a_problem_leftover_lock_a_warning() -> None:
     assert any("still carries the lock" in w for w in st.warnings)
 
 
+def test_status_reads_the_lock_under_the_inventorys_label() -> None:
+    """A lock label set in the inventory (kubeadm_upgrade_lock_label, carried by the report)
+    is the one looked for, named in the problem and the table; the default label is then an
+    ordinary label."""
+    rep = healthy()
+    rep["lock_label"] = "example.com/upgrade-lock"
+    cp = node("cp1", "1.31.3", cp=True)
+    cp["metadata"]["labels"]["example.com/upgrade-lock"] = "20250101T000000Z"
+    rep["nodes_json"]["items"][0] = cp
+    rep["nodes_json"]["items"][1] = node(rep["nodes_json"]["items"][1]["metadata"]["name"],
+                                         "1.31.3", lock="20240101T000000Z")
+    st = status.from_report(rep)
+    assert [n.lock for n in st.nodes] == ["20250101T000000Z", ""]
+    assert any("node cp1 carries the lock example.com/upgrade-lock=20250101T000000Z" in p
+               for p in st.problems), st.problems
+    assert "Upgrade lock example.com/upgrade-lock: cp1=20250101T000000Z" in status.text(st)
+
+
 def test_status_broken_journal_and_missing_cluster_version_are_problems() -> None:
     rep = healthy()
     rep["journal"] = "{not json"

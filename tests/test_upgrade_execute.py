@@ -110,6 +110,34 @@ def test_upgrade_discovery_refuses_hosts_and_nodes_that_do_not_match() -> None:
     assert "node(s) stray, w-2 are in the cluster but not in the inventory" in text
 
 
+def test_upgrade_lock_is_looked_for_under_the_inventorys_label() -> None:
+    """The roles lock nodes with kubeadm_upgrade_lock_label; the discovery report carries that
+    value (roles/kubeadm_upgrade/tasks/discover.yml), and a lock under it is found and named;
+    the default label is then an ordinary label."""
+    custom = "example.com/upgrade-lock"
+    rep = report(nodes_json={"items": [
+        node("cp-1", "v1.28.15", True, {custom: "20261121T210000Z"}),
+        node("w-1", "v1.28.15", False, {discover.LOCK_LABEL: "20250101T000000Z"}),
+        node("w-2", "v1.28.15")]})
+    rep["lock_label"] = custom
+    d = discover.from_report(rep)
+    assert d.lock_label == custom and d.locks == {"cp-1": "20261121T210000Z"}
+    problem = discover.lock_problem(d)
+    assert problem and f"cp-1 carries the label {custom}=20261121T210000Z" in problem
+    assert f"kubectl label node cp-1 {custom}-" in problem
+    del rep["lock_label"]  # a report without it (an older role): the default label
+    assert discover.from_report(rep).locks == {"w-1": "20250101T000000Z"}
+
+
+def test_the_discovery_report_carries_the_lock_label() -> None:
+    import yaml
+
+    tasks = yaml.safe_load((REPO / "roles/kubeadm_upgrade/tasks/discover.yml").read_text())
+    [report_task] = [t for t in tasks if "ansible.builtin.set_stats" in t]
+    assert "'lock_label': kubeadm_upgrade_lock_label" in report_task[
+        "ansible.builtin.set_stats"]["data"]["provision"]
+
+
 def test_upgrade_lock_of_another_upgrade_is_refused_own_lock_is_not() -> None:
     lock = {discover.LOCK_LABEL: "20261121T210000Z"}
     rep = report(nodes_json={"items": [node("cp-1", "v1.28.15", True, lock),

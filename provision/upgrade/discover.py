@@ -27,7 +27,16 @@ from provision.upgrade.state import (
 )
 from provision.versions import Release, format_release, parse_release
 
+# The upgrade lock's node label when the report does not name one: the default of the role
+# option kubeadm_upgrade_lock_label (roles/provision_defaults). The discovery report carries the
+# inventory's value (``lock_label``): the label the roles set and remove is the one looked for.
 LOCK_LABEL = "provision.io/upgrading"
+
+
+def lock_label(report: Mapping[str, Any]) -> str:
+    """The upgrade lock's label as the inventory sets it (the discovery report's
+    ``lock_label``), else the role's default."""
+    return str(report.get("lock_label") or LOCK_LABEL)
 _IMAGE = re.compile(r"image:\s*\S*/kube-apiserver:(v?[0-9][^\s\"']*)")
 
 
@@ -41,6 +50,8 @@ class Discovery:
     held: dict[str, tuple[str, ...]] = field(default_factory=dict)  # node -> held packages
     finished_lock: str = ""  # lock id of a finished journal (its lock may be left over)
     not_ready: tuple[str, ...] = ()  # control-plane nodes whose Ready condition is not True
+
+    lock_label: str = LOCK_LABEL  # the label the roles lock the nodes with
 
     def host(self, node: str) -> str:
         return self.hosts[node]
@@ -149,15 +160,16 @@ def from_report(report: Mapping[str, Any], source: str = "discovery") -> Discove
     if journal is not None and journal.finished:
         finished_lock = lock_id(journal)
         journal = None  # a finished journal is history: plan afresh
-    locks = {name: str(obj["metadata"].get("labels", {})[LOCK_LABEL])
+    label = lock_label(report)
+    locks = {name: str(obj["metadata"].get("labels", {})[label])
              for name, obj in cluster_nodes.items()
-             if LOCK_LABEL in (obj["metadata"].get("labels") or {})}
+             if label in (obj["metadata"].get("labels") or {})}
     state = ClusterState(api, tuple(nodes), journal)
     first = hosts[state.first_control_plane.name] if state.control_planes else ""
     not_ready = tuple(sorted(
         n.name for n in nodes if n.role == "control-plane" and _not_ready(cluster_nodes[n.name])))
     return Discovery(state, repository_from_packages(report.get("repository") or {}), hosts,
-                     first, locks, held, finished_lock, not_ready)
+                     first, locks, held, finished_lock, not_ready, label)
 
 
 def _not_ready(obj: Mapping[str, Any]) -> bool:
@@ -186,9 +198,9 @@ def lock_problem(d: Discovery) -> str | None:
     mine = lock_id(d.state.journal) if d.state.journal else None
     for node, value in sorted(d.locks.items()):
         if value not in (mine, d.finished_lock):
-            return (f"node {node} carries the label {LOCK_LABEL}={value}: another upgrade "
+            return (f"node {node} carries the label {d.lock_label}={value}: another upgrade "
                     "is running or was abandoned. If none runs, remove the lock with "
-                    f"`kubectl label node {node} {LOCK_LABEL}-` and run again")
+                    f"`kubectl label node {node} {d.lock_label}-` and run again")
     return None
 
 
