@@ -63,7 +63,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
-from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
+from etcd_support import etcd_bin_dir, local_inventory, registry_items, start_etcd  # noqa: E402
 
 MIB = 1024 * 1024
 
@@ -147,26 +147,6 @@ def fill(etcd, target_bytes: int, value_size: int = 8192) -> int:
         n += len(batch)
 
 
-def write_inventory(work: Path, etcd, bins: Path) -> Path:
-    inv = work / "inventory"
-    inv.mkdir()
-    import yaml
-
-    host = {"ansible_connection": "local", "ansible_become": False,
-            "ansible_python_interpreter": sys.executable}
-    vars_ = {"cluster_name": "bench", "etcd_binaries_src": str(bins),
-             "etcd_bin_dir": str(work / "bin"), "etcd_backup_tool_dir": str(work / "tool"),
-             "etcd_backup_config_dir": str(work / "conf"),
-             "etcd_backup_command": str(work / "etcd-backup"),
-             "etcd_backup_dir": str(work / "backups"), "etcd_endpoints": [etcd.endpoint],
-             "etcd_pki_dir": str(etcd.pki.root), "etcd_backup_keep": 2,
-             "etcd_backup_timeout": 1800}
-    (work / "bin").mkdir()
-    (inv / "hosts.yml").write_text(yaml.safe_dump(
-        {"all": {"children": {"control_plane": {"hosts": {"localhost": host},
-                                                "vars": vars_}}}}))
-    return inv
-
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -185,7 +165,8 @@ def main() -> int:
     etcd.put_many(registry_items(1000))  # namespaces etc.: what the restore drill reads
     results = []
     try:
-        inv = write_inventory(work, etcd, bins)
+        inv = local_inventory(work, etcd, bins, "bench", etcd_backup_keep=2,
+                              etcd_backup_timeout=1800)
         provision = [sys.executable, "-m", "provision", "-i", str(inv), "--json"]
         base_env = (dict(env, PYTHONPATH=str(args.baseline.resolve()))
                     if args.baseline else None)

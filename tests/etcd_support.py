@@ -23,6 +23,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -508,3 +509,28 @@ def etcd_unit_tasks(peer: str = "127.0.0.1",
     ``members``, ``peer`` names the peer address."""
     return (_UNIT_TASKS.replace("@PEER@", json.dumps(peer))
             .replace("@MEMBERS@", json.dumps(members)))
+
+
+def local_inventory(work: Path, etcd: Any, bins: Path, cluster_name: str,
+                    **extra: Any) -> Path:
+    """An inventory of this machine (connection local, no become) as the one control plane
+    of ``etcd``: every etcd tool, config and backup path under ``work``, the etcd binaries
+    from ``bins``; ``extra``: more group variables (e.g. etcd_backup_keep)."""
+    import yaml
+
+    inv = work / "inventory"
+    inv.mkdir()
+    host = {"ansible_connection": "local", "ansible_become": False,
+            "ansible_python_interpreter": sys.executable}
+    group_vars = {
+        "cluster_name": cluster_name, "etcd_binaries_src": str(bins),
+        "etcd_bin_dir": str(work / "bin"), "etcd_backup_tool_dir": str(work / "tool"),
+        "etcd_backup_config_dir": str(work / "conf"),
+        "etcd_backup_command": str(work / "etcd-backup"),
+        "etcd_backup_dir": str(work / "backups"), "etcd_endpoints": [etcd.endpoint],
+        "etcd_pki_dir": str(etcd.pki.root), **extra}
+    (work / "bin").mkdir()
+    (inv / "hosts.yml").write_text(yaml.safe_dump(
+        {"all": {"children": {"control_plane": {"hosts": {"localhost": host},
+                                                "vars": group_vars}}}}))
+    return inv

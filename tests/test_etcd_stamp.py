@@ -16,10 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
+from etcd_support import etcd_bin_dir, local_inventory, registry_items, start_etcd  # noqa: E402
 
 from provision.cli import main  # noqa: E402
 
@@ -42,23 +41,6 @@ def fast_path(ran: dict[str, str]) -> bool:
     return (ran.get(REST) == "skipped" and INSTALL not in ran and "Take a snapshot" not in ran
             and "Install the etcd-backup tool" not in ran)
 
-
-def inventory(work: Path, etcd) -> Path:
-    inv = work / "inventory"
-    inv.mkdir()
-    host = {"ansible_connection": "local", "ansible_become": False,
-            "ansible_python_interpreter": sys.executable}
-    vars_ = {"cluster_name": "stamp", "etcd_binaries_src": str(BINS),
-             "etcd_bin_dir": str(work / "bin"), "etcd_backup_tool_dir": str(work / "tool"),
-             "etcd_backup_config_dir": str(work / "conf"),
-             "etcd_backup_command": str(work / "etcd-backup"),
-             "etcd_backup_dir": str(work / "backups"), "etcd_endpoints": [etcd.endpoint],
-             "etcd_pki_dir": str(etcd.pki.root), "etcd_backup_keep": 5}
-    (work / "bin").mkdir()
-    (inv / "hosts.yml").write_text(yaml.safe_dump(
-        {"all": {"children": {"control_plane": {"hosts": {"localhost": host},
-                                                "vars": vars_}}}}))
-    return inv
 
 
 def cli(inv: Path, capsys, *args: str) -> tuple[int, dict]:
@@ -89,7 +71,7 @@ def setup(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     etcd = start_etcd(tmp_path)
     etcd.put_many(registry_items(200))
-    yield tmp_path, etcd, inventory(tmp_path, etcd)
+    yield tmp_path, etcd, local_inventory(tmp_path, etcd, BINS, "stamp", etcd_backup_keep=5)
     etcd.stop()
 
 
