@@ -159,6 +159,21 @@ def ran_tasks(result: dict[str, Any]) -> list[str]:
     return names
 
 
+GATE_TASK = "Compare the host layer with its last finished run (inputs, role stamps, drift)"
+
+
+def gate_result(result: dict[str, Any], host: str) -> dict[str, Any]:
+    """The host gate's result for HOST in a run (from the run's ansible-runner events)."""
+    events = Path(result["log"]).parent / "job_events"
+    for path in sorted(events.glob("*.json")):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        if (event.get("event") == "runner_on_ok" and data.get("task") == GATE_TASK
+                and data.get("host") == host):
+            return data["res"]
+    raise AssertionError(f"no host gate result for {host} in {events}")
+
+
 def flat(text: str) -> str:
     """A log with every run of whitespace as one space (the YAML callback wraps messages)."""
     return " ".join(text.split())
@@ -304,6 +319,20 @@ def test_bootstrap_oci_firewall_on_container_host(lab_host: Any) -> None:
     second = bootstrap(lab, "--components", "base", timeout=1800)
     assert_no_change(second, host)
     assert count_rule(lab, host, "--dport 6443") == (1, 1)
+    # the host gate held, and still ran base's firewall step (it runs on every run)
+    gate = gate_result(second, host)
+    assert gate["current"] is True and gate["per_run"] == {"base": ["firewall"]}, gate
+    assert "base : Read the live rules" in ran_tasks(second)
+    # a live rule lost while the file keeps it: the gate holds (nothing it watches changed)
+    # and the per-run firewall step puts the rule back
+    rule = next(x for x in ssh_ok(lab, host, "sudo iptables -S INPUT").splitlines()
+                if "--dport 6443" in x)
+    ssh_ok(lab, host, "sudo iptables -D " + rule.removeprefix("-A "))
+    assert count_rule(lab, host, "--dport 6443") == (0, 1)
+    repaired = bootstrap(lab, "--components", "base", timeout=1800)
+    assert gate_result(repaired, host)["current"] is True
+    assert changed_tasks(repaired) == ["base : Insert the ACCEPT rules before the live REJECT"]
+    assert count_rule(lab, host, "--dport 6443") == (1, 1)
     restart = lab.cli("lab", "reboot", host, timeout=900)
     assert restart.returncode == 0, restart.stderr
     assert count_rule(lab, host, "--dport 6443") == (1, 1), "not reloaded at boot"
@@ -344,11 +373,12 @@ def test_bootstrap_stamps_skip_unchanged_roles_and_repair_drift(lab_host: Any) -
 
     second = bootstrap(lab, "--components", "base,docker", timeout=1500)
     assert_no_change(second, host)
-    log = run_log(second)
-    assert "install steps and proof skipped" in flat(log)
-    ran = [t for t in ran_tasks(second) if t.startswith(("base : Install the packages",
-                                                          "docker : Install the docker"))]
-    assert not ran, f"install tasks ran although the stamps matched: {ran}"
+    # the host gate (playbooks/bootstrap.yml) held: no role of the host layer ran at all
+    ran = ran_tasks(second)
+    assert GATE_TASK in ran, ran
+    roles = [t for t in ran if t.startswith(("apt_ready : ", "base : ", "docker : "))]
+    assert not roles, f"host layer roles ran although the gate held: {roles}"
+    assert gate_result(second, host)["current"] is True
 
     daemon = ssh_ok(lab, host, "sudo cat /etc/docker/daemon.json")
     log_driver = "docker info --format '{{.LoggingDriver}}'"
@@ -363,6 +393,8 @@ def test_bootstrap_stamps_skip_unchanged_roles_and_repair_drift(lab_host: Any) -
 
     third = bootstrap(lab, "--components", "base,docker", timeout=3000)
     log = flat(run_log(third))
+    # the gate found the drift (its inputs changed too: docker_verify_image)
+    assert gate_result(third, host)["current"] is False
     assert "drift: packages socat, files /etc/sysctl.d/90-provision.conf" in log, log[-3000:]
     assert "drift: files /etc/docker/daemon.json, groups docker" in log, log[-3000:]
     changed = changed_tasks(third)

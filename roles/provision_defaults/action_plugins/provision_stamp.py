@@ -63,11 +63,30 @@ def last_json_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
+def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str, Any]
+               ) -> dict[str, Any] | None:
+    """The module file's code run on the host as ``<python> -c <code> <payload as JSON>`` (the
+    task's become applies): its JSON answer, a failed result naming the interpreter and its
+    error output, or None without a known interpreter. Shared with provision_host_gate."""
+    python = interpreter(task_vars, action._templar)
+    if python is None:
+        return None
+    source = _module_namespace()["SOURCE"]
+    payload = {**payload, "_check_mode": bool(action._task.check_mode)}
+    cmd = " ".join(shlex.quote(a) for a in (python, "-c", source, json.dumps(payload)))
+    done = action._low_level_execute_command(cmd, sudoable=True)
+    answer = last_json_line(done.get("stdout", ""))
+    if done.get("rc") != 0 or answer is None:
+        err = (done.get("stderr") or done.get("stdout") or "").strip()[-2000:]
+        return {"failed": True, "rc": done.get("rc"),
+                "msg": f"{action._task.action}: {python} on the host failed (rc "
+                       f"{done.get('rc')}): {err or 'no output'}"}
+    return answer
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(
-        ("name", "inputs", "packages", "files", "services", "enabled_services", "holds",
-         "groups", "users", "sysctls", "kernel_modules", "exists", "record", "dir"))
+    _VALID_ARGS = frozenset(_module_namespace()["ARGUMENT_SPEC"])
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
@@ -78,18 +97,9 @@ class ActionModule(ActionBase):
         bad = module["problem"](params)
         if bad:
             return {**result, "failed": True, "msg": bad}
-        python = interpreter(task_vars, self._templar)
-        if python is None:
+        answer = run_script(self, params, task_vars)
+        if answer is None:
             return {**result, **self._execute_module(module_name="provision_stamp",
                                                      module_args=self._task.args,
                                                      task_vars=task_vars), "ran_as": "module"}
-        payload = json.dumps({**params, "_check_mode": bool(self._task.check_mode)})
-        cmd = " ".join(shlex.quote(a) for a in (python, "-c", module["SOURCE"], payload))
-        done = self._low_level_execute_command(cmd, sudoable=True)
-        answer = last_json_line(done.get("stdout", ""))
-        if done.get("rc") != 0 or answer is None:
-            err = (done.get("stderr") or done.get("stdout") or "").strip()[-2000:]
-            return {**result, "failed": True, "rc": done.get("rc"),
-                    "msg": f"provision_stamp: {python} on the host failed (rc "
-                           f"{done.get('rc')}): {err or 'no output'}"}
         return {**result, **answer, "ran_as": "script"}

@@ -45,6 +45,7 @@ options:
   sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
   kernel_modules: {type: list, elements: str, default: [], description: loaded modules}
   exists: {type: list, elements: path, default: [], description: paths (exist or not; not stamped)}
+  per_run: {type: list, elements: str, default: [], description: steps of the role that run on every run (kept with the stamp for the host gate)}
   record: {type: bool, default: false, description: write the stamp of the current state}
   dir: {type: path, default: /var/lib/provision/stamps, description: where stamps live}
 """
@@ -171,6 +172,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "sysctls": {"type": "list", "elements": "str", "default": []},
     "kernel_modules": {"type": "list", "elements": "str", "default": []},
     "exists": {"type": "list", "elements": "path", "default": []},
+    "per_run": {"type": "list", "elements": "str", "default": []},
     "record": {"type": "bool", "default": False},
     "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
 }
@@ -179,7 +181,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 def problem(p: dict[str, Any]) -> str | None:
     """Why these arguments are refused (names that are not plain, paths not absolute)."""
     names = [*p["packages"], *p["services"], *p["groups"], *p["users"], *p["sysctls"],
-             *p["kernel_modules"], *p["enabled_services"], *p["holds"]]
+             *p["kernel_modules"], *p["enabled_services"], *p["holds"], *p["per_run"]]
     bad = [n for n in names if not PLAIN.match(n.split("=", 1)[0])]
     paths = [*p["files"], *p["exists"]]
     if not NAME.match(p["name"]) or bad or any(not f.startswith("/") for f in paths):
@@ -209,17 +211,108 @@ def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
         tmp = path + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"stamp": stamp, "inputs": p["inputs"], "state": state}, f, indent=1,
-                      sort_keys=True)
+            json.dump({"stamp": stamp, "inputs": p["inputs"], "state": state,
+                       "per_run": p["per_run"]}, f, indent=1, sort_keys=True)
         os.replace(tmp, path)
         result["current"] = True
     return result
+
+
+KINDS = ("packages", "files", "services", "groups", "users", "sysctls", "kernel_modules",
+         "enabled_services", "holds")
+DIGEST = re.compile(r"\A[0-9a-f]{64}\Z")
+# The host gate's arguments (run only by the action plugin provision_host_gate, never as a
+# module): see gate_result.
+GATE_SPEC: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "digest": {"type": "str", "required": True},
+    "stamps": {"type": "list", "elements": "str", "default": []},
+    "files": {"type": "list", "elements": "path", "default": []},
+    "exists": {"type": "list", "elements": "path", "default": []},
+    "record": {"type": "bool", "default": False},
+    "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
+}
+
+
+def gate_problem(g: dict[str, Any]) -> str | None:
+    """Why these gate arguments are refused (names not plain, paths not absolute)."""
+    names = [g["name"], *g["stamps"]]
+    if (any(not NAME.match(n) for n in names) or not DIGEST.match(g["digest"])
+            or any(not f.startswith("/") for f in [*g["files"], *g["exists"], g["dir"]])):
+        return f"provision_host_gate: bad name or stamp in {names} or a path not absolute"
+    return None
+
+
+def load(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def verify(directory: str, name: str) -> dict[str, Any] | None:
+    """Role NAME's stamp and per-run steps when the state it recorded still holds, else None.
+
+    The state is read again for the keys the stamp file recorded (its packages, files,
+    services...), and hashed with its recorded inputs exactly as stamp_result does: a removed
+    package, an edited file or a stopped service makes it differ (drift).
+    """
+    recorded = load(os.path.join(directory, name + ".json"))
+    state = recorded.get("state")
+    if not isinstance(state, dict):
+        return None
+    p = {k: [str(x) for x in (state.get(k) or {})] for k in KINDS}
+    if any(not PLAIN.match(n) for k in KINDS if k != "files" for n in p[k]):
+        return None
+    new = host_state(p)
+    stamp = hashlib.sha256(json.dumps([recorded.get("inputs"), new], sort_keys=True).encode()
+                           ).hexdigest()
+    if stamp != recorded.get("stamp"):
+        return None
+    return {"stamp": stamp, "per_run": [str(s) for s in recorded.get("per_run") or []]}
+
+
+def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
+    """Whether a layer of roles can be skipped on this host: the inputs digest (computed on the
+    controller) is the one recorded when the layer last finished, every role stamp of the layer
+    still holds (no drift), and the files and paths it watches are as they were. With record,
+    the current state is written when every stamp holds (at the end of a finished layer)."""
+    path = os.path.join(g["dir"], g["name"] + ".gate.json")
+    roles = {n: verify(g["dir"], n) for n in g["stamps"]}
+    now = {"digest": g["digest"], "stamps": {n: (v or {}).get("stamp") for n, v in roles.items()},
+           "files": {f: file_state(f) for f in g["files"]},
+           "exists": {f: os.path.exists(f) for f in g["exists"]}}
+    recorded = load(path)
+    stale = sorted(n for n, v in roles.items() if v is None)
+    changed = sorted(k for k in ("stamps", "files", "exists") if recorded.get(k) != now[k])
+    why = ("first run" if not recorded
+           else "inputs changed" if recorded.get("digest") != now["digest"]
+           else f"role state changed: {', '.join(stale)}" if stale
+           else f"changed since the last run: {', '.join(changed)}" if changed else "")
+    current = not why
+    if g["record"] and not check_mode and not stale:
+        os.makedirs(g["dir"], mode=0o700, exist_ok=True)
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(now, f, indent=1, sort_keys=True)
+        os.replace(tmp, path)
+        current, why = True, ""
+    return {"changed": False, "current": current, "why": why, "gate_file": path,
+            "per_run": {n: v["per_run"] for n, v in roles.items() if v and v["per_run"]}}
 
 
 def main() -> None:
     if sys.argv[0] == "-c":  # run by the action plugin: python3 -c <this file> <JSON>
         p = json.loads(sys.argv[1])
         check_mode = bool(p.pop("_check_mode", False))
+        if "_gate" in p:  # run by the action plugin provision_host_gate
+            bad = gate_problem(p["_gate"])
+            print(json.dumps({"failed": True, "msg": bad} if bad
+                             else gate_result(p["_gate"], check_mode)))
+            return
         bad = problem(p)
         print(json.dumps({"failed": True, "msg": bad} if bad else stamp_result(p, check_mode)))
         return

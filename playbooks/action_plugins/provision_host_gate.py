@@ -1,0 +1,1 @@
+../../roles/provision_defaults/action_plugins/provision_host_gate.py

@@ -1,0 +1,195 @@
+"""The host gate of bootstrap's host layer (roles/provision_defaults/action_plugins/
+provision_host_gate.py, its host side in library/provision_stamp.py's gate_result).
+
+Real: the host side runs as the action runs it (``python -c <module file> <JSON>``) on this
+machine against real role stamps and files in a temp dir: a first read does not hold, a record
+does, then an edited managed file (drift), other inputs, a changed watched path or a role stamp
+recorded again each make it miss, and a record is refused while a role's stamp does not hold.
+The controller side's digest is computed from task variables like ansible-core's: stable across
+what changes from run to run (omit, paths of the run, facts the roles do not read), sensitive to
+every input. On lab hosts through bootstrap: tests/test_bootstrap_container.py (the gate holds
+on a no-op re-run, drift and a lost live firewall rule are repaired)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+MODULE = REPO / "roles" / "provision_defaults" / "library" / "provision_stamp.py"
+ACTION = REPO / "roles" / "provision_defaults" / "action_plugins" / "provision_host_gate.py"
+HOST_LAYER = ("proxy", "apt_ready", "base", "docker", "containerd", "provision_defaults")
+
+
+def load_action() -> Any:
+    spec = importlib.util.spec_from_file_location("provision_host_gate_action", ACTION)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GATE = load_action()
+
+
+def script(payload: dict[str, Any]) -> dict[str, Any]:
+    """The module file run as the actions run it: python -c <code> <JSON>."""
+    proc = subprocess.run([sys.executable, "-c", MODULE.read_text(), json.dumps(payload)],
+                          capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def stamp(tmp: Path, name: str, files: list[str], record: bool = True) -> dict[str, Any]:
+    return script({"name": name, "inputs": "in-" + name, "packages": [], "files": files,
+                   "services": [], "enabled_services": [], "holds": [], "groups": [],
+                   "users": [], "sysctls": [], "kernel_modules": [], "exists": [],
+                   "per_run": ["firewall"] if name == "base" else [], "record": record,
+                   "dir": str(tmp / "stamps")})
+
+
+def gate(tmp: Path, digest: str = "a" * 64, record: bool = False, **over: Any) -> dict[str, Any]:
+    args = {"name": "host_layer", "digest": digest, "stamps": ["apt_ready", "base"],
+            "files": [], "exists": [str(tmp / "marker")], "record": record,
+            "dir": str(tmp / "stamps"), **over}
+    return script({"_gate": args})
+
+
+def test_gate_holds_only_while_inputs_stamps_and_watched_paths_hold(tmp_path: Path) -> None:
+    managed = tmp_path / "managed.conf"
+    managed.write_text("one\n")
+    stamp(tmp_path, "apt_ready", [])
+    stamp(tmp_path, "base", [str(managed)])
+
+    first = gate(tmp_path)
+    assert (first["current"], first["why"]) == (False, "first run")
+    recorded = gate(tmp_path, record=True)
+    assert recorded["current"] is True
+    gate_file = Path(recorded["gate_file"])
+    assert gate_file.stat().st_mode & 0o777 == 0o600
+    held = gate(tmp_path)
+    assert (held["current"], held["why"]) == (True, "")
+    assert held["per_run"] == {"base": ["firewall"]}
+
+    # other inputs (the controller's digest)
+    assert gate(tmp_path, digest="b" * 64)["why"] == "inputs changed"
+    # a watched path appears (e.g. cloud-init's result after a boot)
+    (tmp_path / "marker").write_text("")
+    assert gate(tmp_path)["why"] == "changed since the last run: exists"
+    (tmp_path / "marker").unlink()
+    assert gate(tmp_path)["current"] is True
+
+    # drift of a role's managed file: the role's recorded stamp no longer holds
+    managed.write_text("edited\n")
+    drifted = gate(tmp_path)
+    assert (drifted["current"], drifted["why"]) == (False, "role state changed: base")
+    # and a record is refused while it does not hold (the layer did not repair it)
+    refused = gate(tmp_path, record=True)
+    assert refused["current"] is False
+    assert json.loads(gate_file.read_text())["stamps"]["base"] is not None
+
+    # the role repairs and records again: a new stamp, so the gate misses once more
+    managed.write_text("two\n")
+    stamp(tmp_path, "base", [str(managed)])
+    assert gate(tmp_path)["why"] == "changed since the last run: stamps"
+    assert gate(tmp_path, record=True)["current"] is True
+    assert gate(tmp_path)["current"] is True
+
+    # a role stamp that is gone (or a stamp the layer never recorded) never holds
+    (tmp_path / "stamps" / "apt_ready.json").unlink()
+    assert gate(tmp_path)["why"] == "role state changed: apt_ready"
+
+
+def test_gate_refuses_bad_arguments(tmp_path: Path) -> None:
+    for over in ({"digest": "not-hex"}, {"stamps": ["../x"]}, {"exists": ["relative"]},
+                 {"name": "Host Layer"}):
+        answer = gate(tmp_path, **over)
+        assert answer.get("failed") is True and "provision_host_gate" in answer["msg"], over
+    assert not (tmp_path / "stamps").exists()
+
+
+def task_vars(**over: Any) -> dict[str, Any]:
+    facts = {"hostname": "n1", "distribution": "Ubuntu", "distribution_release": "noble",
+             "architecture": "aarch64", "default_ipv4": {"address": "10.0.0.5"},
+             "date_time": {"epoch": "1"}, "uptime_seconds": 5,
+             "all_ipv4_addresses": ["10.0.0.5"]}
+    base = {"inventory_hostname": "n1", "groups": {"all": ["n1", "n2"]},
+            "ansible_host": "10.0.0.5", "ansible_user": "ubuntu", "docker_users": ["ubuntu"],
+            "base_hostname": "", "omit": "__omit_place_holder__1234",
+            "playbook_dir": "/home/me/provision/playbooks", "inventory_dir": "/tmp/run1/inv",
+            "ansible_ssh_common_args": "-o UserKnownHostsFile=/tmp/run1/known_hosts",
+            "ansible_forks": 100, "ansible_facts": facts,
+            **{"ansible_" + k: v for k, v in facts.items()},
+            "_proxy_apt_removed": {"changed": False, "stdout": ""}}
+    return {**base, **over}
+
+
+def test_digest_ignores_what_changes_from_run_to_run() -> None:
+    """omit's token, the run's paths, connection settings, registered results and facts the
+    roles do not read (time, uptime) are not inputs."""
+    args = {"name": "host_layer", "stamps": ["base"]}
+    first = GATE.inputs_digest(task_vars(), args)
+    facts = {**task_vars()["ansible_facts"], "date_time": {"epoch": "2"}, "uptime_seconds": 99,
+             "all_ipv4_addresses": ["10.0.0.5", "172.17.0.1"]}
+    later = task_vars(omit="__omit_place_holder__9999", inventory_dir="/tmp/run2/inv",
+                      ansible_ssh_common_args="-o UserKnownHostsFile=/tmp/run2/known_hosts",
+                      ansible_forks=5, ansible_facts=facts, ansible_date_time={"epoch": "2"},
+                      _proxy_apt_removed={"changed": False, "stdout": "x"})
+    assert GATE.inputs_digest(later, args) == first
+
+
+@pytest.mark.parametrize("change", [
+    {"docker_users": ["ubuntu", "ops"]},          # an inventory variable
+    {"base_hostname": "node-1"},
+    {"groups": {"all": ["n1", "n2", "n3"]}},       # a node joins
+    {"ansible_user": "opc"},
+    {"ansible_facts": {"hostname": "n1", "distribution": "Ubuntu", "distribution_release":
+                       "jammy", "architecture": "aarch64",
+                       "default_ipv4": {"address": "10.0.0.5"}}},  # another release
+    {"provision_proxy_env": {"http_proxy": "http://proxy:3128"}},
+])
+def test_digest_follows_every_input(change: dict[str, Any]) -> None:
+    args = {"name": "host_layer", "stamps": ["base"]}
+    assert GATE.inputs_digest(task_vars(**change), args) != GATE.inputs_digest(task_vars(), args)
+    assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": ["10.0.0.6"]}}) != \
+        GATE.inputs_digest(task_vars(), args)
+
+
+def test_tree_digest_follows_provision_files(tmp_path: Path) -> None:
+    for top in ("roles/base/tasks", "playbooks"):
+        (tmp_path / top).mkdir(parents=True)
+    (tmp_path / "roles/base/tasks/main.yml").write_text("- debug: {}\n")
+    (tmp_path / "playbooks/bootstrap.yml").write_text("---\n")
+    before = GATE.tree_digest.__wrapped__(tmp_path)
+    (tmp_path / "roles/base/tasks/main.yml").write_text("- debug: {msg: new}\n")
+    assert GATE.tree_digest.__wrapped__(tmp_path) != before
+
+
+def test_every_fact_the_host_layer_reads_is_an_input() -> None:
+    """Each ansible_* name in the host layer's roles is a gate input (ANSIBLE_INPUTS), one of
+    the facts it hashes (FACTS), or named here with the reason it is not one."""
+    not_inputs = {
+        "managed": "ansible_managed: a comment text",
+        "facts": "ansible_facts: the facts are read through FACTS",
+        "all_ipv4_addresses": "read only into provision_proxy_env, itself an input",
+        "ssh_extra_args": "connection settings", "ssh_common_args": "connection settings",
+        "host_key_checking": "connection settings", "port": "connection settings",
+        "private_key_file": "connection settings", "ssh_private_key_file": "connection settings",
+    }
+    names: set[str] = set()
+    for role in HOST_LAYER:
+        for path in (REPO / "roles" / role).rglob("*"):
+            if path.is_file() and path.suffix in (".yml", ".j2", ".py"):
+                names |= set(re.findall(r"\bansible_([a-z0-9_]+)", path.read_text()))
+    names |= set(re.findall(r"\bansible_([a-z0-9_]+)",
+                            (REPO / "playbooks" / "bootstrap.yml").read_text()))
+    inputs = {n.removeprefix("ansible_") for n in GATE.ANSIBLE_INPUTS}
+    missing = sorted(n for n in names if n not in inputs and n not in GATE.FACTS
+                     and n not in not_inputs)
+    assert not missing, f"ansible_* names the host gate does not hash: {missing}"
