@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import subprocess
 import sys
@@ -56,7 +57,7 @@ def stamp(tmp: Path, name: str, files: list[str], record: bool = True) -> dict[s
 
 def gate(tmp: Path, digest: str = "a" * 64, record: bool = False, **over: Any) -> dict[str, Any]:
     args = {"name": "host_layer", "digest": digest, "stamps": ["apt_ready", "base"],
-            "files": [], "exists": [str(tmp / "marker")], "record": record,
+            "files": [], "exists": [str(tmp / "marker")], "peers": {}, "record": record,
             "dir": str(tmp / "stamps"), **over}
     return script({"_gate": args})
 
@@ -157,8 +158,26 @@ def test_digest_ignores_what_changes_from_run_to_run() -> None:
 def test_digest_follows_every_input(change: dict[str, Any]) -> None:
     args = {"name": "host_layer", "stamps": ["base"]}
     assert GATE.inputs_digest(task_vars(**change), args) != GATE.inputs_digest(task_vars(), args)
-    assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": ["10.0.0.6"]}}) != \
+
+
+def test_peers_are_compared_node_by_node_so_a_limited_run_can_hold(tmp_path: Path) -> None:
+    """What the nodes contribute (their /etc/hosts parts) is not in the digest but compared
+    node by node: a --limit run (fewer nodes) holds while its nodes are as recorded; a node
+    whose address changed, or one never recorded, makes it miss."""
+    args = {"name": "host_layer", "stamps": ["base"]}
+    assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": ["10.0.0.6"]}}) == \
         GATE.inputs_digest(task_vars(), args)
+    full = GATE.peer_digests({"n1": ["", "10.0.0.5"], "n2": ["", "10.0.0.6"]})
+    stamp(tmp_path, "apt_ready", [])
+    stamp(tmp_path, "base", [])
+    assert gate(tmp_path, peers=full, record=True)["current"] is True
+    assert gate(tmp_path, peers=full)["current"] is True
+    assert gate(tmp_path, peers={"n1": full["n1"]})["current"] is True  # --limit n1
+    moved = GATE.peer_digests({"n2": ["", "10.0.0.7"]})
+    assert gate(tmp_path, peers={**full, **moved})["why"] == "changed since the last run: peers"
+    new = GATE.peer_digests({"n3": ["", "10.0.0.8"]})
+    assert gate(tmp_path, peers={**full, **new})["why"] == "changed since the last run: peers"
+    assert gate(tmp_path, peers={"n1": "x" * 64})["failed"] is True  # not a digest
 
 
 def test_tree_digest_follows_provision_files(tmp_path: Path) -> None:
@@ -179,6 +198,7 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
         "facts": "ansible_facts: the facts are read through FACTS",
         "all_ipv4_addresses": "read only into provision_proxy_env, itself an input",
         "ssh_extra_args": "connection settings", "ssh_common_args": "connection settings",
+        "play_hosts_all": "the run's nodes are compared one by one (peers)",
         "host_key_checking": "connection settings", "port": "connection settings",
         "private_key_file": "connection settings", "ssh_private_key_file": "connection settings",
     }
@@ -193,3 +213,54 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
     missing = sorted(n for n in names if n not in inputs and n not in GATE.FACTS
                      and n not in not_inputs)
     assert not missing, f"ansible_* names the host gate does not hash: {missing}"
+
+
+def gate_play(tmp_path: Path, *extra: str) -> dict[str, Any]:
+    """One ansible-playbook run (its own process, as every provision run is) on this machine:
+    facts gathered, a role stamp recorded, the gate read, then recorded; the read's result."""
+    managed = tmp_path / "managed.conf"
+    if not managed.exists():
+        managed.write_text("one\n")
+    stamps = str(tmp_path / "stamps")
+    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "network"],
+             "vars": {"ansible_python_interpreter": sys.executable, "docker_users": ["ops"]},
+             "tasks": [
+                 {"provision_stamp": {"name": "base", "inputs": "i", "files": [str(managed)],
+                                      "record": True, "dir": stamps}},
+                 {"provision_host_gate": {"name": "host_layer", "stamps": ["base"],
+                                          "peers": {"localhost": ["127.0.0.1"]}, "dir": stamps},
+                  "register": "gate"},
+                 {"provision_host_gate": {"name": "host_layer", "stamps": ["base"],
+                                          "digest": "{{ gate.digest }}", "record": True,
+                                          "peers": {"localhost": ["127.0.0.1"]},
+                                          "dir": stamps}},
+                 {"ansible.builtin.copy": {"content": "{{ gate | to_json }}",
+                                           "dest": str(tmp_path / "gate.json")}}]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    bindir = Path(sys.executable).parent
+    env = {**os.environ, "ANSIBLE_LIBRARY": str(MODULE.parent),
+           "ANSIBLE_ACTION_PLUGINS": str(ACTION.parent),
+           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.run([str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           str(tmp_path / "play.yml"), *extra], env=env, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "host layer" in proc.stdout  # the gate's message is in the log without -v
+    return json.loads((tmp_path / "gate.json").read_text())
+
+
+def test_gate_through_ansible_holds_across_runs_and_follows_inputs(tmp_path: Path) -> None:
+    """Real ansible-playbook runs (the task variables ansible-core gives the action): the
+    digest is the same in a second run (a new omit token, new facts), and differs with an
+    extra variable; a managed file edited between runs is drift."""
+    first = gate_play(tmp_path)
+    assert (first["current"], first["why"]) == (False, "first run")
+    second = gate_play(tmp_path)
+    assert second["current"] is True and second["digest"] == first["digest"], second
+    assert gate_play(tmp_path, "-e", "docker_users=['ops','dev']")["why"] == "inputs changed"
+    gate_play(tmp_path)  # recorded again with the original inputs
+    assert gate_play(tmp_path)["current"] is True
+    (tmp_path / "managed.conf").write_text("edited\n")
+    # the play records the role's stamp first (as a role repairing drift would), so the gate
+    # sees a new stamp
+    assert gate_play(tmp_path)["why"] == "changed since the last run: stamps"

@@ -9,9 +9,11 @@ variables, the callbacks). The gate answers for the whole layer with one task pe
 * the **inputs digest**, computed here on the controller: every variable of the host that is
   not a fact, a magic or connection variable or private (a leading ``_``: registered results
   and role internals, derived from public ones), the facts the layer's roles read
-  (``FACTS``), what the other nodes contribute (``peers``: their /etc/hosts lines' parts),
-  the arguments, and the content of every file under ``roles/`` and ``playbooks/`` (a new
-  provision runs the roles again);
+  (``FACTS``), the arguments, and the content of every file under ``roles/`` and
+  ``playbooks/`` (a new provision runs the roles again);
+* ``peers``: what each node of the run contributes to the others (its /etc/hosts line's
+  parts), compared node by node on the host, so a ``--limit`` run (the other nodes' lines are
+  kept as the host has them) can hold too;
 * on the host, in one command (the stamp module's code as a script, as provision_stamp runs):
   the digest recorded when the layer last finished, and every role stamp of the layer
   verified again against the live state (a removed package, an edited file, a stopped service
@@ -49,9 +51,10 @@ FACTS = ("hostname", "fqdn", "distribution", "distribution_release", "distributi
          "discovered_interpreter_python", "lsb", "service_mgr")
 # ansible_* variables that are inputs (all other ansible_* are facts, magic variables of the
 # run or connection settings: how the host is reached, not what it should become).
+# Not ansible_play_hosts_all: a --limit run's nodes are compared one by one (peers).
 ANSIBLE_INPUTS = frozenset(("ansible_host", "ansible_user", "ansible_check_mode",
                             "ansible_diff_mode", "ansible_run_tags", "ansible_skip_tags",
-                            "ansible_play_hosts_all", "ansible_python_interpreter"))
+                            "ansible_python_interpreter"))
 # Magic variables that change from run to run or name paths of this controller.
 NOT_INPUTS = frozenset(("hostvars", "vars", "omit", "environment", "play_hosts",
                         "inventory_dir", "inventory_file", "playbook_dir", "role_names",
@@ -100,26 +103,33 @@ def is_input(name: str, facts: Mapping[str, Any]) -> bool:
     return not name.startswith("ansible_") or name in ANSIBLE_INPUTS
 
 
+def peer_digests(peers: Mapping[str, Any] | None) -> dict[str, str]:
+    """node -> digest of what it contributes (compared node by node on the host)."""
+    return {str(node): hashlib.sha256(json.dumps(plain(parts), sort_keys=True).encode())
+            .hexdigest() for node, parts in (peers or {}).items()}
+
+
 def inputs_digest(task_vars: Mapping[str, Any], args: Mapping[str, Any]) -> str:
     """The digest of everything the layer's roles decide from (see the module docstring)."""
     facts = task_vars.get("ansible_facts") or {}
     data = {"vars": {k: plain(v) for k, v in task_vars.items() if is_input(k, facts)},
             "facts": {k: plain(facts.get(k)) for k in FACTS},
-            "args": plain(args), "tree": tree_digest()}
+            "args": plain({k: v for k, v in args.items() if k != "peers"}),
+            "tree": tree_digest()}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     SPEC = {**{k: v for k, v in STAMP._module_namespace()["GATE_SPEC"].items() if k != "digest"},
-            "digest": {"type": "str"}, "peers": {"type": "raw"}}
+            "digest": {"type": "str"}, "peers": {"type": "dict"}}
     _VALID_ARGS = frozenset(SPEC)
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         task_vars = task_vars or {}
         result = super().run(tmp, task_vars)
         _, params = self.validate_argument_spec(argument_spec=self.SPEC)
-        gate = {k: v for k, v in params.items() if k != "peers"}
+        gate = {**params, "peers": peer_digests(params.get("peers"))}
         if not gate.get("digest"):
             gate["digest"] = inputs_digest(task_vars, params)
         bad = STAMP._module_namespace()["gate_problem"](gate)
@@ -128,4 +138,13 @@ class ActionModule(ActionBase):
         answer = STAMP.run_script(self, {"_gate": gate}, task_vars)
         if answer is None:
             answer = {"current": False, "why": "no known Python interpreter", "per_run": {}}
-        return {**result, **answer, "digest": gate["digest"]}
+        if answer.get("failed"):
+            return {**result, **answer}
+        layer = ", ".join(gate["stamps"])
+        msg = (f"recorded ({layer})" if gate["record"] and answer.get("current")
+               else f"unchanged since its last run ({layer}): roles skipped"
+               + (f", per-run steps run: {answer['per_run']}" if answer.get("per_run") else "")
+               if answer.get("current") else f"roles run ({layer}): {answer.get('why')}")
+        # shown in the log without -v, as debug's message is
+        return {**result, **answer, "digest": gate["digest"], "msg": f"host layer {msg}",
+                "_ansible_verbose_always": True}

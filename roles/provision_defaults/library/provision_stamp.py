@@ -229,6 +229,7 @@ GATE_SPEC: dict[str, dict[str, Any]] = {
     "stamps": {"type": "list", "elements": "str", "default": []},
     "files": {"type": "list", "elements": "path", "default": []},
     "exists": {"type": "list", "elements": "path", "default": []},
+    "peers": {"type": "dict", "default": {}},
     "record": {"type": "bool", "default": False},
     "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
 }
@@ -238,6 +239,7 @@ def gate_problem(g: dict[str, Any]) -> str | None:
     """Why these gate arguments are refused (names not plain, paths not absolute)."""
     names = [g["name"], *g["stamps"]]
     if (any(not NAME.match(n) for n in names) or not DIGEST.match(g["digest"])
+            or any(not isinstance(d, str) or not DIGEST.match(d) for d in g["peers"].values())
             or any(not f.startswith("/") for f in [*g["files"], *g["exists"], g["dir"]])):
         return f"provision_host_gate: bad name or stamp in {names} or a path not absolute"
     return None
@@ -277,8 +279,11 @@ def verify(directory: str, name: str) -> dict[str, Any] | None:
 def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Whether a layer of roles can be skipped on this host: the inputs digest (computed on the
     controller) is the one recorded when the layer last finished, every role stamp of the layer
-    still holds (no drift), and the files and paths it watches are as they were. With record,
-    the current state is written when every stamp holds (at the end of a finished layer)."""
+    still holds (no drift), the files and paths it watches are as they were, and each node of
+    this run (peers: node -> digest of what it contributes, e.g. its /etc/hosts line) is as
+    recorded (nodes outside a --limit run are not compared: their contribution is kept as the
+    host has it). With record, the current state is written when every stamp holds (at the end
+    of a finished layer)."""
     path = os.path.join(g["dir"], g["name"] + ".gate.json")
     roles = {n: verify(g["dir"], n) for n in g["stamps"]}
     now = {"digest": g["digest"], "stamps": {n: (v or {}).get("stamp") for n, v in roles.items()},
@@ -287,6 +292,10 @@ def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     recorded = load(path)
     stale = sorted(n for n, v in roles.items() if v is None)
     changed = sorted(k for k in ("stamps", "files", "exists") if recorded.get(k) != now[k])
+    before = recorded.get("peers") if isinstance(recorded.get("peers"), dict) else {}
+    if any(before.get(node) != digest for node, digest in g["peers"].items()):
+        changed.append("peers")
+    now["peers"] = g["peers"]
     why = ("first run" if not recorded
            else "inputs changed" if recorded.get("digest") != now["digest"]
            else f"role state changed: {', '.join(stale)}" if stale
