@@ -189,6 +189,16 @@ def problem(p: dict[str, Any]) -> str | None:
     return None
 
 
+def write_private(path: str, data: dict[str, Any]) -> None:
+    """DATA as JSON in PATH (0600, its directory 0700 when created), replaced atomically."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
 def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Read the state, compare it with the recorded stamp, record it when asked."""
     state = host_state(p)
@@ -207,13 +217,8 @@ def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
               # read with the state, not part of it (e.g. a marker of this boot)
               "exists": {f: os.path.exists(f) for f in p["exists"]}}
     if p["record"] and not check_mode:
-        os.makedirs(p["dir"], mode=0o700, exist_ok=True)
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump({"stamp": stamp, "inputs": p["inputs"], "state": state,
-                       "per_run": p["per_run"]}, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_private(path, {"stamp": stamp, "inputs": p["inputs"], "state": state,
+                             "per_run": p["per_run"]})
         result["current"] = True
     return result
 
@@ -302,12 +307,7 @@ def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
            else f"changed since the last run: {', '.join(changed)}" if changed else "")
     current = not why
     if g["record"] and not check_mode and not stale:
-        os.makedirs(g["dir"], mode=0o700, exist_ok=True)
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(now, f, indent=1, sort_keys=True)
-        os.replace(tmp, path)
+        write_private(path, now)
         current, why = True, ""
     return {"changed": False, "current": current, "why": why, "gate_file": path,
             "per_run": {n: v["per_run"] for n, v in roles.items() if v and v["per_run"]}}
