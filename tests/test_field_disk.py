@@ -135,7 +135,8 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
     rescan, as OCI's boot volumes do), `bootstrap --components base` rescans it, grows
     partition 1 and the ext4 root online (same boot id: no reboot), and the command's own
     output (summary and --json "reports") says the rescan's and the filesystem's old and new
-    sizes; a second run reports "not grown" and changed=0. Before the bootstrap, `doctor`
+    sizes; a second run reports "not grown" and changed=0; enlarged again, the next run (the
+    host gate holds, base's per-run disk step runs) grows it again. Before the bootstrap, `doctor`
     reads the disk's own size (READ CAPACITY) and WARNs that a rescan is needed without
     rescanning (the kernel's size is unchanged after it); after it, doctor says PASS."""
     from test_bootstrap_container import assert_no_change, bootstrap, ssh_ok
@@ -219,6 +220,18 @@ def test_online_resize_of_scsi_root_disk_grows_without_reboot(lab_host: Any) -> 
     assert any(r["message"].startswith("root filesystem not grown (no unallocated space)")
                for r in second["reports"]), second["reports"]
     assert root_size(lab, host) == size_after
+    # enlarged again after a no-op run: the host gate holds (nothing it hashes changed) and
+    # still runs base's per-run disk step, which rescans and grows again
+    from test_bootstrap_container import gate_result
+    assert gate_result(second, host)["per_run"] == {"base": ["grow_root"]}
+    assert qmp(sock, "block_resize", device=SCSI_DRIVE_ID, size=virtual + 6 * GiB) == {}
+    third = bootstrap(lab, "--components", "base", timeout=1800)
+    clock.lap("rerun_after_second_resize")
+    gate = gate_result(third, host)
+    assert gate["current"] is True and gate["per_run"] == {"base": ["grow_root"]}, gate
+    assert f"rescan: /dev/sda grew from {virtual + 4 * GiB} to {virtual + 6 * GiB} bytes " \
+           "(online resize)" in [r["message"] for r in third["reports"]], third["reports"]
+    assert root_size(lab, host) > size_after + 1.5 * GiB
     clock.report()
 
 
