@@ -6,6 +6,7 @@ installed with the real ansible-galaxy, and used from a user's own playbook with
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import os
 import shutil
@@ -122,6 +123,14 @@ def test_collection_builds_installs_and_runs_from_a_user_playbook(tmp_path: Path
     manifest = json.loads((installed / "MANIFEST.json").read_text())["collection_info"]
     assert manifest["version"] == provision.__version__
     assert (installed / "roles" / "docker" / "tasks" / "main.yml").is_file()
+    # bootstrap's host gate, copied beside the collection's playbooks: finds the collection's
+    # roles and playbooks (its tree digest) and the stamp action it runs the host side with
+    gate_file = installed / "playbooks" / "action_plugins" / "provision_host_gate.py"
+    spec = importlib.util.spec_from_file_location("collection_host_gate", gate_file)
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)
+    assert gate.ROOT == installed.resolve() and len(gate.tree_digest()) == 64
+    assert "gate_result" in gate.STAMP._module_namespace()
 
     secret = "client-key-data: c2VjcmV0LWtleQ=="
     admin = tmp_path / "admin.conf"

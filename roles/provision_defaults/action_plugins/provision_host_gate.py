@@ -38,7 +38,18 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent.parent.parent  # roles/provision_defaults/action_plugins -> the tree's root
+
+
+def tree_root(here: Path = HERE) -> Path:
+    """The tree holding roles/ and playbooks/: this file is roles/provision_defaults/
+    action_plugins/ or (a link, or a copy in the Ansible collection) playbooks/action_plugins/."""
+    for parent in here.parents:
+        if (parent / "roles" / "provision_defaults").is_dir() and (parent / "playbooks").is_dir():
+            return parent
+    raise RuntimeError(f"provision_host_gate: no roles/ and playbooks/ above {here}")
+
+
+ROOT = tree_root()
 
 # The facts the host layer's roles read (tests/test_host_gate.py checks every ansible_*
 # fact the roles name is here): a change of one (another address, hostname, release) makes the
@@ -63,8 +74,8 @@ NOT_INPUTS = frozenset(("hostvars", "vars", "omit", "environment", "play_hosts",
 
 def _stamp_action() -> Any:
     """The sibling action plugin provision_stamp (its script runner and module's spec)."""
-    spec = importlib.util.spec_from_file_location("provision_stamp_action",
-                                                  HERE / "provision_stamp.py")
+    path = ROOT / "roles" / "provision_defaults" / "action_plugins" / "provision_stamp.py"
+    spec = importlib.util.spec_from_file_location("provision_stamp_action", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
