@@ -1,4 +1,4 @@
-"""``provision_host_gate``: skip a whole layer of roles on a host when nothing it depends on changed.
+"""``provision_host_gate``: skip a layer of roles on a host when nothing it depends on changed.
 
 Each stamped role (library/provision_stamp.py) already skips its install steps when its inputs
 and the state it manages are what they were, but still costs a few task results per host on a

@@ -45,7 +45,7 @@ options:
   sysctls: {type: list, elements: str, default: [], description: live kernel parameters}
   kernel_modules: {type: list, elements: str, default: [], description: loaded modules}
   exists: {type: list, elements: path, default: [], description: paths (exist or not; not stamped)}
-  per_run: {type: list, elements: str, default: [], description: steps of the role that run on every run (kept with the stamp for the host gate)}
+  per_run: {type: list, elements: str, default: [], description: steps run on every run (host gate)}
   record: {type: bool, default: false, description: write the stamp of the current state}
   dir: {type: path, default: /var/lib/provision/stamps, description: where stamps live}
 """
