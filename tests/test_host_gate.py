@@ -153,7 +153,7 @@ def test_digest_ignores_what_changes_from_run_to_run() -> None:
     {"ansible_facts": {"hostname": "n1", "distribution": "Ubuntu", "distribution_release":
                        "jammy", "architecture": "aarch64",
                        "default_ipv4": {"address": "10.0.0.5"}}},  # another release
-    {"provision_proxy_env": {"http_proxy": "http://proxy:3128"}},
+    {"http_proxy": "http://proxy:3128"},              # the proxy settings
 ])
 def test_digest_follows_every_input(change: dict[str, Any]) -> None:
     args = {"name": "host_layer", "stamps": ["base"]}
@@ -196,7 +196,7 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
     not_inputs = {
         "managed": "ansible_managed: a comment text",
         "facts": "ansible_facts: the facts are read through FACTS",
-        "all_ipv4_addresses": "read only into provision_proxy_env, itself an input",
+        "all_ipv4_addresses": "only the proxy's no_proxy list reads it: in peers with a proxy",
         "ssh_extra_args": "connection settings", "ssh_common_args": "connection settings",
         "play_hosts_all": "the run's nodes are compared one by one (peers)",
         "host_key_checking": "connection settings", "port": "connection settings",
@@ -264,3 +264,19 @@ def test_gate_through_ansible_holds_across_runs_and_follows_inputs(tmp_path: Pat
     # the play records the role's stamp first (as a role repairing drift would), so the gate
     # sees a new stamp
     assert gate_play(tmp_path)["why"] == "changed since the last run: stamps"
+
+
+def test_peers_filter_adds_addresses_only_with_a_proxy() -> None:
+    """Each node's /etc/hosts parts; its IPv4 addresses only when a proxy is set (the proxy
+    role's no_proxy list names them; without a proxy docker0's address must not count)."""
+    path = REPO / "playbooks" / "filter_plugins" / "provision_host_gate.py"
+    spec = importlib.util.spec_from_file_location("gate_peers_filter", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    peers = module.FilterModule().filters()["provision_gate_peers"]
+    hostvars = {"n1": {"ansible_host": "10.0.0.5", "ansible_facts": {
+        "hostname": "n1", "default_ipv4": {"address": "10.0.0.5"},
+        "all_ipv4_addresses": ["172.17.0.1", "10.0.0.5"]}}, "n2": {"base_node_ip": "10.1.0.6"}}
+    assert peers(["n2", "n1"], hostvars) == {"n1": ["", "10.0.0.5", "", "n1", "10.0.0.5"],
+                                             "n2": ["10.1.0.6", "", "", "", ""]}
+    assert peers(["n1"], hostvars, True)["n1"][-2:] == ["10.0.0.5", "172.17.0.1"]

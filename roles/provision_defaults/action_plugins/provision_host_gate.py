@@ -54,8 +54,9 @@ ROOT = tree_root()
 # The facts the host layer's roles read (tests/test_host_gate.py checks every ansible_*
 # fact the roles name is here): a change of one (another address, hostname, release) makes the
 # gate miss and the roles run. Not all_ipv4_addresses: the proxy role's no_proxy list is its
-# only reader, and that list is an input itself (provision_proxy_env); docker's install adds
-# an address (docker0), which would make the run after every first install miss. Not fqdn:
+# only reader, and with a proxy set every node's addresses are in ``peers``
+# (playbooks/filter_plugins/provision_host_gate.py); docker's install adds an address
+# (docker0), which would make the run after every first install miss. Not fqdn:
 # no role reads it, and it comes from name resolution (it can change with DNS, not the host).
 FACTS = ("hostname", "distribution", "distribution_release", "distribution_version",
          "distribution_major_version", "os_family", "architecture", "machine",
