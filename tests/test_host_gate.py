@@ -280,3 +280,16 @@ def test_peers_filter_adds_addresses_only_with_a_proxy() -> None:
     assert peers(["n2", "n1"], hostvars) == {"n1": ["", "10.0.0.5", "", "n1", "10.0.0.5"],
                                              "n2": ["10.1.0.6", "", "", "", ""]}
     assert peers(["n1"], hostvars, True)["n1"][-2:] == ["10.0.0.5", "172.17.0.1"]
+
+
+def test_templated_variables_count_with_their_values() -> None:
+    """An inventory variable that is a template counts with its value (what it reads may be a
+    fact the gate does not hash); without a templar, its text."""
+    args = {"name": "host_layer", "stamps": ["base"]}
+    templated = task_vars(base_node_ip="{{ ansible_eth1.ipv4.address }}")
+    values = iter(["10.9.0.1", "10.9.0.2"])
+    first = GATE.inputs_digest(templated, args, lambda text: next(values))
+    assert GATE.inputs_digest(templated, args, lambda text: "10.9.0.1") == first
+    assert GATE.inputs_digest(templated, args, lambda text: "10.9.0.2") != first
+    assert GATE.plain(["{{ x }}", {"k": "{% if 1 %}y{% endif %}"}], lambda t: t.upper()) == \
+        ["{{ X }}", {"k": "{% IF 1 %}Y{% ENDIF %}"}]

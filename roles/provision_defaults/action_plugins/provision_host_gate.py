@@ -31,7 +31,7 @@ import functools
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -98,14 +98,18 @@ def tree_digest(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
-def plain(value: Any) -> Any:
-    """A JSON-able copy (mappings with string keys, lists, strings, numbers)."""
+def plain(value: Any, render: Callable[[str], Any] | None = None) -> Any:
+    """A JSON-able copy (mappings with string keys, lists, strings, numbers). With ``render``,
+    a string holding a template is replaced by its value: an inventory variable that reads a
+    fact of a second interface counts with what it reads, not as its text."""
     if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
+        return {str(k): plain(v, render) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [plain(v) for v in value]
+        return [plain(v, render) for v in value]
     if value is None or isinstance(value, (bool, int, float)):
         return value
+    if render is not None and isinstance(value, str) and ("{{" in value or "{%" in value):
+        return plain(render(value))
     return str(value)
 
 
@@ -122,10 +126,12 @@ def peer_digests(peers: Mapping[str, Any] | None) -> dict[str, str]:
             .hexdigest() for node, parts in (peers or {}).items()}
 
 
-def inputs_digest(task_vars: Mapping[str, Any], args: Mapping[str, Any]) -> str:
-    """The digest of everything the layer's roles decide from (see the module docstring)."""
+def inputs_digest(task_vars: Mapping[str, Any], args: Mapping[str, Any],
+                  render: Callable[[str], Any] | None = None) -> str:
+    """The digest of everything the layer's roles decide from (see the module docstring);
+    ``render`` gives a templated variable's value (the task's templar)."""
     facts = task_vars.get("ansible_facts") or {}
-    data = {"vars": {k: plain(v) for k, v in task_vars.items() if is_input(k, facts)},
+    data = {"vars": {k: plain(v, render) for k, v in task_vars.items() if is_input(k, facts)},
             "facts": {k: plain(facts.get(k)) for k in FACTS},
             "args": plain({k: v for k, v in args.items() if k != "peers"}),
             "tree": tree_digest()}
@@ -133,6 +139,14 @@ def inputs_digest(task_vars: Mapping[str, Any], args: Mapping[str, Any]) -> str:
 
 
 class ActionModule(ActionBase):
+    def _render(self, text: str) -> Any:
+        """A templated variable's value; one that does not render (it reads what only a role
+        defines) counts as its text and the error's kind (the same on every run)."""
+        try:
+            return self._templar.template(text)
+        except Exception as exc:  # noqa: BLE001 - any template error: hash the text instead
+            return f"{text} !{type(exc).__name__}"
+
     TRANSFERS_FILES = False
     SPEC = {**{k: v for k, v in STAMP._module_namespace()["GATE_SPEC"].items() if k != "digest"},
             "digest": {"type": "str"}, "peers": {"type": "dict"}}
@@ -144,7 +158,7 @@ class ActionModule(ActionBase):
         _, params = self.validate_argument_spec(argument_spec=self.SPEC)
         gate = {**params, "peers": peer_digests(params.get("peers"))}
         if not gate.get("digest"):
-            gate["digest"] = inputs_digest(task_vars, params)
+            gate["digest"] = inputs_digest(task_vars, params, self._render)
         bad = STAMP._module_namespace()["gate_problem"](gate)
         if bad:
             return {**result, "failed": True, "msg": bad}
