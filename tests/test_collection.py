@@ -129,7 +129,7 @@ def test_collection_builds_installs_and_runs_from_a_user_playbook(tmp_path: Path
     spec = importlib.util.spec_from_file_location("collection_host_gate", gate_file)
     gate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(gate)
-    assert gate.ROOT == installed.resolve() and len(gate.tree_digest()) == 64
+    assert installed.resolve() == gate.ROOT and len(gate.tree_digest()) == 64
     assert "gate_result" in gate.STAMP._module_namespace()
 
     secret = "client-key-data: c2VjcmV0LWtleQ=="
