@@ -20,6 +20,7 @@ from test_bootstrap_container import (
     assert_no_change,
     bootstrap,
     flat,
+    gate_result,
     ran_tasks,
     run_log,
     ssh_ok,
@@ -51,7 +52,8 @@ def held(lab: Any, host: str) -> set[str]:
 @pytest.mark.timeout(5400)  # four runs of the host and cluster layers; far longer under load
 def test_containerd_and_kubernetes_packages_stamps_skip_and_repair_drift_simulated(
         lab_cluster: Any, k8s_sim: Any) -> None:
-    """A re-run skips the two roles' install steps (changed=0, the steps are not run). Then,
+    """A re-run skips the two roles' install steps (changed=0, the steps are not run; the host
+    gate holds, so containerd's role is not entered at all). Then,
     by hand on the host: config.toml edited and containerd stopped; kubelet (held) moved to
     an older 1.{MINOR} release, kubectl unheld, the kubernetes apt source edited and the
     signing key removed. The next run names that drift per role, repairs it (config.toml is
@@ -72,7 +74,11 @@ def test_containerd_and_kubernetes_packages_stamps_skip_and_repair_drift_simulat
     second = bootstrap(lab, *COMPONENTS, timeout=1800)
     assert_no_change(second, host)
     log = flat(run_log(second))
-    assert "containerd unchanged since the last run" in log, log[-3000:]
+    # the host gate held (containerd's role is not entered at all); the cluster layer's
+    # kubernetes_packages skips its steps with its own stamp
+    gate = gate_result(second, host)
+    assert gate["current"] is True and "apt_ready, base, containerd" in gate["msg"], gate
+    assert not [t for t in ran_tasks(second) if t.startswith("containerd : ")]
     assert f"kubeadm, kubelet, kubectl {pinned} unchanged since the last run" in log, log[-3000:]
     ran = [t for t in ran_tasks(second) if t.startswith(INSTALL_TASKS)]
     assert not ran, f"install tasks ran although the stamps matched: {ran}"
@@ -91,6 +97,7 @@ def test_containerd_and_kubernetes_packages_stamps_skip_and_repair_drift_simulat
 
     third = bootstrap(lab, *COMPONENTS, timeout=3000)
     log = flat(run_log(third))
+    assert gate_result(third, host)["why"] == "role state changed: containerd"
     assert f"drift: files {CONFIG}, services containerd" in log, log[-3000:]
     assert (f"drift: packages kubelet, files {SOURCES}, files {KEYRING}, holds kubectl"
             in log), log[-3000:]
