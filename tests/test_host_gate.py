@@ -132,8 +132,8 @@ def task_vars(**over: Any) -> dict[str, Any]:
 
 
 def test_digest_ignores_what_changes_from_run_to_run() -> None:
-    """omit's token, the run's paths, connection settings, registered results and facts the
-    roles do not read (time, uptime) are not inputs."""
+    """omit's token, the run's paths, connection settings, check and diff mode, registered
+    results and facts the roles do not read (time, uptime) are not inputs."""
     args = {"name": "host_layer", "stamps": ["base"]}
     first = GATE.inputs_digest(task_vars(), args)
     facts = {**task_vars()["ansible_facts"], "date_time": {"epoch": "2"}, "uptime_seconds": 99,
@@ -141,6 +141,7 @@ def test_digest_ignores_what_changes_from_run_to_run() -> None:
     later = task_vars(omit="__omit_place_holder__9999", inventory_dir="/tmp/run2/inv",
                       ansible_ssh_common_args="-o UserKnownHostsFile=/tmp/run2/known_hosts",
                       ansible_forks=5, ansible_facts=facts, ansible_date_time={"epoch": "2"},
+                      ansible_check_mode=True, ansible_diff_mode=True,
                       _proxy_apt_removed={"changed": False, "stdout": "x"})
     assert GATE.inputs_digest(later, args) == first
 
@@ -199,6 +200,7 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
         "all_ipv4_addresses": "only the proxy's no_proxy list reads it: in peers with a proxy",
         "ssh_extra_args": "connection settings", "ssh_common_args": "connection settings",
         "play_hosts_all": "the run's nodes are compared one by one (peers)",
+        "check_mode": "what a run reports, not what the host becomes",
         "host_key_checking": "connection settings", "port": "connection settings",
         "private_key_file": "connection settings", "ssh_private_key_file": "connection settings",
     }

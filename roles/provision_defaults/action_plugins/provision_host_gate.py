@@ -64,10 +64,11 @@ FACTS = ("hostname", "distribution", "distribution_release", "distribution_versi
          "discovered_interpreter_python", "lsb", "service_mgr")
 # ansible_* variables that are inputs (all other ansible_* are facts, magic variables of the
 # run or connection settings: how the host is reached, not what it should become).
-# Not ansible_play_hosts_all: a --limit run's nodes are compared one by one (peers).
-ANSIBLE_INPUTS = frozenset(("ansible_host", "ansible_user", "ansible_check_mode",
-                            "ansible_diff_mode", "ansible_run_tags", "ansible_skip_tags",
-                            "ansible_python_interpreter"))
+# Not ansible_play_hosts_all: a --limit run's nodes are compared one by one (peers). Not check
+# or diff mode: they change what a run reports, not what the host should become (a check run
+# where the gate holds rightly says nothing would change; it never records).
+ANSIBLE_INPUTS = frozenset(("ansible_host", "ansible_user", "ansible_run_tags",
+                            "ansible_skip_tags", "ansible_python_interpreter"))
 # Magic variables that change from run to run or name paths of this controller.
 NOT_INPUTS = frozenset(("hostvars", "vars", "omit", "environment", "play_hosts",
                         "inventory_dir", "inventory_file", "playbook_dir", "role_names",
