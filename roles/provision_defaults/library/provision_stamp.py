@@ -189,6 +189,21 @@ def problem(p: dict[str, Any]) -> str | None:
     return None
 
 
+def stamp_of(inputs: Any, state: dict[str, Any]) -> str:
+    """The stamp: the digest of a role's inputs digest and the state it manages."""
+    return hashlib.sha256(json.dumps([inputs, state], sort_keys=True).encode()).hexdigest()
+
+
+def load(path: str) -> dict[str, Any]:
+    """A recorded stamp or gate file (JSON object), or {} when absent or unreadable."""
+    try:
+        with open(path) as f:
+            value = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def write_private(path: str, data: dict[str, Any]) -> None:
     """DATA as JSON in PATH (0600, its directory 0700 when created), replaced atomically."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
@@ -202,13 +217,9 @@ def write_private(path: str, data: dict[str, Any]) -> None:
 def stamp_result(p: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Read the state, compare it with the recorded stamp, record it when asked."""
     state = host_state(p)
-    stamp = hashlib.sha256(json.dumps([p["inputs"], state], sort_keys=True).encode()).hexdigest()
+    stamp = stamp_of(p["inputs"], state)
     path = os.path.join(p["dir"], p["name"] + ".json")
-    try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except (OSError, ValueError):
-        recorded = {}
+    recorded = load(path)
     # not "path": exit_json would add that file's stat info and overwrite "state"
     result = {"changed": False, "stamp": stamp, "stamp_file": path,
               "current": recorded.get("stamp") == stamp, "state": state,
@@ -250,15 +261,6 @@ def gate_problem(g: dict[str, Any]) -> str | None:
     return None
 
 
-def load(path: str) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            value = json.load(f)
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
 def verify(directory: str, name: str) -> dict[str, Any] | None:
     """Role NAME's stamp and per-run steps when the state it recorded still holds, else None.
 
@@ -273,9 +275,7 @@ def verify(directory: str, name: str) -> dict[str, Any] | None:
     p = {k: [str(x) for x in (state.get(k) or {})] for k in KINDS}
     if any(not PLAIN.match(n) for k in KINDS if k != "files" for n in p[k]):
         return None
-    new = host_state(p)
-    stamp = hashlib.sha256(json.dumps([recorded.get("inputs"), new], sort_keys=True).encode()
-                           ).hexdigest()
+    stamp = stamp_of(recorded.get("inputs"), host_state(p))
     if stamp != recorded.get("stamp"):
         return None
     return {"stamp": stamp, "per_run": [str(s) for s in recorded.get("per_run") or []]}
