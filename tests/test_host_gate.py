@@ -5,9 +5,10 @@ Real: the host side runs as the action runs it (``python -c <module file> <JSON>
 machine against real role stamps and files in a temp dir: a first read does not hold, a record
 does, then an edited managed file (drift), other inputs, a changed watched path or a role stamp
 recorded again each make it miss, and a record is refused while a role's stamp does not hold.
-The controller side's digest is computed from task variables like ansible-core's: stable across
-what changes from run to run (omit, paths of the run, facts the roles do not read), sensitive to
-every input. On lab hosts through bootstrap: tests/test_bootstrap_container.py (the gate holds
+The host side's fingerprint of the facts the layer reads is compared with Ansible's own fact
+gathering on this machine. The controller side's digest is computed from task variables like
+ansible-core's: stable across what changes from run to run (omit, paths of the run, facts),
+sensitive to every input. On lab hosts through bootstrap: tests/test_bootstrap_container.py (the gate holds
 on a no-op re-run, drift and a lost live firewall rule are repaired)."""
 
 from __future__ import annotations
@@ -102,6 +103,13 @@ def test_gate_holds_only_while_inputs_stamps_and_watched_paths_hold(tmp_path: Pa
     assert gate(tmp_path, record=True)["current"] is True
     assert gate(tmp_path)["current"] is True
 
+    # the sources of a fact the roles read changed (here: as if the release were upgraded)
+    data = json.loads(gate_file.read_text())
+    data["host"]["release"]["/etc/os-release"] = "0" * 64
+    gate_file.write_text(json.dumps(data))
+    assert gate(tmp_path)["why"] == "changed since the last run: host facts release"
+    assert gate(tmp_path, record=True)["current"] is True
+
     # a role stamp that is gone (or a stamp the layer never recorded) never holds
     (tmp_path / "stamps" / "apt_ready.json").unlink()
     assert gate(tmp_path)["why"] == "role state changed: apt_ready"
@@ -151,9 +159,6 @@ def test_digest_ignores_what_changes_from_run_to_run() -> None:
     {"base_hostname": "node-1"},
     {"groups": {"all": ["n1", "n2", "n3"]}},       # a node joins
     {"ansible_user": "opc"},
-    {"ansible_facts": {"hostname": "n1", "distribution": "Ubuntu", "distribution_release":
-                       "jammy", "architecture": "aarch64",
-                       "default_ipv4": {"address": "10.0.0.5"}}},  # another release
     {"http_proxy": "http://proxy:3128"},              # the proxy settings
 ])
 def test_digest_follows_every_input(change: dict[str, Any]) -> None:
@@ -161,24 +166,70 @@ def test_digest_follows_every_input(change: dict[str, Any]) -> None:
     assert GATE.inputs_digest(task_vars(**change), args) != GATE.inputs_digest(task_vars(), args)
 
 
+def load_filters() -> dict[str, Any]:
+    path = REPO / "playbooks" / "filter_plugins" / "provision_host_gate.py"
+    spec = importlib.util.spec_from_file_location("gate_peers_filter", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.FilterModule().filters()
+
+
 def test_peers_are_compared_node_by_node_so_a_limited_run_can_hold(tmp_path: Path) -> None:
-    """What the nodes contribute (their /etc/hosts parts) is not in the digest but compared
-    node by node: a --limit run (fewer nodes) holds while its nodes are as recorded; a node
-    whose address changed, or one never recorded, makes it miss."""
+    """What the nodes contribute (their /etc/hosts parts) is not in the digest: the record
+    keeps one digest per node, the read answers with them, and the playbook compares them with
+    this run's node by node (provision_gate_peers_changed): a --limit run (fewer nodes) holds
+    while its nodes are as recorded and keeps the others' recorded digests; a node whose
+    address changed, or one never recorded, is named."""
+    peers, changed = (load_filters()[f] for f in ("provision_gate_peers",
+                                                  "provision_gate_peers_changed"))
     args = {"name": "host_layer", "stamps": ["base"]}
-    assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": ["10.0.0.6"]}}) == \
+    assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": "0" * 64}}) == \
         GATE.inputs_digest(task_vars(), args)
-    full = GATE.peer_digests({"n1": ["", "10.0.0.5"], "n2": ["", "10.0.0.6"]})
+    hostvars = {"n1": {"base_node_ip": "10.0.0.5"}, "n2": {"base_node_ip": "10.0.0.6"}}
+    full = peers(["n1", "n2"], hostvars)
     stamp(tmp_path, "apt_ready", [])
     stamp(tmp_path, "base", [])
     assert gate(tmp_path, peers=full, record=True)["current"] is True
-    assert gate(tmp_path, peers=full)["current"] is True
-    assert gate(tmp_path, peers={"n1": full["n1"]})["current"] is True  # --limit n1
-    moved = GATE.peer_digests({"n2": ["", "10.0.0.7"]})
-    assert gate(tmp_path, peers={**full, **moved})["why"] == "changed since the last run: peers"
-    new = GATE.peer_digests({"n3": ["", "10.0.0.8"]})
-    assert gate(tmp_path, peers={**full, **new})["why"] == "changed since the last run: peers"
+    answer = gate(tmp_path)
+    assert answer["current"] is True and answer["peers"] == full
+    assert changed(answer["peers"], full) == []
+    assert changed(answer["peers"], peers(["n1"], hostvars)) == []  # --limit n1
+    assert gate(tmp_path, peers=peers(["n1"], hostvars), record=True)["peers"] == full  # kept
+    moved = peers(["n1", "n2"], {**hostvars, "n2": {"base_node_ip": "10.0.0.7"}})
+    assert changed(answer["peers"], moved) == ["n2"]
+    grown = peers(["n1", "n2", "n3"], {**hostvars, "n3": {"base_node_ip": "10.0.0.8"}})
+    assert changed(answer["peers"], grown) == ["n3"]
+    assert changed(None, full) == ["n1", "n2"]  # the gate did not answer: never holds
     assert gate(tmp_path, peers={"n1": "x" * 64})["failed"] is True  # not a digest
+
+
+def test_node_facts_are_ansibles_facts_on_this_machine(tmp_path: Path) -> None:
+    """Real: what the gate answers as the host's facts (hostname, default IPv4 interface,
+    address and gateway, every IPv4 address in Ansible's order) is what ansible-core's own fact
+    gathering finds on this machine; and the fingerprint has an entry for every fact the host
+    layer reads (FACTS)."""
+    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "network"],
+             "tasks": [{"ansible.builtin.copy": {"content": "{{ ansible_facts | to_json }}",
+                                                 "dest": str(tmp_path / "facts.json")}}]}]
+    (tmp_path / "play.yml").write_text(json.dumps(play))
+    bindir = Path(sys.executable).parent
+    proc = subprocess.run([str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
+                           "-e", f"ansible_python_interpreter={sys.executable}",
+                           str(tmp_path / "play.yml")], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    facts = json.loads((tmp_path / "facts.json").read_text())
+    spec = importlib.util.spec_from_file_location("provision_stamp_module", MODULE)
+    stamp_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stamp_module)
+    node = stamp_module.node_facts(True)
+    assert node["hostname"] == facts["hostname"]
+    assert node["default_ipv4"] == {k: v for k, v in facts["default_ipv4"].items()
+                                    if k in ("interface", "address", "gateway")}
+    assert node["all_ipv4_addresses"] == facts["all_ipv4_addresses"]
+    fingerprint = stamp_module.host_facts(stamp_module.node_facts(False))
+    assert set(GATE.FACTS.values()) <= set(fingerprint)
+    assert fingerprint["hostname"][0] == facts["hostname"]
 
 
 def test_tree_digest_follows_provision_files(tmp_path: Path) -> None:
@@ -200,6 +251,7 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
         "all_ipv4_addresses": "only the proxy's no_proxy list reads it: in peers with a proxy",
         "ssh_extra_args": "connection settings", "ssh_common_args": "connection settings",
         "play_hosts_all": "the run's nodes are compared one by one (peers)",
+        "play_hosts": "the nodes still in the play: whose recorded peers are compared",
         "check_mode": "what a run reports, not what the host becomes",
         "host_key_checking": "connection settings", "port": "connection settings",
         "private_key_file": "connection settings", "ssh_private_key_file": "connection settings",
@@ -217,32 +269,35 @@ def test_every_fact_the_host_layer_reads_is_an_input() -> None:
     assert not missing, f"ansible_* names the host gate does not hash: {missing}"
 
 
-def gate_play(tmp_path: Path, *extra: str) -> dict[str, Any]:
-    """One ansible-playbook run (its own process, as every provision run is) on this machine:
-    facts gathered, a role stamp recorded, the gate read, then recorded; the read's result."""
+def gate_play(tmp_path: Path, *extra: str, interpreter: bool = True) -> dict[str, Any]:
+    """One ansible-playbook run (its own process, as every provision run is) on this machine,
+    without fact gathering (as bootstrap's first play): a role stamp recorded, the gate read,
+    then recorded; the read's result. Without ``interpreter`` the inventory names no Python:
+    the gate finds it as Ansible's discovery does."""
     managed = tmp_path / "managed.conf"
     if not managed.exists():
         managed.write_text("one\n")
     stamps = str(tmp_path / "stamps")
-    play = [{"hosts": "localhost", "gather_facts": True, "gather_subset": ["!all", "network"],
-             "vars": {"ansible_python_interpreter": sys.executable, "docker_users": ["ops"]},
+    peers = {"localhost": "0" * 64}
+    play = [{"hosts": "localhost", "gather_facts": False,
+             "vars": {"docker_users": ["ops"],
+                      **({"ansible_python_interpreter": sys.executable} if interpreter else {})},
              "tasks": [
+                 {"provision_host_gate": {"name": "host_layer", "stamps": ["base"],
+                                          "dir": stamps}, "register": "gate"},
                  {"provision_stamp": {"name": "base", "inputs": "i", "files": [str(managed)],
                                       "record": True, "dir": stamps}},
                  {"provision_host_gate": {"name": "host_layer", "stamps": ["base"],
-                                          "peers": {"localhost": ["127.0.0.1"]}, "dir": stamps},
-                  "register": "gate"},
-                 {"provision_host_gate": {"name": "host_layer", "stamps": ["base"],
                                           "digest": "{{ gate.digest }}", "record": True,
-                                          "peers": {"localhost": ["127.0.0.1"]},
-                                          "dir": stamps}},
+                                          "peers": peers, "dir": stamps}},
                  {"ansible.builtin.copy": {"content": "{{ gate | to_json }}",
                                            "dest": str(tmp_path / "gate.json")}}]}]
     (tmp_path / "play.yml").write_text(json.dumps(play))
     bindir = Path(sys.executable).parent
     env = {**os.environ, "ANSIBLE_LIBRARY": str(MODULE.parent),
            "ANSIBLE_ACTION_PLUGINS": str(ACTION.parent),
-           "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
+           # the host's PATH as a fresh machine has it (no pyenv shims ahead of the Pythons)
+           "PATH": f"{bindir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     proc = subprocess.run([str(bindir / "ansible-playbook"), "-i", "localhost,", "-c", "local",
                            str(tmp_path / "play.yml"), *extra], env=env, capture_output=True,
                           text=True, timeout=300, check=False)
@@ -253,35 +308,55 @@ def gate_play(tmp_path: Path, *extra: str) -> dict[str, Any]:
 
 def test_gate_through_ansible_holds_across_runs_and_follows_inputs(tmp_path: Path) -> None:
     """Real ansible-playbook runs (the task variables ansible-core gives the action): the
-    digest is the same in a second run (a new omit token, new facts), and differs with an
-    extra variable; a managed file edited between runs is drift."""
+    digest is the same in a second run (a new omit token), and differs with an extra variable;
+    a managed file edited between runs is drift. No facts are gathered: the gate answers with
+    the host's own (hostname, default address) for the other nodes' use."""
     first = gate_play(tmp_path)
     assert (first["current"], first["why"]) == (False, "first run")
     second = gate_play(tmp_path)
     assert second["current"] is True and second["digest"] == first["digest"], second
+    assert second["ansible_facts"]["ansible_hostname"] == os.uname().nodename.split(".")[0]
+    assert "discovered_interpreter_python" not in second["ansible_facts"]  # the inventory's
     assert gate_play(tmp_path, "-e", "docker_users=['ops','dev']")["why"] == "inputs changed"
     gate_play(tmp_path)  # recorded again with the original inputs
     assert gate_play(tmp_path)["current"] is True
     (tmp_path / "managed.conf").write_text("edited\n")
-    # the play records the role's stamp first (as a role repairing drift would), so the gate
-    # sees a new stamp
-    assert gate_play(tmp_path)["why"] == "changed since the last run: stamps"
+    assert gate_play(tmp_path)["why"] == "role state changed: base"
+
+
+def test_gate_finds_python_as_ansible_does_and_renders_fact_variables(tmp_path: Path) -> None:
+    """Real ansible-playbook runs with no interpreter named and no facts gathered: the gate
+    runs under the first Python of Ansible's fallback list the host has (and hands it on as
+    discovered_interpreter_python); a variable that reads a fact is rendered with the host's
+    facts, gathered by the gate for it (the same digest on the next run), so it counts with
+    its value."""
+    templated = ("-e", "base_node_ip={{ ansible_lo.ipv4.address }}")
+    first = gate_play(tmp_path, *templated, interpreter=False)
+    found = first["ansible_facts"]["discovered_interpreter_python"]
+    assert found.startswith("/") and "python3" in found
+    assert first["ansible_facts"]["ansible_lo"]["ipv4"]["address"] == "127.0.0.1"  # gathered
+    second = gate_play(tmp_path, *templated, interpreter=False)
+    assert second["current"] is True and second["digest"] == first["digest"], second
+    assert gate_play(tmp_path, "-e", "base_node_ip={{ ansible_lo.device }}",
+                     interpreter=False)["why"] == "inputs changed"
 
 
 def test_peers_filter_adds_addresses_only_with_a_proxy() -> None:
     """Each node's /etc/hosts parts; its IPv4 addresses only when a proxy is set (the proxy
     role's no_proxy list names them; without a proxy docker0's address must not count)."""
-    path = REPO / "playbooks" / "filter_plugins" / "provision_host_gate.py"
-    spec = importlib.util.spec_from_file_location("gate_peers_filter", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    peers = module.FilterModule().filters()["provision_gate_peers"]
+    peers = load_filters()["provision_gate_peers"]
     hostvars = {"n1": {"ansible_host": "10.0.0.5", "ansible_facts": {
         "hostname": "n1", "default_ipv4": {"address": "10.0.0.5"},
         "all_ipv4_addresses": ["172.17.0.1", "10.0.0.5"]}}, "n2": {"base_node_ip": "10.1.0.6"}}
-    assert peers(["n2", "n1"], hostvars) == {"n1": ["", "10.0.0.5", "", "n1", "10.0.0.5"],
-                                             "n2": ["10.1.0.6", "", "", "", ""]}
-    assert peers(["n1"], hostvars, True)["n1"][-2:] == ["10.0.0.5", "172.17.0.1"]
+    plain = peers(["n2", "n1"], hostvars)
+    assert sorted(plain) == ["n1", "n2"] and all(len(d) == 64 for d in plain.values())
+    renamed = {**hostvars, "n1": {**hostvars["n1"], "ansible_facts": {
+        **hostvars["n1"]["ansible_facts"], "hostname": "n1b"}}}
+    assert peers(["n1"], renamed)["n1"] != plain["n1"]
+    more = {**hostvars, "n1": {**hostvars["n1"], "ansible_facts": {
+        **hostvars["n1"]["ansible_facts"], "all_ipv4_addresses": ["10.0.0.5"]}}}
+    assert peers(["n1"], more)["n1"] == plain["n1"]  # addresses do not count without a proxy
+    assert peers(["n1"], more, True)["n1"] != peers(["n1"], hostvars, True)["n1"]
 
 
 def test_templated_variables_count_with_their_values() -> None:

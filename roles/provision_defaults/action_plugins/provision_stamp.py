@@ -23,6 +23,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+from ansible import constants as C
 from ansible.plugins.action import ActionBase
 
 MODULE = Path(__file__).resolve().parent.parent / "library" / "provision_stamp.py"
@@ -63,17 +64,28 @@ def last_json_line(stdout: str) -> dict[str, Any] | None:
     return None
 
 
-def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str, Any]
-               ) -> dict[str, Any] | None:
+def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str, Any],
+               discover: bool = False) -> dict[str, Any] | None:
     """The module file's code run on the host as ``<python> -c <code> <payload as JSON>`` (the
     task's become applies): its JSON answer, a failed result naming the interpreter and its
-    error output, or None without a known interpreter. Shared with provision_host_gate."""
+    error output, or None without a known interpreter. With ``discover`` and no interpreter
+    known, the host's Python is found in the same command as Ansible's interpreter discovery
+    finds it (ansible-core 2.19 executor/interpreter_discovery.py: the first of
+    INTERPRETER_PYTHON_FALLBACK that ``command -v`` finds). Shared with provision_host_gate."""
     python = interpreter(task_vars, action._templar)
-    if python is None:
-        return None
     source = _module_namespace()["SOURCE"]
     payload = {**payload, "_check_mode": bool(action._task.check_mode)}
-    cmd = " ".join(shlex.quote(a) for a in (python, "-c", source, json.dumps(payload)))
+    if python is not None:
+        cmd = " ".join(shlex.quote(a) for a in (python, "-c", source, json.dumps(payload)))
+    elif discover:
+        names = C.config.get_config_value("INTERPRETER_PYTHON_FALLBACK", variables=task_vars)
+        python = "the first of " + ", ".join(str(n) for n in names)
+        cmd = ("for p in " + " ".join(shlex.quote(str(n)) for n in names) + "; do "
+               'P=$(command -v "$p") && exec "$P" -c ' + shlex.quote(source) + " "
+               + shlex.quote(json.dumps(payload)) + "; done; echo 'no Python found' >&2; "
+               "exit 127")
+    else:
+        return None
     done = action._low_level_execute_command(cmd, sudoable=True)
     answer = last_json_line(done.get("stdout", ""))
     if done.get("rc") != 0 or answer is None:

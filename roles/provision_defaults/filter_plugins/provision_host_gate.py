@@ -1,31 +1,50 @@
-"""provision_gate_peers: what each node contributes to the others' host layer (the host gate's
-``peers`` input, playbooks/bootstrap.yml): the parts of its /etc/hosts line (roles/base
+"""The host gate's peers (playbooks/bootstrap.yml): what each node contributes to the others'
+host layer, and which of those changed since a host's layer last finished.
+
+``provision_gate_peers``: the parts of each node's /etc/hosts line (roles/base
 templates/hosts-block.j2: base_node_ip, ansible_host, base_hostname, the hostname and default
-IPv4 address facts) and, with a proxy, its addresses (the no_proxy list). Read once per run (a
-run_once set_fact) instead of once per host."""
+IPv4 address facts: for a node whose layer the gate skipped, those its gate answered with) and,
+with a proxy, its addresses (the no_proxy list), as one digest per node. Computed once per
+run (a run_once set_fact) after every node's gate has answered, instead of once per host.
+
+``provision_gate_peers_changed``: the nodes of this run whose digest is not the one a host
+recorded (its gate answer's ``peers``): nodes outside a --limit run are not compared (their
+lines are kept as the host has them).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 
 def gate_peers(hosts: Iterable[str], hostvars: Mapping[str, Any],
-               addresses: bool = False) -> dict[str, list[str]]:
-    """node -> its parts; with ``addresses`` (a proxy is set) also every IPv4 address of it
-    (the proxy role's no_proxy list: roles/proxy/vars/main.yml _proxy_node_addresses)."""
+               addresses: bool = False) -> dict[str, str]:
+    """node -> the digest of its parts; with ``addresses`` (a proxy is set) also every IPv4
+    address of it (the proxy role's no_proxy list: roles/proxy/vars/main.yml
+    _proxy_node_addresses)."""
     peers = {}
     for host in sorted(hosts):
         hv = hostvars[host]
         facts = hv.get("ansible_facts") or {}
-        peers[host] = [str(hv.get("base_node_ip") or ""), str(hv.get("ansible_host") or ""),
-                       str(hv.get("base_hostname") or ""), str(facts.get("hostname") or ""),
-                       str((facts.get("default_ipv4") or {}).get("address") or "")]
+        parts = [str(hv.get("base_node_ip") or ""), str(hv.get("ansible_host") or ""),
+                 str(hv.get("base_hostname") or ""), str(facts.get("hostname") or ""),
+                 str((facts.get("default_ipv4") or {}).get("address") or "")]
         if addresses:
-            peers[host] += sorted(str(a) for a in facts.get("all_ipv4_addresses") or [])
+            parts += sorted(str(a) for a in facts.get("all_ipv4_addresses") or [])
+        peers[host] = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
     return peers
+
+
+def gate_peers_changed(recorded: Any, now: Mapping[str, str]) -> list[str]:
+    """The nodes of ``now`` whose digest differs from the ``recorded`` one (or is not there)."""
+    before = recorded if isinstance(recorded, Mapping) else {}
+    return sorted(node for node, digest in now.items() if before.get(node) != digest)
 
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"provision_gate_peers": gate_peers}
+        return {"provision_gate_peers": gate_peers,
+                "provision_gate_peers_changed": gate_peers_changed}

@@ -19,10 +19,12 @@ known interpreter the action runs it as an ordinary module.
 
 from __future__ import annotations
 
+import glob
 import grp
 import hashlib
 import json
 import os
+import platform
 import pwd
 import re
 import subprocess
@@ -246,6 +248,7 @@ GATE_SPEC: dict[str, dict[str, Any]] = {
     "files": {"type": "list", "elements": "path", "default": []},
     "exists": {"type": "list", "elements": "path", "default": []},
     "peers": {"type": "dict", "default": {}},
+    "addresses": {"type": "bool", "default": False},
     "record": {"type": "bool", "default": False},
     "dir": {"type": "path", "default": "/var/lib/provision/stamps"},
 }
@@ -281,36 +284,151 @@ def verify(directory: str, name: str) -> dict[str, Any] | None:
     return {"stamp": stamp, "per_run": [str(s) for s in recorded.get("per_run") or []]}
 
 
+def command(argv: list[str]) -> str:
+    """run(), or "" when the program is not installed."""
+    try:
+        return run(argv)
+    except OSError:
+        return ""
+
+
+def node_facts(addresses: bool) -> dict[str, Any]:
+    """What this host contributes to the other nodes' host layer (their /etc/hosts lines, with
+    a proxy their no_proxy lists), as Ansible's fact gathering computes it (ansible-core 2.19,
+    module_utils/facts): ``hostname`` (system/platform.py: platform.node() up to the first
+    dot), ``default_ipv4`` interface, address and gateway (network/linux.py
+    get_default_interfaces: ``ip -4 route get 8.8.8.8``, nothing is sent), with ``addresses``
+    ``all_ipv4_addresses`` (network/linux.py get_interfaces_info: every IPv4 address not in
+    127/8, the interfaces in the order of glob('/sys/class/net/*'), primary before secondary).
+    The host gate returns them as facts of the host, so a node whose layer is skipped (its
+    facts not gathered) is still written into the others' files as a gathered one would be."""
+    default: dict[str, str] = {}
+    lines = command(["ip", "-4", "route", "get", "8.8.8.8"]).splitlines()
+    words = lines[0].split() if lines else []
+    if words and words[0] == "8.8.8.8":
+        for i in range(len(words) - 1):
+            if words[i] == "dev":
+                default["interface"] = words[i + 1]
+            elif words[i] == "src":
+                default["address"] = words[i + 1]
+            elif words[i] == "via" and words[i + 1] != "8.8.8.8":
+                default["gateway"] = words[i + 1]
+    facts: dict[str, Any] = {"hostname": platform.node().split(".")[0], "default_ipv4": default}
+    if addresses:
+        found: dict[str, list[tuple[bool, str]]] = {}
+        for line in command(["ip", "-o", "-4", "addr", "show"]).splitlines():
+            w = line.replace("\\", " ").split()
+            if len(w) > 3 and w[2] == "inet":
+                found.setdefault(w[1].rstrip(":").split("@")[0], []).append(
+                    ("secondary" in w, w[3].split("/")[0]))
+        facts["all_ipv4_addresses"] = [
+            a for path in glob.glob("/sys/class/net/*")
+            for _, a in sorted(found.get(os.path.basename(path), []), key=lambda x: x[0])
+            if not a.startswith("127.")]
+    return facts
+
+
+def digest_of(text: str | None) -> str | None:
+    return None if text is None else hashlib.sha256(text.encode()).hexdigest()
+
+
+def lines_of(path: str, pattern: str) -> list[str]:
+    return sorted({line.strip() for line in (read(path) or "").splitlines()
+                   if re.match(pattern, line)})
+
+
+# The files and commands Ansible's fact gathering reads for the facts the host layer's roles
+# use (provision_host_gate FACTS; ansible-core 2.19, module_utils/facts): a change of any of
+# them may change a fact, so the host gate does not hold. Only the parts a fact is made of are
+# kept (the lines of /proc/cpuinfo it matches, not its MHz; container= of PID 1's environment).
+VIRTUAL_FILES = ("/proc/1/cgroup", "/run/systemd/container", "/proc/xen/capabilities",
+                 "/sys/devices/virtual/dmi/id/product_name",
+                 "/sys/devices/virtual/dmi/id/sys_vendor",
+                 "/sys/devices/virtual/dmi/id/product_family",
+                 "/sys/devices/virtual/dmi/id/bios_vendor")
+VIRTUAL_PATHS = ("/proc/vz", "/proc/lve", "/proc/bc", "/.dockerenv", "/.dockerinit",
+                 "/proc/xen", "/dev/kvm", "/rhev")
+VIRTUAL_MODULES = ("kvm", "vboxdrv", "virtio")
+RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release", "/etc/lsb-release",
+                 "/etc/debian_version")
+
+
+def host_facts(node: dict[str, Any]) -> dict[str, Any]:
+    """The fingerprint of the facts the host layer reads, one entry per fact family, from
+    the sources ansible-core 2.19's collectors read (module_utils/facts): system/platform.py
+    (hostname, machine, architecture), system/distribution.py and system/lsb.py (the release
+    files Debian and Ubuntu are told by, the lsb_release program), virtual/linux.py (the
+    container and hypervisor signs it tests, in its order), network/linux.py (the default
+    route, and the default interface's IPv4 addresses, MAC, MTU and type: not the lifetimes
+    of a DHCP lease), system/service_mgr.py (PID 1's name, systemd's runtime directory), and
+    the Python the gate runs with (the interpreter discovery's answer, same fallback list)."""
+    iface = str(node["default_ipv4"].get("interface", ""))
+    inet = []
+    if iface and "/" not in iface:
+        for line in command(["ip", "-o", "-4", "addr", "show", "dev", iface]).splitlines():
+            w = line.split()
+            inet += [f"{w[i]} {w[i + 1]}" for i in range(len(w) - 1)
+                     if w[i] in ("inet", "peer", "brd")]
+    try:
+        with open("/proc/1/environ", "rb") as f:  # root's only (the gate runs with become)
+            environ = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        environ = []
+    modules = {line.split(" ", 1)[0] for line in (read("/proc/modules") or "").splitlines()}
+    return {
+        "hostname": [node["hostname"], platform.node()],
+        "machine": platform.machine(),
+        "release": {f: digest_of(read(f)) for f in RELEASE_FILES},
+        "lsb_release": os.path.exists("/usr/bin/lsb_release"),
+        "virtual": {**{f: digest_of(read(f)) for f in VIRTUAL_FILES},
+                    **{f: os.path.exists(f) for f in VIRTUAL_PATHS},
+                    "environ": sorted(e for e in environ if e.startswith("container=")),
+                    "status": lines_of("/proc/self/status", r"VxID:"),
+                    "cpuinfo": lines_of("/proc/cpuinfo", r"(model name|vendor_id|machine)\b"),
+                    "modules": sorted(m for m in VIRTUAL_MODULES if m in modules)},
+        "default_ipv4": [node["default_ipv4"], inet,
+                         *(read(f"/sys/class/net/{iface}/{k}") if iface and "/" not in iface
+                           else None for k in ("address", "mtu", "type"))],
+        "service_mgr": [read("/proc/1/comm"), os.path.isdir("/run/systemd/system")],
+        "python": [sys.executable, list(sys.version_info[:3])],
+    }
+
+
 def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
     """Whether a layer of roles can be skipped on this host: the inputs digest (computed on the
     controller) is the one recorded when the layer last finished, every role stamp of the layer
-    still holds (no drift), the files and paths it watches are as they were, and each node of
-    this run (peers: node -> digest of what it contributes, e.g. its /etc/hosts line) is as
-    recorded (nodes outside a --limit run are not compared: their contribution is kept as the
-    host has it). With record, the current state is written when every stamp holds (at the end
-    of a finished layer)."""
+    still holds (no drift), the files and paths it watches and the sources of the facts its
+    roles read (host_facts) are as they were. The other nodes' contributions (peers) are
+    compared on the controller once every node's gate has answered with its own (node_facts):
+    the answer carries the recorded ones. With record, the current state and the peers given
+    are written when every stamp holds (at the end of a finished layer)."""
     path = os.path.join(g["dir"], g["name"] + ".gate.json")
     roles = {n: verify(g["dir"], n) for n in g["stamps"]}
+    node = node_facts(bool(g.get("addresses")))
     now = {"digest": g["digest"], "stamps": {n: (v or {}).get("stamp") for n, v in roles.items()},
            "files": {f: file_state(f) for f in g["files"]},
-           "exists": {f: os.path.exists(f) for f in g["exists"]}}
+           "exists": {f: os.path.exists(f) for f in g["exists"]},
+           "host": host_facts(node)}
     recorded = load(path)
     stale = sorted(n for n, v in roles.items() if v is None)
     changed = sorted(k for k in ("stamps", "files", "exists") if recorded.get(k) != now[k])
-    before = recorded.get("peers") if isinstance(recorded.get("peers"), dict) else {}
-    if any(before.get(node) != digest for node, digest in g["peers"].items()):
-        changed.append("peers")
-    now["peers"] = g["peers"]
+    before = recorded.get("host") if isinstance(recorded.get("host"), dict) else {}
+    changed += [f"host facts {k}" for k in now["host"] if before.get(k) != now["host"][k]]
     why = ("first run" if not recorded
            else "inputs changed" if recorded.get("digest") != now["digest"]
            else f"role state changed: {', '.join(stale)}" if stale
            else f"changed since the last run: {', '.join(changed)}" if changed else "")
     current = not why
+    peers = recorded.get("peers") if isinstance(recorded.get("peers"), dict) else {}
     if g["record"] and not check_mode and not stale:
-        write_private(path, now)
+        # the nodes outside this run (--limit) keep what they contributed when last recorded
+        peers = {**peers, **g["peers"]}
+        write_private(path, {**now, "peers": peers})
         current, why = True, ""
     return {"changed": False, "current": current, "why": why, "gate_file": path,
-            "per_run": {n: v["per_run"] for n, v in roles.items() if v and v["per_run"]}}
+            "peers": peers, "node": node,
+            "per_run": {n: v["per_run"] for n, v in roles.items() if v and v["per_run"]},
+            "python": sys.executable}
 
 
 def main() -> None:
