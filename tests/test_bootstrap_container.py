@@ -408,3 +408,66 @@ def test_bootstrap_stamps_skip_unchanged_roles_and_repair_drift(lab_host: Any) -
     assert ssh_ok(lab, host, "docker image ls -q").strip() == "", "the proof image was left"
     assert lab.ssh(host, "test -e /var/tmp/provision-verify-image.tar").returncode != 0
     assert_no_change(bootstrap(lab, "--components", "base,docker", timeout=1500), host)
+
+
+def changed_by_host(result: dict[str, Any]) -> dict[str, list[str]]:
+    """host -> the tasks that reported changed on it (from the run's ansible-runner events)."""
+    found: dict[str, list[str]] = {}
+    for path in sorted((Path(result["log"]).parent / "job_events").glob("*.json")):
+        event = json.loads(path.read_text())
+        data = event.get("event_data", {})
+        if event.get("event") == "runner_on_ok" and (data.get("res") or {}).get("changed"):
+            found.setdefault(data["host"], []).append(data.get("task", ""))
+    return found
+
+
+def hosts_block(lab: Any, host: str) -> list[str]:
+    text = ssh_ok(lab, host, "cat /etc/hosts")
+    return text.split("# BEGIN provision cluster nodes", 1)[1].split(
+        "# END provision cluster nodes", 1)[0].strip().splitlines()
+
+
+@pytest.mark.in_make_test  # about 2-3 minutes: two hosts, base only
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_host_gate_two_nodes_skipped_node_keeps_its_line_and_peer_change_reruns(
+        lab_cluster: Any) -> None:
+    """Two real lab hosts, ``--components base``. The host gate runs before any fact is
+    gathered: on the no-op re-run neither host gathers facts or runs a role task. When only
+    lab-1's layer runs (drift on it), lab-2 is skipped without gathered facts, yet lab-1's
+    /etc/hosts line for lab-2 is unchanged (the gate answered with lab-2's hostname and
+    default address as its facts). When what lab-2 contributes changes (its base_node_ip),
+    lab-1's gate holds on its own inputs but the peers compared on the controller make its
+    layer run, and its /etc/hosts names lab-2's new address; the run after changes nothing."""
+    lab = lab_cluster(control_planes=1, workers=1)
+    one, two = lab.hosts
+    bootstrap(lab, "--components", "base", timeout=3000)
+    block = hosts_block(lab, one)
+    assert any(line.split()[-1] == two for line in block), block
+
+    second = bootstrap(lab, "--components", "base", timeout=1500)
+    for host in (one, two):
+        assert_no_change(second, host)
+        assert gate_result(second, host)["current"] is True
+    ran = ran_tasks(second)
+    assert not [t for t in ran if t.startswith(("apt_ready : ", "base : "))], ran
+    assert "Gather facts" not in ran and "Gathering Facts" not in ran, ran
+
+    ssh_ok(lab, one, "echo 'net.ipv4.ip_forward=0' | sudo tee /etc/sysctl.d/90-provision.conf")
+    third = bootstrap(lab, "--components", "base", timeout=1500)
+    assert gate_result(third, one)["current"] is False
+    assert gate_result(third, two)["current"] is True
+    changed = changed_by_host(third)
+    assert two not in changed, changed
+    assert [t for t in changed.get(one, []) if "/etc/hosts" in t] == [], changed
+    assert hosts_block(lab, one) == block
+
+    set_host_vars(lab, two, {"base_node_ip": "10.99.0.2"})
+    fourth = bootstrap(lab, "--components", "base", timeout=1500)
+    log = flat(run_log(fourth))
+    assert f"host layer runs again on {one}: another node's /etc/hosts line" in log, log[-3000:]
+    assert f"10.99.0.2 {two}" in " ".join(hosts_block(lab, one))
+    fifth = bootstrap(lab, "--components", "base", timeout=1500)
+    for host in (one, two):
+        assert_no_change(fifth, host)
+        assert gate_result(fifth, host)["current"] is True
