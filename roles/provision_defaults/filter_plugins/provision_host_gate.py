@@ -7,9 +7,9 @@ IPv4 address facts: for a node whose layer the gate skipped, those its gate answ
 with a proxy, its addresses (the no_proxy list), as one digest per node. Computed once per
 run (a run_once set_fact) after every node's gate has answered, instead of once per host.
 
-``provision_gate_peers_changed``: the nodes of this run whose digest is not the one a host
-recorded (its gate answer's ``peers``): nodes outside a --limit run are not compared (their
-lines are kept as the host has them).
+``provision_gate_peers_changed``: on a host whose gate held, the nodes of this run whose
+digest is not the one the host recorded (its gate answer's ``peers``): nodes outside a --limit
+run are not compared (their lines are kept as the host has them).
 """
 
 from __future__ import annotations
@@ -38,9 +38,13 @@ def gate_peers(hosts: Iterable[str], hostvars: Mapping[str, Any],
     return peers
 
 
-def gate_peers_changed(recorded: Any, now: Mapping[str, str]) -> list[str]:
-    """The nodes of ``now`` whose digest differs from the ``recorded`` one (or is not there)."""
-    before = recorded if isinstance(recorded, Mapping) else {}
+def gate_peers_changed(answer: Any, now: Mapping[str, str]) -> list[str]:
+    """The nodes of ``now`` whose digest differs from the one recorded on a host whose gate
+    held (``answer``: its gate's result, with the recorded ``peers``); [] where it did not
+    hold (its layer runs anyway)."""
+    if not isinstance(answer, Mapping) or answer.get("current") is not True:
+        return []
+    before = answer.get("peers") if isinstance(answer.get("peers"), Mapping) else {}
     return sorted(node for node, digest in now.items() if before.get(node) != digest)
 
 
