@@ -41,6 +41,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -139,11 +140,14 @@ def is_input(name: str, facts: Mapping[str, Any]) -> bool:
 def inputs_digest(task_vars: Mapping[str, Any], args: Mapping[str, Any],
                   render: Callable[[str], Any] | None = None) -> str:
     """The digest of everything the layer's roles decide from (see the module docstring);
-    ``render`` gives a templated variable's value (the task's templar)."""
+    ``render`` gives a templated variable's value (the task's templar). The tree's digest is
+    the run's ``_host_gate_tree`` when set (bootstrap.yml computes it once per run with the
+    ``provision_tree_digest`` filter, instead of once per host in each forked worker)."""
+    tree = str(task_vars.get("_host_gate_tree") or "")
     facts = task_vars.get("ansible_facts") or {}
     data = {"vars": {k: plain(v, render) for k, v in task_vars.items() if is_input(k, facts)},
             "args": plain({k: v for k, v in args.items() if k != "peers"}),
-            "tree": tree_digest()}
+            "tree": tree if re.fullmatch("[0-9a-f]{64}", tree) else tree_digest()}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 

@@ -7,6 +7,12 @@ IPv4 address facts: for a node whose layer the gate skipped, those its gate answ
 with a proxy, its addresses (the no_proxy list), as one digest per node. Computed once per
 run (a run_once set_fact) after every node's gate has answered, instead of once per host.
 
+``provision_tree_digest``: the digest of provision's own files, once per run.
+
+``provision_gate_decide``: from every host's gate answer, the hosts whose layer is skipped
+(with or without the steps a role runs on every run) and those whose gate held but another
+node's part changed.
+
 ``provision_gate_peers_changed``: on a host whose gate held, the nodes of this run whose
 digest is not the one the host recorded (its gate answer's ``peers``): nodes outside a --limit
 run are not compared (their lines are kept as the host has them).
@@ -14,10 +20,30 @@ run are not compared (their lines are kept as the host has them).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.util
 import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
+
+
+@functools.cache
+def _gate_action() -> Any:
+    """The host gate's action plugin module (its tree digest), next to this directory:
+    roles/provision_defaults/action_plugins, or playbooks/action_plugins in the collection."""
+    path = Path(__file__).resolve().parent.parent / "action_plugins" / "provision_host_gate.py"
+    spec = importlib.util.spec_from_file_location("provision_host_gate_action", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def tree_digest(_: Any = None) -> str:
+    """The digest of provision's roles/ and playbooks/ (the gate's ``tree`` input), computed
+    once per run by a run_once task; the input is ignored."""
+    return str(_gate_action().tree_digest())
 
 
 def gate_peers(hosts: Iterable[str], hostvars: Mapping[str, Any],
@@ -48,7 +74,27 @@ def gate_peers_changed(answer: Any, now: Mapping[str, str]) -> list[str]:
     return sorted(node for node, digest in now.items() if before.get(node) != digest)
 
 
+def gate_decide(hosts: Iterable[str], hostvars: Mapping[str, Any], now: Mapping[str, str],
+                gate: str = "_host_gate") -> dict[str, Any]:
+    """The host gate's decision for every host of the play, once (its ``gate`` result in
+    ``hostvars``): ``peers_changed`` (host -> the nodes whose part changed, where the gate held
+    but another node's contribution did not), ``end`` (hosts whose layer is skipped outright)
+    and ``per_run`` (hosts whose layer is skipped but for the steps a role runs on every run).
+    The meta tasks that end hosts then test membership, not a template per host."""
+    decision: dict[str, Any] = {"peers_changed": {}, "end": [], "per_run": []}
+    for host in hosts:
+        answer = hostvars[host].get(gate)
+        changed = gate_peers_changed(answer, now)
+        if changed:
+            decision["peers_changed"][host] = changed
+        elif isinstance(answer, Mapping) and answer.get("current") is True:
+            decision["per_run" if answer.get("per_run") else "end"].append(host)
+    return decision
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {"provision_gate_peers": gate_peers,
-                "provision_gate_peers_changed": gate_peers_changed}
+                "provision_gate_peers_changed": gate_peers_changed,
+                "provision_gate_decide": gate_decide,
+                "provision_tree_digest": tree_digest}
