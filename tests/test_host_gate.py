@@ -8,8 +8,9 @@ recorded again each make it miss, and a record is refused while a role's stamp d
 The host side's fingerprint of the facts the layer reads is compared with Ansible's own fact
 gathering on this machine. The controller side's digest is computed from task variables like
 ansible-core's: stable across what changes from run to run (omit, paths of the run, facts),
-sensitive to every input. On lab hosts through bootstrap: tests/test_bootstrap_container.py (the gate holds
-on a no-op re-run, drift and a lost live firewall rule are repaired)."""
+sensitive to every input. On lab hosts through bootstrap: tests/test_bootstrap_container.py
+(the gate holds on a no-op re-run, drift and a lost live firewall rule are repaired, two nodes:
+a skipped node keeps its line in the other's /etc/hosts, a peer's change re-runs the other)."""
 
 from __future__ import annotations
 
