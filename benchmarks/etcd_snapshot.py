@@ -30,7 +30,8 @@ unlink of the oldest snapshot: the floor is etcdctl alone, as issue 18 defines t
   from the unit template (run as ``nice``/``ionice``/``umask``: systemd is not PID 1 in the
   benchmark's container; ``scheduled_how`` says which); ``scheduled_ratio``: it ÷ floor;
 - ``tool_snapshot_s``: ``etcd-backup snapshot`` once more, not niced (what runs on the node:
-  save hashed while written, status, live key count, sidecar, rename, retention);
+  save hashed while written with etcd's digest at its end checked, status while etcdctl syncs
+  the file, live key count, sidecar, rename, retention);
 - ``verify_s``: ``etcd-backup verify`` (restore drill: restore, temporary etcd, compare);
 - ``restore_check_s``: ``etcd-backup restore --check`` (sha256 against the sidecar and
   ``etcdutl snapshot status``: what `provision etcd restore` does on every node before any

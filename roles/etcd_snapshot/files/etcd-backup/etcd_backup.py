@@ -133,11 +133,12 @@ def load_config(path: str, overrides: dict[str, Any]) -> dict[str, Any]:
 # --- running etcdctl / etcdutl ---------------------------------------------------------------
 
 def run(args: list[str], cfg: dict[str, Any], what: str, timeout: float | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        env: dict[str, str] | None = None, pass_fds: tuple[int, ...] = ()
+        ) -> subprocess.CompletedProcess[str]:
     env = dict(env or os.environ, ETCDCTL_API="3")
     try:
         cp = subprocess.run(args, capture_output=True, text=True, env=env,
-                            timeout=timeout or float(cfg["timeout"]))
+                            timeout=timeout or float(cfg["timeout"]), pass_fds=pass_fds)
     except FileNotFoundError as exc:
         raise Failure(f"{what}: {args[0]} is not installed") from exc
     except subprocess.TimeoutExpired as exc:
@@ -228,10 +229,15 @@ def bump_flags(name: str, version: tuple[int, int, int] | None) -> list[str]:
     return ["--bump-revision", str(RESTORE_BUMP_REVISION), "--mark-compacted"]
 
 
-def snapshot_status(cfg: dict[str, Any], path: Path) -> dict[str, Any]:
-    """`etcdutl snapshot status -w json` (3.5+; the only one from 3.6), etcdctl's on 3.4."""
+def snapshot_status(cfg: dict[str, Any], path: Path | None, fd: int | None = None
+                    ) -> dict[str, Any]:
+    """`etcdutl snapshot status -w json` (3.5+; the only one from 3.6), etcdctl's on 3.4: of
+    ``path``, or of the file open as ``fd`` here (/proc/self/fd/N in the tool's process: the
+    same file whatever its name is now)."""
     tool, _, _ = offline_tool(cfg, "status")
-    cp = run([tool, "snapshot", "status", str(path), "-w", "json"], cfg, "snapshot status")
+    target, fds = (str(path), ()) if fd is None else (f"/proc/self/fd/{fd}", (fd,))
+    cp = run([tool, "snapshot", "status", target, "-w", "json"], cfg, "snapshot status",
+             pass_fds=fds)
     try:
         st = json.loads(cp.stdout)
         return {"hash": int(st["hash"]), "revision": int(st["revision"]),
@@ -412,20 +418,63 @@ def _mib(n: int) -> str:
 
 # --- snapshot -------------------------------------------------------------------------------
 
-def save_hashed(cfg: dict[str, Any], endpoint: str, tmp_db: Path) -> str:
-    """`etcdctl snapshot save tmp_db`, hashing the file while etcdctl writes it; returns its
-    SHA-256. etcdctl (3.4 to 3.6) writes ``<tmp_db>.part`` front to back, fsyncs it and renames
-    it to tmp_db; this follows the part file and reads what is new, so after the save only the
-    last bytes are read. The digest counts only when the file hashed is the saved file (same
-    inode) and every byte of it was hashed; otherwise the saved file is hashed again."""
+class StreamHash:
+    """The SHA-256 of a snapshot file fed front to back, and whether the file ends with the
+    SHA-256 of what precedes it: etcd sends the database followed by its SHA-256
+    (server/etcdserver/api/v3rpc/maintenance.go, Snapshot: "send SHA digest for integrity
+    checks during snapshot restore operation"; etcdserver/api/v3rpc in 3.4), and etcdutl
+    snapshot restore refuses a file whose last 32 bytes do not match (etcdutl/snapshot/
+    v3_snapshot.go, copyAndVerifyDB). One pass: the body's digest lags 32 bytes behind."""
+
+    def __init__(self) -> None:
+        self.body = hashlib.sha256()  # every byte fed but the last 32
+        self.tail = b""
+        self.size = 0
+
+    def update(self, block: bytes) -> None:
+        self.size += len(block)
+        if len(block) >= 32:
+            self.body.update(self.tail)
+            self.body.update(memoryview(block)[:-32])
+            self.tail = block[-32:]
+        else:
+            joined = self.tail + block
+            self.body.update(joined[:-32])
+            self.tail = joined[-32:]
+
+    def complete(self) -> bool:
+        """The bytes fed are a whole snapshot stream: etcdctl's length rule (hasChecksum:
+        size % 512 == 32, client/v3/snapshot/v3_snapshot.go) and etcd's digest at the end."""
+        return self.size % 512 == 32 and self.body.digest() == self.tail
+
+    def hexdigest(self) -> str:
+        h = self.body.copy()
+        h.update(self.tail)
+        return h.hexdigest()
+
+
+def save_checked(cfg: dict[str, Any], endpoint: str, tmp_db: Path
+                 ) -> tuple[str, dict[str, Any], float]:
+    """`etcdctl snapshot save tmp_db` and `snapshot status` of the saved file; returns its
+    SHA-256, the status and the seconds etcdctl took. Fails when the file does not end with
+    the digest etcd sent.
+
+    etcdctl (3.4 to 3.6) writes the stream to ``<tmp_db>.part`` front to back, checks only its
+    length, fsyncs it and renames it to tmp_db (client/v3/snapshot/v3_snapshot.go,
+    clientv3/snapshot in 3.4). This follows the part file and hashes what is new, so after the
+    save only the last bytes are read. Once the bytes read are a whole stream (etcd's digest
+    at the end, StreamHash.complete) `snapshot status` reads that file, open here, while
+    etcdctl is still syncing it to disk. The digest and the status count only when the file
+    followed is the saved file (same inode) and every byte of it was hashed; otherwise the
+    saved file is hashed and checked again."""
     part = Path(f"{tmp_db}.part")
     part.unlink(missing_ok=True)
     cmd = etcdctl(cfg, "snapshot", "save", str(tmp_db), endpoint=endpoint,
                   command_timeout=int(cfg["timeout"]))
-    h, hashed, f = hashlib.sha256(), 0, None
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        saving = pool.submit(run, cmd, cfg, "snapshot save")
-        try:
+    h, f, checking, started = StreamHash(), None, None, time.monotonic()
+    try:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            saving = pool.submit(run, cmd, cfg, "snapshot save")
             while True:
                 done = saving.done()  # before reading: what etcdctl wrote is then all there
                 if f is None:
@@ -435,19 +484,29 @@ def save_hashed(cfg: dict[str, Any], endpoint: str, tmp_db: Path) -> str:
                             break
                 while f is not None and (block := f.read(1 << 20)):
                     h.update(block)
-                    hashed += len(block)
+                if checking is None and f is not None and h.complete():
+                    checking = pool.submit(snapshot_status, cfg, None, f.fileno())
                 if done:
+                    saved = time.monotonic() - started
                     break
                 time.sleep(0.02)
             saving.result()  # raises Failure when the save failed
-            if f is not None and hashed == tmp_db.stat().st_size and \
-                    os.fstat(f.fileno()).st_ino == tmp_db.stat().st_ino:
-                return h.hexdigest()
-        finally:
-            if f is not None:
-                f.close()
-    log(f"{tmp_db.name}: not followed while written; hashing it again")
-    return sidecar.sha256_file(tmp_db)
+            followed = f is not None and h.size == tmp_db.stat().st_size and \
+                os.fstat(f.fileno()).st_ino == tmp_db.stat().st_ino
+            status = checking.result() if checking is not None else None
+    finally:  # after the pool: no status is started on a closed descriptor
+        if f is not None:
+            f.close()
+    if not followed:
+        log(f"{tmp_db.name}: not followed while written; hashing it again")
+        h, status = StreamHash(), None
+        with open(tmp_db, "rb") as g:
+            while block := g.read(1 << 20):
+                h.update(block)
+    if not h.complete():
+        raise Failure(f"snapshot save: {tmp_db.name} ({h.size} bytes) does not end with the "
+                      "SHA-256 etcd sent of its content: the transfer is incomplete or corrupt")
+    return h.hexdigest(), status or snapshot_status(cfg, tmp_db), saved
 
 
 def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path],
@@ -467,13 +526,11 @@ def take_snapshot(cfg: dict[str, Any], tag: str, temps: list[Path],
         raise Failure(f"{final_db} already exists (two snapshots in the same second?)")
     tmp_db = backup_dir / f"{naming.TEMP_PREFIX}{name.filename}"
     temps += [tmp_db, Path(f"{tmp_db}.part"), backup_dir / f"{naming.TEMP_PREFIX}{name.sidecar}"]
-    started = time.monotonic()
-    # hashed while etcdctl writes it: after the save the file is read once more, by etcdutl
-    # (`snapshot status`); etcd counts the live keys at the snapshot's revision
-    sha256 = save_hashed(cfg, endpoint, tmp_db)
+    # hashed while etcdctl writes it, etcd's digest at its end checked, `snapshot status`
+    # (the second and last read) while etcdctl syncs it; etcd counts the live keys at the
+    # snapshot's revision
+    sha256, st, saved = save_checked(cfg, endpoint, tmp_db)
     os.chmod(tmp_db, 0o600)
-    saved = time.monotonic() - started
-    st = snapshot_status(cfg, tmp_db)
     try:
         keys, _ = count_keys(cfg, endpoint, rev=st["revision"])
     except Failure as exc:  # compacted past the snapshot revision in the meantime
