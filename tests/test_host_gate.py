@@ -206,6 +206,36 @@ def test_peers_are_compared_node_by_node_so_a_limited_run_can_hold(tmp_path: Pat
     assert gate(tmp_path, peers={"n1": "x" * 64})["failed"] is True  # not a digest
 
 
+def test_gate_decide_reads_every_node_once_and_sorts_the_hosts() -> None:
+    """provision_gate_decide: every node's digest (also of nodes no longer in the play), and
+    for the hosts still in it: a held gate whose recorded peers match ends the host (with
+    per-run steps: the per-run list), a held gate with a changed peer names the node, a gate
+    that did not hold or did not run is in no list (the layer runs). Each node's variables
+    are read once."""
+    filters = load_filters()
+    reads: list[str] = []
+
+    class Vars(dict):
+        def __getitem__(self, host: str) -> Any:
+            reads.append(host)
+            return super().__getitem__(host)
+
+    nodes = {f"n{i}": {"base_node_ip": f"10.0.0.{i}"} for i in range(1, 6)}
+    peers = filters["provision_gate_peers"](nodes, nodes)
+    stale = {**peers, "n5": "0" * 64}
+    hostvars = Vars({**nodes,
+                     "n1": {**nodes["n1"], "_host_gate": {"current": True, "peers": peers}},
+                     "n2": {**nodes["n2"], "_host_gate": {"current": True, "peers": peers,
+                                                          "per_run": {"base": ["firewall"]}}},
+                     "n3": {**nodes["n3"], "_host_gate": {"current": True, "peers": stale}},
+                     "n4": {**nodes["n4"], "_host_gate": {"current": False, "peers": peers}},
+                     "n5": {**nodes["n5"], "_host_gate": {"skipped": True}}})
+    decision = filters["provision_gate_decide"](list(nodes), hostvars, ["n1", "n2", "n3", "n4"])
+    assert decision == {"peers": peers, "peers_changed": {"n3": ["n5"]}, "end": ["n1"],
+                        "per_run": ["n2"]}
+    assert sorted(reads) == sorted(nodes)  # once each
+
+
 def test_node_facts_are_ansibles_facts_on_this_machine(tmp_path: Path) -> None:
     """Real: what the gate answers as the host's facts (hostname, default IPv4 interface,
     address and gateway, every IPv4 address in Ansible's order) is what ansible-core's own fact

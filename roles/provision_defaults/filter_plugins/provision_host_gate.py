@@ -46,22 +46,23 @@ def tree_digest(_: Any = None) -> str:
     return str(_gate_action().tree_digest())
 
 
+def node_digest(hv: Mapping[str, Any], addresses: bool = False) -> str:
+    """The digest of what a node (its variables ``hv``) contributes: the parts of its
+    /etc/hosts line; with ``addresses`` (a proxy is set) also every IPv4 address of it (the
+    proxy role's no_proxy list: roles/proxy/vars/main.yml _proxy_node_addresses)."""
+    facts = hv.get("ansible_facts") or {}
+    parts = [str(hv.get("base_node_ip") or ""), str(hv.get("ansible_host") or ""),
+             str(hv.get("base_hostname") or ""), str(facts.get("hostname") or ""),
+             str((facts.get("default_ipv4") or {}).get("address") or "")]
+    if addresses:
+        parts += sorted(str(a) for a in facts.get("all_ipv4_addresses") or [])
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
 def gate_peers(hosts: Iterable[str], hostvars: Mapping[str, Any],
                addresses: bool = False) -> dict[str, str]:
-    """node -> the digest of its parts; with ``addresses`` (a proxy is set) also every IPv4
-    address of it (the proxy role's no_proxy list: roles/proxy/vars/main.yml
-    _proxy_node_addresses)."""
-    peers = {}
-    for host in sorted(hosts):
-        hv = hostvars[host]
-        facts = hv.get("ansible_facts") or {}
-        parts = [str(hv.get("base_node_ip") or ""), str(hv.get("ansible_host") or ""),
-                 str(hv.get("base_hostname") or ""), str(facts.get("hostname") or ""),
-                 str((facts.get("default_ipv4") or {}).get("address") or "")]
-        if addresses:
-            parts += sorted(str(a) for a in facts.get("all_ipv4_addresses") or [])
-        peers[host] = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
-    return peers
+    """node -> the digest of what it contributes (node_digest)."""
+    return {host: node_digest(hostvars[host], addresses) for host in sorted(hosts)}
 
 
 def gate_peers_changed(answer: Any, now: Mapping[str, str]) -> list[str]:
@@ -74,17 +75,27 @@ def gate_peers_changed(answer: Any, now: Mapping[str, str]) -> list[str]:
     return sorted(node for node, digest in now.items() if before.get(node) != digest)
 
 
-def gate_decide(hosts: Iterable[str], hostvars: Mapping[str, Any], now: Mapping[str, str],
-                gate: str = "_host_gate") -> dict[str, Any]:
-    """The host gate's decision for every host of the play, once (its ``gate`` result in
-    ``hostvars``): ``peers_changed`` (host -> the nodes whose part changed, where the gate held
-    but another node's contribution did not), ``end`` (hosts whose layer is skipped outright)
-    and ``per_run`` (hosts whose layer is skipped but for the steps a role runs on every run).
-    The meta tasks that end hosts then test membership, not a template per host."""
-    decision: dict[str, Any] = {"peers_changed": {}, "end": [], "per_run": []}
-    for host in hosts:
-        answer = hostvars[host].get(gate)
-        changed = gate_peers_changed(answer, now)
+def gate_decide(hosts: Iterable[str], hostvars: Mapping[str, Any], active: Iterable[str],
+                addresses: bool = False, gate: str = "_host_gate") -> dict[str, Any]:
+    """The host gate's decision for every host of the play, once, in one pass over
+    ``hostvars`` (each host's variables are computed once: a hostvars lookup costs the
+    controller a whole variable computation): ``peers`` (node -> node_digest, for every node
+    of the run), and for the ``active`` hosts (those still in the play) from their ``gate``
+    result: ``peers_changed`` (host -> the nodes whose part changed, where the gate held but
+    another node's contribution did not), ``end`` (hosts whose layer is skipped outright) and
+    ``per_run`` (skipped but for the steps a role runs on every run). The meta tasks that end
+    hosts then test membership, not a template per host."""
+    active = set(active)
+    answers: dict[str, Any] = {}
+    peers: dict[str, str] = {}
+    for host in sorted(hosts):
+        hv = hostvars[host]
+        peers[host] = node_digest(hv, addresses)
+        if host in active:
+            answers[host] = hv.get(gate)
+    decision: dict[str, Any] = {"peers": peers, "peers_changed": {}, "end": [], "per_run": []}
+    for host, answer in answers.items():
+        changed = gate_peers_changed(answer, peers)
         if changed:
             decision["peers_changed"][host] = changed
         elif isinstance(answer, Mapping) and answer.get("current") is True:
