@@ -167,22 +167,31 @@ def test_digest_follows_every_input(change: dict[str, Any]) -> None:
     assert GATE.inputs_digest(task_vars(**change), args) != GATE.inputs_digest(task_vars(), args)
 
 
-def load_filters() -> dict[str, Any]:
+def load_filters() -> Any:
+    """The host gate's filter plugin module (provision_gate_decide and its parts)."""
     path = REPO / "playbooks" / "filter_plugins" / "provision_host_gate.py"
     spec = importlib.util.spec_from_file_location("gate_peers_filter", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.FilterModule().filters()
+    return module
+
+
+FILTERS = load_filters()
+
+
+def peers(hosts: list[str], hostvars: dict[str, Any], addresses: bool = False
+          ) -> dict[str, str]:
+    """node -> its digest, as provision_gate_decide computes it for every node of a run."""
+    return {host: FILTERS.node_digest(hostvars[host], addresses) for host in sorted(hosts)}
 
 
 def test_peers_are_compared_node_by_node_so_a_limited_run_can_hold(tmp_path: Path) -> None:
     """What the nodes contribute (their /etc/hosts parts) is not in the digest: the record
     keeps one digest per node, the read answers with them, and the playbook compares them with
-    this run's node by node (provision_gate_peers_changed): a --limit run (fewer nodes) holds
-    while its nodes are as recorded and keeps the others' recorded digests; a node whose
-    address changed, or one never recorded, is named."""
-    peers, changed = (load_filters()[f] for f in ("provision_gate_peers",
-                                                  "provision_gate_peers_changed"))
+    this run's node by node (provision_gate_decide, gate_peers_changed): a --limit run (fewer
+    nodes) holds while its nodes are as recorded and keeps the others' recorded digests; a node
+    whose address changed, or one never recorded, is named."""
+    changed = FILTERS.gate_peers_changed
     args = {"name": "host_layer", "stamps": ["base"]}
     assert GATE.inputs_digest(task_vars(), {**args, "peers": {"n2": "0" * 64}}) == \
         GATE.inputs_digest(task_vars(), args)
@@ -212,7 +221,6 @@ def test_gate_decide_reads_every_node_once_and_sorts_the_hosts() -> None:
     per-run steps: the per-run list), a held gate with a changed peer names the node, a gate
     that did not hold or did not run is in no list (the layer runs). Each node's variables
     are read once."""
-    filters = load_filters()
     reads: list[str] = []
 
     class Vars(dict):
@@ -221,17 +229,18 @@ def test_gate_decide_reads_every_node_once_and_sorts_the_hosts() -> None:
             return super().__getitem__(host)
 
     nodes = {f"n{i}": {"base_node_ip": f"10.0.0.{i}"} for i in range(1, 6)}
-    peers = filters["provision_gate_peers"](nodes, nodes)
-    stale = {**peers, "n5": "0" * 64}
+    digests = peers(list(nodes), nodes)
+    stale = {**digests, "n5": "0" * 64}
     hostvars = Vars({**nodes,
-                     "n1": {**nodes["n1"], "_host_gate": {"current": True, "peers": peers}},
-                     "n2": {**nodes["n2"], "_host_gate": {"current": True, "peers": peers,
+                     "n1": {**nodes["n1"], "_host_gate": {"current": True, "peers": digests}},
+                     "n2": {**nodes["n2"], "_host_gate": {"current": True, "peers": digests,
                                                           "per_run": {"base": ["firewall"]}}},
                      "n3": {**nodes["n3"], "_host_gate": {"current": True, "peers": stale}},
-                     "n4": {**nodes["n4"], "_host_gate": {"current": False, "peers": peers}},
+                     "n4": {**nodes["n4"], "_host_gate": {"current": False, "peers": digests}},
                      "n5": {**nodes["n5"], "_host_gate": {"skipped": True}}})
-    decision = filters["provision_gate_decide"](list(nodes), hostvars, ["n1", "n2", "n3", "n4"])
-    assert decision == {"peers": peers, "peers_changed": {"n3": ["n5"]}, "end": ["n1"],
+    decision = FILTERS.FilterModule().filters()["provision_gate_decide"](
+        list(nodes), hostvars, ["n1", "n2", "n3", "n4"])
+    assert decision == {"peers": digests, "peers_changed": {"n3": ["n5"]}, "end": ["n1"],
                         "per_run": ["n2"]}
     assert sorted(reads) == sorted(nodes)  # once each
 
@@ -377,7 +386,6 @@ def test_gate_finds_python_as_ansible_does_and_renders_fact_variables(tmp_path: 
 def test_peers_filter_adds_addresses_only_with_a_proxy() -> None:
     """Each node's /etc/hosts parts; its IPv4 addresses only when a proxy is set (the proxy
     role's no_proxy list names them; without a proxy docker0's address must not count)."""
-    peers = load_filters()["provision_gate_peers"]
     hostvars = {"n1": {"ansible_host": "10.0.0.5", "ansible_facts": {
         "hostname": "n1", "default_ipv4": {"address": "10.0.0.5"},
         "all_ipv4_addresses": ["172.17.0.1", "10.0.0.5"]}}, "n2": {"base_node_ip": "10.1.0.6"}}

@@ -1,22 +1,16 @@
-"""The host gate's peers (playbooks/bootstrap.yml): what each node contributes to the others'
-host layer, and which of those changed since a host's layer last finished.
+"""The host gate's decision (playbooks/bootstrap.yml), once per run for every host: what each
+node contributes to the others' host layer, which of those changed since a host's layer last
+finished, and which hosts' layer is skipped.
 
-``provision_gate_peers``: the parts of each node's /etc/hosts line (roles/base
+``provision_gate_decide``: from every host's gate answer, one pass over hostvars. Each node's
+contribution (node_digest) is the parts of its /etc/hosts line (roles/base
 templates/hosts-block.j2: base_node_ip, ansible_host, base_hostname, the hostname and default
 IPv4 address facts: for a node whose layer the gate skipped, those its gate answered with) and,
-with a proxy, its addresses (the no_proxy list), as one digest per node. Computed once per
-run (a run_once set_fact) after every node's gate has answered, instead of once per host.
+with a proxy, its addresses (the no_proxy list). On a host whose gate held, the nodes of this
+run whose digest is not the one the host recorded (gate_peers_changed; nodes outside a
+--limit run are not compared: their lines are kept as the host has them) make its layer run.
 
-``provision_tree_digest``: the digest of provision's own files, once per run.
-
-``provision_gate_decide``: from every host's gate answer, the hosts whose layer is skipped
-(with or without the steps a role runs on every run) and those whose gate held but another
-node's part changed.
-
-``provision_gate_peers_changed``: on a host whose gate held, the nodes of this run whose
-digest is not the one the host recorded (its gate answer's ``peers``): nodes outside a --limit
-run are not compared (their lines are kept as the host has them).
-"""
+``provision_tree_digest``: the digest of provision's own files, once per run."""
 
 from __future__ import annotations
 
@@ -59,12 +53,6 @@ def node_digest(hv: Mapping[str, Any], addresses: bool = False) -> str:
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-def gate_peers(hosts: Iterable[str], hostvars: Mapping[str, Any],
-               addresses: bool = False) -> dict[str, str]:
-    """node -> the digest of what it contributes (node_digest)."""
-    return {host: node_digest(hostvars[host], addresses) for host in sorted(hosts)}
-
-
 def gate_peers_changed(answer: Any, now: Mapping[str, str]) -> list[str]:
     """The nodes of ``now`` whose digest differs from the one recorded on a host whose gate
     held (``answer``: its gate's result, with the recorded ``peers``); [] where it did not
@@ -105,7 +93,5 @@ def gate_decide(hosts: Iterable[str], hostvars: Mapping[str, Any], active: Itera
 
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"provision_gate_peers": gate_peers,
-                "provision_gate_peers_changed": gate_peers_changed,
-                "provision_gate_decide": gate_decide,
+        return {"provision_gate_decide": gate_decide,
                 "provision_tree_digest": tree_digest}
