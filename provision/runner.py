@@ -179,6 +179,37 @@ def _envvars(extra: dict[str, str] | None, control_dir: Path, run_dir: Path) -> 
     return env
 
 
+def quick_exit_command(command: list[str]) -> list[str]:
+    """ansible-runner's ansible-playbook command, run through provision.playbook_main: the same
+    program and arguments, and the process ends as soon as Ansible's exit handlers ran (no
+    interpreter teardown). Any other command is returned as it is."""
+    if not command or Path(command[0]).name != "ansible-playbook":
+        return command
+    return [sys.executable, "-P", "-m", "provision.playbook_main", *command]
+
+
+def no_close_delay() -> None:
+    """ansible-runner closes its pexpect child after the child has exited and was reaped
+    (ansible_runner/runner.py: ``while child.isalive()``, ``child.expect(pexpect.EOF)``,
+    ``child.close()``); ptyprocess's close then sleeps ``delayafterclose`` (0.1 s, "give kernel
+    time to update process status", ptyprocess/ptyprocess.py PtyProcess.close) although that
+    status is already known (``terminated``). This drops that sleep for a reaped child only;
+    a child still running is closed exactly as before."""
+    import ptyprocess
+
+    close = ptyprocess.PtyProcess.close
+    if getattr(close, "_provision_reaped_no_delay", False):
+        return
+
+    def close_reaped(self: Any, force: bool = True) -> None:
+        if self.terminated:  # set by isalive()/wait() once waitpid returned the child's status
+            self.delayafterclose = 0
+        close(self, force)
+
+    close_reaped._provision_reaped_no_delay = True  # type: ignore[attr-defined]
+    ptyprocess.PtyProcess.close = close_reaped  # type: ignore[method-assign]
+
+
 def _runner_env(runner_env: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
     """What ansible-playbook runs with: the allow-listed caller variables, what provision sets
     and what ansible-runner added; nothing else of the caller's environment."""
@@ -368,6 +399,8 @@ def run_playbook(
                 suppress_env_files=True,
             )
             runner.config.env = _runner_env(runner.config.env, envvars)
+            runner.config.command = quick_exit_command(runner.config.command)
+            no_close_delay()
             runner.run()
         progress.interrupted = runner.status == "canceled"
     finally:
