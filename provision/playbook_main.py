@@ -18,6 +18,7 @@ Not imported by provision itself (a process of its own; it imports Ansible only)
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 
@@ -45,10 +46,8 @@ def main() -> None:
         code = 130
     atexit._run_exitfuncs()  # noqa: SLF001 - the handlers interpreter shutdown would run
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
             stream.flush()
-        except (OSError, ValueError):
-            pass
     os._exit(code)
 
 
