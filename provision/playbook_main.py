@@ -8,7 +8,7 @@ returns, the exit handlers run (Ansible's temporary-directory cleanup, logging's
 close, multiprocessing's worker joins: everything ``atexit`` holds), stdout and stderr are
 flushed, and the process ends with Ansible's exit code through ``os._exit``: the interpreter's
 own teardown, which frees every object of the run one by one and took 0.1-0.15 s of each run
-on the lab machine (benchmarks/cli.py ``playbook_exit``), is skipped. Nothing is written then:
+on the lab machine (``playbook_exit`` in benchmarks/cli.py), is skipped. Nothing is written then:
 every file Ansible and ansible-runner's callback write is closed by then (the callback writes
 each event with its own open/close), and what is still buffered is flushed above.
 
