@@ -258,7 +258,7 @@ def start_etcd(tmp: Path, bin_dir: Path | None = None, pki: Pki | None = None) -
     return e.start()
 
 
-def tool_config(path: Path, etcd: Any, bins: Path, **values: Any) -> Path:
+def tool_config(path: Path, etcd: Any, bins: Path, /, **values: Any) -> Path:
     """The node tool's config (roles/etcd_snapshot/files/etcd-backup) for ``etcd`` (a
     start_etcd member: its endpoint and PKI's health-check client pair) with the etcd
     binaries in ``bins``, written to ``path`` (backups beside it); ``values`` add or replace
