@@ -258,6 +258,21 @@ def start_etcd(tmp: Path, bin_dir: Path | None = None, pki: Pki | None = None) -
     return e.start()
 
 
+def tool_config(path: Path, etcd: Any, bins: Path, /, **values: Any) -> Path:
+    """The node tool's config (roles/etcd_snapshot/files/etcd-backup) for ``etcd`` (a
+    start_etcd member: its endpoint and PKI's health-check client pair) with the etcd
+    binaries in ``bins``, written to ``path`` (backups beside it); ``values`` add or replace
+    settings."""
+    p = etcd.pki
+    cfg = {"cluster": "test", "node": "cp1", "backup_dir": str(path.parent / "backups"),
+           "endpoints": [etcd.endpoint], "cacert": p.path("ca.crt"),
+           "cert": p.path("healthcheck-client.crt"), "key": p.path("healthcheck-client.key"),
+           "etcdctl": str(bins / "etcdctl"), "etcdutl": str(bins / "etcdutl"),
+           "etcd": str(bins / "etcd"), "timeout": 60, "connect_timeout": 3, **values}
+    path.write_text(json.dumps(cfg))
+    return path
+
+
 def have_etcd() -> bool:
     return etcd_bin_dir() is not None and shutil.which("python3") is not None
 

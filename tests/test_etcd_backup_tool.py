@@ -29,6 +29,7 @@ from etcd_support import (  # noqa: E402
     moto_s3,
     registry_items,
     start_etcd,
+    tool_config,
 )
 
 pytestmark = pytest.mark.etcd
@@ -49,17 +50,8 @@ def etcd(tmp_path):
 
 
 def config(tmp_path: Path, e, **over) -> Path:
-    p = e.pki
-    cfg = {"cluster": "test", "node": "cp1", "backup_dir": str(tmp_path / "backups"),
-           "endpoints": [e.endpoint], "cacert": p.path("ca.crt"),
-           "cert": p.path("healthcheck-client.crt"), "key": p.path("healthcheck-client.key"),
-           "etcdctl": str(BINS / "etcdctl"), "etcdutl": str(BINS / "etcdutl"),
-           "etcd": str(BINS / "etcd"), "keep": 3, "max_age": "30d", "timeout": 60,
-           "connect_timeout": 3}
-    cfg.update(over)
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(cfg))
-    return path
+    return tool_config(tmp_path / "config.json", e, BINS,
+                       **{"keep": 3, "max_age": "30d", **over})
 
 
 def tool(cfg: Path, *args: str, timeout: float = 120) -> tuple[int, dict, str]:

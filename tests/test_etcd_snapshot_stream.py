@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
+from etcd_support import etcd_bin_dir, registry_items, start_etcd, tool_config  # noqa: E402
 
 TOOL_DIR = Path(__file__).resolve().parent.parent / "roles/etcd_snapshot/files/etcd-backup"
 BINS = etcd_bin_dir()
@@ -36,14 +36,7 @@ def snapshot(tmp_path_factory) -> tuple[Path, dict]:
     etcd = start_etcd(tmp)
     try:
         etcd.put_many(registry_items(3000))
-        p = etcd.pki
-        cfg = tmp / "config.json"
-        cfg.write_text(json.dumps({
-            "cluster": "test", "node": "cp1", "backup_dir": str(tmp / "backups"),
-            "endpoints": [etcd.endpoint], "cacert": p.path("ca.crt"),
-            "cert": p.path("healthcheck-client.crt"), "key": p.path("healthcheck-client.key"),
-            "etcdctl": str(BINS / "etcdctl"), "etcdutl": str(BINS / "etcdutl"),
-            "etcd": str(BINS / "etcd"), "timeout": 60, "connect_timeout": 3}))
+        cfg = tool_config(tmp / "config.json", etcd, BINS)
         cp = subprocess.run([sys.executable, str(TOOL_DIR / "etcd_backup.py"), "--config",
                              str(cfg), "snapshot"], capture_output=True, text=True, timeout=120)
         assert cp.returncode == 0, cp.stderr

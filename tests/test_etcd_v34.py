@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from etcd_support import etcd_bin_dir, registry_items, start_etcd  # noqa: E402
+from etcd_support import etcd_bin_dir, registry_items, start_etcd, tool_config  # noqa: E402
 from test_etcd_backup_tool import TOOL  # noqa: E402
 from test_etcd_lab import SETUP, _setup, cli_json  # noqa: E402
 
@@ -53,14 +53,9 @@ def test_node_tool_on_debian_etcd_34_snapshot_drill_restore(tmp_path):
     e = start_etcd(tmp_path, bin_dir=DEBIAN)
     try:
         e.put_many(registry_items(2000))
-        p = e.pki
-        cfg = tmp_path / "config.json"
-        cfg.write_text(json.dumps({
-            "cluster": "old", "node": "cp1", "backup_dir": str(tmp_path / "backups"),
-            "endpoints": [e.endpoint], "cacert": p.path("ca.crt"),
-            "cert": p.path("healthcheck-client.crt"), "key": p.path("healthcheck-client.key"),
-            "etcdctl": str(DEBIAN / "etcdctl"), "etcdutl": str(tmp_path / "no-etcdutl-in-3.4"),
-            "etcd": str(DEBIAN / "etcd"), "keep": 3, "timeout": 120, "connect_timeout": 5}))
+        cfg = tool_config(tmp_path / "config.json", e, DEBIAN, cluster="old",
+                          etcdutl=str(tmp_path / "no-etcdutl-in-3.4"), keep=3, timeout=120,
+                          connect_timeout=5)
         rc, out, err = tool(cfg, "snapshot", "--verify-restore")
         assert rc == 0, err
         sc = out["sidecar"]
