@@ -1,4 +1,5 @@
-"""ansible-playbook as provision.runner starts it: Ansible's own entry point, then a quick exit.
+"""ansible-playbook as provision.runner starts it: Ansible's own entry point, the Jinja
+plugins loaded before the workers are forked, and a quick exit.
 
 ``python -P -m provision.playbook_main ANSIBLE_PLAYBOOK ARGS...`` (``-P``: the working
 directory, the run's dir, is not put on ``sys.path``) runs
@@ -33,9 +34,44 @@ def exit_code(code: object) -> int:
     return 1
 
 
+def load_jinja_plugins_before_forks() -> None:
+    """Load every filter and test plugin in ansible-playbook's own process at the start of each
+    play, before the play's workers are forked, so they inherit them.
+
+    Ansible forks one worker per host and task; a worker that templates a filter or a test
+    first loads ALL filter (test) plugins on the configured paths (ansible-core 2.19,
+    lib/ansible/plugins/loader.py: Jinja2Loader.get_with_context calls
+    _ensure_non_collection_wrappers, which imports every plugin file and wraps each function,
+    and returns at once when its cache is filled). In a worker that cache dies with the
+    worker: every worker paid it again (a quarter of a no-op bootstrap gate worker's CPU on 16
+    lab hosts). Filled once in the parent, it is inherited by every fork. The play's roles'
+    plugin directories are known by then (roles are loaded with the playbook); a directory
+    added later (include_role) clears the cache (PluginLoader.add_directory -> _clear_caches),
+    and the loader fills it again where it is next needed, as without this."""
+    from ansible.executor.task_queue_manager import TaskQueueManager
+    from ansible.plugins.loader import filter_loader, test_loader
+
+    run = TaskQueueManager.run
+
+    def run_play(self: TaskQueueManager, play: object) -> int:
+        for loader in (filter_loader, test_loader):
+            ensure = getattr(loader, "_ensure_non_collection_wrappers", None)
+            if ensure is None:  # another ansible-core: left to the workers
+                continue
+            try:
+                ensure()
+            except Exception:  # noqa: BLE001 - no half-filled cache: the workers load and report
+                loader._cached_non_collection_wrappers = {}
+        return run(self, play)
+
+    TaskQueueManager.run = run_play  # type: ignore[method-assign]
+
+
 def main() -> None:
     sys.argv = sys.argv[1:]  # [ansible-playbook, args...]: what Ansible's script sees
     from ansible.cli.playbook import main as playbook
+
+    load_jinja_plugins_before_forks()
 
     try:
         playbook()  # ends with sys.exit(Ansible's exit code)

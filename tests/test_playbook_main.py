@@ -8,6 +8,7 @@ processes through ptyprocess."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,6 +88,68 @@ def test_quick_exit_ignores_the_working_directory_on_sys_path(tmp_path: Path) ->
     (fake / "playbook_main.py").write_text("raise SystemExit(42)\n")
     runs = run_both(tmp_path, "ok")
     assert runs["quick"].returncode == 0, runs["quick"].stderr[-2000:]
+
+
+PID_FILTER = """import os
+
+with open(os.environ["PID_LOG"], "a") as log:  # who imported this plugin file
+    log.write(f"{os.getpid()}\\n")
+
+
+class FilterModule:
+    def filters(self):
+        return {"pid_of_worker": lambda value: os.getpid()}
+"""
+
+INCLUDED_FILTER = """class FilterModule:
+    def filters(self):
+        return {"late_filter": lambda value: f"late-{value}"}
+"""
+
+
+def test_filter_plugins_load_once_before_the_forks_and_include_role_still_adds_its_own(
+        tmp_path: Path) -> None:
+    """Real runs, three hosts (connection local), both ways: through provision.playbook_main the
+    playbook's filter plugin file is imported once, by ansible-playbook's own process, and every
+    worker that uses the filter inherits it; the plain script imports it in the workers. A role
+    included at run time (include_role) brings its own filter plugin, usable after the include,
+    both ways (the plugin cache is filled again after the role's directory is added)."""
+    (tmp_path / "filter_plugins").mkdir()
+    (tmp_path / "filter_plugins" / "pids.py").write_text(PID_FILTER)
+    role = tmp_path / "roles" / "late" / "filter_plugins"
+    role.mkdir(parents=True)
+    (role / "late.py").write_text(INCLUDED_FILTER)
+    (tmp_path / "roles" / "late" / "tasks").mkdir()
+    (tmp_path / "roles" / "late" / "tasks" / "main.yml").write_text(
+        "- ansible.builtin.set_fact:\n    late: \"{{ inventory_hostname | late_filter }}\"\n")
+    (tmp_path / "hosts").write_text(
+        "\n".join(f"h{i} ansible_connection=local" for i in range(1, 4)) + "\n")
+    book = tmp_path / "pids.yml"
+    book.write_text(
+        "- hosts: all\n  gather_facts: false\n  tasks:\n"
+        "    - ansible.builtin.debug:\n        msg: \"worker {{ 1 | pid_of_worker }}\"\n"
+        "    - ansible.builtin.include_role:\n        name: late\n"
+        "    - ansible.builtin.debug:\n        msg: \"{{ late }} {{ 2 | pid_of_worker }}\"\n")
+    for how, cmd in (("plain", [ANSIBLE_PLAYBOOK]),
+                     ("quick", quick_exit_command([str(ANSIBLE_PLAYBOOK)]))):
+        log = tmp_path / f"{how}.pids"
+        env = dict(os.environ, PID_LOG=str(log), ANSIBLE_NOCOLOR="1",
+                   ANSIBLE_ROLES_PATH=str(tmp_path / "roles"))
+        proc = subprocess.Popen([*cmd, "-i", str(tmp_path / "hosts"), str(book)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env=env, cwd=tmp_path)
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, (how, out[-3000:], err[-3000:])
+        for host in ("h1", "h2", "h3"):
+            assert f"late-{host} " in out, (how, host, out[-3000:])
+        workers = {int(w) for w in re.findall(r"worker (\d+)", out)}
+        importers = [int(p) for p in log.read_text().split()]
+        assert len(workers) == 3 and proc.pid not in workers, (how, workers)
+        if how == "quick":
+            assert importers[0] == proc.pid, (importers, proc.pid)
+            assert not workers & set(importers), (importers, workers)
+        else:
+            assert proc.pid not in importers and workers <= set(importers), (importers, workers)
 
 
 def test_reaped_child_is_closed_without_the_wait_a_live_one_as_before() -> None:
