@@ -93,3 +93,21 @@ def test_cpu_per_extra_host_and_the_ratio_cpu_allows() -> None:
                    # 8 s + 48.5 / 2 cores = 32.25 s; remote hosts: 8 + 30 / 2 = 23 s
                    "cpu_bound_ratio": 4.03, "cpu_bound_ratio_remote_hosts": 2.88}
     assert noop_rerun.cpu_per_host(one, [{"s": 1.0, "hosts": 16, "task_results": 1}], 2) == {}
+
+
+def test_settle_load_waits_for_the_load_to_drop_and_never_past_its_limit(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load is read until it is at most half the CPUs (here 2 -> 1.0); the wait ends at
+    its limit when it does not drop (the clock and the load are the test's)."""
+    clock = [0.0]
+    monkeypatch.setattr(noop_rerun.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(noop_rerun.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(noop_rerun.time, "sleep", lambda s: clock.__setitem__(0, clock[0] + s))
+    loads = iter([7.5, 4.0, 2.1, 0.9, 0.9, 0.9])
+    monkeypatch.setattr(noop_rerun.os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+    assert noop_rerun.settle_load(limit_s=60, poll_s=5) == {
+        "waited_s": 15.0, "load_avg_1m": 0.9, "target": 1.0}
+    clock[0] = 0.0
+    monkeypatch.setattr(noop_rerun.os, "getloadavg", lambda: (6.0, 0.0, 0.0))
+    assert noop_rerun.settle_load(limit_s=12, poll_s=5) == {
+        "waited_s": 15.0, "load_avg_1m": 6.0, "target": 1.0}
