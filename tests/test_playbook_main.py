@@ -30,15 +30,20 @@ PLAYS = {
 }
 
 
+def both_ways() -> tuple[tuple[str, list[str]], ...]:
+    """("plain", the ansible-playbook script) and ("quick", it through provision.playbook_main,
+    as provision.runner starts it)."""
+    assert ANSIBLE_PLAYBOOK, "ansible-playbook is not installed beside this Python"
+    return (("plain", [ANSIBLE_PLAYBOOK]), ("quick", quick_exit_command([ANSIBLE_PLAYBOOK])))
+
+
 def run_both(tmp_path: Path, play: str) -> dict[str, subprocess.CompletedProcess[str]]:
     """The same playbook through the plain script and through provision.playbook_main, each
     with its own Ansible local temp dir (ANSIBLE_LOCAL_TEMP)."""
-    assert ANSIBLE_PLAYBOOK, "ansible-playbook is not installed beside this Python"
     book = tmp_path / f"{play}.yml"
     book.write_text(PLAYS[play])
     out = {}
-    for how, cmd in (("plain", [ANSIBLE_PLAYBOOK]),
-                     ("quick", quick_exit_command([ANSIBLE_PLAYBOOK]))):
+    for how, cmd in both_ways():
         tmp = tmp_path / f"tmp-{how}"
         tmp.mkdir()
         env = dict(os.environ, ANSIBLE_LOCAL_TEMP=str(tmp), ANSIBLE_NOCOLOR="1")
@@ -130,8 +135,7 @@ def test_filter_plugins_load_once_before_the_forks_and_include_role_still_adds_i
         "    - ansible.builtin.debug:\n        msg: \"worker {{ 1 | pid_of_worker }}\"\n"
         "    - ansible.builtin.include_role:\n        name: late\n"
         "    - ansible.builtin.debug:\n        msg: \"{{ late }} {{ 2 | pid_of_worker }}\"\n")
-    for how, cmd in (("plain", [ANSIBLE_PLAYBOOK]),
-                     ("quick", quick_exit_command([str(ANSIBLE_PLAYBOOK)]))):
+    for how, cmd in both_ways():
         log = tmp_path / f"{how}.pids"
         env = dict(os.environ, PID_LOG=str(log), ANSIBLE_NOCOLOR="1",
                    ANSIBLE_ROLES_PATH=str(tmp_path / "roles"))
