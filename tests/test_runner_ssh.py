@@ -100,3 +100,35 @@ def test_one_ssh_login_per_host_per_run_no_file_transfer_facts_once(sshd: Any,
     assert second.run_dir != first.run_dir
     assert setup_runs(second) == 1, "the second run reused another run's facts"
     assert "ansible_hostname" in cached_facts(second.run_dir, "h1")
+
+
+def test_every_hosts_master_is_stopped_when_the_run_ends(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three hosts (three real sshd): the run's three ControlPersist masters are all stopped
+    when the run ends (the stops are started together, provision.runner
+    _stop_control_masters): each server logs its one login's disconnect, without waiting for
+    ControlPersist's 60 s, and the run's control dir is gone."""
+    import contextlib
+    import time
+
+    from sshd_fixtures import SSHD, start_sshd, write_inventory
+
+    if not Path(SSHD).exists():
+        pytest.skip("needs Debian's openssh-server")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    with contextlib.ExitStack() as stack:
+        servers = [stack.enter_context(start_sshd(tmp_path / f"sshd{i}")) for i in range(3)]
+        inv = write_inventory(tmp_path / "inv", {
+            f"h{i}": s.host_vars(ansible_python_interpreter=sys.executable)
+            for i, s in enumerate(servers)})
+        result = run_playbook(command="ssh-stop", playbook=str(PLAY),
+                              inventory=inv / "hosts.yml", quiet=True)
+        assert result.ok, (result.errors, result.log_path.read_text()[-3000:])
+        assert not (result.run_dir / "cp").exists()
+        deadline = time.monotonic() + 15  # sshd writes its log line after the client left
+        while time.monotonic() < deadline and not all(
+                "Disconnected from user" in s.log() for s in servers):
+            time.sleep(0.1)
+        for s in servers:
+            assert logins(s) == 1, s.log()[-2000:]
+            assert "Disconnected from user" in s.log(), f"master still up:\n{s.log()[-2000:]}"
