@@ -169,3 +169,31 @@ def test_a_failing_interpreter_is_reported_with_its_error(tmp_path: Path) -> Non
                   interpreter="/no/such/python3")[0]
     assert result["failed"] and "/no/such/python3" in result["msg"], result
     assert "rc 127" in result["msg"], result
+
+
+def test_commands_run_without_subprocess_output_whole_input_closed() -> None:
+    """The stamp's command runner (os.posix_spawnp: the script imports no subprocess, the
+    host gate runs it on every host on every run): a real child's standard output, whole (more
+    than a pipe buffer), whatever its exit code, not its error output; C locale; standard
+    input is /dev/null (``cat`` ends at once instead of waiting); a program that is not
+    installed is "" through command(). The script run with the interpreter's flags imports
+    none of the modules it avoids."""
+    namespace: dict[str, Any] = {"__name__": "stamp_under_test"}
+    exec(compile(MODULE.read_text(), str(MODULE), "exec"), namespace)  # noqa: S102
+    run, command = namespace["run"], namespace["command"]
+    script = "echo out; echo err >&2; echo $LC_ALL; head -c 300000 /dev/zero | tr '\\0' x; exit 3"
+    out = run(["sh", "-c", script])
+    assert out.startswith("out\nC\n") and out.endswith("x" * 300000) and "err" not in out
+    assert len(out) == len("out\nC\n") + 300000
+    assert run(["cat"]) == ""
+    assert command(["provision-no-such-program"]) == ""
+    with pytest.raises(OSError):
+        run(["provision-no-such-program"])
+    probe = ("import sys; " + "; ".join(f"assert '{m}' not in sys.modules, '{m}'" for m in (
+        "subprocess", "platform", "typing", "hashlib", "glob")))
+    code = MODULE.read_text().replace("\nif __name__ == \"__main__\":\n    main()\n",
+                                      "\n" + probe + "\n")
+    assert probe in code
+    done = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ The stamp is read on every run of every stamped role, so its cost is the cost of
 As an Ansible module it costs the host about 0.26 CPU-s (the module payload built on the
 controller, then unpacked and started with ansible's module_utils on the host; measured in a lab
 container, become included) for a few ``dpkg-query``/``systemctl`` calls and file hashes. This
-action sends the module file's own code instead: ``<python> -c <code> <arguments as JSON>``,
+action sends the module file's own code instead: ``<python> -I -S -c <code> <arguments as JSON>``,
 one command over the connection (become applied as for any task), about 0.05 CPU-s on the host.
 The code is the same file, so the state read, the comparison and the record are the module's.
 
@@ -27,6 +27,9 @@ from ansible import constants as C
 from ansible.plugins.action import ActionBase
 
 MODULE = Path(__file__).resolve().parent.parent / "library" / "provision_stamp.py"
+# The script needs only the standard library: isolated mode (no PYTHON* variables, no user or
+# working directory on sys.path) and no site module (~2 ms of each start on the host).
+FLAGS = ("-I", "-S")
 
 
 @functools.cache
@@ -66,8 +69,8 @@ def last_json_line(stdout: str) -> dict[str, Any] | None:
 
 def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str, Any],
                discover: bool = False) -> dict[str, Any] | None:
-    """The module file's code run on the host as ``<python> -c <code> <payload as JSON>`` (the
-    task's become applies): its JSON answer, a failed result naming the interpreter and its
+    """The module file's code run on the host as ``<python> -I -S -c <code> <payload as JSON>``
+    (the task's become applies): its JSON answer, a failed result naming the interpreter and its
     error output, or None without a known interpreter. With ``discover`` and no interpreter
     known, the host's Python is found in the same command as Ansible's interpreter discovery
     finds it (ansible-core 2.19 executor/interpreter_discovery.py: the first of
@@ -76,12 +79,14 @@ def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str,
     source = _module_namespace()["SOURCE"]
     payload = {**payload, "_check_mode": bool(action._task.check_mode)}
     if python is not None:
-        cmd = " ".join(shlex.quote(a) for a in (python, "-c", source, json.dumps(payload)))
+        cmd = " ".join(shlex.quote(a) for a in (python, *FLAGS, "-c", source,
+                                                 json.dumps(payload)))
     elif discover:
         names = C.config.get_config_value("INTERPRETER_PYTHON_FALLBACK", variables=task_vars)
         python = "the first of " + ", ".join(str(n) for n in names)
         cmd = ("for p in " + " ".join(shlex.quote(str(n)) for n in names) + "; do "
-               'P=$(command -v "$p") && exec "$P" -c ' + shlex.quote(source) + " "
+               'P=$(command -v "$p") && exec "$P" ' + " ".join(FLAGS) + " -c "
+               + shlex.quote(source) + " "
                + shlex.quote(json.dumps(payload)) + "; done; echo 'no Python found' >&2; "
                "exit 127")
     else:
