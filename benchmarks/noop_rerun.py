@@ -31,6 +31,11 @@ PROVISION_BENCH_NOOP=1 it prints {"skipped": ...} and exits 0, so `make bench` s
 
 With --baseline, every timed re-run is made by both trees on the same lab (alternating which
 goes first): a before/after comparison under the same load. The first run uses this tree.
+With --kex KEX (scale), every timed re-run is also made with ``-o KexAlgorithms=KEX`` added to
+the lab's ``ansible_ssh_common_args`` (variant ``<tree>+kex``, same lab, alternating): each
+host's SSH login is one key exchange per run, and OpenSSH 9.0-9.8's default,
+``sntrup761x25519-sha512``, is most of a host's controller CPU (README, Security); e.g.
+``--kex curve25519-sha256`` shows the ratio without it, side by side.
 
 Needs what the lab tests need: docker and the lab image (scripts/testenv.sh).
 The 16 systemd containers need about 96 of root's inotify instances (128 by default, shared
@@ -45,6 +50,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import resource
 import signal
 import statistics
@@ -306,13 +312,41 @@ def settle_load(limit_s: float = 120.0, poll_s: float = 5.0) -> dict[str, float]
             "load_avg_1m": round(os.getloadavg()[0], 2), "target": target}
 
 
+def lab_group_vars(home: Path) -> Path:
+    """The lab inventory's group_vars/all.yml (written by `lab up`) under XDG_STATE_HOME."""
+    return home / "provision" / "lab" / "inventory" / "group_vars" / "all.yml"
+
+
+def set_kex(group_vars: Path, kex: str | None) -> None:
+    """The lab's ``ansible_ssh_common_args`` with ``-o KexAlgorithms=KEX`` (None: without)."""
+    import yaml
+
+    data = yaml.safe_load(group_vars.read_text())
+    words = str(data["ansible_ssh_common_args"]).split()
+    kept = [w for i, w in enumerate(words) if not w.startswith("KexAlgorithms=")
+            and not (w == "-o" and i + 1 < len(words)
+                     and words[i + 1].startswith("KexAlgorithms="))]
+    data["ansible_ssh_common_args"] = " ".join(kept + (["-o", f"KexAlgorithms={kex}"]
+                                                       if kex else []))
+    group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def variants(trees: dict[str, Path], kex: str | None) -> dict[str, tuple[Path, str | None]]:
+    """Name -> (tree, key exchange or None for the SSH client's default)."""
+    out: dict[str, tuple[Path, str | None]] = {name: (tree, None) for name, tree in trees.items()}
+    if kex:
+        out.update({f"{name}+kex": (tree, kex) for name, tree in trees.items()})
+    return out
+
+
 def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
-                components: str = "base") -> dict[str, Any]:
+                components: str = "base", kex: str | None = None) -> dict[str, Any]:
     """(a): bootstrap one host with ``components``, make ``nodes`` lab hosts from its
     committed image, check their first run is already a no-op, then time no-op re-runs on
     1 host (``--limit lab-1``) and on all, alternating; with a baseline, each rep runs both
-    trees (alternating which goes first)."""
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {t: {"1": [], "n": []} for t in trees}
+    trees (alternating which goes first); with ``kex``, each also with that key exchange."""
+    kinds = variants(trees, kex)
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {v: {"1": [], "n": []} for v in kinds}
     comp = ("--components", components)
     with bootstrapped_image(base, components) as seed, \
             LabState(base, nodes, image=seed["image"]) as lab:
@@ -323,10 +357,12 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
                                                "changed": first_changed[:20]}}),
               file=sys.stderr)
         settled = settle_load()  # the clones' boot and first run are not the re-runs' load
+        group_vars = lab_group_vars(lab.home)
         for rep in range(reps):  # alternating, so a load change hits both sizes alike
-            order = list(trees.items()) if rep % 2 == 0 else list(trees.items())[::-1]
+            order = list(kinds.items()) if rep % 2 == 0 else list(kinds.items())[::-1]
             sizes = (("1", ("--limit", "lab-1")), ("n", ()))
-            for name, tree in order:
+            for name, (tree, with_kex) in order:
+                set_kex(group_vars, with_kex)
                 for size, limit in sizes if rep % 2 == 0 else sizes[::-1]:
                     before = cpu_now(cpu_files)
                     seconds, rerun = bootstrap(lab.env, *limit, "bootstrap", *comp, tree=tree)
@@ -341,7 +377,7 @@ def bench_scale(base: Path, reps: int, nodes: int, trees: dict[str, Path],
         "clones_first_run_s": round(first_s, 1),
         "clones_first_run_changed": len(first_changed),
         "clones_first_run_changed_tasks": first_changed,
-        "settled_before_reruns": settled}
+        "settled_before_reruns": settled, "kex": kex}
     for name, sizes in runs.items():
         best_one = min(r["s"] for r in sizes["1"])
         best_many = min(r["s"] for r in sizes["n"])
@@ -399,12 +435,17 @@ def main() -> int:
     ap.add_argument("--only", choices=["scale", "kubeadm"])
     ap.add_argument("--reps", type=int, default=2, help="timed re-runs per size (default 2)")
     ap.add_argument("--nodes", type=int, default=16, help="the larger lab (default 16)")
+    ap.add_argument("--kex", metavar="KEX",
+                    help="scale: also time every re-run with this SSH key exchange "
+                         "(e.g. curve25519-sha256), side by side")
     ap.add_argument("--components", default="base",
                     help="scale: what is bootstrapped and re-run (default base)")
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="another checkout of provision (e.g. `git worktree add DIR main`): "
                          "its re-runs alternate with this tree's on the same lab")
     args = ap.parse_args()
+    if args.kex is not None and not re.fullmatch(r"[a-z0-9][a-z0-9@.,+-]{0,200}", args.kex):
+        ap.error(f"--kex {args.kex!r}: not an OpenSSH KexAlgorithms list")
     # a `kill` ends the run through the labs' clean-up (lab down, docker rmi), as Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     trees = {"current": REPO}
@@ -423,7 +464,7 @@ def main() -> int:
         if args.only in (None, "scale"):
             print("benchmarking scale ...", file=sys.stderr)
             out["scale"] = bench_scale(Path(tmp), args.reps, args.nodes, trees,
-                                       args.components)
+                                       args.components, args.kex)
         if args.only in (None, "kubeadm"):
             print("benchmarking kubeadm ...", file=sys.stderr)
             out["kubeadm"] = bench_kubeadm(Path(tmp), args.reps, trees)

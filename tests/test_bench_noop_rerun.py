@@ -111,3 +111,40 @@ def test_settle_load_waits_for_the_load_to_drop_and_never_past_its_limit(
     monkeypatch.setattr(noop_rerun.os, "getloadavg", lambda: (6.0, 0.0, 0.0))
     assert noop_rerun.settle_load(limit_s=12, poll_s=5) == {
         "waited_s": 15.0, "load_avg_1m": 6.0, "target": 1.0}
+
+
+def test_kex_variant_edits_only_the_lab_ssh_args_and_restores_them(tmp_path: Path) -> None:
+    """--kex: the lab's group_vars get ``-o KexAlgorithms=KEX`` added to
+    ansible_ssh_common_args (replacing one set before) and removed again; every other
+    variable and option stays as `lab up` wrote it. Each tree gets a ``+kex`` variant."""
+    import yaml
+
+    path = noop_rerun.lab_group_vars(tmp_path)
+    path.parent.mkdir(parents=True)
+    lab = {"provision_mode": "kubeadm", "ansible_user": "provision",
+           "ansible_ssh_common_args": "-o UserKnownHostsFile=/x/known_hosts "
+                                      "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"}
+    path.write_text(yaml.safe_dump(lab))
+    noop_rerun.set_kex(path, "curve25519-sha256")
+    noop_rerun.set_kex(path, "curve25519-sha256")
+    got = yaml.safe_load(path.read_text())
+    assert got["ansible_ssh_common_args"] == (lab["ansible_ssh_common_args"]
+                                              + " -o KexAlgorithms=curve25519-sha256")
+    assert {k: v for k, v in got.items() if k != "ansible_ssh_common_args"} == {
+        k: v for k, v in lab.items() if k != "ansible_ssh_common_args"}
+    noop_rerun.set_kex(path, None)
+    assert yaml.safe_load(path.read_text()) == lab
+    trees = {"current": tmp_path / "a", "baseline": tmp_path / "b"}
+    assert noop_rerun.variants(trees, None) == {k: (v, None) for k, v in trees.items()}
+    assert noop_rerun.variants(trees, "curve25519-sha256") == {
+        "current": (tmp_path / "a", None), "baseline": (tmp_path / "b", None),
+        "current+kex": (tmp_path / "a", "curve25519-sha256"),
+        "baseline+kex": (tmp_path / "b", "curve25519-sha256")}
+
+
+def test_kex_value_is_checked_before_anything_runs() -> None:
+    """A --kex that is not a KexAlgorithms list is refused (exit 2), before any lab starts."""
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "noop_rerun.py"),
+                           "--kex", "curve25519-sha256 -o ProxyCommand=x"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--kex" in proc.stderr, proc.stderr
