@@ -78,7 +78,9 @@ def file_state(path: str) -> str | None:
 
 def run(argv: list[str]) -> str:
     """A command's standard output (C locale: the output is parsed), whatever its exit code;
-    its input and error output are /dev/null. OSError when the program is not found."""
+    its input and error output are /dev/null. OSError when the program is not found (under
+    qemu-user, which runs posix_spawn's vfork as a plain fork, the child exits 127 instead
+    and the output is "", as command() answers for a missing program)."""
     env = dict(os.environ, LC_ALL="C", LANG="C")
     read_end, write_end = os.pipe()  # both close-on-exec; the child's fd 1 is a dup
     try:
