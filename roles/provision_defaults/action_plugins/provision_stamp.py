@@ -4,8 +4,9 @@ The stamp is read on every run of every stamped role, so its cost is the cost of
 As an Ansible module it costs the host about 0.26 CPU-s (the module payload built on the
 controller, then unpacked and started with ansible's module_utils on the host; measured in a lab
 container, become included) for a few ``dpkg-query``/``systemctl`` calls and file hashes. This
-action sends the module file's own code instead: ``<python> -I -S -c <code> <arguments as JSON>``,
-one command over the connection (become applied as for any task), about 0.05 CPU-s on the host.
+action sends the module file's own code instead: ``<python> -I -S -c BOOT``, with the arguments
+as JSON and the code on its standard input (a short command line: sudo logs command lines), one
+command over the connection (become applied as for any task), about 0.05 CPU-s on the host.
 The code is the same file, so the state read, the comparison and the record are the module's.
 
 The arguments are checked here, on the controller, against the module's own argument spec and
@@ -30,6 +31,12 @@ MODULE = Path(__file__).resolve().parent.parent / "library" / "provision_stamp.p
 # The script needs only the standard library: isolated mode (no PYTHON* variables, no user or
 # working directory on sys.path) and no site module (~2 ms of each start on the host).
 FLAGS = ("-I", "-S")
+# What ``-c`` runs: the payload (one JSON line) and the module's code are read from standard
+# input, not given as arguments. A command line is what sudo logs (syslog: auth.log, the
+# journal), in ~1 kB pieces ("command continued"): with the code as an argument every gate and
+# stamp read wrote ~25 such lines of Python into each host's log, on every run.
+BOOT = ("import sys;d=sys.stdin.buffer.read().decode();p,_,s=d.partition('\\n');"
+        "sys.argv=['-c',p];exec(compile(s,'provision_stamp.py','exec'),{'__name__':'__main__'})")
 
 
 @functools.cache
@@ -69,29 +76,28 @@ def last_json_line(stdout: str) -> dict[str, Any] | None:
 
 def run_script(action: ActionBase, payload: dict[str, Any], task_vars: dict[str, Any],
                discover: bool = False) -> dict[str, Any] | None:
-    """The module file's code run on the host as ``<python> -I -S -c <code> <payload as JSON>``
-    (the task's become applies): its JSON answer, a failed result naming the interpreter and its
-    error output, or None without a known interpreter. With ``discover`` and no interpreter
-    known, the host's Python is found in the same command as Ansible's interpreter discovery
-    finds it (ansible-core 2.19 executor/interpreter_discovery.py: the first of
-    INTERPRETER_PYTHON_FALLBACK that ``command -v`` finds). Shared with provision_host_gate."""
+    """The module file's code run on the host as ``<python> -I -S -c BOOT``, the payload as JSON
+    and the code on its standard input (the task's become applies): its JSON answer, a failed
+    result naming the interpreter and its error output, or None without a known interpreter.
+    With ``discover`` and no interpreter known, the host's Python is found in the same command
+    as Ansible's interpreter discovery finds it (ansible-core 2.19
+    executor/interpreter_discovery.py: the first of INTERPRETER_PYTHON_FALLBACK that
+    ``command -v`` finds). Shared with provision_host_gate."""
     python = interpreter(task_vars, action._templar)
     source = _module_namespace()["SOURCE"]
     payload = {**payload, "_check_mode": bool(action._task.check_mode)}
     if python is not None:
-        cmd = " ".join(shlex.quote(a) for a in (python, *FLAGS, "-c", source,
-                                                 json.dumps(payload)))
+        cmd = " ".join(shlex.quote(a) for a in (python, *FLAGS, "-c", BOOT))
     elif discover:
         names = C.config.get_config_value("INTERPRETER_PYTHON_FALLBACK", variables=task_vars)
         python = "the first of " + ", ".join(str(n) for n in names)
         cmd = ("for p in " + " ".join(shlex.quote(str(n)) for n in names) + "; do "
                'P=$(command -v "$p") && exec "$P" ' + " ".join(FLAGS) + " -c "
-               + shlex.quote(source) + " "
-               + shlex.quote(json.dumps(payload)) + "; done; echo 'no Python found' >&2; "
-               "exit 127")
+               + shlex.quote(BOOT) + "; done; echo 'no Python found' >&2; exit 127")
     else:
         return None
-    done = action._low_level_execute_command(cmd, sudoable=True)
+    stdin = (json.dumps(payload) + "\n" + source).encode()
+    done = action._low_level_execute_command(cmd, sudoable=True, in_data=stdin)
     answer = last_json_line(done.get("stdout", ""))
     if done.get("rc") != 0 or answer is None:
         err = (done.get("stderr") or done.get("stdout") or "").strip()[-2000:]

@@ -12,9 +12,10 @@ is provision's own cache: recording it is not reported as a change of the host.
 Roles link to this one file from their library/ (apt_ready, base, containerd, docker,
 kubernetes_packages; a test checks the links), and to the action plugin of the same name
 (action_plugins/provision_stamp.py) that runs it: this file's code as a plain Python script,
-``python3 -c <this file> <arguments as JSON>``, with no module payload to build, copy and
-unpack (the host's CPU for a read: about 0.05 s instead of 0.26 s for a module). Without a
-known interpreter the action runs it as an ordinary module.
+``python3 -I -S -c <read both from stdin>`` with the arguments as JSON and this file's code on
+its standard input, with no module payload to build, copy and unpack (the host's CPU for a
+read: about 0.05 s instead of 0.26 s for a module). Without a known interpreter the action runs
+it as an ordinary module.
 """
 
 from __future__ import annotations
@@ -465,7 +466,7 @@ def gate_result(g: dict[str, Any], check_mode: bool) -> dict[str, Any]:
 
 
 def main() -> None:
-    if sys.argv[0] == "-c":  # run by the action plugin: python3 -c <this file> <JSON>
+    if sys.argv[0] == "-c":  # run by the action plugin (its BOOT sets argv to [-c, <JSON>])
         p = json.loads(sys.argv[1])
         check_mode = bool(p.pop("_check_mode", False))
         if "_gate" in p:  # run by the action plugin provision_host_gate
