@@ -322,12 +322,8 @@ def set_kex(group_vars: Path, kex: str | None) -> None:
     import yaml
 
     data = yaml.safe_load(group_vars.read_text())
-    words = str(data["ansible_ssh_common_args"]).split()
-    kept = [w for i, w in enumerate(words) if not w.startswith("KexAlgorithms=")
-            and not (w == "-o" and i + 1 < len(words)
-                     and words[i + 1].startswith("KexAlgorithms="))]
-    data["ansible_ssh_common_args"] = " ".join(kept + (["-o", f"KexAlgorithms={kex}"]
-                                                       if kex else []))
+    args = re.sub(r"\s*-o\s*KexAlgorithms=\S+", "", str(data["ansible_ssh_common_args"]))
+    data["ansible_ssh_common_args"] = args + (f" -o KexAlgorithms={kex}" if kex else "")
     group_vars.write_text(yaml.safe_dump(data, sort_keys=False))
 
 

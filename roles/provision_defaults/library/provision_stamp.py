@@ -94,12 +94,10 @@ def run(argv: list[str]) -> str:
         raise
     finally:
         os.close(write_end)
-    chunks = []
     with os.fdopen(read_end, "rb") as out:
-        for chunk in iter(lambda: out.read(65536), b""):
-            chunks.append(chunk)
+        data = out.read()  # to the end: the child has exited or closed its output
     os.waitpid(pid, 0)
-    return b"".join(chunks).decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def packages_state(names: list[str]) -> dict[str, str | None]:
@@ -328,9 +326,9 @@ def node_facts(addresses: bool) -> dict[str, Any]:
     module_utils/facts): ``hostname`` (system/platform.py: platform.node(), os.uname()'s
     nodename, up to the first dot), ``default_ipv4`` interface, address and gateway
     (network/linux.py get_default_interfaces: ``ip -4 route get 8.8.8.8``, nothing is sent),
-    with ``addresses``
-    ``all_ipv4_addresses`` (network/linux.py get_interfaces_info: every IPv4 address not in
-    127/8, the interfaces in the order of glob('/sys/class/net/*'), primary before secondary).
+    with ``addresses`` ``all_ipv4_addresses`` (network/linux.py get_interfaces_info: every IPv4
+    address not in 127/8, the interfaces in the order of glob('/sys/class/net/*'), primary
+    before secondary).
     The host gate returns them as facts of the host, so a node whose layer is skipped (its
     facts not gathered) is still written into the others' files as a gathered one would be."""
     default: dict[str, str] = {}
